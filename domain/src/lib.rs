@@ -1,0 +1,14 @@
+//! WarTawa's core: entities, value objects and the rules of ticketing, as pure functions of data.
+//!
+//! Nothing here performs I/O or reads the clock: time is always a parameter.
+
+pub mod booking;
+pub mod event;
+pub mod money;
+pub mod payment;
+pub mod seat;
+pub mod user;
+pub mod validation;
+
+/// A point in time, always in UTC.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;

@@ -1,0 +1,83 @@
+//! Payments of bookings and their refunds.
+
+use std::fmt;
+
+use crate::booking::BookingId;
+use crate::money::Money;
+use crate::validation::{text_of_length, ValidationErrors};
+use crate::Timestamp;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PaymentId(pub i64);
+
+impl fmt::Display for PaymentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// The most a single payment may hand over, so that arithmetic on it never overflows.
+pub const MAX_PAYMENT: i64 = 1_000_000_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentStatus {
+    Success,
+    /// Paid back when a confirmed booking or its event was cancelled.
+    Refunded,
+}
+
+impl PaymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Success => "success",
+            PaymentStatus::Refunded => "refunded",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    pub id: PaymentId,
+    pub booking_id: BookingId,
+    pub amount: Money,
+    pub method: String,
+    pub change: Money,
+    pub status: PaymentStatus,
+    pub created_at: Timestamp,
+    pub refunded_at: Option<Timestamp>,
+}
+
+/// What a customer hands over: an amount and how it was paid ("BCA Virtual Account").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentInput {
+    pub amount: Money,
+    pub method: String,
+}
+
+impl PaymentInput {
+    pub fn parse(amount: i64, method: &str) -> Result<PaymentInput, ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        if amount <= 0 {
+            errors.add("amount", "must be a positive number of rupiah");
+        } else if amount > MAX_PAYMENT {
+            errors.add("amount", format!("must be at most {MAX_PAYMENT}"));
+        }
+        let method = errors.check("method", text_of_length(method, 1, 100));
+        errors.into_result(|| PaymentInput {
+            amount: Money::rupiah(amount),
+            method: method.unwrap_or_default(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payment_input_is_checked() {
+        assert!(PaymentInput::parse(150_000, "BCA Virtual Account").is_ok());
+        assert_eq!(PaymentInput::parse(0, "").unwrap_err().errors().len(), 2);
+        assert!(PaymentInput::parse(MAX_PAYMENT + 1, "Cash").is_err());
+    }
+}

@@ -1,0 +1,331 @@
+//! Users, their roles, and the value objects of a profile.
+
+use std::fmt;
+
+use crate::validation::text_of_length;
+use crate::Timestamp;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UserId(pub i64);
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Customer,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Customer => "customer",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(value: &str) -> Result<Role, String> {
+        match value {
+            "customer" => Ok(Role::Customer),
+            "admin" => Ok(Role::Admin),
+            other => Err(format!(
+                "must be \"customer\" or \"admin\", not \"{other}\""
+            )),
+        }
+    }
+}
+
+/// A person's display name: 3 to 100 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonName(String);
+
+impl PersonName {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        text_of_length(value, 3, 100).map(PersonName)
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An email address, kept in lower case so that uniqueness ignores case.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let email = value.trim().to_lowercase();
+        let invalid = || "is not a valid email address".to_string();
+        if email.len() > 254 {
+            return Err("must be at most 254 characters".to_string());
+        }
+        let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
+        let domain_ok = domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains("..")
+            && domain
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '-' || c == '.');
+        let local_ok = !local.is_empty()
+            && local.len() <= 64
+            && !local.chars().any(|c| {
+                c.is_whitespace()
+                    || c.is_control()
+                    || matches!(c, '@' | '<' | '>' | ',' | ';' | '"')
+            });
+        if domain_ok && local_ok {
+            Ok(Email(email))
+        } else {
+            Err(invalid())
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A password as typed: 8 to 72 bytes, because bcrypt reads no further than 72.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(value: &str) -> Result<Self, String> {
+        match value.len() {
+            0..=7 => Err("must be at least 8 characters".to_string()),
+            8..=72 => Ok(Password(value.to_string())),
+            _ => Err("must be at most 72 bytes".to_string()),
+        }
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+/// The Indonesian national identity number: exactly 16 digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Nik(String);
+
+impl Nik {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let nik = value.trim();
+        if nik.len() == 16 && nik.chars().all(|c| c.is_ascii_digit()) {
+            Ok(Nik(nik.to_string()))
+        } else {
+            Err("must be exactly 16 digits".to_string())
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A phone number: 10 to 15 digits, optionally after a leading `+`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let phone = value.trim();
+        let digits = phone.strip_prefix('+').unwrap_or(phone);
+        if (10..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) {
+            Ok(PhoneNumber(phone.to_string()))
+        } else {
+            Err("must be 10 to 15 digits, optionally after a leading +".to_string())
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A registered account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub id: UserId,
+    pub name: PersonName,
+    pub email: Email,
+    pub password_hash: String,
+    pub role: Role,
+    pub nik: Option<Nik>,
+    pub phone_number: Option<PhoneNumber>,
+    pub created_at: Timestamp,
+    pub active: bool,
+    /// Bumped whenever tokens issued before must stop working (password, role, deactivation).
+    pub token_version: i64,
+}
+
+impl User {
+    pub fn is_active_admin(&self) -> bool {
+        self.active && self.role == Role::Admin
+    }
+}
+
+/// A user about to be stored; the store assigns the id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewUser {
+    pub name: PersonName,
+    pub email: Email,
+    pub password_hash: String,
+    pub role: Role,
+    pub nik: Option<Nik>,
+    pub phone_number: Option<PhoneNumber>,
+    pub created_at: Timestamp,
+}
+
+/// What a profile update may change. `None` leaves a field as it is; `Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProfileChange {
+    pub name: Option<PersonName>,
+    pub email: Option<Email>,
+    pub nik: Option<Option<Nik>>,
+    pub phone_number: Option<Option<PhoneNumber>>,
+    pub role: Option<Role>,
+}
+
+/// Applies a profile change, bumping the token version when the role changes.
+pub fn apply_profile_change(user: &User, change: &ProfileChange) -> User {
+    let mut updated = user.clone();
+    if let Some(name) = &change.name {
+        updated.name = name.clone();
+    }
+    if let Some(email) = &change.email {
+        updated.email = email.clone();
+    }
+    if let Some(nik) = &change.nik {
+        updated.nik = nik.clone();
+    }
+    if let Some(phone) = &change.phone_number {
+        updated.phone_number = phone.clone();
+    }
+    if let Some(role) = change.role {
+        if role != user.role {
+            updated.role = role;
+            updated.token_version += 1;
+        }
+    }
+    updated
+}
+
+/// Whether replacing `before` by `after` would leave no active admin, given how many *other*
+/// active admins exist. The last active admin may be neither demoted nor deactivated.
+pub fn removes_last_admin(before: &User, after: &User, other_active_admins: usize) -> bool {
+    before.is_active_admin() && !after.is_active_admin() && other_active_admins == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn email_is_case_insensitive_and_validated() {
+        assert_eq!(
+            Email::parse(" Ari@Example.COM ").unwrap().as_str(),
+            "ari@example.com"
+        );
+        for bad in [
+            "",
+            "ari",
+            "ari@",
+            "@example.com",
+            "ari@example",
+            "a b@example.com",
+            "ari@exa..mple.com",
+            "ari@.example.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn password_is_8_to_72_bytes() {
+        assert!(Password::new("1234567").is_err());
+        assert!(Password::new("12345678").is_ok());
+        assert!(Password::new(&"x".repeat(72)).is_ok());
+        assert!(Password::new(&"x".repeat(73)).is_err());
+        // 24 three-byte characters are 72 bytes; 25 are too many for bcrypt.
+        assert!(Password::new(&"€".repeat(24)).is_ok());
+        assert!(Password::new(&"€".repeat(25)).is_err());
+        assert_eq!(
+            format!("{:?}", Password::new("secret-pass").unwrap()),
+            "Password(***)"
+        );
+    }
+
+    #[test]
+    fn nik_and_phone_formats() {
+        assert!(Nik::parse("3171234567890001").is_ok());
+        assert!(Nik::parse("317123456789000").is_err());
+        assert!(Nik::parse("317123456789000a").is_err());
+        assert!(PhoneNumber::parse("081234567890").is_ok());
+        assert!(PhoneNumber::parse("+6281234567890").is_ok());
+        assert!(PhoneNumber::parse("08123").is_err());
+        assert!(PhoneNumber::parse("0812-3456-7890").is_err());
+        assert!(PhoneNumber::parse("+1234567890123456").is_err());
+    }
+
+    #[test]
+    fn names_and_roles() {
+        assert!(PersonName::parse("Al").is_err());
+        assert_eq!(PersonName::parse("  Ali ").unwrap().as_str(), "Ali");
+        assert!(PersonName::parse(&"a".repeat(101)).is_err());
+        assert_eq!(Role::parse("admin"), Ok(Role::Admin));
+        assert!(Role::parse("Admin").is_err());
+    }
+
+    fn admin() -> User {
+        User {
+            id: UserId(1),
+            name: PersonName::parse("Admin").unwrap(),
+            email: Email::parse("admin@example.com").unwrap(),
+            password_hash: String::new(),
+            role: Role::Admin,
+            nik: None,
+            phone_number: None,
+            created_at: chrono::Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+            active: true,
+            token_version: 0,
+        }
+    }
+
+    #[test]
+    fn role_change_revokes_tokens_and_last_admin_is_protected() {
+        let before = admin();
+        let demoted = apply_profile_change(
+            &before,
+            &ProfileChange {
+                role: Some(Role::Customer),
+                ..Default::default()
+            },
+        );
+        assert_eq!(demoted.role, Role::Customer);
+        assert_eq!(demoted.token_version, 1);
+        assert!(removes_last_admin(&before, &demoted, 0));
+        assert!(!removes_last_admin(&before, &demoted, 1));
+
+        let renamed = apply_profile_change(
+            &before,
+            &ProfileChange {
+                name: Some(PersonName::parse("Boss").unwrap()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(renamed.token_version, 0);
+        assert!(!removes_last_admin(&before, &renamed, 0));
+
+        let mut deactivated = before.clone();
+        deactivated.active = false;
+        assert!(removes_last_admin(&before, &deactivated, 0));
+    }
+}

@@ -1,0 +1,114 @@
+//! Field-level validation problems, collected so that a client learns of all of them at once.
+
+use std::fmt;
+
+/// One problem with one input field, shown to people as `"field: problem"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub problem: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.problem)
+    }
+}
+
+/// Every problem found in one request. Never empty when returned as an error.
+#[derive(Debug, Clone, PartialEq, Eq, Default, thiserror::Error)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct ValidationErrors(Vec<FieldError>);
+
+impl ValidationErrors {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn single(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        let mut errors = Self::new();
+        errors.add(field, problem);
+        errors
+    }
+
+    pub fn add(&mut self, field: impl Into<String>, problem: impl Into<String>) {
+        self.0.push(FieldError {
+            field: field.into(),
+            problem: problem.into(),
+        });
+    }
+
+    /// Runs a parse and records its problem under `field`, keeping the value when it parsed.
+    pub fn check<T, E: fmt::Display>(&mut self, field: &str, parsed: Result<T, E>) -> Option<T> {
+        match parsed {
+            Ok(value) => Some(value),
+            Err(problem) => {
+                self.add(field, problem.to_string());
+                None
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn errors(&self) -> &[FieldError] {
+        &self.0
+    }
+
+    /// `Ok(value)` when nothing was recorded, the collected problems otherwise.
+    pub fn into_result<T>(self, value: impl FnOnce() -> T) -> Result<T, ValidationErrors> {
+        if self.is_empty() {
+            Ok(value())
+        } else {
+            Err(self)
+        }
+    }
+}
+
+/// Checks a text's length in characters, after trimming, and returns the trimmed text.
+pub fn text_of_length(value: &str, min: usize, max: usize) -> Result<String, String> {
+    let trimmed = value.trim();
+    let length = trimmed.chars().count();
+    if length < min {
+        Err(if min == 1 {
+            "must not be empty".to_string()
+        } else {
+            format!("must be at least {min} characters")
+        })
+    } else if length > max {
+        Err(format!("must be at most {max} characters"))
+    } else {
+        Ok(trimmed.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collects_every_problem_in_order() {
+        let mut errors = ValidationErrors::new();
+        errors.add("name", "must not be empty");
+        errors.add("email", "is not a valid email address");
+        assert_eq!(
+            errors.to_string(),
+            "name: must not be empty; email: is not a valid email address"
+        );
+        assert!(errors.into_result(|| ()).is_err());
+    }
+
+    #[test]
+    fn text_length_counts_characters_after_trimming() {
+        assert_eq!(text_of_length("  Ari  ", 3, 5), Ok("Ari".to_string()));
+        assert!(text_of_length("  Ar ", 3, 5).is_err());
+        assert!(text_of_length("Ariana", 3, 5).is_err());
+        assert_eq!(text_of_length("Éléa", 3, 4), Ok("Éléa".to_string()));
+        assert_eq!(
+            text_of_length("", 1, 4),
+            Err("must not be empty".to_string())
+        );
+    }
+}
