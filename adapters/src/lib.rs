@@ -1,1 +1,6 @@
+//! WarTawa's adapters: what plugs in behind the application's ports.
 
+pub mod auth;
+pub mod http;
+pub mod memory;
+pub mod system;

@@ -1,1 +1,11 @@
+//! WarTawa's use cases and the ports they need. Knows the domain; knows no adapter.
 
+pub mod auth;
+pub mod bookings;
+pub mod dashboard;
+pub mod events;
+pub mod ports;
+pub mod users;
+pub mod views;
+
+pub use ports::{Page, Paged, StoreError};

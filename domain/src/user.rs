@@ -217,6 +217,33 @@ pub fn apply_profile_change(user: &User, change: &ProfileChange) -> User {
     updated
 }
 
+/// A change to a stored account, applied by the store under its lock.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserChange {
+    Profile(ProfileChange),
+    /// A new password hash; tokens issued before stop working.
+    Password { hash: String },
+    /// Deactivation: the account can no longer log in, its tokens stop working, its bookings stay.
+    Deactivate,
+}
+
+/// The account after `change`.
+pub fn apply_change(user: &User, change: &UserChange) -> User {
+    match change {
+        UserChange::Profile(profile) => apply_profile_change(user, profile),
+        UserChange::Password { hash } => User {
+            password_hash: hash.clone(),
+            token_version: user.token_version + 1,
+            ..user.clone()
+        },
+        UserChange::Deactivate => User {
+            active: false,
+            token_version: user.token_version + if user.active { 1 } else { 0 },
+            ..user.clone()
+        },
+    }
+}
+
 /// Whether replacing `before` by `after` would leave no active admin, given how many *other*
 /// active admins exist. The last active admin may be neither demoted nor deactivated.
 pub fn removes_last_admin(before: &User, after: &User, other_active_admins: usize) -> bool {
@@ -324,8 +351,12 @@ mod tests {
         assert_eq!(renamed.token_version, 0);
         assert!(!removes_last_admin(&before, &renamed, 0));
 
-        let mut deactivated = before.clone();
-        deactivated.active = false;
+        let deactivated = apply_change(&before, &UserChange::Deactivate);
+        assert!(!deactivated.active);
+        assert_eq!(deactivated.token_version, 1);
         assert!(removes_last_admin(&before, &deactivated, 0));
+
+        let new_password = apply_change(&before, &UserChange::Password { hash: "h2".into() });
+        assert_eq!((new_password.password_hash.as_str(), new_password.token_version), ("h2", 1));
     }
 }

@@ -1,0 +1,1 @@
+//! The system clock and random booking codes.

@@ -1,0 +1,257 @@
+//! The capabilities the use cases need from the outside world, one trait each.
+//!
+//! Every command that must be atomic (place a booking, pay, cancel, check in, expire, change an
+//! event) is one call: the adapter takes its lock or opens its transaction, reads a consistent
+//! snapshot, asks the domain for the decision, and writes the result.
+
+use async_trait::async_trait;
+
+use domain::booking::{
+    BookingCode, BookingPolicy, BookingRejection, BookingRequest, CancelRejection, CheckInRejection,
+    PayRejection,
+};
+use domain::event::{EventId, EventPatch, EventUpdateError, NewEvent};
+use domain::payment::{Payment, PaymentInput};
+use domain::user::{Email, NewUser, Password, Role, User, UserChange, UserId};
+use domain::Timestamp;
+
+use crate::views::{BookingDetails, Dashboard, EventView, SeatView};
+
+/// The store could not do what was asked, for a reason of its own.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// Not reachable, or no connection free in time: worth retrying shortly.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// Waiting for a lock took too long: worth retrying shortly.
+    #[error("the store is busy: {0}")]
+    Busy(String),
+    #[error("the store failed: {0}")]
+    Unexpected(String),
+}
+
+pub const MAX_PER_PAGE: u32 = 100;
+
+/// A 1-based page of a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl Page {
+    pub fn new(page: u32, per_page: u32) -> Page {
+        Page { page: page.max(1), per_page: per_page.clamp(1, MAX_PER_PAGE) }
+    }
+
+    pub fn offset(&self) -> usize {
+        (self.page as usize - 1) * self.per_page as usize
+    }
+
+    /// This page of an already ordered list.
+    pub fn slice<T: Clone>(&self, items: &[T]) -> Vec<T> {
+        items.iter().skip(self.offset()).take(self.per_page as usize).cloned().collect()
+    }
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Page::new(1, 20)
+    }
+}
+
+/// One page of a list and the size of the whole list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}
+
+impl<T> Paged<T> {
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Paged<U> {
+        Paged { items: self.items.into_iter().map(f).collect(), total: self.total }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserWriteError {
+    #[error("no such user")]
+    NotFound,
+    #[error("email address already registered")]
+    EmailTaken,
+    #[error("NIK already registered")]
+    NikTaken,
+    #[error("the last active admin cannot be demoted or deactivated")]
+    LastAdmin,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// Stores a new account; email (case-insensitively) and NIK must be unused.
+    async fn insert(&self, user: NewUser) -> Result<User, UserWriteError>;
+    async fn find(&self, id: UserId) -> Result<Option<User>, StoreError>;
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
+    /// All accounts, oldest first.
+    async fn list(&self, page: Page) -> Result<Paged<User>, StoreError>;
+    /// Applies `domain::user::apply_change` atomically, refusing a change that would leave no
+    /// active admin (`domain::user::removes_last_admin`) or reuse another account's email or NIK.
+    async fn update(&self, id: UserId, change: UserChange) -> Result<User, UserWriteError>;
+}
+
+/// Which events a list shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Name or venue contains this, ignoring case.
+    pub query: Option<String>,
+    /// Only events whose date is still to come.
+    pub upcoming_only: bool,
+    /// Only events this customer holds pending or confirmed tickets for.
+    pub ticket_holder: Option<UserId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventWriteError {
+    #[error("no such event")]
+    NotFound,
+    #[error(transparent)]
+    Rejected(#[from] EventUpdateError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventDeleteError {
+    #[error("no such event")]
+    NotFound,
+    #[error("the event has bookings")]
+    HasBookings,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait EventRepository: Send + Sync {
+    /// Stores the event, its phases in order, and `capacity` seats laid out by `domain::seat::layout`.
+    async fn create(&self, event: NewEvent) -> Result<EventView, StoreError>;
+    async fn find(&self, id: EventId, now: Timestamp) -> Result<Option<EventView>, StoreError>;
+    /// Events ordered by date (then id).
+    async fn list(&self, filter: EventFilter, page: Page, now: Timestamp) -> Result<Paged<EventView>, StoreError>;
+    /// Applies `domain::event::plan_event_update` atomically: phases added, changed and removed,
+    /// seats appended or removed from the end, and, when the event is cancelled, its open
+    /// bookings cancelled and their payments refunded.
+    async fn update(&self, id: EventId, patch: EventPatch, now: Timestamp) -> Result<EventView, EventWriteError>;
+    /// Deletes an event that has no bookings at all.
+    async fn delete(&self, id: EventId) -> Result<(), EventDeleteError>;
+    /// The seat map in row, number order; `None` for an unknown event.
+    async fn seats(&self, id: EventId, now: Timestamp) -> Result<Option<Vec<SeatView>>, StoreError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlaceBookingError {
+    #[error("no such event")]
+    EventNotFound,
+    #[error(transparent)]
+    Rejected(#[from] BookingRejection),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a command on an existing booking did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BookingCommandError<R> {
+    #[error("no such booking")]
+    NotFound,
+    #[error("{0}")]
+    Rejected(R),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The outcome of a payment: the payment recorded and the booking it confirmed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaymentReceipt {
+    pub payment: Payment,
+    pub booking: BookingDetails,
+}
+
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait BookingRepository: Send + Sync {
+    /// Decides and stores a booking as one indivisible step (`domain::booking::decide` on a
+    /// snapshot taken under the store's lock or transaction), with a fresh unique code.
+    async fn place(&self, request: BookingRequest, policy: BookingPolicy, now: Timestamp) -> Result<BookingDetails, PlaceBookingError>;
+    async fn find_by_code(&self, code: &BookingCode, now: Timestamp) -> Result<Option<BookingDetails>, StoreError>;
+    /// Confirms a pending booking and records its payment, once.
+    async fn pay(&self, code: &BookingCode, payment: PaymentInput, now: Timestamp) -> Result<PaymentReceipt, BookingCommandError<PayRejection>>;
+    /// Cancels a booking, refunding its payment when it was paid.
+    async fn cancel(&self, code: &BookingCode, now: Timestamp) -> Result<BookingDetails, BookingCommandError<CancelRejection>>;
+    /// Checks a paid booking in; of simultaneous calls exactly one succeeds.
+    async fn check_in(&self, code: &BookingCode, now: Timestamp) -> Result<BookingDetails, BookingCommandError<CheckInRejection>>;
+    /// Expires every lapsed hold, freeing its seats and quota; returns how many it expired.
+    async fn expire_lapsed(&self, now: Timestamp) -> Result<u64, StoreError>;
+    /// A customer's bookings, newest first.
+    async fn list_for_customer(&self, customer: UserId, page: Page, now: Timestamp) -> Result<Paged<BookingDetails>, StoreError>;
+    async fn dashboard(&self, now: Timestamp) -> Result<Dashboard, StoreError>;
+    /// Whether the store answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct HashError(pub String);
+
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    async fn hash(&self, password: &Password) -> Result<String, HashError>;
+    async fn verify(&self, password: &str, hash: &str) -> Result<bool, HashError>;
+    /// Spends as long as a `verify` does, for a login whose account does not exist, so that a
+    /// wrong email and a wrong password cannot be told apart by their timing.
+    async fn verify_nothing(&self, password: &str);
+}
+
+/// What a valid token says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenClaims {
+    pub user_id: UserId,
+    pub role: Role,
+    pub token_version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedToken {
+    pub token: String,
+    pub expires_in_seconds: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid")]
+    Invalid,
+    #[error("a token could not be issued: {0}")]
+    Issue(String),
+}
+
+#[cfg_attr(feature = "mocks", mockall::automock)]
+pub trait TokenService: Send + Sync {
+    fn issue(&self, user: &User, now: Timestamp) -> Result<IssuedToken, TokenError>;
+    /// Checks signature and expiry (no leeway) against `now`.
+    fn verify(&self, token: &str, now: Timestamp) -> Result<TokenClaims, TokenError>;
+}
+
+#[cfg_attr(feature = "mocks", mockall::automock)]
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+#[cfg_attr(feature = "mocks", mockall::automock)]
+pub trait CodeGenerator: Send + Sync {
+    /// A random booking code; the store retries on a collision.
+    fn generate(&self) -> BookingCode;
+}
