@@ -4,6 +4,7 @@ pub mod auth;
 pub mod bookings;
 pub mod dashboard;
 pub mod events;
+pub mod health;
 pub mod ports;
 pub mod users;
 pub mod views;

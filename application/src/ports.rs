@@ -7,8 +7,8 @@
 use async_trait::async_trait;
 
 use domain::booking::{
-    BookingCode, BookingPolicy, BookingRejection, BookingRequest, CancelRejection, CheckInRejection,
-    PayRejection,
+    BookingCode, BookingPolicy, BookingRejection, BookingRequest, CancelRejection,
+    CheckInRejection, PayRejection,
 };
 use domain::event::{EventId, EventPatch, EventUpdateError, NewEvent};
 use domain::payment::{Payment, PaymentInput};
@@ -41,7 +41,10 @@ pub struct Page {
 
 impl Page {
     pub fn new(page: u32, per_page: u32) -> Page {
-        Page { page: page.max(1), per_page: per_page.clamp(1, MAX_PER_PAGE) }
+        Page {
+            page: page.max(1),
+            per_page: per_page.clamp(1, MAX_PER_PAGE),
+        }
     }
 
     pub fn offset(&self) -> usize {
@@ -50,7 +53,12 @@ impl Page {
 
     /// This page of an already ordered list.
     pub fn slice<T: Clone>(&self, items: &[T]) -> Vec<T> {
-        items.iter().skip(self.offset()).take(self.per_page as usize).cloned().collect()
+        items
+            .iter()
+            .skip(self.offset())
+            .take(self.per_page as usize)
+            .cloned()
+            .collect()
     }
 }
 
@@ -69,7 +77,10 @@ pub struct Paged<T> {
 
 impl<T> Paged<T> {
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Paged<U> {
-        Paged { items: self.items.into_iter().map(f).collect(), total: self.total }
+        Paged {
+            items: self.items.into_iter().map(f).collect(),
+            total: self.total,
+        }
     }
 }
 
@@ -139,15 +150,26 @@ pub trait EventRepository: Send + Sync {
     async fn create(&self, event: NewEvent) -> Result<EventView, StoreError>;
     async fn find(&self, id: EventId, now: Timestamp) -> Result<Option<EventView>, StoreError>;
     /// Events ordered by date (then id).
-    async fn list(&self, filter: EventFilter, page: Page, now: Timestamp) -> Result<Paged<EventView>, StoreError>;
+    async fn list(
+        &self,
+        filter: EventFilter,
+        page: Page,
+        now: Timestamp,
+    ) -> Result<Paged<EventView>, StoreError>;
     /// Applies `domain::event::plan_event_update` atomically: phases added, changed and removed,
     /// seats appended or removed from the end, and, when the event is cancelled, its open
     /// bookings cancelled and their payments refunded.
-    async fn update(&self, id: EventId, patch: EventPatch, now: Timestamp) -> Result<EventView, EventWriteError>;
+    async fn update(
+        &self,
+        id: EventId,
+        patch: EventPatch,
+        now: Timestamp,
+    ) -> Result<EventView, EventWriteError>;
     /// Deletes an event that has no bookings at all.
     async fn delete(&self, id: EventId) -> Result<(), EventDeleteError>;
     /// The seat map in row, number order; `None` for an unknown event.
-    async fn seats(&self, id: EventId, now: Timestamp) -> Result<Option<Vec<SeatView>>, StoreError>;
+    async fn seats(&self, id: EventId, now: Timestamp)
+        -> Result<Option<Vec<SeatView>>, StoreError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -183,18 +205,45 @@ pub struct PaymentReceipt {
 pub trait BookingRepository: Send + Sync {
     /// Decides and stores a booking as one indivisible step (`domain::booking::decide` on a
     /// snapshot taken under the store's lock or transaction), with a fresh unique code.
-    async fn place(&self, request: BookingRequest, policy: BookingPolicy, now: Timestamp) -> Result<BookingDetails, PlaceBookingError>;
-    async fn find_by_code(&self, code: &BookingCode, now: Timestamp) -> Result<Option<BookingDetails>, StoreError>;
+    async fn place(
+        &self,
+        request: BookingRequest,
+        policy: BookingPolicy,
+        now: Timestamp,
+    ) -> Result<BookingDetails, PlaceBookingError>;
+    async fn find_by_code(
+        &self,
+        code: &BookingCode,
+        now: Timestamp,
+    ) -> Result<Option<BookingDetails>, StoreError>;
     /// Confirms a pending booking and records its payment, once.
-    async fn pay(&self, code: &BookingCode, payment: PaymentInput, now: Timestamp) -> Result<PaymentReceipt, BookingCommandError<PayRejection>>;
+    async fn pay(
+        &self,
+        code: &BookingCode,
+        payment: PaymentInput,
+        now: Timestamp,
+    ) -> Result<PaymentReceipt, BookingCommandError<PayRejection>>;
     /// Cancels a booking, refunding its payment when it was paid.
-    async fn cancel(&self, code: &BookingCode, now: Timestamp) -> Result<BookingDetails, BookingCommandError<CancelRejection>>;
+    async fn cancel(
+        &self,
+        code: &BookingCode,
+        now: Timestamp,
+    ) -> Result<BookingDetails, BookingCommandError<CancelRejection>>;
     /// Checks a paid booking in; of simultaneous calls exactly one succeeds.
-    async fn check_in(&self, code: &BookingCode, now: Timestamp) -> Result<BookingDetails, BookingCommandError<CheckInRejection>>;
+    async fn check_in(
+        &self,
+        code: &BookingCode,
+        now: Timestamp,
+    ) -> Result<BookingDetails, BookingCommandError<CheckInRejection>>;
     /// Expires every lapsed hold, freeing its seats and quota; returns how many it expired.
     async fn expire_lapsed(&self, now: Timestamp) -> Result<u64, StoreError>;
     /// A customer's bookings, newest first.
-    async fn list_for_customer(&self, customer: UserId, page: Page, now: Timestamp) -> Result<Paged<BookingDetails>, StoreError>;
+    async fn list_for_customer(
+        &self,
+        customer: UserId,
+        page: Page,
+        now: Timestamp,
+    ) -> Result<Paged<BookingDetails>, StoreError>;
     async fn dashboard(&self, now: Timestamp) -> Result<Dashboard, StoreError>;
     /// Whether the store answers.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -1,1 +1,691 @@
-//! (use cases)
+//! Accounts: registration, login, profiles, passwords, roles and deactivation.
+
+use std::sync::Arc;
+
+use domain::user::{
+    Email, NewUser, Nik, Password, PersonName, PhoneNumber, ProfileChange, Role, User, UserChange,
+    UserId,
+};
+use domain::validation::ValidationErrors;
+
+use crate::auth::{require_admin, require_self_or_admin, Actor, Denied};
+use crate::ports::{
+    Clock, IssuedToken, Page, Paged, PasswordHasher, StoreError, TokenService, UserRepository,
+    UserWriteError,
+};
+
+/// A customer's sign-up form.
+#[derive(Debug, Clone, Default)]
+pub struct Registration {
+    pub name: String,
+    pub email: String,
+    pub password: String,
+    pub nik: Option<String>,
+    pub phone_number: Option<String>,
+}
+
+/// A profile edit; `None` leaves a field as it is, `Some(None)` clears an optional one.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileUpdate {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub nik: Option<Option<String>>,
+    pub phone_number: Option<Option<String>>,
+    pub role: Option<String>,
+}
+
+/// A password change; an admin resetting someone else's password sends no old password.
+#[derive(Debug, Clone, Default)]
+pub struct PasswordChange {
+    pub old_password: Option<String>,
+    pub new_password: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoggedIn {
+    pub token: IssuedToken,
+    pub user: User,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegisterError {
+    #[error("{0}")]
+    Invalid(ValidationErrors),
+    #[error("an account with this email address already exists")]
+    EmailTaken,
+    #[error("an account with this NIK already exists")]
+    NikTaken,
+    #[error("{0}")]
+    Unexpected(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoginError {
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error("this account has been deactivated")]
+    Deactivated,
+    #[error("{0}")]
+    Unexpected(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ListUsersError {
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GetUserError {
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    #[error("user {0} does not exist")]
+    NotFound(UserId),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpdateUserError {
+    #[error("{0}")]
+    Invalid(ValidationErrors),
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    #[error("only an admin may change a role")]
+    RoleChangeDenied,
+    #[error("user {0} does not exist")]
+    NotFound(UserId),
+    #[error("an account with this email address already exists")]
+    EmailTaken,
+    #[error("an account with this NIK already exists")]
+    NikTaken,
+    #[error("the last active admin cannot be demoted; promote another admin first")]
+    LastAdmin,
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeactivateUserError {
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    #[error("user {0} does not exist")]
+    NotFound(UserId),
+    #[error("the last active admin cannot be deactivated; promote another admin first")]
+    LastAdmin,
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChangePasswordError {
+    #[error("{0}")]
+    Invalid(ValidationErrors),
+    #[error("the current password is not correct")]
+    WrongOldPassword,
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    #[error("user {0} does not exist")]
+    NotFound(UserId),
+    #[error("{0}")]
+    Unexpected(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnsureAdminError {
+    #[error("{0}")]
+    Invalid(ValidationErrors),
+    #[error("{0}")]
+    Unexpected(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// The account use cases.
+pub struct UserService {
+    users: Arc<dyn UserRepository>,
+    hasher: Arc<dyn PasswordHasher>,
+    tokens: Arc<dyn TokenService>,
+    clock: Arc<dyn Clock>,
+}
+
+impl UserService {
+    pub fn new(
+        users: Arc<dyn UserRepository>,
+        hasher: Arc<dyn PasswordHasher>,
+        tokens: Arc<dyn TokenService>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        UserService {
+            users,
+            hasher,
+            tokens,
+            clock,
+        }
+    }
+
+    /// Signs a customer up.
+    pub async fn register(&self, form: Registration) -> Result<User, RegisterError> {
+        let mut errors = ValidationErrors::new();
+        let name = errors.check("name", PersonName::parse(&form.name));
+        let email = errors.check("email", Email::parse(&form.email));
+        let password = errors.check("password", Password::new(&form.password));
+        let nik = optional(&mut errors, "nik", form.nik.as_deref(), Nik::parse);
+        let phone_number = optional(
+            &mut errors,
+            "phone_number",
+            form.phone_number.as_deref(),
+            PhoneNumber::parse,
+        );
+        let (Some(name), Some(email), Some(password), Some(nik), Some(phone_number)) =
+            (name, email, password, nik, phone_number)
+        else {
+            return Err(RegisterError::Invalid(errors));
+        };
+        let password_hash = self
+            .hasher
+            .hash(&password)
+            .await
+            .map_err(|e| RegisterError::Unexpected(e.to_string()))?;
+        let new_user = NewUser {
+            name,
+            email,
+            password_hash,
+            role: Role::Customer,
+            nik,
+            phone_number,
+            created_at: self.clock.now(),
+        };
+        self.users
+            .insert(new_user)
+            .await
+            .map_err(|error| match error {
+                UserWriteError::EmailTaken => RegisterError::EmailTaken,
+                UserWriteError::NikTaken => RegisterError::NikTaken,
+                UserWriteError::Store(store) => RegisterError::Store(store),
+                other => RegisterError::Unexpected(other.to_string()),
+            })
+    }
+
+    /// Checks a password and issues a token. An unknown email and a wrong password give the same
+    /// answer in the same time.
+    pub async fn login(&self, email: &str, password: &str) -> Result<LoggedIn, LoginError> {
+        let user = match Email::parse(email) {
+            Ok(email) => self.users.find_by_email(&email).await?,
+            Err(_) => None,
+        };
+        let Some(user) = user else {
+            self.hasher.verify_nothing(password).await;
+            return Err(LoginError::InvalidCredentials);
+        };
+        let matches = self
+            .hasher
+            .verify(password, &user.password_hash)
+            .await
+            .map_err(|e| LoginError::Unexpected(e.to_string()))?;
+        if !matches {
+            return Err(LoginError::InvalidCredentials);
+        }
+        if !user.active {
+            return Err(LoginError::Deactivated);
+        }
+        let token = self
+            .tokens
+            .issue(&user, self.clock.now())
+            .map_err(|e| LoginError::Unexpected(e.to_string()))?;
+        Ok(LoggedIn { token, user })
+    }
+
+    pub async fn list(&self, actor: &Actor, page: Page) -> Result<Paged<User>, ListUsersError> {
+        require_admin(actor)?;
+        Ok(self.users.list(page).await?)
+    }
+
+    pub async fn get(&self, actor: &Actor, id: UserId) -> Result<User, GetUserError> {
+        require_self_or_admin(actor, id)?;
+        self.users.find(id).await?.ok_or(GetUserError::NotFound(id))
+    }
+
+    /// Edits a profile. Only an admin may change a role; the last active admin stays an admin.
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        update: ProfileUpdate,
+    ) -> Result<User, UpdateUserError> {
+        require_self_or_admin(actor, id)?;
+        let mut errors = ValidationErrors::new();
+        let name = update
+            .name
+            .as_deref()
+            .map(|name| errors.check("name", PersonName::parse(name)));
+        let email = update
+            .email
+            .as_deref()
+            .map(|email| errors.check("email", Email::parse(email)));
+        let nik = update
+            .nik
+            .as_ref()
+            .map(|nik| optional(&mut errors, "nik", nik.as_deref(), Nik::parse));
+        let phone_number = update.phone_number.as_ref().map(|phone| {
+            optional(
+                &mut errors,
+                "phone_number",
+                phone.as_deref(),
+                PhoneNumber::parse,
+            )
+        });
+        let role = update
+            .role
+            .as_deref()
+            .map(|role| errors.check("role", Role::parse(role)));
+        if !errors.is_empty() {
+            return Err(UpdateUserError::Invalid(errors));
+        }
+        let change = ProfileChange {
+            name: name.flatten(),
+            email: email.flatten(),
+            nik: nik.flatten(),
+            phone_number: phone_number.flatten(),
+            role: role.flatten(),
+        };
+        if change.role.is_some() && !actor.is_admin() {
+            let current = self.users.find(id).await.map_err(UpdateUserError::Store)?;
+            if current.map(|user| user.role) != change.role {
+                return Err(UpdateUserError::RoleChangeDenied);
+            }
+        }
+        self.users
+            .update(id, UserChange::Profile(change))
+            .await
+            .map_err(|error| match error {
+                UserWriteError::NotFound => UpdateUserError::NotFound(id),
+                UserWriteError::EmailTaken => UpdateUserError::EmailTaken,
+                UserWriteError::NikTaken => UpdateUserError::NikTaken,
+                UserWriteError::LastAdmin => UpdateUserError::LastAdmin,
+                UserWriteError::Store(store) => UpdateUserError::Store(store),
+            })
+    }
+
+    /// Deactivates an account: it can no longer log in, its tokens stop working, its bookings stay.
+    pub async fn deactivate(&self, actor: &Actor, id: UserId) -> Result<User, DeactivateUserError> {
+        require_admin(actor)?;
+        self.users
+            .update(id, UserChange::Deactivate)
+            .await
+            .map_err(|error| match error {
+                UserWriteError::NotFound => DeactivateUserError::NotFound(id),
+                UserWriteError::LastAdmin => DeactivateUserError::LastAdmin,
+                UserWriteError::Store(store) => DeactivateUserError::Store(store),
+                UserWriteError::EmailTaken | UserWriteError::NikTaken => {
+                    DeactivateUserError::Store(StoreError::Unexpected(error.to_string()))
+                }
+            })
+    }
+
+    /// Changes a password; the user's own change needs the current password, an admin's reset of
+    /// someone else's does not. Tokens issued before stop working.
+    pub async fn change_password(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        change: PasswordChange,
+    ) -> Result<(), ChangePasswordError> {
+        require_self_or_admin(actor, id)?;
+        let new_password = Password::new(&change.new_password)
+            .map_err(|problem| invalid("new_password", problem))?;
+        let user = self
+            .users
+            .find(id)
+            .await
+            .map_err(ChangePasswordError::Store)?
+            .ok_or(ChangePasswordError::NotFound(id))?;
+        let resetting_another = actor.is_admin() && actor.id != id;
+        if !resetting_another {
+            let old = change.old_password.as_deref().unwrap_or_default();
+            if old.is_empty() {
+                return Err(invalid(
+                    "old_password",
+                    "is required to change your own password".to_string(),
+                ));
+            }
+            let matches = self
+                .hasher
+                .verify(old, &user.password_hash)
+                .await
+                .map_err(|e| ChangePasswordError::Unexpected(e.to_string()))?;
+            if !matches {
+                return Err(ChangePasswordError::WrongOldPassword);
+            }
+        }
+        let hash = self
+            .hasher
+            .hash(&new_password)
+            .await
+            .map_err(|e| ChangePasswordError::Unexpected(e.to_string()))?;
+        self.users
+            .update(id, UserChange::Password { hash })
+            .await
+            .map_err(|error| match error {
+                UserWriteError::NotFound => ChangePasswordError::NotFound(id),
+                UserWriteError::Store(store) => ChangePasswordError::Store(store),
+                other => ChangePasswordError::Unexpected(other.to_string()),
+            })?;
+        Ok(())
+    }
+
+    /// Makes sure an admin with this email exists: creates it, or promotes the existing account
+    /// (whose password is left as it is). Used at start-up and by the `create-admin` command.
+    pub async fn ensure_admin(
+        &self,
+        name: &str,
+        email: &str,
+        password: &str,
+    ) -> Result<User, EnsureAdminError> {
+        let mut errors = ValidationErrors::new();
+        let name = errors.check("name", PersonName::parse(name));
+        let email = errors.check("email", Email::parse(email));
+        let password = errors.check("password", Password::new(password));
+        let (Some(name), Some(email), Some(password)) = (name, email, password) else {
+            return Err(EnsureAdminError::Invalid(errors));
+        };
+        if let Some(existing) = self
+            .users
+            .find_by_email(&email)
+            .await
+            .map_err(EnsureAdminError::Store)?
+        {
+            if existing.role == Role::Admin {
+                return Ok(existing);
+            }
+            let promote = UserChange::Profile(ProfileChange {
+                role: Some(Role::Admin),
+                ..ProfileChange::default()
+            });
+            return self
+                .users
+                .update(existing.id, promote)
+                .await
+                .map_err(|error| match error {
+                    UserWriteError::Store(store) => EnsureAdminError::Store(store),
+                    other => EnsureAdminError::Unexpected(other.to_string()),
+                });
+        }
+        let password_hash = self
+            .hasher
+            .hash(&password)
+            .await
+            .map_err(|e| EnsureAdminError::Unexpected(e.to_string()))?;
+        let admin = NewUser {
+            name,
+            email,
+            password_hash,
+            role: Role::Admin,
+            nik: None,
+            phone_number: None,
+            created_at: self.clock.now(),
+        };
+        self.users.insert(admin).await.map_err(|error| match error {
+            UserWriteError::Store(store) => EnsureAdminError::Store(store),
+            other => EnsureAdminError::Unexpected(other.to_string()),
+        })
+    }
+}
+
+fn invalid(field: &str, problem: String) -> ChangePasswordError {
+    ChangePasswordError::Invalid(ValidationErrors::single(field, problem))
+}
+
+/// Parses an optional field: absent or blank is `Some(None)`, a bad value records a problem
+/// and gives `None`.
+fn optional<T>(
+    errors: &mut ValidationErrors,
+    field: &str,
+    value: Option<&str>,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Option<Option<T>> {
+    match value.map(str::trim) {
+        None | Some("") => Some(None),
+        Some(text) => errors.check(field, parse(text)).map(Some),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{MockClock, MockPasswordHasher, MockTokenService, MockUserRepository};
+    use chrono::{TimeZone, Utc};
+    use futures_executor::block_on;
+
+    fn user(id: i64, role: Role) -> User {
+        User {
+            id: UserId(id),
+            name: PersonName::parse("Sari Dewi").unwrap(),
+            email: Email::parse("sari@example.com").unwrap(),
+            password_hash: "stored-hash".into(),
+            role,
+            nik: None,
+            phone_number: None,
+            created_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+            active: true,
+            token_version: 0,
+        }
+    }
+
+    fn clock() -> MockClock {
+        let mut clock = MockClock::new();
+        clock
+            .expect_now()
+            .return_const(Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap());
+        clock
+    }
+
+    fn service(users: MockUserRepository, hasher: MockPasswordHasher) -> UserService {
+        UserService::new(
+            Arc::new(users),
+            Arc::new(hasher),
+            Arc::new(MockTokenService::new()),
+            Arc::new(clock()),
+        )
+    }
+
+    fn customer(id: i64) -> Actor {
+        Actor {
+            id: UserId(id),
+            role: Role::Customer,
+        }
+    }
+
+    fn admin(id: i64) -> Actor {
+        Actor {
+            id: UserId(id),
+            role: Role::Admin,
+        }
+    }
+
+    #[test]
+    fn registration_reports_every_bad_field_without_touching_the_store() {
+        let form = Registration {
+            name: "Al".into(),
+            email: "nope".into(),
+            password: "short".into(),
+            nik: Some("123".into()),
+            phone_number: Some("abc".into()),
+        };
+        let Err(RegisterError::Invalid(errors)) =
+            block_on(service(MockUserRepository::new(), MockPasswordHasher::new()).register(form))
+        else {
+            panic!("expected validation errors");
+        };
+        let fields: Vec<&str> = errors.errors().iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["name", "email", "password", "nik", "phone_number"]);
+    }
+
+    #[test]
+    fn registration_maps_a_taken_nik_to_a_conflict() {
+        let mut users = MockUserRepository::new();
+        users
+            .expect_insert()
+            .returning(|_| Err(UserWriteError::NikTaken));
+        let mut hasher = MockPasswordHasher::new();
+        hasher.expect_hash().returning(|_| Ok("hash".into()));
+        let form = Registration {
+            name: "Sari Dewi".into(),
+            email: "sari@example.com".into(),
+            password: "rahasia123".into(),
+            nik: Some("3171234567890001".into()),
+            phone_number: None,
+        };
+        assert_eq!(
+            block_on(service(users, hasher).register(form)).unwrap_err(),
+            RegisterError::NikTaken
+        );
+    }
+
+    #[test]
+    fn unknown_email_spends_a_verify_and_says_the_same_as_a_wrong_password() {
+        let mut users = MockUserRepository::new();
+        users.expect_find_by_email().returning(|_| Ok(None));
+        let mut hasher = MockPasswordHasher::new();
+        hasher.expect_verify_nothing().times(1).returning(|_| ());
+        let unknown =
+            block_on(service(users, hasher).login("who@example.com", "whatever1")).unwrap_err();
+
+        let mut users = MockUserRepository::new();
+        users
+            .expect_find_by_email()
+            .returning(|_| Ok(Some(user(1, Role::Customer))));
+        let mut hasher = MockPasswordHasher::new();
+        hasher.expect_verify().returning(|_, _| Ok(false));
+        let wrong =
+            block_on(service(users, hasher).login("sari@example.com", "whatever1")).unwrap_err();
+        assert_eq!(unknown, LoginError::InvalidCredentials);
+        assert_eq!(wrong.to_string(), unknown.to_string());
+    }
+
+    #[test]
+    fn a_deactivated_account_cannot_log_in() {
+        let mut users = MockUserRepository::new();
+        users.expect_find_by_email().returning(|_| {
+            Ok(Some(User {
+                active: false,
+                ..user(1, Role::Customer)
+            }))
+        });
+        let mut hasher = MockPasswordHasher::new();
+        hasher.expect_verify().returning(|_, _| Ok(true));
+        assert_eq!(
+            block_on(service(users, hasher).login("sari@example.com", "rahasia123")).unwrap_err(),
+            LoginError::Deactivated
+        );
+    }
+
+    #[test]
+    fn profiles_are_private_to_their_owner_and_admins() {
+        let svc = service(MockUserRepository::new(), MockPasswordHasher::new());
+        assert_eq!(
+            block_on(svc.get(&customer(1), UserId(2))).unwrap_err(),
+            GetUserError::Denied(Denied::NotYours)
+        );
+        assert_eq!(
+            block_on(svc.list(&customer(1), Page::default())).unwrap_err(),
+            ListUsersError::Denied(Denied::AdminOnly)
+        );
+        assert_eq!(
+            block_on(svc.deactivate(&customer(1), UserId(1))).unwrap_err(),
+            DeactivateUserError::Denied(Denied::AdminOnly)
+        );
+    }
+
+    #[test]
+    fn a_customer_cannot_promote_themself() {
+        let mut users = MockUserRepository::new();
+        users
+            .expect_find()
+            .returning(|_| Ok(Some(user(1, Role::Customer))));
+        users.expect_update().never();
+        let update = ProfileUpdate {
+            role: Some("admin".into()),
+            ..ProfileUpdate::default()
+        };
+        assert_eq!(
+            block_on(service(users, MockPasswordHasher::new()).update(
+                &customer(1),
+                UserId(1),
+                update
+            ))
+            .unwrap_err(),
+            UpdateUserError::RoleChangeDenied
+        );
+    }
+
+    #[test]
+    fn the_last_admin_stays() {
+        let mut users = MockUserRepository::new();
+        users
+            .expect_update()
+            .returning(|_, _| Err(UserWriteError::LastAdmin));
+        let update = ProfileUpdate {
+            role: Some("customer".into()),
+            ..ProfileUpdate::default()
+        };
+        let svc = service(users, MockPasswordHasher::new());
+        assert_eq!(
+            block_on(svc.update(&admin(1), UserId(1), update)).unwrap_err(),
+            UpdateUserError::LastAdmin
+        );
+        assert_eq!(
+            block_on(svc.deactivate(&admin(1), UserId(1))).unwrap_err(),
+            DeactivateUserError::LastAdmin
+        );
+    }
+
+    #[test]
+    fn own_password_change_needs_the_old_one_but_an_admin_reset_does_not() {
+        let mut users = MockUserRepository::new();
+        users
+            .expect_find()
+            .returning(|id| Ok(Some(user(id.0, Role::Customer))));
+        users
+            .expect_update()
+            .times(1)
+            .returning(|id, _| Ok(user(id.0, Role::Customer)));
+        let mut hasher = MockPasswordHasher::new();
+        hasher
+            .expect_verify()
+            .returning(|password, _| Ok(password == "right-old"));
+        hasher
+            .expect_hash()
+            .times(1)
+            .returning(|_| Ok("new-hash".into()));
+        let svc = service(users, hasher);
+        let change = |old: Option<&str>| PasswordChange {
+            old_password: old.map(Into::into),
+            new_password: "brand-new-pass".into(),
+        };
+        assert_eq!(
+            block_on(svc.change_password(&customer(1), UserId(1), change(Some("wrong-old")))),
+            Err(ChangePasswordError::WrongOldPassword)
+        );
+        assert!(matches!(
+            block_on(svc.change_password(&customer(1), UserId(1), change(None))),
+            Err(ChangePasswordError::Invalid(_))
+        ));
+        assert!(matches!(
+            block_on(svc.change_password(&customer(1), UserId(2), change(None))),
+            Err(ChangePasswordError::Denied(_))
+        ));
+        assert_eq!(
+            block_on(svc.change_password(&admin(9), UserId(1), change(None))),
+            Ok(())
+        );
+    }
+}

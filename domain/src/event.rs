@@ -575,8 +575,7 @@ pub fn plan_event_update(
         }
     }
     let phases = checks.phases(&phase_inputs, date);
-    let fields = checks.finish(|| ())?;
-    let _ = fields;
+    checks.finish(|| ())?;
 
     let status = status.unwrap_or(event.status);
     if event.status == EventStatus::Cancelled

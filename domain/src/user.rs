@@ -222,7 +222,9 @@ pub fn apply_profile_change(user: &User, change: &ProfileChange) -> User {
 pub enum UserChange {
     Profile(ProfileChange),
     /// A new password hash; tokens issued before stop working.
-    Password { hash: String },
+    Password {
+        hash: String,
+    },
     /// Deactivation: the account can no longer log in, its tokens stop working, its bookings stay.
     Deactivate,
 }
@@ -357,6 +359,12 @@ mod tests {
         assert!(removes_last_admin(&before, &deactivated, 0));
 
         let new_password = apply_change(&before, &UserChange::Password { hash: "h2".into() });
-        assert_eq!((new_password.password_hash.as_str(), new_password.token_version), ("h2", 1));
+        assert_eq!(
+            (
+                new_password.password_hash.as_str(),
+                new_password.token_version
+            ),
+            ("h2", 1)
+        );
     }
 }
