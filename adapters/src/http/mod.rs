@@ -1,1 +1,166 @@
-//! The HTTP API.
+//! The HTTP API: poem-openapi operations for every endpoint of the contract, the Swagger UI at
+//! `/docs`, the document at `/openapi.json`, and the middleware around them.
+
+mod bookings;
+mod dashboard;
+pub mod error;
+mod events;
+mod health;
+mod middleware;
+pub mod time;
+mod users;
+
+use std::sync::Arc;
+
+use chrono::FixedOffset;
+use poem::middleware::Cors;
+use poem::{Endpoint, EndpointExt, Route};
+use poem_openapi::auth::Bearer;
+use poem_openapi::{OpenApiService, SecurityScheme};
+
+use application::auth::{Actor, Authenticate};
+use application::bookings::BookingService;
+use application::dashboard::DashboardService;
+use application::events::EventService;
+use application::health::Readiness;
+use application::users::UserService;
+use application::Page;
+
+use self::error::ApiFailure;
+
+/// The use cases the HTTP API calls.
+pub struct Services {
+    pub authenticate: Authenticate,
+    pub users: UserService,
+    pub events: EventService,
+    pub bookings: BookingService,
+    pub dashboard: DashboardService,
+    pub readiness: Readiness,
+    /// The offset at which naive times in requests are read (`APP_TZ_OFFSET`).
+    pub venue_offset: FixedOffset,
+}
+
+/// How the HTTP layer is set up.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Origins allowed by CORS; `None` allows any origin.
+    pub cors_origins: Option<Vec<String>>,
+    /// The largest request body accepted; event pictures arrive as data URLs of up to 2 MB.
+    pub max_body_bytes: usize,
+    /// Where the server is reached, for the OpenAPI document's server list.
+    pub public_url: Option<String>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings { cors_origins: None, max_body_bytes: 3 * 1024 * 1024, public_url: None }
+    }
+}
+
+/// A JSON Web Token from `POST /api/users/login`, sent as `Authorization: Bearer <token>`.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "JWT")]
+pub struct BearerToken(Bearer);
+
+impl Services {
+    /// The user behind a bearer token, or a 401.
+    pub async fn actor(&self, token: &BearerToken) -> Result<Actor, ApiFailure> {
+        Ok(self.authenticate.execute(&token.0.token).await?)
+    }
+}
+
+/// `?page=1&per_page=20`; `per_page` is at most 100.
+pub fn page_of(page: Option<u32>, per_page: Option<u32>) -> Result<Page, ApiFailure> {
+    let mut errors = domain::validation::ValidationErrors::new();
+    let page = page.unwrap_or(1);
+    let per_page = per_page.unwrap_or(20);
+    if page == 0 || page > 1_000_000 {
+        errors.add("page", "must be between 1 and 1000000");
+    }
+    if per_page == 0 || per_page > application::ports::MAX_PER_PAGE {
+        errors.add("per_page", format!("must be between 1 and {}", application::ports::MAX_PER_PAGE));
+    }
+    if errors.is_empty() {
+        Ok(Page::new(page, per_page))
+    } else {
+        Err(ApiFailure::bad_request(&errors))
+    }
+}
+
+/// A field of a partial update: left out keeps the value, `null` clears it, a value sets it.
+fn patch_field(value: poem_openapi::types::MaybeUndefined<String>) -> Option<Option<String>> {
+    use poem_openapi::types::MaybeUndefined;
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(text) => Some(Some(text)),
+    }
+}
+
+type Apis = (users::UsersApi, events::EventsApi, bookings::BookingsApi, dashboard::DashboardApi, health::HealthApi);
+
+/// The OpenAPI service: every operation of the contract.
+pub fn api_service(services: Arc<Services>, settings: &HttpSettings) -> OpenApiService<Apis, ()> {
+    let apis = (
+        users::UsersApi::new(services.clone()),
+        events::EventsApi::new(services.clone()),
+        bookings::BookingsApi::new(services.clone()),
+        dashboard::DashboardApi::new(services.clone()),
+        health::HealthApi::new(services),
+    );
+    let service = OpenApiService::new(apis, "WarTawa", env!("CARGO_PKG_VERSION")).description(
+        "Ticketing for stand-up comedy shows: events with seat maps and price phases, bookings of exact seats, \
+         payment, cancellation and check-in at the door. Every error has the shape \
+         `{\"status\":\"error\",\"code\":<status>,\"message\":…,\"details\":…}`. Times in responses are RFC 3339 \
+         in UTC; times in requests are RFC 3339 or a naive `YYYY-MM-DD HH:MM[:SS]` read at the venue's offset.",
+    );
+    match &settings.public_url {
+        Some(url) => service.server(url.clone()),
+        None => service,
+    }
+}
+
+/// The OpenAPI document as JSON, for `wartawa openapi` and frontend code generation.
+pub fn openapi_document(services: Arc<Services>) -> String {
+    api_service(services, &HttpSettings::default()).spec()
+}
+
+/// The whole HTTP application: API, docs, and middleware.
+pub fn app(services: Arc<Services>, settings: &HttpSettings) -> impl Endpoint {
+    let api = api_service(services, settings);
+    let docs = api.swagger_ui();
+    let spec = api.spec_endpoint();
+    let cors = match &settings.cors_origins {
+        None => Cors::new(),
+        Some(origins) => Cors::new().allow_origins(origins.iter().map(String::as_str)),
+    }
+    .allow_methods(["GET", "POST", "PUT", "DELETE", "OPTIONS"])
+    .allow_headers(["authorization", "content-type", "idempotency-key"])
+    .expose_headers(["x-total-count", "retry-after", "x-request-id"])
+    .max_age(600);
+    Route::new()
+        .nest("/", api)
+        .nest("/docs", docs)
+        .at("/openapi.json", spec)
+        .with(middleware::BodyLimit::new(settings.max_body_bytes))
+        .catch_all_error(error::framework_error)
+        .with(cors)
+        // CORS refuses a preflight from an unknown origin with an error of its own.
+        .catch_all_error(error::framework_error)
+        .with(middleware::RequestLog)
+}
+
+/// The groups of operations in the docs.
+#[derive(poem_openapi::Tags)]
+enum Tag {
+    /// Accounts, login, profiles and booking history.
+    Users,
+    /// Shows, their price phases and seat maps.
+    Events,
+    /// Booking seats, paying, cancelling and checking in at the door.
+    Bookings,
+    /// The organiser's figures.
+    Dashboard,
+    /// Liveness and readiness probes.
+    Health,
+}

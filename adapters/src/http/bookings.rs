@@ -1,0 +1,309 @@
+//! `/api/bookings`: booking seats, paying, cancelling and checking in at the door.
+
+use std::sync::Arc;
+
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use application::bookings::Checkout;
+use application::views::BookingDetails;
+use domain::Timestamp;
+
+use super::error::{error_responses, ApiFailure};
+use super::time::UtcTime;
+use super::{BearerToken, Services, Tag};
+
+#[derive(Object)]
+#[oai(example)]
+struct CreateBookingRequest {
+    event_id: i64,
+    /// 1 to `MAX_SEATS_PER_BOOKING` distinct seats of the event, taken together or not at all.
+    seat_ids: Vec<i64>,
+    /// A phase that must be on sale now; without it the booking gets the current phase.
+    phase_id: Option<i64>,
+    /// When sent, must equal the number of seats.
+    quantity: Option<i64>,
+}
+
+impl poem_openapi::types::Example for CreateBookingRequest {
+    fn example() -> Self {
+        CreateBookingRequest { event_id: 1, seat_ids: vec![1, 2], phase_id: Some(1), quantity: Some(2) }
+    }
+}
+
+#[derive(Object)]
+#[oai(example)]
+struct PayRequest {
+    /// Rupiah handed over; at least the booking's `total_price`.
+    amount: i64,
+    /// How it was paid, e.g. "BCA Virtual Account".
+    method: String,
+}
+
+impl poem_openapi::types::Example for PayRequest {
+    fn example() -> Self {
+        PayRequest { amount: 300_000, method: "BCA Virtual Account".into() }
+    }
+}
+
+#[derive(Object)]
+struct BookedSeatResponse {
+    id: i64,
+    label: String,
+}
+
+/// The event a booking is for.
+#[derive(Object)]
+struct BookingEventResponse {
+    id: i64,
+    name: String,
+    date: UtcTime,
+    venue: String,
+    image_url: Option<String>,
+}
+
+/// A booking.
+#[derive(Object)]
+pub struct BookingResponse {
+    id: i64,
+    /// `BKG-` and five characters; looked up ignoring case.
+    booking_code: String,
+    event_id: i64,
+    event_name: String,
+    event: BookingEventResponse,
+    phase_id: i64,
+    /// The price phase's name when booked.
+    ticket_type: String,
+    customer_id: i64,
+    quantity: i64,
+    unit_price: i64,
+    total_price: i64,
+    /// `pending`, `confirmed`, `expired` or `cancelled`.
+    status: String,
+    seats: Vec<BookedSeatResponse>,
+    seat_labels: Vec<String>,
+    created_at: UtcTime,
+    /// When an unpaid hold lapses.
+    expires_at: UtcTime,
+    paid_at: Option<UtcTime>,
+    cancelled_at: Option<UtcTime>,
+    checked_in_at: Option<UtcTime>,
+    /// `"checked in"` or `"not checked in"`.
+    check_in_status: String,
+}
+
+impl BookingResponse {
+    pub fn new(details: &BookingDetails, now: Timestamp) -> Self {
+        let booking = &details.booking;
+        BookingResponse {
+            id: booking.id.0,
+            booking_code: booking.code.to_string(),
+            event_id: booking.event_id.0,
+            event_name: details.event.name.clone(),
+            event: BookingEventResponse {
+                id: details.event.id.0,
+                name: details.event.name.clone(),
+                date: details.event.date.into(),
+                venue: details.event.venue.clone(),
+                image_url: details.event.image_url.clone(),
+            },
+            phase_id: booking.phase_id.0,
+            ticket_type: booking.ticket_type.clone(),
+            customer_id: booking.customer_id.0,
+            quantity: i64::from(booking.quantity()),
+            unit_price: booking.unit_price.amount(),
+            total_price: booking.total_price.amount(),
+            status: booking.status_at(now).as_str().to_string(),
+            seats: booking.seats.iter().map(|seat| BookedSeatResponse { id: seat.id.0, label: seat.label.clone() }).collect(),
+            seat_labels: booking.seat_labels(),
+            created_at: booking.created_at.into(),
+            expires_at: booking.expires_at.into(),
+            paid_at: booking.paid_at.map(UtcTime),
+            cancelled_at: booking.cancelled_at.map(UtcTime),
+            checked_in_at: booking.checked_in_at.map(UtcTime),
+            check_in_status: if booking.checked_in_at.is_some() { "checked in" } else { "not checked in" }.to_string(),
+        }
+    }
+}
+
+#[derive(Object)]
+struct PaymentResponse {
+    id: i64,
+    booking_id: i64,
+    booking_code: String,
+    amount: i64,
+    method: String,
+    /// `"success"`, or `"refunded"` after a cancellation.
+    status: String,
+    /// `amount` minus the total price.
+    change: i64,
+    created_at: UtcTime,
+    booking: BookingResponse,
+}
+
+#[derive(Object)]
+struct CancelResponse {
+    message: String,
+    booking: BookingResponse,
+}
+
+#[derive(Object)]
+struct CheckInResponse {
+    message: String,
+    /// The customer's name.
+    guest: String,
+    booking_code: String,
+    seat_labels: Vec<String>,
+    checked_in_at: UtcTime,
+}
+
+#[derive(ApiResponse)]
+enum CreatedBookingResponse {
+    /// The seats are held until `expires_at`; pay before then.
+    #[oai(status = 201)]
+    Created(Json<BookingResponse>),
+}
+
+error_responses!(CreateBookingErrors {
+    /// Invalid input: no seats, too many, repeated, a quantity that disagrees, seats or phase not of this event.
+    BadRequest = 400,
+    /// Missing, invalid or expired token.
+    Unauthorized = 401,
+    /// No such event.
+    NotFound = 404,
+    /// Seats taken (named in `message`, ids in `details`), phase not on sale, quota used up,
+    /// ticket limit reached, or the event is not on sale.
+    Conflict = 409,
+});
+
+error_responses!(GetBookingErrors {
+    /// Missing, invalid or expired token.
+    Unauthorized = 401,
+    /// Not your booking.
+    Forbidden = 403,
+    /// No such booking.
+    NotFound = 404,
+});
+
+error_responses!(PayErrors {
+    /// Invalid input, or an amount below the total (`details {required, given}`).
+    BadRequest = 400,
+    /// Missing, invalid or expired token.
+    Unauthorized = 401,
+    /// Not your booking.
+    Forbidden = 403,
+    /// No such booking.
+    NotFound = 404,
+    /// The booking is not pending (already paid, expired or cancelled).
+    Conflict = 409,
+});
+
+error_responses!(CancelErrors {
+    /// Missing, invalid or expired token.
+    Unauthorized = 401,
+    /// Not your booking.
+    Forbidden = 403,
+    /// No such booking.
+    NotFound = 404,
+    /// Already cancelled or expired, checked in, or the event has started.
+    Conflict = 409,
+});
+
+error_responses!(CheckInErrors {
+    /// Missing, invalid or expired token.
+    Unauthorized = 401,
+    /// Only an admin may check guests in.
+    Forbidden = 403,
+    /// No such booking.
+    NotFound = 404,
+    /// Already used (`"Ticket already used at <time>"`, `details {checked_in_at}`), or not paid.
+    Conflict = 409,
+});
+
+pub struct BookingsApi {
+    services: Arc<Services>,
+}
+
+impl BookingsApi {
+    pub fn new(services: Arc<Services>) -> Self {
+        BookingsApi { services }
+    }
+}
+
+#[OpenApi(prefix_path = "/api/bookings", tag = "Tag::Bookings")]
+impl BookingsApi {
+    /// Book exact seats: all of them or none, at the price of the phase on sale now.
+    #[oai(path = "/", method = "post", operation_id = "createBooking")]
+    async fn create(&self, auth: BearerToken, body: Json<CreateBookingRequest>) -> Result<CreatedBookingResponse, CreateBookingErrors> {
+        let actor = self.services.actor(&auth).await?;
+        let checkout = Checkout {
+            event_id: body.0.event_id,
+            seat_ids: body.0.seat_ids,
+            phase_id: body.0.phase_id,
+            quantity: body.0.quantity,
+        };
+        let details = self.services.bookings.place(&actor, checkout).await.map_err(ApiFailure::from)?;
+        Ok(CreatedBookingResponse::Created(Json(BookingResponse::new(&details, self.services.events.now()))))
+    }
+
+    /// A booking (its owner or an admin); the e-ticket.
+    #[oai(path = "/:code", method = "get", operation_id = "getBooking")]
+    async fn get(&self, auth: BearerToken, code: Path<String>) -> Result<Json<BookingResponse>, GetBookingErrors> {
+        let actor = self.services.actor(&auth).await?;
+        let details = self.services.bookings.get(&actor, &code.0).await.map_err(ApiFailure::from)?;
+        Ok(Json(BookingResponse::new(&details, self.services.events.now())))
+    }
+
+    /// Pay a pending booking; it becomes confirmed. A payment is recorded once.
+    #[oai(path = "/:code/pay", method = "post", operation_id = "payBooking")]
+    async fn pay(&self, auth: BearerToken, code: Path<String>, body: Json<PayRequest>) -> Result<Json<PaymentResponse>, PayErrors> {
+        let actor = self.services.actor(&auth).await?;
+        let receipt = self
+            .services
+            .bookings
+            .pay(&actor, &code.0, body.0.amount, &body.0.method)
+            .await
+            .map_err(ApiFailure::from)?;
+        let payment = &receipt.payment;
+        let booking = BookingResponse::new(&receipt.booking, self.services.events.now());
+        Ok(Json(PaymentResponse {
+            id: payment.id.0,
+            booking_id: payment.booking_id.0,
+            booking_code: booking.booking_code.clone(),
+            amount: payment.amount.amount(),
+            method: payment.method.clone(),
+            status: payment.status.as_str().to_string(),
+            change: payment.change.amount(),
+            created_at: payment.created_at.into(),
+            booking,
+        }))
+    }
+
+    /// Cancel a booking: a pending one frees its seats; a paid one is refunded, unless checked in
+    /// or the event has started.
+    #[oai(path = "/:code/cancel", method = "post", operation_id = "cancelBooking")]
+    async fn cancel(&self, auth: BearerToken, code: Path<String>) -> Result<Json<CancelResponse>, CancelErrors> {
+        let actor = self.services.actor(&auth).await?;
+        let details = self.services.bookings.cancel(&actor, &code.0).await.map_err(ApiFailure::from)?;
+        let refunded = details.payment.is_some();
+        let message = if refunded { "Booking cancelled and payment refunded" } else { "Booking cancelled" };
+        Ok(Json(CancelResponse { message: message.into(), booking: BookingResponse::new(&details, self.services.events.now()) }))
+    }
+
+    /// Check a paid booking in at the door (admin). Of simultaneous scans exactly one succeeds.
+    #[oai(path = "/:code/checkin", method = "post", operation_id = "checkInBooking")]
+    async fn check_in(&self, auth: BearerToken, code: Path<String>) -> Result<Json<CheckInResponse>, CheckInErrors> {
+        let actor = self.services.actor(&auth).await?;
+        let details = self.services.bookings.check_in(&actor, &code.0).await.map_err(ApiFailure::from)?;
+        let booking = &details.booking;
+        let checked_in_at = booking.checked_in_at.unwrap_or_else(|| self.services.events.now());
+        Ok(Json(CheckInResponse {
+            message: format!("Welcome, {}! Seats {}", details.customer_name, booking.seat_labels().join(", ")),
+            guest: details.customer_name.clone(),
+            booking_code: booking.code.to_string(),
+            seat_labels: booking.seat_labels(),
+            checked_in_at: checked_in_at.into(),
+        }))
+    }
+}

@@ -1,0 +1,128 @@
+//! `/api/dashboard`: the organiser's figures.
+
+use std::sync::Arc;
+
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+
+use application::views::Dashboard;
+
+use super::error::{error_responses, ApiFailure};
+use super::time::UtcTime;
+use super::{BearerToken, Services, Tag};
+
+#[derive(Object)]
+struct RecentTransactionResponse {
+    booking_code: String,
+    /// The customer's name.
+    user: String,
+    event_name: String,
+    /// The booking's total price in rupiah.
+    amount: i64,
+    status: String,
+    /// When the booking was made.
+    date: UtcTime,
+}
+
+#[derive(Object)]
+struct EventFiguresResponse {
+    id: i64,
+    name: String,
+    date: UtcTime,
+    capacity: i64,
+    tickets_sold: i64,
+    revenue: i64,
+    /// Sold tickets as a percentage of seats, to one decimal.
+    occupancy_pct: f64,
+    /// Tickets checked in at the door.
+    checked_in: i64,
+}
+
+#[derive(Object)]
+struct DashboardResponse {
+    /// Payments of confirmed bookings, refunds excluded, in rupiah.
+    total_revenue: i64,
+    /// Tickets of confirmed bookings.
+    tickets_sold: i64,
+    /// Published events still to come.
+    active_events: i64,
+    total_events: i64,
+    /// Unpaid holds that have not lapsed.
+    pending_bookings: i64,
+    /// Tickets checked in at the door.
+    checked_in: i64,
+    /// The ten newest bookings.
+    recent_transactions: Vec<RecentTransactionResponse>,
+    events: Vec<EventFiguresResponse>,
+}
+
+fn count(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl From<&Dashboard> for DashboardResponse {
+    fn from(dashboard: &Dashboard) -> Self {
+        DashboardResponse {
+            total_revenue: dashboard.total_revenue.amount(),
+            tickets_sold: count(dashboard.tickets_sold),
+            active_events: count(dashboard.active_events),
+            total_events: count(dashboard.total_events),
+            pending_bookings: count(dashboard.pending_bookings),
+            checked_in: count(dashboard.checked_in),
+            recent_transactions: dashboard
+                .recent_transactions
+                .iter()
+                .map(|tx| RecentTransactionResponse {
+                    booking_code: tx.booking_code.clone(),
+                    user: tx.customer_name.clone(),
+                    event_name: tx.event_name.clone(),
+                    amount: tx.amount.amount(),
+                    status: tx.status.clone(),
+                    date: tx.date.into(),
+                })
+                .collect(),
+            events: dashboard
+                .events
+                .iter()
+                .map(|figures| EventFiguresResponse {
+                    id: figures.id.0,
+                    name: figures.name.clone(),
+                    date: figures.date.into(),
+                    capacity: i64::from(figures.capacity),
+                    tickets_sold: count(figures.tickets_sold),
+                    revenue: figures.revenue.amount(),
+                    occupancy_pct: figures.occupancy_pct(),
+                    checked_in: count(figures.checked_in),
+                })
+                .collect(),
+        }
+    }
+}
+
+error_responses!(DashboardErrors {
+    /// Missing, invalid or expired token.
+    Unauthorized = 401,
+    /// Only an admin sees the dashboard.
+    Forbidden = 403,
+});
+
+pub struct DashboardApi {
+    services: Arc<Services>,
+}
+
+impl DashboardApi {
+    pub fn new(services: Arc<Services>) -> Self {
+        DashboardApi { services }
+    }
+}
+
+#[OpenApi(prefix_path = "/api/dashboard", tag = "Tag::Dashboard")]
+impl DashboardApi {
+    /// Revenue, tickets, events and the newest bookings (admin).
+    #[oai(path = "/", method = "get", operation_id = "getDashboard")]
+    async fn get(&self, auth: BearerToken) -> Result<Json<DashboardResponse>, DashboardErrors> {
+        let actor = self.services.actor(&auth).await?;
+        let dashboard = self.services.dashboard.get(&actor).await.map_err(ApiFailure::from)?;
+        Ok(Json(DashboardResponse::from(&dashboard)))
+    }
+}

@@ -1,0 +1,413 @@
+//! `/api/events`: the shows, their price phases and seat maps.
+
+use std::sync::Arc;
+
+use chrono::FixedOffset;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use application::ports::EventFilter;
+use application::views::{EventView, SeatView};
+use domain::event::{EventId, EventInput, EventPatch, Phase, PhaseId, PhaseInput};
+use domain::validation::ValidationErrors;
+use domain::Timestamp;
+
+use super::error::{error_responses, ApiFailure};
+use super::time::{parse_time, UtcTime};
+use super::{page_of, patch_field, BearerToken, Services, Tag};
+
+/// A price phase as the organiser sends it.
+#[derive(Object, Clone)]
+struct PhaseRequest {
+    /// An existing phase's id when updating it; leave out to add a phase.
+    id: Option<i64>,
+    /// 3 to 50 characters, e.g. "Early Bird".
+    name: String,
+    /// Rupiah per ticket, 0 or more.
+    price: i64,
+    /// Tickets this phase may sell, more than 0.
+    quota: i64,
+    /// When sales open: RFC 3339, or `YYYY-MM-DD HH:MM[:SS]` at the venue's offset.
+    start_date: String,
+    /// When sales close; after `start_date` and not after the event's date.
+    end_date: String,
+}
+
+#[derive(Object)]
+#[oai(example)]
+struct CreateEventRequest {
+    /// 3 to 255 characters.
+    name: String,
+    description: Option<String>,
+    /// When the show starts; in the future. RFC 3339, or `YYYY-MM-DD HH:MM[:SS]` at the venue's offset.
+    date: String,
+    /// 1 to 255 characters.
+    venue: String,
+    /// An http(s) URL, or a `data:image/…;base64,…` URL of up to 2 MB.
+    image_url: Option<String>,
+    /// 1 to 100 seats to a row; 10 when left out.
+    seats_per_row: Option<i64>,
+    /// 1 to 100 000 seats; the sum of the phases' quotas when left out.
+    capacity: Option<i64>,
+    /// 1 to 10 price phases, in the order they are offered.
+    phases: Vec<PhaseRequest>,
+}
+
+impl poem_openapi::types::Example for CreateEventRequest {
+    fn example() -> Self {
+        let phase = |name: &str, price: i64, quota: i64, start: &str, end: &str| PhaseRequest {
+            id: None,
+            name: name.into(),
+            price,
+            quota,
+            start_date: start.into(),
+            end_date: end.into(),
+        };
+        CreateEventRequest {
+            name: "Stand-up Night Jakarta".into(),
+            description: Some("An evening of stand-up comedy.".into()),
+            date: "2027-03-20 19:30:00".into(),
+            venue: "Teater Kecil, Jakarta".into(),
+            image_url: Some("https://example.com/poster.jpg".into()),
+            seats_per_row: Some(10),
+            capacity: Some(100),
+            phases: vec![
+                phase("Early Bird", 100_000, 30, "2027-01-01 00:00:00", "2027-02-01 00:00:00"),
+                phase("Normal", 150_000, 70, "2027-01-01 00:00:00", "2027-03-20 18:00:00"),
+            ],
+        }
+    }
+}
+
+/// Any of the fields; those left out stay as they are. `phases`, when sent, is the new list.
+#[derive(Object)]
+struct UpdateEventRequest {
+    name: Option<String>,
+    description: MaybeUndefined<String>,
+    date: Option<String>,
+    venue: Option<String>,
+    image_url: MaybeUndefined<String>,
+    /// `"published"` or `"cancelled"`; cancelling cancels and refunds the open bookings.
+    status: Option<String>,
+    /// May grow (seats are appended) but not drop below the seats held or sold.
+    capacity: Option<i64>,
+    /// Entries with an `id` update that phase, entries without add one, phases left out are
+    /// removed (unless they have sales).
+    phases: Option<Vec<PhaseRequest>>,
+}
+
+/// A price phase with its sales.
+#[derive(Object)]
+pub struct PhaseResponse {
+    id: i64,
+    name: String,
+    price: i64,
+    quota: i64,
+    /// Tickets of pending and confirmed bookings.
+    sold: i64,
+    remaining: i64,
+    start_date: UtcTime,
+    end_date: UtcTime,
+    /// On sale now: inside its window and not sold out.
+    is_active: bool,
+}
+
+/// A show.
+#[derive(Object)]
+pub struct EventResponse {
+    id: i64,
+    name: String,
+    description: Option<String>,
+    date: UtcTime,
+    venue: String,
+    image_url: Option<String>,
+    /// Seats in the hall.
+    capacity: i64,
+    /// Seats in the hall (the same as `capacity`, kept for the web app).
+    total_capacity: i64,
+    seats_per_row: i64,
+    /// Seats neither held nor sold.
+    available_seats: i64,
+    /// Tickets of confirmed bookings.
+    tickets_sold: i64,
+    /// `published`, `ended` once the date has passed, or `cancelled`.
+    status: String,
+    phases: Vec<PhaseResponse>,
+    /// The phase a booking made now would get, or null.
+    current_phase: Option<PhaseResponse>,
+}
+
+impl EventResponse {
+    pub fn new(view: &EventView, now: Timestamp) -> Self {
+        let event = &view.event;
+        let phase = |phase: &Phase| PhaseResponse {
+            id: phase.id.0,
+            name: phase.name.clone(),
+            price: phase.price.amount(),
+            quota: i64::from(phase.quota),
+            sold: i64::from(view.sales.sold(phase.id)),
+            remaining: i64::from(view.sales.remaining(phase)),
+            start_date: phase.start_date.into(),
+            end_date: phase.end_date.into(),
+            is_active: view.phase_is_active(phase, now),
+        };
+        EventResponse {
+            id: event.id.0,
+            name: event.name.clone(),
+            description: event.description.clone(),
+            date: event.date.into(),
+            venue: event.venue.clone(),
+            image_url: event.image_url.clone(),
+            capacity: i64::from(event.capacity),
+            total_capacity: i64::from(event.capacity),
+            seats_per_row: i64::from(event.seats_per_row),
+            available_seats: i64::from(view.available_seats()),
+            tickets_sold: i64::from(view.tickets_sold),
+            status: view.status(now).as_str().to_string(),
+            phases: event.phases.iter().map(phase).collect(),
+            current_phase: view.current_phase(now).map(phase),
+        }
+    }
+}
+
+/// One seat of the map.
+#[derive(Object)]
+struct SeatResponse {
+    id: i64,
+    /// Row letters and number, e.g. `AB12`.
+    label: String,
+    row: String,
+    number: i64,
+    /// `available`, `held` (in an unpaid booking) or `sold`.
+    status: String,
+    /// True unless available.
+    is_booked: bool,
+}
+
+impl From<&SeatView> for SeatResponse {
+    fn from(view: &SeatView) -> Self {
+        SeatResponse {
+            id: view.seat.id.0,
+            label: view.seat.label(),
+            row: view.seat.position.row(),
+            number: i64::from(view.seat.position.number),
+            status: view.status.as_str().to_string(),
+            is_booked: view.status != domain::seat::SeatStatus::Available,
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+enum EventListResponse {
+    /// One page of events by date; the total is in `X-Total-Count`.
+    #[oai(status = 200)]
+    Ok(Json<Vec<EventResponse>>, #[oai(header = "X-Total-Count")] u64),
+}
+
+#[derive(ApiResponse)]
+enum CreatedEventResponse {
+    /// The event, its phases and its seats were created.
+    #[oai(status = 201)]
+    Created(Json<EventResponse>),
+}
+
+#[derive(ApiResponse)]
+enum DeletedResponse {
+    /// The event was deleted.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+error_responses!(ListEventErrors {
+    /// Bad filter or paging parameters.
+    BadRequest = 400,
+});
+
+error_responses!(GetEventErrors {
+    /// The id is not a number.
+    BadRequest = 400,
+    /// No such event.
+    NotFound = 404,
+});
+
+error_responses!(CreateEventErrors {
+    /// Invalid input; `details` lists each problem.
+    BadRequest = 400,
+    /// Missing, invalid or expired token.
+    Unauthorized = 401,
+    /// Only an admin may create events.
+    Forbidden = 403,
+    /// The body, or the picture in it, is too large.
+    PayloadTooLarge = 413,
+});
+
+error_responses!(UpdateEventErrors {
+    /// Invalid input; `details` lists each problem.
+    BadRequest = 400,
+    /// Missing, invalid or expired token.
+    Unauthorized = 401,
+    /// Only an admin may change events.
+    Forbidden = 403,
+    /// No such event.
+    NotFound = 404,
+    /// The change contradicts the sales so far (capacity, phases, quota, re-publishing).
+    Conflict = 409,
+    /// The body, or the picture in it, is too large.
+    PayloadTooLarge = 413,
+});
+
+error_responses!(DeleteEventErrors {
+    /// The id is not a number.
+    BadRequest = 400,
+    /// Missing, invalid or expired token.
+    Unauthorized = 401,
+    /// Only an admin may delete events.
+    Forbidden = 403,
+    /// No such event.
+    NotFound = 404,
+    /// The event has bookings: cancel it instead.
+    Conflict = 409,
+});
+
+/// Reads a time field, recording a problem under its name.
+fn time_field(errors: &mut ValidationErrors, field: &str, text: &str, offset: FixedOffset) -> Option<Timestamp> {
+    errors.check(field, parse_time(text, offset))
+}
+
+fn phase_inputs(
+    errors: &mut ValidationErrors,
+    phases: &[PhaseRequest],
+    offset: FixedOffset,
+) -> Vec<PhaseInput> {
+    phases
+        .iter()
+        .enumerate()
+        .filter_map(|(index, phase)| {
+            let start = time_field(errors, &format!("phases[{index}].start_date"), &phase.start_date, offset);
+            let end = time_field(errors, &format!("phases[{index}].end_date"), &phase.end_date, offset);
+            Some(PhaseInput {
+                id: phase.id.map(PhaseId),
+                name: phase.name.clone(),
+                price: phase.price,
+                quota: phase.quota,
+                start_date: start?,
+                end_date: end?,
+            })
+        })
+        .collect()
+}
+
+pub struct EventsApi {
+    services: Arc<Services>,
+}
+
+impl EventsApi {
+    pub fn new(services: Arc<Services>) -> Self {
+        EventsApi { services }
+    }
+}
+
+#[OpenApi(prefix_path = "/api/events", tag = "Tag::Events")]
+impl EventsApi {
+    /// List events by date. `q` matches name or venue, ignoring case; `upcoming=true` keeps
+    /// events still to come.
+    #[oai(path = "/", method = "get", operation_id = "listEvents")]
+    async fn list(
+        &self,
+        q: Query<Option<String>>,
+        upcoming: Query<Option<bool>>,
+        page: Query<Option<u32>>,
+        per_page: Query<Option<u32>>,
+    ) -> Result<EventListResponse, ListEventErrors> {
+        let page = page_of(page.0, per_page.0)?;
+        let query = q.0.map(|text| text.trim().to_string()).filter(|text| !text.is_empty());
+        if query.as_ref().is_some_and(|text| text.chars().count() > 255) {
+            return Err(ApiFailure::invalid_field("q", "must be at most 255 characters").into());
+        }
+        let filter = EventFilter { query, upcoming_only: upcoming.0.unwrap_or(false), ticket_holder: None };
+        let events = self.services.events.list(filter, page).await.map_err(ApiFailure::from)?;
+        let now = self.services.events.now();
+        Ok(EventListResponse::Ok(Json(events.items.iter().map(|view| EventResponse::new(view, now)).collect()), events.total))
+    }
+
+    /// Create an event with its price phases and seats (admin).
+    #[oai(path = "/", method = "post", operation_id = "createEvent")]
+    async fn create(&self, auth: BearerToken, body: Json<CreateEventRequest>) -> Result<CreatedEventResponse, CreateEventErrors> {
+        let actor = self.services.actor(&auth).await?;
+        let offset = self.services.venue_offset;
+        let body = body.0;
+        let mut errors = ValidationErrors::new();
+        let date = time_field(&mut errors, "date", &body.date, offset);
+        let phases = phase_inputs(&mut errors, &body.phases, offset);
+        let Some(date) = date.filter(|_| errors.is_empty()) else {
+            return Err(ApiFailure::bad_request(&errors).into());
+        };
+        let input = EventInput {
+            name: body.name,
+            description: body.description,
+            date,
+            venue: body.venue,
+            image_url: body.image_url,
+            seats_per_row: body.seats_per_row,
+            capacity: body.capacity,
+            phases,
+        };
+        let view = self.services.events.create(&actor, input).await.map_err(ApiFailure::from)?;
+        Ok(CreatedEventResponse::Created(Json(EventResponse::new(&view, self.services.events.now()))))
+    }
+
+    /// An event with its phases and figures.
+    #[oai(path = "/:id", method = "get", operation_id = "getEvent")]
+    async fn get(&self, id: Path<i64>) -> Result<Json<EventResponse>, GetEventErrors> {
+        let view = self.services.events.get(EventId(id.0)).await.map_err(ApiFailure::from)?;
+        Ok(Json(EventResponse::new(&view, self.services.events.now())))
+    }
+
+    /// Change an event (admin). Setting `status` to `cancelled` cancels and refunds its bookings.
+    #[oai(path = "/:id", method = "put", operation_id = "updateEvent")]
+    async fn update(
+        &self,
+        auth: BearerToken,
+        id: Path<i64>,
+        body: Json<UpdateEventRequest>,
+    ) -> Result<Json<EventResponse>, UpdateEventErrors> {
+        let actor = self.services.actor(&auth).await?;
+        let offset = self.services.venue_offset;
+        let body = body.0;
+        let mut errors = ValidationErrors::new();
+        let date = body.date.as_deref().map(|text| time_field(&mut errors, "date", text, offset));
+        let phases = body.phases.as_deref().map(|phases| phase_inputs(&mut errors, phases, offset));
+        if !errors.is_empty() {
+            return Err(ApiFailure::bad_request(&errors).into());
+        }
+        let patch = EventPatch {
+            name: body.name,
+            description: patch_field(body.description),
+            date: date.flatten(),
+            venue: body.venue,
+            image_url: patch_field(body.image_url),
+            status: body.status,
+            capacity: body.capacity,
+            phases,
+        };
+        let view = self.services.events.update(&actor, EventId(id.0), patch).await.map_err(ApiFailure::from)?;
+        Ok(Json(EventResponse::new(&view, self.services.events.now())))
+    }
+
+    /// Delete an event that has no bookings (admin); one with bookings must be cancelled instead.
+    #[oai(path = "/:id", method = "delete", operation_id = "deleteEvent")]
+    async fn delete(&self, auth: BearerToken, id: Path<i64>) -> Result<DeletedResponse, DeleteEventErrors> {
+        let actor = self.services.actor(&auth).await?;
+        self.services.events.delete(&actor, EventId(id.0)).await.map_err(ApiFailure::from)?;
+        Ok(DeletedResponse::Deleted)
+    }
+
+    /// The seat map, in row and number order.
+    #[oai(path = "/:id/seats", method = "get", operation_id = "listSeats")]
+    async fn seats(&self, id: Path<i64>) -> Result<Json<Vec<SeatResponse>>, GetEventErrors> {
+        let seats = self.services.events.seats(EventId(id.0)).await.map_err(ApiFailure::from)?;
+        Ok(Json(seats.iter().map(SeatResponse::from).collect()))
+    }
+}

@@ -1,0 +1,56 @@
+//! Liveness and readiness.
+
+use std::sync::Arc;
+
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::error::ApiFailure;
+use super::Services;
+
+#[derive(Object)]
+pub struct HealthResponse {
+    /// `"ok"`.
+    status: String,
+}
+
+#[derive(ApiResponse)]
+enum ReadyResponse {
+    /// The store answers.
+    #[oai(status = 200)]
+    Ready(Json<HealthResponse>),
+    /// The store does not answer.
+    #[oai(status = 503)]
+    NotReady(Json<super::error::ErrorBody>),
+}
+
+pub struct HealthApi {
+    services: Arc<Services>,
+}
+
+impl HealthApi {
+    pub fn new(services: Arc<Services>) -> Self {
+        HealthApi { services }
+    }
+}
+
+#[OpenApi(tag = "super::Tag::Health")]
+impl HealthApi {
+    /// Liveness: the process answers.
+    #[oai(path = "/health", method = "get", operation_id = "health")]
+    async fn health(&self) -> Json<HealthResponse> {
+        Json(HealthResponse { status: "ok".into() })
+    }
+
+    /// Readiness: the store answers.
+    #[oai(path = "/ready", method = "get", operation_id = "ready")]
+    async fn ready(&self) -> ReadyResponse {
+        match self.services.readiness.check().await {
+            Ok(()) => ReadyResponse::Ready(Json(HealthResponse { status: "ok".into() })),
+            Err(error) => {
+                tracing::warn!(error = %error, "store not ready");
+                ReadyResponse::NotReady(Json(ApiFailure::new(poem::http::StatusCode::SERVICE_UNAVAILABLE, "The store is not reachable").body))
+            }
+        }
+    }
+}

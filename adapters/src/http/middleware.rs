@@ -1,0 +1,101 @@
+//! Middleware: a bound on request bodies, and a log line with a request id for every request.
+
+use std::time::Instant;
+
+use poem::http::StatusCode;
+use poem::{Endpoint, Error, IntoResponse, Middleware, Request, Response, Result};
+use tracing::Instrument;
+
+/// Refuses bodies larger than the limit with 413, whether or not `Content-Length` is sent.
+pub struct BodyLimit {
+    max_bytes: usize,
+}
+
+impl BodyLimit {
+    pub fn new(max_bytes: usize) -> Self {
+        BodyLimit { max_bytes }
+    }
+}
+
+impl<E: Endpoint> Middleware<E> for BodyLimit {
+    type Output = BodyLimitEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        BodyLimitEndpoint { inner, max_bytes: self.max_bytes }
+    }
+}
+
+pub struct BodyLimitEndpoint<E> {
+    inner: E,
+    max_bytes: usize,
+}
+
+fn too_large() -> Error {
+    Error::from_status(StatusCode::PAYLOAD_TOO_LARGE)
+}
+
+impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
+    type Output = E::Output;
+
+    async fn call(&self, mut req: Request) -> Result<Self::Output> {
+        let declared = req
+            .headers()
+            .get(poem::http::header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > self.max_bytes as u64) {
+            return Err(too_large());
+        }
+        // Without a trustworthy length, read at most the limit before the handler sees the body.
+        if declared.is_none() {
+            let body = req.take_body().into_bytes_limit(self.max_bytes).await.map_err(|_| too_large())?;
+            req.set_body(body);
+        }
+        self.inner.call(req).await
+    }
+}
+
+/// Gives every request an id (`X-Request-Id`), runs it inside a tracing span carrying that id,
+/// and logs its outcome and duration.
+pub struct RequestLog;
+
+impl<E: Endpoint> Middleware<E> for RequestLog {
+    type Output = RequestLogEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        RequestLogEndpoint { inner }
+    }
+}
+
+pub struct RequestLogEndpoint<E> {
+    inner: E,
+}
+
+impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Response> {
+        let request_id = uuid::Uuid::new_v4().simple().to_string();
+        let span = tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.uri().path());
+        async move {
+            let started = Instant::now();
+            let mut response = match self.inner.call(req).await {
+                Ok(output) => output.into_response(),
+                Err(error) => error.into_response(),
+            };
+            let status = response.status().as_u16();
+            let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+            if status >= 500 {
+                tracing::warn!(status, elapsed_ms, "request finished");
+            } else {
+                tracing::info!(status, elapsed_ms, "request finished");
+            }
+            if let Ok(value) = request_id.parse() {
+                response.headers_mut().insert("x-request-id", value);
+            }
+            Ok(response)
+        }
+        .instrument(span)
+        .await
+    }
+}

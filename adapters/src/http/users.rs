@@ -1,0 +1,392 @@
+//! `/api/users`: registration, login, profiles, passwords, deactivation and what a user holds.
+
+use std::sync::Arc;
+
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use application::users::{PasswordChange, ProfileUpdate, Registration};
+use domain::user::{User, UserId};
+
+use super::bookings::BookingResponse;
+use super::error::{error_responses, ApiFailure};
+use super::events::EventResponse;
+use super::time::UtcTime;
+use super::{page_of, patch_field, BearerToken, Services, Tag};
+
+/// An account. Never carries a password hash.
+#[derive(Object)]
+pub struct UserResponse {
+    id: i64,
+    name: String,
+    email: String,
+    /// `"customer"` or `"admin"`.
+    role: String,
+    /// Indonesian national identity number (16 digits), if given.
+    nik: Option<String>,
+    phone_number: Option<String>,
+    /// False once an admin has deactivated the account.
+    is_active: bool,
+    created_at: UtcTime,
+}
+
+impl From<&User> for UserResponse {
+    fn from(user: &User) -> Self {
+        UserResponse {
+            id: user.id.0,
+            name: user.name.as_str().to_string(),
+            email: user.email.as_str().to_string(),
+            role: user.role.as_str().to_string(),
+            nik: user.nik.as_ref().map(|nik| nik.as_str().to_string()),
+            phone_number: user.phone_number.as_ref().map(|phone| phone.as_str().to_string()),
+            is_active: user.active,
+            created_at: user.created_at.into(),
+        }
+    }
+}
+
+#[derive(Object)]
+#[oai(example)]
+struct RegisterRequest {
+    /// 3 to 100 characters.
+    name: String,
+    /// Unique, ignoring case.
+    email: String,
+    /// 8 to 72 bytes.
+    password: String,
+    /// Optional; exactly 16 digits, unique.
+    nik: Option<String>,
+    /// Optional; 10 to 15 digits, a leading `+` allowed.
+    phone_number: Option<String>,
+}
+
+impl poem_openapi::types::Example for RegisterRequest {
+    fn example() -> Self {
+        RegisterRequest {
+            name: "Sari Dewi".into(),
+            email: "sari@example.com".into(),
+            password: "rahasia-sekali".into(),
+            nik: Some("3171234567890001".into()),
+            phone_number: Some("081234567890".into()),
+        }
+    }
+}
+
+#[derive(Object)]
+#[oai(example)]
+struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+impl poem_openapi::types::Example for LoginRequest {
+    fn example() -> Self {
+        LoginRequest { email: "sari@example.com".into(), password: "rahasia-sekali".into() }
+    }
+}
+
+#[derive(Object)]
+struct LoginResponse {
+    message: String,
+    /// Send as `Authorization: Bearer <token>`.
+    token: String,
+    /// Always `"Bearer"`.
+    token_type: String,
+    /// Seconds until the token expires.
+    expires_in: i64,
+    user: UserResponse,
+}
+
+/// Any of the fields; those left out stay as they are, `null` clears `nik` or `phone_number`.
+#[derive(Object)]
+#[oai(example)]
+struct UpdateUserRequest {
+    name: Option<String>,
+    email: Option<String>,
+    nik: MaybeUndefined<String>,
+    phone_number: MaybeUndefined<String>,
+    /// `"customer"` or `"admin"`; only an admin may change it.
+    role: Option<String>,
+}
+
+impl poem_openapi::types::Example for UpdateUserRequest {
+    fn example() -> Self {
+        UpdateUserRequest {
+            name: Some("Sari Dewi Lestari".into()),
+            email: None,
+            nik: MaybeUndefined::Undefined,
+            phone_number: MaybeUndefined::Value("081298765432".into()),
+            role: None,
+        }
+    }
+}
+
+#[derive(Object)]
+struct PasswordChangeRequest {
+    /// The current password; not needed when an admin resets someone else's.
+    old_password: Option<String>,
+    /// 8 to 72 bytes.
+    new_password: String,
+}
+
+#[derive(Object)]
+struct MessageResponse {
+    message: String,
+}
+
+#[derive(ApiResponse)]
+enum RegisterResponse {
+    /// The account was created.
+    #[oai(status = 201)]
+    Created(Json<UserResponse>),
+}
+
+#[derive(ApiResponse)]
+enum UserListResponse {
+    /// One page of accounts, oldest first; the total is in `X-Total-Count`.
+    #[oai(status = 200)]
+    Ok(Json<Vec<UserResponse>>, #[oai(header = "X-Total-Count")] u64),
+}
+
+#[derive(ApiResponse)]
+enum DeactivateResponse {
+    /// The account is deactivated; its bookings are kept.
+    #[oai(status = 204)]
+    Deactivated,
+}
+
+#[derive(ApiResponse)]
+enum HeldEventsResponse {
+    /// Events the user holds pending or confirmed tickets for, by date.
+    #[oai(status = 200)]
+    Ok(Json<Vec<EventResponse>>, #[oai(header = "X-Total-Count")] u64),
+}
+
+#[derive(ApiResponse)]
+enum HistoryResponse {
+    /// The user's bookings, newest first.
+    #[oai(status = 200)]
+    Ok(Json<Vec<BookingResponse>>, #[oai(header = "X-Total-Count")] u64),
+}
+
+error_responses!(RegisterErrors {
+    /// Invalid input; `details` lists each problem.
+    BadRequest = 400,
+    /// The email or NIK is already registered.
+    Conflict = 409,
+});
+
+error_responses!(LoginErrors {
+    /// Malformed request body.
+    BadRequest = 400,
+    /// Wrong email or password.
+    Unauthorized = 401,
+    /// The account has been deactivated.
+    Forbidden = 403,
+});
+
+error_responses!(AdminReadErrors {
+    /// Bad paging parameters.
+    BadRequest = 400,
+    /// Missing, invalid or expired token.
+    Unauthorized = 401,
+    /// Only an admin may do this.
+    Forbidden = 403,
+});
+
+error_responses!(ProfileErrors {
+    /// Missing, invalid or expired token.
+    Unauthorized = 401,
+    /// Not your account.
+    Forbidden = 403,
+    /// No such user.
+    NotFound = 404,
+});
+
+error_responses!(OwnListErrors {
+    /// Bad paging parameters.
+    BadRequest = 400,
+    /// Missing, invalid or expired token.
+    Unauthorized = 401,
+    /// Not your account.
+    Forbidden = 403,
+});
+
+error_responses!(UpdateUserErrors {
+    /// Invalid input; `details` lists each problem.
+    BadRequest = 400,
+    /// Missing, invalid or expired token.
+    Unauthorized = 401,
+    /// Not your account, or a role change by a non-admin.
+    Forbidden = 403,
+    /// No such user.
+    NotFound = 404,
+    /// Email or NIK taken, or the last active admin would be demoted.
+    Conflict = 409,
+});
+
+error_responses!(DeactivateErrors {
+    /// Missing, invalid or expired token.
+    Unauthorized = 401,
+    /// Only an admin may deactivate accounts.
+    Forbidden = 403,
+    /// No such user.
+    NotFound = 404,
+    /// The last active admin cannot be deactivated.
+    Conflict = 409,
+});
+
+error_responses!(PasswordErrors {
+    /// Invalid new password, or the current password is wrong.
+    BadRequest = 400,
+    /// Missing, invalid or expired token.
+    Unauthorized = 401,
+    /// Not your account.
+    Forbidden = 403,
+    /// No such user.
+    NotFound = 404,
+});
+
+pub struct UsersApi {
+    services: Arc<Services>,
+}
+
+impl UsersApi {
+    pub fn new(services: Arc<Services>) -> Self {
+        UsersApi { services }
+    }
+}
+
+#[OpenApi(prefix_path = "/api/users", tag = "Tag::Users")]
+impl UsersApi {
+    /// Register a customer account.
+    #[oai(path = "/", method = "post", operation_id = "register")]
+    async fn register(&self, body: Json<RegisterRequest>) -> Result<RegisterResponse, RegisterErrors> {
+        let form = Registration {
+            name: body.0.name,
+            email: body.0.email,
+            password: body.0.password,
+            nik: body.0.nik,
+            phone_number: body.0.phone_number,
+        };
+        let user = self.services.users.register(form).await.map_err(ApiFailure::from)?;
+        Ok(RegisterResponse::Created(Json(UserResponse::from(&user))))
+    }
+
+    /// Log in; returns a bearer token. A wrong email and a wrong password get the same answer.
+    #[oai(path = "/login", method = "post", operation_id = "login")]
+    async fn login(&self, body: Json<LoginRequest>) -> Result<Json<LoginResponse>, LoginErrors> {
+        let logged_in = self.services.users.login(&body.0.email, &body.0.password).await.map_err(ApiFailure::from)?;
+        Ok(Json(LoginResponse {
+            message: "Login successful".into(),
+            token: logged_in.token.token,
+            token_type: "Bearer".into(),
+            expires_in: logged_in.token.expires_in_seconds,
+            user: UserResponse::from(&logged_in.user),
+        }))
+    }
+
+    /// List accounts (admin).
+    #[oai(path = "/", method = "get", operation_id = "listUsers")]
+    async fn list(
+        &self,
+        auth: BearerToken,
+        page: Query<Option<u32>>,
+        per_page: Query<Option<u32>>,
+    ) -> Result<UserListResponse, AdminReadErrors> {
+        let actor = self.services.actor(&auth).await?;
+        let page = page_of(page.0, per_page.0)?;
+        let users = self.services.users.list(&actor, page).await.map_err(ApiFailure::from)?;
+        Ok(UserListResponse::Ok(Json(users.items.iter().map(UserResponse::from).collect()), users.total))
+    }
+
+    /// A profile (the user themself or an admin).
+    #[oai(path = "/:id", method = "get", operation_id = "getUser")]
+    async fn get(&self, auth: BearerToken, id: Path<i64>) -> Result<Json<UserResponse>, ProfileErrors> {
+        let actor = self.services.actor(&auth).await?;
+        let user = self.services.users.get(&actor, UserId(id.0)).await.map_err(ApiFailure::from)?;
+        Ok(Json(UserResponse::from(&user)))
+    }
+
+    /// Update a profile; only an admin may change `role`. A role change revokes the user's tokens.
+    #[oai(path = "/:id", method = "put", operation_id = "updateUser")]
+    async fn update(
+        &self,
+        auth: BearerToken,
+        id: Path<i64>,
+        body: Json<UpdateUserRequest>,
+    ) -> Result<Json<UserResponse>, UpdateUserErrors> {
+        let actor = self.services.actor(&auth).await?;
+        let update = ProfileUpdate {
+            name: body.0.name,
+            email: body.0.email,
+            nik: patch_field(body.0.nik),
+            phone_number: patch_field(body.0.phone_number),
+            role: body.0.role,
+        };
+        let user = self.services.users.update(&actor, UserId(id.0), update).await.map_err(ApiFailure::from)?;
+        Ok(Json(UserResponse::from(&user)))
+    }
+
+    /// Deactivate an account (admin): it can no longer log in; its bookings are kept for the books.
+    #[oai(path = "/:id", method = "delete", operation_id = "deactivateUser")]
+    async fn deactivate(&self, auth: BearerToken, id: Path<i64>) -> Result<DeactivateResponse, DeactivateErrors> {
+        let actor = self.services.actor(&auth).await?;
+        self.services.users.deactivate(&actor, UserId(id.0)).await.map_err(ApiFailure::from)?;
+        Ok(DeactivateResponse::Deactivated)
+    }
+
+    /// Change a password. Your own change needs `old_password` (a wrong one is a 400); an admin
+    /// resetting someone else's sends `new_password` alone. Tokens issued before stop working.
+    #[oai(path = "/:id/password", method = "post", operation_id = "changePassword")]
+    async fn change_password(
+        &self,
+        auth: BearerToken,
+        id: Path<i64>,
+        body: Json<PasswordChangeRequest>,
+    ) -> Result<Json<MessageResponse>, PasswordErrors> {
+        let actor = self.services.actor(&auth).await?;
+        let change = PasswordChange { old_password: body.0.old_password, new_password: body.0.new_password };
+        self.services.users.change_password(&actor, UserId(id.0), change).await.map_err(ApiFailure::from)?;
+        Ok(Json(MessageResponse { message: "Password changed; please log in again".into() }))
+    }
+
+    /// Events the user holds pending or confirmed tickets for.
+    #[oai(path = "/:id/events", method = "get", operation_id = "listUserEvents")]
+    async fn events(
+        &self,
+        auth: BearerToken,
+        id: Path<i64>,
+        page: Query<Option<u32>>,
+        per_page: Query<Option<u32>>,
+    ) -> Result<HeldEventsResponse, OwnListErrors> {
+        let actor = self.services.actor(&auth).await?;
+        let page = page_of(page.0, per_page.0)?;
+        let events = self
+            .services
+            .events
+            .events_of_ticket_holder(&actor, UserId(id.0), page)
+            .await
+            .map_err(ApiFailure::from)?;
+        let now = self.services.events.now();
+        Ok(HeldEventsResponse::Ok(Json(events.items.iter().map(|view| EventResponse::new(view, now)).collect()), events.total))
+    }
+
+    /// The user's bookings, newest first.
+    #[oai(path = "/:id/bookings", method = "get", operation_id = "listUserBookings")]
+    async fn bookings(
+        &self,
+        auth: BearerToken,
+        id: Path<i64>,
+        page: Query<Option<u32>>,
+        per_page: Query<Option<u32>>,
+    ) -> Result<HistoryResponse, OwnListErrors> {
+        let actor = self.services.actor(&auth).await?;
+        let page = page_of(page.0, per_page.0)?;
+        let bookings = self.services.bookings.history(&actor, UserId(id.0), page).await.map_err(ApiFailure::from)?;
+        let now = self.services.events.now();
+        Ok(HistoryResponse::Ok(Json(bookings.items.iter().map(|details| BookingResponse::new(details, now)).collect()), bookings.total))
+    }
+}
