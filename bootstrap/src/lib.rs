@@ -1,1 +1,3 @@
+//! WarTawa's configuration and wiring, shared by the `wartawa` binary and the test suites.
 
+pub mod config;

@@ -1,0 +1,292 @@
+//! Password hashing with bcrypt, kept off the async workers.
+
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::Semaphore;
+
+use application::ports::{HashError, PasswordHasher};
+use domain::user::Password;
+
+/// The work factors bcrypt accepts; 12 suits production, 4 keeps tests fast.
+pub const BCRYPT_COSTS: RangeInclusive<u32> = 4..=31;
+
+/// The salt and digest of a real bcrypt hash, in bcrypt's base64. Put behind any cost field it
+/// is a well-formed hash that makes bcrypt do the full work of that cost before saying "no",
+/// so the dummy for `verify_nothing` costs nothing to make yet a full verify to check.
+const DUMMY_SALT_AND_DIGEST: &str = "mCVxOW.M7msDOSPPD2sK6ug9PDeaBrO/ZlZTf4X4BV.8l/rdr.8j6";
+
+/// bcrypt with a fixed cost, run on the blocking pool, at most `max_concurrent` at a time.
+#[derive(Debug, Clone)]
+pub struct BcryptHasher {
+    cost: u32,
+    /// Bounds the CPU that hashing may take, so that a burst of logins queues here instead
+    /// of occupying every core while other requests wait.
+    permits: Arc<Semaphore>,
+    max_concurrent: usize,
+    dummy_hash: String,
+}
+
+impl BcryptHasher {
+    /// A hasher of this cost allowed [`default_max_concurrent`] hashes at once.
+    pub fn new(cost: u32) -> Result<BcryptHasher, HashError> {
+        BcryptHasher::with_max_concurrent(cost, default_max_concurrent())
+    }
+
+    /// A hasher of this cost allowed `max_concurrent` (at least 1) hashes at once.
+    pub fn with_max_concurrent(
+        cost: u32,
+        max_concurrent: usize,
+    ) -> Result<BcryptHasher, HashError> {
+        if !BCRYPT_COSTS.contains(&cost) {
+            return Err(HashError(format!(
+                "bcrypt cost must be between {} and {}, got {cost}",
+                BCRYPT_COSTS.start(),
+                BCRYPT_COSTS.end()
+            )));
+        }
+        let max_concurrent = max_concurrent.max(1);
+        Ok(BcryptHasher {
+            cost,
+            permits: Arc::new(Semaphore::new(max_concurrent)),
+            max_concurrent,
+            dummy_hash: dummy_hash(cost),
+        })
+    }
+
+    pub fn cost(&self) -> u32 {
+        self.cost
+    }
+
+    pub fn max_concurrent(&self) -> usize {
+        self.max_concurrent
+    }
+
+    /// Runs CPU-heavy work on the blocking pool once a permit is free.
+    async fn run_limited<T, F>(&self, work: F) -> Result<T, HashError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| HashError("the hashing permits were closed".to_string()))?;
+        tokio::task::spawn_blocking(move || {
+            // The permit moves into the task so that it is held until the work ends, even
+            // when the caller stops waiting for it.
+            let _permit = permit;
+            work()
+        })
+        .await
+        .map_err(|error| HashError(format!("the hashing task failed: {error}")))
+    }
+}
+
+/// One core fewer than the machine has, so that hashing always leaves one for the rest; at
+/// least one.
+pub fn default_max_concurrent() -> usize {
+    std::thread::available_parallelism()
+        .map(|cores| cores.get().saturating_sub(1))
+        .unwrap_or(1)
+        .max(1)
+}
+
+fn dummy_hash(cost: u32) -> String {
+    format!("$2b${cost:02}${DUMMY_SALT_AND_DIGEST}")
+}
+
+#[async_trait]
+impl PasswordHasher for BcryptHasher {
+    async fn hash(&self, password: &Password) -> Result<String, HashError> {
+        let password = password.expose().to_owned();
+        let cost = self.cost;
+        self.run_limited(move || bcrypt::hash(password, cost))
+            .await?
+            .map_err(|error| HashError(error.to_string()))
+    }
+
+    async fn verify(&self, password: &str, hash: &str) -> Result<bool, HashError> {
+        let (password, hash) = (password.to_owned(), hash.to_owned());
+        match self
+            .run_limited(move || bcrypt::verify(password, &hash))
+            .await?
+        {
+            Ok(matches) => Ok(matches),
+            Err(error) => {
+                // A stored hash bcrypt cannot read (corrupt, or a placeholder that locks the
+                // account) matches no password; the operator hears about it, the client sees a
+                // failed login rather than a server error.
+                tracing::warn!(%error, "stored password hash is not a bcrypt hash");
+                Ok(false)
+            }
+        }
+    }
+
+    async fn verify_nothing(&self, password: &str) {
+        let (password, hash) = (password.to_owned(), self.dummy_hash.clone());
+        // Only the time spent matters; the answer is always "no".
+        let _ = self
+            .run_limited(move || bcrypt::verify(password, &hash))
+            .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEST_COST: u32 = 4;
+
+    fn hasher() -> BcryptHasher {
+        BcryptHasher::new(TEST_COST).unwrap()
+    }
+
+    fn password(value: &str) -> Password {
+        Password::new(value).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_hashed_password_verifies_and_a_wrong_one_does_not() {
+        let hasher = hasher();
+        let hash = hasher.hash(&password("open sesame 123")).await.unwrap();
+        assert!(hash.starts_with("$2b$04$"), "{hash}");
+        assert!(!hash.contains("open sesame"));
+        assert_eq!(hasher.verify("open sesame 123", &hash).await, Ok(true));
+        assert_eq!(hasher.verify("open sesame 124", &hash).await, Ok(false));
+        assert_eq!(hasher.verify("", &hash).await, Ok(false));
+    }
+
+    #[tokio::test]
+    async fn the_same_password_hashes_differently_each_time() {
+        let hasher = hasher();
+        let first = hasher.hash(&password("same password")).await.unwrap();
+        let second = hasher.hash(&password("same password")).await.unwrap();
+        assert_ne!(first, second);
+    }
+
+    #[tokio::test]
+    async fn a_malformed_stored_hash_matches_nothing_and_does_not_panic() {
+        let hasher = hasher();
+        let almost = "$2b$99$mCVxOW.M7msDOSPPD2sK6ug9PDeaBrO/ZlZTf4X4BV.8l/rdr.8j6";
+        for stored in [
+            "",
+            "!",
+            "plaintext-password",
+            "$2b$04$short",
+            almost,
+            "€".repeat(20).as_str(),
+        ] {
+            assert_eq!(
+                hasher.verify("plaintext-password", stored).await,
+                Ok(false),
+                "{stored:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_dummy_hash_is_well_formed_at_every_cost() {
+        // Were it malformed, bcrypt would reject it at once and `verify_nothing` would be
+        // quick, telling an unknown email apart from a wrong password.
+        for cost in [4, 12, 31] {
+            let dummy = dummy_hash(cost);
+            assert_eq!(dummy.len(), 60);
+            assert_eq!(
+                dummy[4..6].parse::<u32>().unwrap(),
+                cost,
+                "cost field of {dummy}"
+            );
+        }
+        assert!(!bcrypt::verify("anything", &dummy_hash(TEST_COST)).unwrap());
+        assert!(
+            bcrypt::verify("never-a-real-password", &dummy_hash(TEST_COST)).unwrap(),
+            "the dummy digest should be a real one"
+        );
+    }
+
+    #[tokio::test]
+    async fn verify_nothing_completes() {
+        hasher().verify_nothing("whatever the client typed").await;
+    }
+
+    #[test]
+    fn costs_outside_bcrypts_range_are_refused() {
+        assert!(BcryptHasher::new(3).is_err());
+        assert!(BcryptHasher::new(32).is_err());
+        assert_eq!(BcryptHasher::new(4).unwrap().cost(), 4);
+    }
+
+    #[test]
+    fn concurrency_defaults_to_one_core_fewer_and_never_zero() {
+        assert!(default_max_concurrent() >= 1);
+        assert_eq!(
+            BcryptHasher::with_max_concurrent(TEST_COST, 0)
+                .unwrap()
+                .max_concurrent(),
+            1
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_permit_still_serves_a_burst_of_concurrent_verifies() {
+        let hasher = BcryptHasher::with_max_concurrent(TEST_COST, 1).unwrap();
+        let hash = hasher.hash(&password("burst password")).await.unwrap();
+        let verifies = (0..8).map(|attempt| {
+            let (hasher, hash) = (hasher.clone(), hash.clone());
+            tokio::spawn(async move {
+                let guess = if attempt % 2 == 0 {
+                    "burst password"
+                } else {
+                    "wrong password"
+                };
+                hasher.verify(guess, &hash).await
+            })
+        });
+        let mut results = Vec::new();
+        for verify in verifies.collect::<Vec<_>>() {
+            results.push(verify.await.unwrap().unwrap());
+        }
+        assert_eq!(
+            results,
+            [true, false, true, false, true, false, true, false]
+        );
+        assert_eq!(
+            hasher.permits.available_permits(),
+            1,
+            "every permit came back"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_more_than_the_permitted_hashes_run_at_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let hasher = BcryptHasher::with_max_concurrent(TEST_COST, 2).unwrap();
+        let running = Arc::new(AtomicUsize::new(0));
+        let most_at_once = Arc::new(AtomicUsize::new(0));
+        let jobs: Vec<_> = (0..8)
+            .map(|_| {
+                let (hasher, running, most_at_once) =
+                    (hasher.clone(), running.clone(), most_at_once.clone());
+                tokio::spawn(async move {
+                    hasher
+                        .run_limited(move || {
+                            let now_running = running.fetch_add(1, Ordering::SeqCst) + 1;
+                            most_at_once.fetch_max(now_running, Ordering::SeqCst);
+                            // Long enough for unbounded jobs to overlap on the blocking pool.
+                            bcrypt::hash("keep the core busy", 6).unwrap();
+                            running.fetch_sub(1, Ordering::SeqCst);
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for job in jobs {
+            job.await.unwrap().unwrap();
+        }
+        let most = most_at_once.load(Ordering::SeqCst);
+        assert!((1..=2).contains(&most), "{most} ran at once");
+    }
+}
