@@ -1,3 +1,4 @@
 //! WarTawa's configuration and wiring, shared by the `wartawa` binary and the test suites.
 
 pub mod config;
+pub mod wiring;

@@ -1,1 +1,170 @@
-fn main() {}
+//! `wartawa`: the ticketing server and its administrative commands.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::listener::TcpListener;
+use poem::Server;
+use tracing_subscriber::EnvFilter;
+
+use bootstrap::config::Config;
+use bootstrap::wiring::{ensure_configured_admin, http_settings, services, Adapters, Stores};
+
+const USAGE: &str = "\
+usage: wartawa [COMMAND]
+
+commands:
+  serve                 run the HTTP API (the default)
+  create-admin          create or promote an admin: --email E --password P [--name N]
+                        (or ADMIN_EMAIL / ADMIN_PASSWORD); needs a database to be useful
+  openapi               print the OpenAPI document (for generating frontend clients)
+  help                  show this text
+
+Configuration comes from the environment and from a .env file; see README.md.";
+
+/// How often lapsed holds are swept, on top of the expiry done on every read.
+const EXPIRY_SWEEP_EVERY: Duration = Duration::from_secs(15);
+/// How long in-flight requests may take to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = args.first().map(String::as_str).unwrap_or("serve");
+    if matches!(command, "help" | "--help" | "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    init_logging();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("wartawa: configuration error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("wartawa: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = match command {
+        "serve" => runtime.block_on(serve(config)),
+        "openapi" => runtime.block_on(print_openapi(config)),
+        "create-admin" => runtime.block_on(create_admin(config, &args[1..])),
+        other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("wartawa: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}
+
+/// The store the configuration asks for.
+fn stores(config: &Config) -> Result<Stores, String> {
+    match &config.database_url {
+        None => Ok(Stores::in_memory()),
+        Some(_) => Err("DATABASE_URL is set, but this build of WarTawa has only the embedded store; \
+             unset DATABASE_URL (and DB_URL) to run on it"
+            .to_string()),
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let stores = stores(&config)?;
+    let adapters = Adapters::from_config(&config)?;
+    let services = services(&config, &stores, &adapters);
+    ensure_configured_admin(&config, &services)
+        .await
+        .map_err(|error| format!("cannot set up the admin of ADMIN_EMAIL: {error}"))?;
+
+    let sweeper = tokio::spawn(sweep_lapsed_holds(Arc::clone(&services)));
+    let app = adapters::http::app(Arc::clone(&services), &http_settings(&config));
+    let address = config.listen_address();
+    tracing::info!(%address, store = "embedded (in memory)", "WarTawa listening; API docs at /docs");
+    let result = Server::new(TcpListener::bind(address.clone()))
+        .run_with_graceful_shutdown(app, shutdown_signal(), Some(SHUTDOWN_GRACE))
+        .await
+        .map_err(|error| format!("cannot serve on {address}: {error}"));
+    sweeper.abort();
+    tracing::info!("WarTawa stopped");
+    result
+}
+
+/// Frees the seats of lapsed holds even when nobody reads the event.
+async fn sweep_lapsed_holds(services: Arc<adapters::http::Services>) {
+    let mut ticks = tokio::time::interval(EXPIRY_SWEEP_EVERY);
+    loop {
+        ticks.tick().await;
+        match services.bookings.expire_lapsed().await {
+            Ok(0) => {}
+            Ok(expired) => tracing::info!(expired, "lapsed holds expired"),
+            Err(error) => tracing::warn!(error = %error, "expiring lapsed holds failed"),
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot listen for SIGTERM");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+async fn print_openapi(config: Config) -> Result<(), String> {
+    let stores = Stores::in_memory();
+    let adapters = Adapters::from_config(&Config { jwt_secret: Some(vec![0; 32]), ..config.clone() })?;
+    println!("{}", adapters::http::openapi_document(services(&config, &stores, &adapters)));
+    Ok(())
+}
+
+async fn create_admin(config: Config, args: &[String]) -> Result<(), String> {
+    let flag = |name: &str| args.iter().position(|arg| arg == name).and_then(|index| args.get(index + 1)).cloned();
+    let configured = config.admin.as_ref();
+    let email = flag("--email")
+        .or_else(|| configured.map(|admin| admin.email.as_str().to_string()))
+        .ok_or("create-admin needs --email (or ADMIN_EMAIL)")?;
+    let password = flag("--password")
+        .or_else(|| configured.map(|admin| admin.password.expose().to_string()))
+        .ok_or("create-admin needs --password (or ADMIN_PASSWORD)")?;
+    let name = flag("--name").unwrap_or_else(|| "Administrator".to_string());
+    let stores = stores(&config)?;
+    if config.database_url.is_none() {
+        return Err("the embedded store keeps nothing after this command ends; start the server with \
+                    ADMIN_EMAIL and ADMIN_PASSWORD set instead"
+            .to_string());
+    }
+    let adapters = Adapters::from_config(&config)?;
+    let services = services(&config, &stores, &adapters);
+    let admin = services.users.ensure_admin(&name, &email, &password).await.map_err(|error| error.to_string())?;
+    println!("admin {} (id {}) is ready", admin.email.as_str(), admin.id);
+    Ok(())
+}

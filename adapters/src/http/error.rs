@@ -444,6 +444,10 @@ impl From<DashboardError> for ApiFailure {
 /// Turns errors raised by the framework itself (malformed JSON, missing token, unknown path,
 /// wrong method, body too large) into the same error shape.
 pub async fn framework_error(error: poem::Error) -> Response {
+    // An operation's own error response, already in the error shape, travels as such an error.
+    if error.is_from_response() {
+        return error.into_response();
+    }
     let status = error.status();
     let message = match status {
         StatusCode::NOT_FOUND => "No such endpoint; see /docs for the API".to_string(),

@@ -1,0 +1,98 @@
+//! Putting WarTawa together: the stores, the adapters and the use cases behind the HTTP API.
+
+use std::sync::Arc;
+
+use adapters::auth::{BcryptHasher, JwtTokenService};
+use adapters::http::{HttpSettings, Services};
+use adapters::memory::MemoryStore;
+use adapters::system::{RandomCodeGenerator, SystemClock};
+use application::auth::Authenticate;
+use application::bookings::BookingService;
+use application::dashboard::DashboardService;
+use application::events::EventService;
+use application::health::Readiness;
+use application::ports::{BookingRepository, Clock, EventRepository, PasswordHasher, TokenService, UserRepository};
+use application::users::{EnsureAdminError, UserService};
+
+use crate::config::{Config, CorsOrigins};
+
+/// The three repositories of one store.
+#[derive(Clone)]
+pub struct Stores {
+    pub users: Arc<dyn UserRepository>,
+    pub events: Arc<dyn EventRepository>,
+    pub bookings: Arc<dyn BookingRepository>,
+}
+
+impl Stores {
+    /// The embedded in-memory store: everything lives as long as the process.
+    pub fn in_memory() -> Stores {
+        let store = Arc::new(MemoryStore::new(Arc::new(RandomCodeGenerator)));
+        Stores { users: store.clone(), events: store.clone(), bookings: store }
+    }
+}
+
+/// The outside-world adapters the use cases need besides the store.
+#[derive(Clone)]
+pub struct Adapters {
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub tokens: Arc<dyn TokenService>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Adapters {
+    /// bcrypt at the configured cost, JWT with the configured secret (or a random one), the system clock.
+    pub fn from_config(config: &Config) -> Result<Adapters, String> {
+        let hasher = BcryptHasher::new(config.bcrypt_cost).map_err(|error| error.to_string())?;
+        let secret = match &config.jwt_secret {
+            Some(secret) => secret.clone(),
+            None => {
+                tracing::warn!(
+                    "JWT_SECRET is not set: using a random secret, so tokens stop working when the server restarts"
+                );
+                JwtTokenService::random_secret()
+            }
+        };
+        Ok(Adapters {
+            hasher: Arc::new(hasher),
+            tokens: Arc::new(JwtTokenService::new(&secret, config.jwt_ttl)),
+            clock: Arc::new(SystemClock),
+        })
+    }
+}
+
+/// The use cases over the given store and adapters.
+pub fn services(config: &Config, stores: &Stores, adapters: &Adapters) -> Arc<Services> {
+    let clock = adapters.clock.clone();
+    Arc::new(Services {
+        authenticate: Authenticate::new(stores.users.clone(), adapters.tokens.clone(), clock.clone()),
+        users: UserService::new(stores.users.clone(), adapters.hasher.clone(), adapters.tokens.clone(), clock.clone()),
+        events: EventService::new(stores.events.clone(), clock.clone()),
+        bookings: BookingService::new(stores.bookings.clone(), clock.clone(), config.booking_policy()),
+        dashboard: DashboardService::new(stores.bookings.clone(), clock),
+        readiness: Readiness::new(stores.bookings.clone()),
+        venue_offset: config.venue_offset,
+    })
+}
+
+pub fn http_settings(config: &Config) -> HttpSettings {
+    HttpSettings {
+        cors_origins: match &config.cors_origins {
+            CorsOrigins::Any => None,
+            CorsOrigins::List(origins) => Some(origins.clone()),
+        },
+        ..HttpSettings::default()
+    }
+}
+
+/// Makes sure the admin of `ADMIN_EMAIL`/`ADMIN_PASSWORD` exists, when both are set.
+pub async fn ensure_configured_admin(config: &Config, services: &Services) -> Result<(), EnsureAdminError> {
+    if let Some(credentials) = &config.admin {
+        let admin = services
+            .users
+            .ensure_admin("Administrator", credentials.email.as_str(), credentials.password.expose())
+            .await?;
+        tracing::info!(email = %admin.email.as_str(), "admin account ready");
+    }
+    Ok(())
+}
