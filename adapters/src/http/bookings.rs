@@ -175,6 +175,8 @@ error_responses!(CreateBookingErrors {
     /// Seats taken (named in `message`, ids in `details`), phase not on sale, quota used up,
     /// ticket limit reached, or the event is not on sale.
     Conflict = 409,
+    /// The request body is larger than the server accepts.
+    PayloadTooLarge = 413,
 });
 
 error_responses!(GetBookingErrors {
@@ -197,6 +199,8 @@ error_responses!(PayErrors {
     NotFound = 404,
     /// The booking is not pending (already paid, expired or cancelled).
     Conflict = 409,
+    /// The request body is larger than the server accepts.
+    PayloadTooLarge = 413,
 });
 
 error_responses!(CancelErrors {

@@ -47,13 +47,11 @@ pub struct HttpSettings {
     pub cors_origins: Option<Vec<String>>,
     /// The largest request body accepted; event pictures arrive as data URLs of up to 2 MB.
     pub max_body_bytes: usize,
-    /// Where the server is reached, for the OpenAPI document's server list.
-    pub public_url: Option<String>,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        HttpSettings { cors_origins: None, max_body_bytes: 3 * 1024 * 1024, public_url: None }
+        HttpSettings { cors_origins: None, max_body_bytes: 3 * 1024 * 1024 }
     }
 }
 
@@ -100,7 +98,7 @@ fn patch_field(value: poem_openapi::types::MaybeUndefined<String>) -> Option<Opt
 type Apis = (users::UsersApi, events::EventsApi, bookings::BookingsApi, dashboard::DashboardApi, health::HealthApi);
 
 /// The OpenAPI service: every operation of the contract.
-pub fn api_service(services: Arc<Services>, settings: &HttpSettings) -> OpenApiService<Apis, ()> {
+pub fn api_service(services: Arc<Services>) -> OpenApiService<Apis, ()> {
     let apis = (
         users::UsersApi::new(services.clone()),
         events::EventsApi::new(services.clone()),
@@ -108,26 +106,22 @@ pub fn api_service(services: Arc<Services>, settings: &HttpSettings) -> OpenApiS
         dashboard::DashboardApi::new(services.clone()),
         health::HealthApi::new(services),
     );
-    let service = OpenApiService::new(apis, "WarTawa", env!("CARGO_PKG_VERSION")).description(
+    OpenApiService::new(apis, "WarTawa", env!("CARGO_PKG_VERSION")).description(
         "Ticketing for stand-up comedy shows: events with seat maps and price phases, bookings of exact seats, \
          payment, cancellation and check-in at the door. Every error has the shape \
          `{\"status\":\"error\",\"code\":<status>,\"message\":…,\"details\":…}`. Times in responses are RFC 3339 \
          in UTC; times in requests are RFC 3339 or a naive `YYYY-MM-DD HH:MM[:SS]` read at the venue's offset.",
-    );
-    match &settings.public_url {
-        Some(url) => service.server(url.clone()),
-        None => service,
-    }
+    )
 }
 
 /// The OpenAPI document as JSON, for `wartawa openapi` and frontend code generation.
 pub fn openapi_document(services: Arc<Services>) -> String {
-    api_service(services, &HttpSettings::default()).spec()
+    api_service(services).spec()
 }
 
 /// The whole HTTP application: API, docs, and middleware.
 pub fn app(services: Arc<Services>, settings: &HttpSettings) -> impl Endpoint {
-    let api = api_service(services, settings);
+    let api = api_service(services);
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
     let cors = match &settings.cors_origins {

@@ -176,6 +176,8 @@ error_responses!(RegisterErrors {
     BadRequest = 400,
     /// The email or NIK is already registered.
     Conflict = 409,
+    /// The request body is larger than the server accepts.
+    PayloadTooLarge = 413,
 });
 
 error_responses!(LoginErrors {
@@ -185,6 +187,8 @@ error_responses!(LoginErrors {
     Unauthorized = 401,
     /// The account has been deactivated.
     Forbidden = 403,
+    /// The request body is larger than the server accepts.
+    PayloadTooLarge = 413,
 });
 
 error_responses!(AdminReadErrors {
@@ -197,6 +201,8 @@ error_responses!(AdminReadErrors {
 });
 
 error_responses!(ProfileErrors {
+    /// The id is not a number.
+    BadRequest = 400,
     /// Missing, invalid or expired token.
     Unauthorized = 401,
     /// Not your account.
@@ -225,9 +231,13 @@ error_responses!(UpdateUserErrors {
     NotFound = 404,
     /// Email or NIK taken, or the last active admin would be demoted.
     Conflict = 409,
+    /// The request body is larger than the server accepts.
+    PayloadTooLarge = 413,
 });
 
 error_responses!(DeactivateErrors {
+    /// The id is not a number.
+    BadRequest = 400,
     /// Missing, invalid or expired token.
     Unauthorized = 401,
     /// Only an admin may deactivate accounts.
@@ -247,6 +257,8 @@ error_responses!(PasswordErrors {
     Forbidden = 403,
     /// No such user.
     NotFound = 404,
+    /// The request body is larger than the server accepts.
+    PayloadTooLarge = 413,
 });
 
 pub struct UsersApi {
