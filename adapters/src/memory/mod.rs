@@ -1,1 +1,66 @@
-//! The embedded in-memory store.
+//! The embedded in-memory store: the default when no database is configured, and the fast
+//! store for tests.
+//!
+//! It keeps every guarantee the PostgreSQL store keeps. All state sits behind one
+//! `std::sync::Mutex`, taken by each call for the whole of its decision and never held across an
+//! await (no call awaits anything), so every command is atomic and calls are serialised. The
+//! decisions themselves come from the domain; this module only builds snapshots for it and writes
+//! back what it decided, keeping derived figures (who holds which seat, phase sales, tickets per
+//! customer, dashboard totals) up to date incrementally so that hot paths stay cheap.
+//!
+//! Lapsed holds are expired lazily at the start of every call that reads or decides as of a
+//! `now`, using an index ordered by expiry, so a call touches only the holds that have lapsed.
+
+mod bookings;
+mod events;
+mod state;
+mod users;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use application::ports::{CodeGenerator, StoreError};
+use domain::Timestamp;
+
+use state::State;
+
+/// The embedded store; implements the user, event and booking repositories.
+pub struct MemoryStore {
+    state: Mutex<State>,
+    codes: Arc<dyn CodeGenerator>,
+}
+
+impl MemoryStore {
+    pub fn new(codes: Arc<dyn CodeGenerator>) -> MemoryStore {
+        MemoryStore {
+            state: Mutex::new(State::default()),
+            codes,
+        }
+    }
+
+    /// The state, locked for one command.
+    fn locked(&self) -> Result<MutexGuard<'_, State>, StoreError> {
+        // A panic under the lock may have left the state half-written; refuse rather than guess.
+        self.state.lock().map_err(|_| {
+            StoreError::Unexpected(
+                "the memory store is unusable after a command panicked while holding it".into(),
+            )
+        })
+    }
+
+    /// The state, locked for one command that reads or decides as of `now`, with every hold
+    /// that has lapsed by then already expired.
+    fn locked_at(&self, now: Timestamp) -> Result<MutexGuard<'_, State>, StoreError> {
+        let mut state = self.locked()?;
+        state.expire_lapsed(now);
+        Ok(state)
+    }
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,286 @@
+//! Events: their phases and seats, changed only as `domain::event::plan_event_update` allows.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use application::ports::{
+    EventDeleteError, EventFilter, EventRepository, EventWriteError, Page, Paged, StoreError,
+};
+use application::views::{EventView, SeatView};
+use domain::booking::{BookingId, CancelOutcome};
+use domain::event::{
+    plan_event_update, Event, EventId, EventPatch, EventSnapshot, EventStatus, EventUpdatePlan,
+    NewEvent, Phase, PhaseId, PhasePlan,
+};
+use domain::seat::{layout, Seat, SeatId, SeatPosition};
+use domain::user::UserId;
+use domain::Timestamp;
+
+use super::state::{EventRecord, EventViewParts, Sequences, State};
+use super::MemoryStore;
+
+fn phase_from_plan(plan: PhasePlan, ids: &mut Sequences) -> Phase {
+    Phase {
+        id: plan.id.unwrap_or_else(|| PhaseId(ids.next_phase())),
+        name: plan.name,
+        price: plan.price,
+        quota: plan.quota,
+        start_date: plan.start_date,
+        end_date: plan.end_date,
+    }
+}
+
+impl EventRecord {
+    /// Appends seats at the given positions, in order.
+    fn append_seats(&mut self, positions: Vec<SeatPosition>, ids: &mut Sequences) {
+        self.seats.reserve(positions.len());
+        for position in positions {
+            let seat = Seat {
+                id: SeatId(ids.next_seat()),
+                position,
+            };
+            self.seat_order.insert(seat.id, self.seats.len());
+            self.seats.push(seat);
+        }
+    }
+
+    /// Drops the seats past `capacity`; the plan has already made sure none of them is taken.
+    fn truncate_seats(&mut self, capacity: usize) {
+        for seat in self.seats.drain(capacity.min(self.seats.len())..) {
+            self.seat_order.remove(&seat.id);
+        }
+    }
+
+    fn matches(&self, filter: &EventFilter, lowercase_query: Option<&str>, now: Timestamp) -> bool {
+        let event = &self.event;
+        if filter.upcoming_only && event.date <= now {
+            return false;
+        }
+        if let Some(customer) = filter.ticket_holder {
+            if !self.holds_tickets(customer) {
+                return false;
+            }
+        }
+        match lowercase_query {
+            Some(query) => {
+                event.name.to_lowercase().contains(query)
+                    || event.venue.to_lowercase().contains(query)
+            }
+            None => true,
+        }
+    }
+
+    fn holds_tickets(&self, customer: UserId) -> bool {
+        self.tickets_by_customer
+            .get(&customer)
+            .is_some_and(|tickets| *tickets > 0)
+    }
+}
+
+impl State {
+    fn create_event(&mut self, new: NewEvent) -> EventViewParts {
+        let id = EventId(self.ids.next_event());
+        let phases = new
+            .phases
+            .into_iter()
+            // A new event's phases are all new, whatever the plan says.
+            .map(|plan| phase_from_plan(PhasePlan { id: None, ..plan }, &mut self.ids))
+            .collect();
+        let event = Event {
+            id,
+            name: new.name,
+            description: new.description,
+            date: new.date,
+            venue: new.venue,
+            image_url: new.image_url,
+            capacity: new.capacity,
+            seats_per_row: new.seats_per_row,
+            status: EventStatus::Published,
+            phases,
+            created_at: new.created_at,
+        };
+        let mut record = EventRecord::new(event);
+        record.append_seats(layout(0, new.capacity, new.seats_per_row), &mut self.ids);
+        let parts = record.view_parts();
+        self.events_by_date.insert((new.date, id));
+        self.events.insert(id, record);
+        parts
+    }
+
+    /// One past the seat-order index of the last seat in a pending or confirmed booking.
+    fn seats_in_use_up_to(&self, record: &EventRecord) -> u32 {
+        record
+            .open_bookings
+            .iter()
+            .filter_map(|id| self.bookings.get(id))
+            .flat_map(|booking| &booking.booking.seats)
+            .filter_map(|seat| record.seat_order.get(&seat.id))
+            .map(|index| *index as u32 + 1)
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn update_event(
+        &mut self,
+        id: EventId,
+        patch: &EventPatch,
+        now: Timestamp,
+    ) -> Result<EventViewParts, EventWriteError> {
+        let record = self.events.get(&id).ok_or(EventWriteError::NotFound)?;
+        let snapshot = EventSnapshot {
+            event: Event::clone(&record.event),
+            sales: record.sales.clone(),
+            seats_in_use_up_to: self.seats_in_use_up_to(record),
+        };
+        let plan = plan_event_update(&snapshot, patch, now)?;
+        let cancels_event = plan.cancels_event;
+        self.apply_plan(snapshot.event, plan);
+        if cancels_event {
+            self.cancel_open_bookings(id, now);
+        }
+        let record = self.events.get(&id).ok_or(EventWriteError::NotFound)?;
+        Ok(record.view_parts())
+    }
+
+    fn apply_plan(&mut self, before: Event, plan: EventUpdatePlan) {
+        let phases = plan
+            .phases
+            .into_iter()
+            .map(|phase| phase_from_plan(phase, &mut self.ids))
+            .collect();
+        let after = Event {
+            name: plan.name,
+            description: plan.description,
+            date: plan.date,
+            venue: plan.venue,
+            image_url: plan.image_url,
+            status: plan.status,
+            capacity: plan.capacity,
+            phases,
+            ..before
+        };
+        let Some(record) = self.events.get_mut(&after.id) else {
+            return;
+        };
+        let old_capacity = record.seats.len() as u32;
+        if plan.capacity > old_capacity {
+            let added = layout(
+                old_capacity,
+                plan.capacity - old_capacity,
+                after.seats_per_row,
+            );
+            record.append_seats(added, &mut self.ids);
+        } else {
+            record.truncate_seats(plan.capacity as usize);
+        }
+        self.events_by_date.remove(&(record.event.date, after.id));
+        self.events_by_date.insert((after.date, after.id));
+        record.event = Arc::new(after);
+    }
+
+    /// Cancels every open booking of a cancelled event, refunding the paid ones.
+    fn cancel_open_bookings(&mut self, id: EventId, now: Timestamp) {
+        let open: Vec<BookingId> = self
+            .events
+            .get(&id)
+            .map(|record| record.open_bookings.iter().copied().collect())
+            .unwrap_or_default();
+        for booking_id in open {
+            let outcome = self.transition(booking_id, |booking| {
+                booking.cancel_with_event(now).ok_or(())
+            });
+            if let Some(Ok(CancelOutcome::Refund)) = outcome {
+                self.refund(booking_id, now);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl EventRepository for MemoryStore {
+    async fn create(&self, event: NewEvent) -> Result<EventView, StoreError> {
+        let parts = self.locked()?.create_event(event);
+        Ok(parts.assemble())
+    }
+
+    async fn find(&self, id: EventId, now: Timestamp) -> Result<Option<EventView>, StoreError> {
+        let parts = self
+            .locked_at(now)?
+            .events
+            .get(&id)
+            .map(EventRecord::view_parts);
+        Ok(parts.map(EventViewParts::assemble))
+    }
+
+    async fn list(
+        &self,
+        filter: EventFilter,
+        page: Page,
+        now: Timestamp,
+    ) -> Result<Paged<EventView>, StoreError> {
+        let query = filter.query.as_deref().map(str::to_lowercase);
+        let (parts, total) = {
+            let state = self.locked_at(now)?;
+            let matching: Vec<&EventRecord> = state
+                .events_by_date
+                .iter()
+                .filter_map(|(_, id)| state.events.get(id))
+                .filter(|record| record.matches(&filter, query.as_deref(), now))
+                .collect();
+            let parts: Vec<EventViewParts> = matching
+                .iter()
+                .skip(page.offset())
+                .take(page.per_page as usize)
+                .map(|record| record.view_parts())
+                .collect();
+            (parts, matching.len() as u64)
+        };
+        Ok(Paged {
+            items: parts.into_iter().map(EventViewParts::assemble).collect(),
+            total,
+        })
+    }
+
+    async fn update(
+        &self,
+        id: EventId,
+        patch: EventPatch,
+        now: Timestamp,
+    ) -> Result<EventView, EventWriteError> {
+        let parts = self.locked_at(now)?.update_event(id, &patch, now)?;
+        Ok(parts.assemble())
+    }
+
+    async fn delete(&self, id: EventId) -> Result<(), EventDeleteError> {
+        let mut state = self.locked()?;
+        let record = state.events.get(&id).ok_or(EventDeleteError::NotFound)?;
+        if record.booking_count > 0 {
+            return Err(EventDeleteError::HasBookings);
+        }
+        let date = record.event.date;
+        state.events.remove(&id);
+        state.events_by_date.remove(&(date, id));
+        Ok(())
+    }
+
+    async fn seats(
+        &self,
+        id: EventId,
+        now: Timestamp,
+    ) -> Result<Option<Vec<SeatView>>, StoreError> {
+        let state = self.locked_at(now)?;
+        let Some(record) = state.events.get(&id) else {
+            return Ok(None);
+        };
+        let seats = record
+            .seats
+            .iter()
+            .map(|seat| SeatView {
+                seat: seat.clone(),
+                status: state.seat_status(seat.id),
+            })
+            .collect();
+        Ok(Some(seats))
+    }
+}
