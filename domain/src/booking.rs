@@ -392,6 +392,9 @@ impl BookingDecision {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BookingRejection {
+    /// The request itself is malformed (no seats, too many, a seat twice, a wrong quantity).
+    #[error("{0}")]
+    Malformed(ValidationErrors),
     #[error("the event is {status} and no longer sells tickets")]
     EventNotOnSale { status: &'static str },
     #[error("seats {} are not part of this event", join_ids(.ids))]
@@ -450,6 +453,9 @@ pub fn decide(
     policy: &BookingPolicy,
     now: Timestamp,
 ) -> Result<BookingDecision, BookingRejection> {
+    request
+        .check_shape(policy)
+        .map_err(BookingRejection::Malformed)?;
     let event = &snapshot.event;
     match event.shown_status(now) {
         ShownStatus::Published if event.status == EventStatus::Published => {}
@@ -764,6 +770,16 @@ mod tests {
             ),
             Err(BookingRejection::EventNotOnSale { status: "ended" })
         );
+    }
+
+    #[test]
+    fn a_malformed_request_is_never_decided() {
+        let snap = snapshot(vec![seat(1, 0, SeatStatus::Available)]);
+        let twice = request(&[1, 1], None);
+        assert!(matches!(
+            decide(&snap, &twice, &BookingPolicy::default(), now()),
+            Err(BookingRejection::Malformed(_))
+        ));
     }
 
     #[test]

@@ -28,7 +28,12 @@ struct CreateBookingRequest {
 
 impl poem_openapi::types::Example for CreateBookingRequest {
     fn example() -> Self {
-        CreateBookingRequest { event_id: 1, seat_ids: vec![1, 2], phase_id: Some(1), quantity: Some(2) }
+        CreateBookingRequest {
+            event_id: 1,
+            seat_ids: vec![1, 2],
+            phase_id: Some(1),
+            quantity: Some(2),
+        }
     }
 }
 
@@ -43,7 +48,10 @@ struct PayRequest {
 
 impl poem_openapi::types::Example for PayRequest {
     fn example() -> Self {
-        PayRequest { amount: 300_000, method: "BCA Virtual Account".into() }
+        PayRequest {
+            amount: 300_000,
+            method: "BCA Virtual Account".into(),
+        }
     }
 }
 
@@ -115,14 +123,26 @@ impl BookingResponse {
             unit_price: booking.unit_price.amount(),
             total_price: booking.total_price.amount(),
             status: booking.status_at(now).as_str().to_string(),
-            seats: booking.seats.iter().map(|seat| BookedSeatResponse { id: seat.id.0, label: seat.label.clone() }).collect(),
+            seats: booking
+                .seats
+                .iter()
+                .map(|seat| BookedSeatResponse {
+                    id: seat.id.0,
+                    label: seat.label.clone(),
+                })
+                .collect(),
             seat_labels: booking.seat_labels(),
             created_at: booking.created_at.into(),
             expires_at: booking.expires_at.into(),
             paid_at: booking.paid_at.map(UtcTime),
             cancelled_at: booking.cancelled_at.map(UtcTime),
             checked_in_at: booking.checked_in_at.map(UtcTime),
-            check_in_status: if booking.checked_in_at.is_some() { "checked in" } else { "not checked in" }.to_string(),
+            check_in_status: if booking.checked_in_at.is_some() {
+                "checked in"
+            } else {
+                "not checked in"
+            }
+            .to_string(),
         }
     }
 }
@@ -239,7 +259,11 @@ impl BookingsApi {
 impl BookingsApi {
     /// Book exact seats: all of them or none, at the price of the phase on sale now.
     #[oai(path = "/", method = "post", operation_id = "createBooking")]
-    async fn create(&self, auth: BearerToken, body: Json<CreateBookingRequest>) -> Result<CreatedBookingResponse, CreateBookingErrors> {
+    async fn create(
+        &self,
+        auth: BearerToken,
+        body: Json<CreateBookingRequest>,
+    ) -> Result<CreatedBookingResponse, CreateBookingErrors> {
         let actor = self.services.actor(&auth).await?;
         let checkout = Checkout {
             event_id: body.0.event_id,
@@ -247,21 +271,46 @@ impl BookingsApi {
             phase_id: body.0.phase_id,
             quantity: body.0.quantity,
         };
-        let details = self.services.bookings.place(&actor, checkout).await.map_err(ApiFailure::from)?;
-        Ok(CreatedBookingResponse::Created(Json(BookingResponse::new(&details, self.services.events.now()))))
+        let details = self
+            .services
+            .bookings
+            .place(&actor, checkout)
+            .await
+            .map_err(ApiFailure::from)?;
+        Ok(CreatedBookingResponse::Created(Json(BookingResponse::new(
+            &details,
+            self.services.events.now(),
+        ))))
     }
 
     /// A booking (its owner or an admin); the e-ticket.
     #[oai(path = "/:code", method = "get", operation_id = "getBooking")]
-    async fn get(&self, auth: BearerToken, code: Path<String>) -> Result<Json<BookingResponse>, GetBookingErrors> {
+    async fn get(
+        &self,
+        auth: BearerToken,
+        code: Path<String>,
+    ) -> Result<Json<BookingResponse>, GetBookingErrors> {
         let actor = self.services.actor(&auth).await?;
-        let details = self.services.bookings.get(&actor, &code.0).await.map_err(ApiFailure::from)?;
-        Ok(Json(BookingResponse::new(&details, self.services.events.now())))
+        let details = self
+            .services
+            .bookings
+            .get(&actor, &code.0)
+            .await
+            .map_err(ApiFailure::from)?;
+        Ok(Json(BookingResponse::new(
+            &details,
+            self.services.events.now(),
+        )))
     }
 
     /// Pay a pending booking; it becomes confirmed. A payment is recorded once.
     #[oai(path = "/:code/pay", method = "post", operation_id = "payBooking")]
-    async fn pay(&self, auth: BearerToken, code: Path<String>, body: Json<PayRequest>) -> Result<Json<PaymentResponse>, PayErrors> {
+    async fn pay(
+        &self,
+        auth: BearerToken,
+        code: Path<String>,
+        body: Json<PayRequest>,
+    ) -> Result<Json<PaymentResponse>, PayErrors> {
         let actor = self.services.actor(&auth).await?;
         let receipt = self
             .services
@@ -286,24 +335,63 @@ impl BookingsApi {
 
     /// Cancel a booking: a pending one frees its seats; a paid one is refunded, unless checked in
     /// or the event has started.
-    #[oai(path = "/:code/cancel", method = "post", operation_id = "cancelBooking")]
-    async fn cancel(&self, auth: BearerToken, code: Path<String>) -> Result<Json<CancelResponse>, CancelErrors> {
+    #[oai(
+        path = "/:code/cancel",
+        method = "post",
+        operation_id = "cancelBooking"
+    )]
+    async fn cancel(
+        &self,
+        auth: BearerToken,
+        code: Path<String>,
+    ) -> Result<Json<CancelResponse>, CancelErrors> {
         let actor = self.services.actor(&auth).await?;
-        let details = self.services.bookings.cancel(&actor, &code.0).await.map_err(ApiFailure::from)?;
+        let details = self
+            .services
+            .bookings
+            .cancel(&actor, &code.0)
+            .await
+            .map_err(ApiFailure::from)?;
         let refunded = details.payment.is_some();
-        let message = if refunded { "Booking cancelled and payment refunded" } else { "Booking cancelled" };
-        Ok(Json(CancelResponse { message: message.into(), booking: BookingResponse::new(&details, self.services.events.now()) }))
+        let message = if refunded {
+            "Booking cancelled and payment refunded"
+        } else {
+            "Booking cancelled"
+        };
+        Ok(Json(CancelResponse {
+            message: message.into(),
+            booking: BookingResponse::new(&details, self.services.events.now()),
+        }))
     }
 
     /// Check a paid booking in at the door (admin). Of simultaneous scans exactly one succeeds.
-    #[oai(path = "/:code/checkin", method = "post", operation_id = "checkInBooking")]
-    async fn check_in(&self, auth: BearerToken, code: Path<String>) -> Result<Json<CheckInResponse>, CheckInErrors> {
+    #[oai(
+        path = "/:code/checkin",
+        method = "post",
+        operation_id = "checkInBooking"
+    )]
+    async fn check_in(
+        &self,
+        auth: BearerToken,
+        code: Path<String>,
+    ) -> Result<Json<CheckInResponse>, CheckInErrors> {
         let actor = self.services.actor(&auth).await?;
-        let details = self.services.bookings.check_in(&actor, &code.0).await.map_err(ApiFailure::from)?;
+        let details = self
+            .services
+            .bookings
+            .check_in(&actor, &code.0)
+            .await
+            .map_err(ApiFailure::from)?;
         let booking = &details.booking;
-        let checked_in_at = booking.checked_in_at.unwrap_or_else(|| self.services.events.now());
+        let checked_in_at = booking
+            .checked_in_at
+            .unwrap_or_else(|| self.services.events.now());
         Ok(Json(CheckInResponse {
-            message: format!("Welcome, {}! Seats {}", details.customer_name, booking.seat_labels().join(", ")),
+            message: format!(
+                "Welcome, {}! Seats {}",
+                details.customer_name,
+                booking.seat_labels().join(", ")
+            ),
             guest: details.customer_name.clone(),
             booking_code: booking.code.to_string(),
             seat_labels: booking.seat_labels(),

@@ -122,7 +122,12 @@ impl DashboardApi {
     #[oai(path = "/", method = "get", operation_id = "getDashboard")]
     async fn get(&self, auth: BearerToken) -> Result<Json<DashboardResponse>, DashboardErrors> {
         let actor = self.services.actor(&auth).await?;
-        let dashboard = self.services.dashboard.get(&actor).await.map_err(ApiFailure::from)?;
+        let dashboard = self
+            .services
+            .dashboard
+            .get(&actor)
+            .await
+            .map_err(ApiFailure::from)?;
         Ok(Json(DashboardResponse::from(&dashboard)))
     }
 }

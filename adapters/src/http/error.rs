@@ -9,10 +9,12 @@ use serde_json::{json, Value};
 use application::auth::{AuthError, Denied};
 use application::bookings::{BookingError, HistoryError, Never, PlaceError};
 use application::dashboard::DashboardError;
-use application::events::{CreateEventError, DeleteEventError, GetEventError, TicketHolderEventsError, UpdateEventError};
+use application::events::{
+    CreateEventError, DeleteEventError, GetEventError, TicketHolderEventsError, UpdateEventError,
+};
 use application::users::{
-    ChangePasswordError, DeactivateUserError, GetUserError, ListUsersError, LoginError, RegisterError,
-    UpdateUserError,
+    ChangePasswordError, DeactivateUserError, GetUserError, ListUsersError, LoginError,
+    RegisterError, UpdateUserError,
 };
 use application::StoreError;
 use domain::booking::{BookingRejection, CancelRejection, CheckInRejection, PayRejection};
@@ -59,7 +61,12 @@ impl ApiFailure {
         let message = sentence(message.into());
         ApiFailure {
             status,
-            body: ErrorBody { status: "error".into(), code: status.as_u16(), message, details: None },
+            body: ErrorBody {
+                status: "error".into(),
+                code: status.as_u16(),
+                message,
+                details: None,
+            },
             retry_after: None,
         }
     }
@@ -73,7 +80,10 @@ impl ApiFailure {
         let details: Vec<String> = errors.errors().iter().map(ToString::to_string).collect();
         let message = match errors.errors() {
             [only] => format!("Invalid input: {only}"),
-            _ => format!("Invalid input: {} problems, see details", errors.errors().len()),
+            _ => format!(
+                "Invalid input: {} problems, see details",
+                errors.errors().len()
+            ),
         };
         ApiFailure::new(StatusCode::BAD_REQUEST, message).with_details(json!(details))
     }
@@ -103,14 +113,19 @@ impl ApiFailure {
     /// An error nobody outside can act on: logged with its cause, answered opaquely.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "request failed unexpectedly");
-        ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side; please try again")
+        ApiFailure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong on our side; please try again",
+        )
     }
 }
 
 /// Capitalises the first letter and ends with a full stop, so that every message reads as a sentence.
 fn sentence(message: String) -> String {
     let mut chars = message.chars();
-    let Some(first) = chars.next() else { return message };
+    let Some(first) = chars.next() else {
+        return message;
+    };
     let mut text: String = first.to_uppercase().chain(chars).collect();
     if !text.ends_with(['.', '!', '?']) {
         text.push('.');
@@ -121,7 +136,9 @@ fn sentence(message: String) -> String {
 impl IntoResponse for ApiFailure {
     fn into_response(self) -> Response {
         let body = poem_openapi::types::ToJSON::to_json(&self.body).unwrap_or_default();
-        let mut response = poem::web::Json(body).with_status(self.status).into_response();
+        let mut response = poem::web::Json(body)
+            .with_status(self.status)
+            .into_response();
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert("retry-after", seconds.into());
         }
@@ -175,7 +192,10 @@ impl From<StoreError> for ApiFailure {
         match error {
             StoreError::Unavailable(_) | StoreError::Busy(_) => {
                 tracing::warn!(error = %error, "store unavailable");
-                ApiFailure::unavailable("The service is busy right now; please try again in a moment", 1)
+                ApiFailure::unavailable(
+                    "The service is busy right now; please try again in a moment",
+                    1,
+                )
             }
             StoreError::Unexpected(_) => ApiFailure::internal(&error),
         }
@@ -201,7 +221,9 @@ impl From<RegisterError> for ApiFailure {
     fn from(error: RegisterError) -> Self {
         match error {
             RegisterError::Invalid(errors) => ApiFailure::bad_request(&errors),
-            RegisterError::EmailTaken | RegisterError::NikTaken => ApiFailure::conflict(error.to_string()),
+            RegisterError::EmailTaken | RegisterError::NikTaken => {
+                ApiFailure::conflict(error.to_string())
+            }
             RegisterError::Unexpected(cause) => ApiFailure::internal(&cause),
             RegisterError::Store(store) => store.into(),
         }
@@ -243,11 +265,13 @@ impl From<UpdateUserError> for ApiFailure {
         match error {
             UpdateUserError::Invalid(errors) => ApiFailure::bad_request(&errors),
             UpdateUserError::Denied(denied) => denied.into(),
-            UpdateUserError::RoleChangeDenied => ApiFailure::new(StatusCode::FORBIDDEN, error.to_string()),
-            UpdateUserError::NotFound(_) => ApiFailure::not_found(error.to_string()),
-            UpdateUserError::EmailTaken | UpdateUserError::NikTaken | UpdateUserError::LastAdmin => {
-                ApiFailure::conflict(error.to_string())
+            UpdateUserError::RoleChangeDenied => {
+                ApiFailure::new(StatusCode::FORBIDDEN, error.to_string())
             }
+            UpdateUserError::NotFound(_) => ApiFailure::not_found(error.to_string()),
+            UpdateUserError::EmailTaken
+            | UpdateUserError::NikTaken
+            | UpdateUserError::LastAdmin => ApiFailure::conflict(error.to_string()),
             UpdateUserError::Store(store) => store.into(),
         }
     }
@@ -269,7 +293,9 @@ impl From<ChangePasswordError> for ApiFailure {
         match error {
             ChangePasswordError::Invalid(errors) => ApiFailure::bad_request(&errors),
             // A 400, never a 401: a 401 would log the web app out.
-            ChangePasswordError::WrongOldPassword => ApiFailure::invalid_field("old_password", "is not correct"),
+            ChangePasswordError::WrongOldPassword => {
+                ApiFailure::invalid_field("old_password", "is not correct")
+            }
             ChangePasswordError::Denied(denied) => denied.into(),
             ChangePasswordError::NotFound(_) => ApiFailure::not_found(error.to_string()),
             ChangePasswordError::Unexpected(cause) => ApiFailure::internal(&cause),
@@ -290,9 +316,14 @@ impl From<GetEventError> for ApiFailure {
 fn image_too_large(limit_bytes: usize) -> ApiFailure {
     ApiFailure::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        format!("The picture is too large: a data URL may be at most {} MB", limit_bytes / (1024 * 1024)),
+        format!(
+            "The picture is too large: a data URL may be at most {} MB",
+            limit_bytes / (1024 * 1024)
+        ),
     )
-    .with_details(json!(["image_url: is larger than the 2 MB allowed for a picture"]))
+    .with_details(json!([
+        "image_url: is larger than the 2 MB allowed for a picture"
+    ]))
 }
 
 impl From<CreateEventError> for ApiFailure {
@@ -353,16 +384,27 @@ impl From<PlaceError> for ApiFailure {
 impl From<BookingRejection> for ApiFailure {
     fn from(rejection: BookingRejection) -> Self {
         match &rejection {
+            BookingRejection::Malformed(errors) => ApiFailure::bad_request(errors),
             BookingRejection::UnknownSeats { ids } => {
-                let details: Vec<String> = ids.iter().map(|id| format!("seat_ids: seat {id} is not a seat of this event")).collect();
-                ApiFailure::new(StatusCode::BAD_REQUEST, rejection.to_string()).with_details(json!(details))
+                let details: Vec<String> = ids
+                    .iter()
+                    .map(|id| format!("seat_ids: seat {id} is not a seat of this event"))
+                    .collect();
+                ApiFailure::new(StatusCode::BAD_REQUEST, rejection.to_string())
+                    .with_details(json!(details))
             }
-            BookingRejection::UnknownPhase { id } => ApiFailure::invalid_field("phase_id", &format!("phase {id} is not a price phase of this event")),
+            BookingRejection::UnknownPhase { id } => ApiFailure::invalid_field(
+                "phase_id",
+                &format!("phase {id} is not a price phase of this event"),
+            ),
             BookingRejection::SeatsTaken { seats } => {
                 let ids: Vec<i64> = seats.iter().map(|seat| seat.id.0).collect();
-                ApiFailure::conflict(format!("{rejection}; please choose other seats")).with_details(json!(ids))
+                ApiFailure::conflict(format!("{rejection}; please choose other seats"))
+                    .with_details(json!(ids))
             }
-            BookingRejection::PriceOverflow => ApiFailure::new(StatusCode::BAD_REQUEST, rejection.to_string()),
+            BookingRejection::PriceOverflow => {
+                ApiFailure::new(StatusCode::BAD_REQUEST, rejection.to_string())
+            }
             BookingRejection::EventNotOnSale { .. }
             | BookingRejection::NoPhaseOnSale
             | BookingRejection::PhaseNotOnSale { .. }
@@ -375,7 +417,9 @@ impl From<BookingRejection> for ApiFailure {
 impl<R: Into<ApiFailure>> From<BookingError<R>> for ApiFailure {
     fn from(error: BookingError<R>) -> Self {
         match error {
-            BookingError::NotFound(code) => ApiFailure::not_found(format!("Booking {code} does not exist")),
+            BookingError::NotFound(code) => {
+                ApiFailure::not_found(format!("Booking {code} does not exist"))
+            }
             BookingError::Denied(denied) => denied.into(),
             BookingError::Invalid(errors) => ApiFailure::bad_request(&errors),
             BookingError::Rejected(reason) => reason.into(),
@@ -394,10 +438,15 @@ impl From<PayRejection> for ApiFailure {
     fn from(rejection: PayRejection) -> Self {
         match rejection {
             PayRejection::NotPending { .. } => ApiFailure::conflict(rejection.to_string()),
-            PayRejection::AmountTooLow { required, given } => {
-                ApiFailure::new(StatusCode::BAD_REQUEST, format!("The amount {} is less than the {} due", given.amount(), required.amount()))
-                    .with_details(json!({ "required": required.amount(), "given": given.amount() }))
-            }
+            PayRejection::AmountTooLow { required, given } => ApiFailure::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "The amount {} is less than the {} due",
+                    given.amount(),
+                    required.amount()
+                ),
+            )
+            .with_details(json!({ "required": required.amount(), "given": given.amount() })),
         }
     }
 }
@@ -451,16 +500,27 @@ pub async fn framework_error(error: poem::Error) -> Response {
     let status = error.status();
     let message = match status {
         StatusCode::NOT_FOUND => "No such endpoint; see /docs for the API".to_string(),
-        StatusCode::METHOD_NOT_ALLOWED => "This endpoint does not accept that HTTP method; see /docs".to_string(),
-        StatusCode::UNAUTHORIZED => "Please log in: this endpoint needs an `Authorization: Bearer <token>` header".to_string(),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            "This endpoint does not accept that HTTP method; see /docs".to_string()
+        }
+        StatusCode::UNAUTHORIZED => {
+            "Please log in: this endpoint needs an `Authorization: Bearer <token>` header"
+                .to_string()
+        }
         StatusCode::PAYLOAD_TOO_LARGE => "The request body is too large".to_string(),
-        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => format!("The request is malformed: {error}"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "Please send the body as JSON with `Content-Type: application/json`".to_string(),
+        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => {
+            format!("The request is malformed: {error}")
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            "Please send the body as JSON with `Content-Type: application/json`".to_string()
+        }
         status if status.is_server_error() => return ApiFailure::internal(&error).into_response(),
         _ => error.to_string(),
     };
     let status = match status {
-        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::UNSUPPORTED_MEDIA_TYPE => StatusCode::BAD_REQUEST,
+        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            StatusCode::BAD_REQUEST
+        }
         other => other,
     };
     ApiFailure::new(status, message).into_response()
@@ -472,7 +532,10 @@ mod tests {
 
     #[test]
     fn messages_read_as_sentences() {
-        assert_eq!(sentence("seat A1 is already taken".into()), "Seat A1 is already taken.");
+        assert_eq!(
+            sentence("seat A1 is already taken".into()),
+            "Seat A1 is already taken."
+        );
         assert_eq!(sentence("Done!".into()), "Done!");
         assert_eq!(sentence(String::new()), "");
     }
@@ -484,6 +547,12 @@ mod tests {
         errors.add("email", "is not a valid email address");
         let failure = ApiFailure::bad_request(&errors);
         assert_eq!(failure.body.code, 400);
-        assert_eq!(failure.body.details, Some(json!(["name: must not be empty", "email: is not a valid email address"])));
+        assert_eq!(
+            failure.body.details,
+            Some(json!([
+                "name: must not be empty",
+                "email: is not a valid email address"
+            ]))
+        );
     }
 }

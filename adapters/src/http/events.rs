@@ -74,8 +74,20 @@ impl poem_openapi::types::Example for CreateEventRequest {
             seats_per_row: Some(10),
             capacity: Some(100),
             phases: vec![
-                phase("Early Bird", 100_000, 30, "2027-01-01 00:00:00", "2027-02-01 00:00:00"),
-                phase("Normal", 150_000, 70, "2027-01-01 00:00:00", "2027-03-20 18:00:00"),
+                phase(
+                    "Early Bird",
+                    100_000,
+                    30,
+                    "2027-01-01 00:00:00",
+                    "2027-02-01 00:00:00",
+                ),
+                phase(
+                    "Normal",
+                    150_000,
+                    70,
+                    "2027-01-01 00:00:00",
+                    "2027-03-20 18:00:00",
+                ),
             ],
         }
     }
@@ -203,7 +215,10 @@ impl From<&SeatView> for SeatResponse {
 enum EventListResponse {
     /// One page of events by date; the total is in `X-Total-Count`.
     #[oai(status = 200)]
-    Ok(Json<Vec<EventResponse>>, #[oai(header = "X-Total-Count")] u64),
+    Ok(
+        Json<Vec<EventResponse>>,
+        #[oai(header = "X-Total-Count")] u64,
+    ),
 }
 
 #[derive(ApiResponse)]
@@ -272,7 +287,12 @@ error_responses!(DeleteEventErrors {
 });
 
 /// Reads a time field, recording a problem under its name.
-fn time_field(errors: &mut ValidationErrors, field: &str, text: &str, offset: FixedOffset) -> Option<Timestamp> {
+fn time_field(
+    errors: &mut ValidationErrors,
+    field: &str,
+    text: &str,
+    offset: FixedOffset,
+) -> Option<Timestamp> {
     errors.check(field, parse_time(text, offset))
 }
 
@@ -285,8 +305,18 @@ fn phase_inputs(
         .iter()
         .enumerate()
         .filter_map(|(index, phase)| {
-            let start = time_field(errors, &format!("phases[{index}].start_date"), &phase.start_date, offset);
-            let end = time_field(errors, &format!("phases[{index}].end_date"), &phase.end_date, offset);
+            let start = time_field(
+                errors,
+                &format!("phases[{index}].start_date"),
+                &phase.start_date,
+                offset,
+            );
+            let end = time_field(
+                errors,
+                &format!("phases[{index}].end_date"),
+                &phase.end_date,
+                offset,
+            );
             Some(PhaseInput {
                 id: phase.id.map(PhaseId),
                 name: phase.name.clone(),
@@ -322,19 +352,46 @@ impl EventsApi {
         per_page: Query<Option<u32>>,
     ) -> Result<EventListResponse, ListEventErrors> {
         let page = page_of(page.0, per_page.0)?;
-        let query = q.0.map(|text| text.trim().to_string()).filter(|text| !text.is_empty());
-        if query.as_ref().is_some_and(|text| text.chars().count() > 255) {
+        let query =
+            q.0.map(|text| text.trim().to_string())
+                .filter(|text| !text.is_empty());
+        if query
+            .as_ref()
+            .is_some_and(|text| text.chars().count() > 255)
+        {
             return Err(ApiFailure::invalid_field("q", "must be at most 255 characters").into());
         }
-        let filter = EventFilter { query, upcoming_only: upcoming.0.unwrap_or(false), ticket_holder: None };
-        let events = self.services.events.list(filter, page).await.map_err(ApiFailure::from)?;
+        let filter = EventFilter {
+            query,
+            upcoming_only: upcoming.0.unwrap_or(false),
+            ticket_holder: None,
+        };
+        let events = self
+            .services
+            .events
+            .list(filter, page)
+            .await
+            .map_err(ApiFailure::from)?;
         let now = self.services.events.now();
-        Ok(EventListResponse::Ok(Json(events.items.iter().map(|view| EventResponse::new(view, now)).collect()), events.total))
+        Ok(EventListResponse::Ok(
+            Json(
+                events
+                    .items
+                    .iter()
+                    .map(|view| EventResponse::new(view, now))
+                    .collect(),
+            ),
+            events.total,
+        ))
     }
 
     /// Create an event with its price phases and seats (admin).
     #[oai(path = "/", method = "post", operation_id = "createEvent")]
-    async fn create(&self, auth: BearerToken, body: Json<CreateEventRequest>) -> Result<CreatedEventResponse, CreateEventErrors> {
+    async fn create(
+        &self,
+        auth: BearerToken,
+        body: Json<CreateEventRequest>,
+    ) -> Result<CreatedEventResponse, CreateEventErrors> {
         let actor = self.services.actor(&auth).await?;
         let offset = self.services.venue_offset;
         let body = body.0;
@@ -354,14 +411,27 @@ impl EventsApi {
             capacity: body.capacity,
             phases,
         };
-        let view = self.services.events.create(&actor, input).await.map_err(ApiFailure::from)?;
-        Ok(CreatedEventResponse::Created(Json(EventResponse::new(&view, self.services.events.now()))))
+        let view = self
+            .services
+            .events
+            .create(&actor, input)
+            .await
+            .map_err(ApiFailure::from)?;
+        Ok(CreatedEventResponse::Created(Json(EventResponse::new(
+            &view,
+            self.services.events.now(),
+        ))))
     }
 
     /// An event with its phases and figures.
     #[oai(path = "/:id", method = "get", operation_id = "getEvent")]
     async fn get(&self, id: Path<i64>) -> Result<Json<EventResponse>, GetEventErrors> {
-        let view = self.services.events.get(EventId(id.0)).await.map_err(ApiFailure::from)?;
+        let view = self
+            .services
+            .events
+            .get(EventId(id.0))
+            .await
+            .map_err(ApiFailure::from)?;
         Ok(Json(EventResponse::new(&view, self.services.events.now())))
     }
 
@@ -377,8 +447,14 @@ impl EventsApi {
         let offset = self.services.venue_offset;
         let body = body.0;
         let mut errors = ValidationErrors::new();
-        let date = body.date.as_deref().map(|text| time_field(&mut errors, "date", text, offset));
-        let phases = body.phases.as_deref().map(|phases| phase_inputs(&mut errors, phases, offset));
+        let date = body
+            .date
+            .as_deref()
+            .map(|text| time_field(&mut errors, "date", text, offset));
+        let phases = body
+            .phases
+            .as_deref()
+            .map(|phases| phase_inputs(&mut errors, phases, offset));
         if !errors.is_empty() {
             return Err(ApiFailure::bad_request(&errors).into());
         }
@@ -392,22 +468,40 @@ impl EventsApi {
             capacity: body.capacity,
             phases,
         };
-        let view = self.services.events.update(&actor, EventId(id.0), patch).await.map_err(ApiFailure::from)?;
+        let view = self
+            .services
+            .events
+            .update(&actor, EventId(id.0), patch)
+            .await
+            .map_err(ApiFailure::from)?;
         Ok(Json(EventResponse::new(&view, self.services.events.now())))
     }
 
     /// Delete an event that has no bookings (admin); one with bookings must be cancelled instead.
     #[oai(path = "/:id", method = "delete", operation_id = "deleteEvent")]
-    async fn delete(&self, auth: BearerToken, id: Path<i64>) -> Result<DeletedResponse, DeleteEventErrors> {
+    async fn delete(
+        &self,
+        auth: BearerToken,
+        id: Path<i64>,
+    ) -> Result<DeletedResponse, DeleteEventErrors> {
         let actor = self.services.actor(&auth).await?;
-        self.services.events.delete(&actor, EventId(id.0)).await.map_err(ApiFailure::from)?;
+        self.services
+            .events
+            .delete(&actor, EventId(id.0))
+            .await
+            .map_err(ApiFailure::from)?;
         Ok(DeletedResponse::Deleted)
     }
 
     /// The seat map, in row and number order.
     #[oai(path = "/:id/seats", method = "get", operation_id = "listSeats")]
     async fn seats(&self, id: Path<i64>) -> Result<Json<Vec<SeatResponse>>, GetEventErrors> {
-        let seats = self.services.events.seats(EventId(id.0)).await.map_err(ApiFailure::from)?;
+        let seats = self
+            .services
+            .events
+            .seats(EventId(id.0))
+            .await
+            .map_err(ApiFailure::from)?;
         Ok(Json(seats.iter().map(SeatResponse::from).collect()))
     }
 }

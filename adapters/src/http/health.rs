@@ -39,17 +39,27 @@ impl HealthApi {
     /// Liveness: the process answers.
     #[oai(path = "/health", method = "get", operation_id = "health")]
     async fn health(&self) -> Json<HealthResponse> {
-        Json(HealthResponse { status: "ok".into() })
+        Json(HealthResponse {
+            status: "ok".into(),
+        })
     }
 
     /// Readiness: the store answers.
     #[oai(path = "/ready", method = "get", operation_id = "ready")]
     async fn ready(&self) -> ReadyResponse {
         match self.services.readiness.check().await {
-            Ok(()) => ReadyResponse::Ready(Json(HealthResponse { status: "ok".into() })),
+            Ok(()) => ReadyResponse::Ready(Json(HealthResponse {
+                status: "ok".into(),
+            })),
             Err(error) => {
                 tracing::warn!(error = %error, "store not ready");
-                ReadyResponse::NotReady(Json(ApiFailure::new(poem::http::StatusCode::SERVICE_UNAVAILABLE, "The store is not reachable").body))
+                ReadyResponse::NotReady(Json(
+                    ApiFailure::new(
+                        poem::http::StatusCode::SERVICE_UNAVAILABLE,
+                        "The store is not reachable",
+                    )
+                    .body,
+                ))
             }
         }
     }

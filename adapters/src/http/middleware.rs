@@ -21,7 +21,10 @@ impl<E: Endpoint> Middleware<E> for BodyLimit {
     type Output = BodyLimitEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        BodyLimitEndpoint { inner, max_bytes: self.max_bytes }
+        BodyLimitEndpoint {
+            inner,
+            max_bytes: self.max_bytes,
+        }
     }
 }
 
@@ -48,7 +51,11 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
         }
         // Without a trustworthy length, read at most the limit before the handler sees the body.
         if declared.is_none() {
-            let body = req.take_body().into_bytes_limit(self.max_bytes).await.map_err(|_| too_large())?;
+            let body = req
+                .take_body()
+                .into_bytes_limit(self.max_bytes)
+                .await
+                .map_err(|_| too_large())?;
             req.set_body(body);
         }
         self.inner.call(req).await

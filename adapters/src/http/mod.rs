@@ -51,7 +51,10 @@ pub struct HttpSettings {
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        HttpSettings { cors_origins: None, max_body_bytes: 3 * 1024 * 1024 }
+        HttpSettings {
+            cors_origins: None,
+            max_body_bytes: 3 * 1024 * 1024,
+        }
     }
 }
 
@@ -76,7 +79,10 @@ pub fn page_of(page: Option<u32>, per_page: Option<u32>) -> Result<Page, ApiFail
         errors.add("page", "must be between 1 and 1000000");
     }
     if per_page == 0 || per_page > application::ports::MAX_PER_PAGE {
-        errors.add("per_page", format!("must be between 1 and {}", application::ports::MAX_PER_PAGE));
+        errors.add(
+            "per_page",
+            format!("must be between 1 and {}", application::ports::MAX_PER_PAGE),
+        );
     }
     if errors.is_empty() {
         Ok(Page::new(page, per_page))
@@ -95,7 +101,13 @@ fn patch_field(value: poem_openapi::types::MaybeUndefined<String>) -> Option<Opt
     }
 }
 
-type Apis = (users::UsersApi, events::EventsApi, bookings::BookingsApi, dashboard::DashboardApi, health::HealthApi);
+type Apis = (
+    users::UsersApi,
+    events::EventsApi,
+    bookings::BookingsApi,
+    dashboard::DashboardApi,
+    health::HealthApi,
+);
 
 /// The OpenAPI service: every operation of the contract.
 pub fn api_service(services: Arc<Services>) -> OpenApiService<Apis, ()> {

@@ -70,13 +70,20 @@ pub fn parse_time(text: &str, venue_offset: FixedOffset) -> Result<Timestamp, St
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
         return Ok(time.with_timezone(&Utc));
     }
-    const NAIVE_FORMATS: [&str; 4] = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"];
+    const NAIVE_FORMATS: [&str; 4] = [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ];
     NAIVE_FORMATS
         .iter()
         .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
         .and_then(|naive| venue_offset.from_local_datetime(&naive).single())
         .map(|time| time.with_timezone(&Utc))
-        .ok_or_else(|| "must be a time like \"2026-12-01 19:30:00\" or \"2026-12-01T12:30:00Z\"".to_string())
+        .ok_or_else(|| {
+            "must be a time like \"2026-12-01 19:30:00\" or \"2026-12-01T12:30:00Z\"".to_string()
+        })
 }
 
 #[cfg(test)]
@@ -90,10 +97,23 @@ mod tests {
     #[test]
     fn naive_times_are_read_at_the_venue() {
         let expected = Utc.with_ymd_and_hms(2026, 12, 1, 12, 30, 0).unwrap();
-        for text in ["2026-12-01 19:30:00", "2026-12-01T19:30:00", "2026-12-01 19:30", "2026-12-01T19:30", "2026-12-01T12:30:00Z", "2026-12-01T13:30:00+01:00"] {
+        for text in [
+            "2026-12-01 19:30:00",
+            "2026-12-01T19:30:00",
+            "2026-12-01 19:30",
+            "2026-12-01T19:30",
+            "2026-12-01T12:30:00Z",
+            "2026-12-01T13:30:00+01:00",
+        ] {
             assert_eq!(parse_time(text, wib()), Ok(expected), "{text}");
         }
-        for bad in ["", "tomorrow", "2026-13-01 19:30", "2026-12-01", "2026-12-01 25:00"] {
+        for bad in [
+            "",
+            "tomorrow",
+            "2026-13-01 19:30",
+            "2026-12-01",
+            "2026-12-01 25:00",
+        ] {
             assert!(parse_time(bad, wib()).is_err(), "{bad}");
         }
     }
@@ -102,6 +122,9 @@ mod tests {
     fn responses_use_utc_with_z() {
         let time = Utc.with_ymd_and_hms(2026, 12, 1, 12, 30, 0).unwrap();
         assert_eq!(format_time(time), "2026-12-01T12:30:00Z");
-        assert_eq!(UtcTime(time).to_json(), Some(Value::String("2026-12-01T12:30:00Z".into())));
+        assert_eq!(
+            UtcTime(time).to_json(),
+            Some(Value::String("2026-12-01T12:30:00Z".into()))
+        );
     }
 }

@@ -40,7 +40,10 @@ impl From<&User> for UserResponse {
             email: user.email.as_str().to_string(),
             role: user.role.as_str().to_string(),
             nik: user.nik.as_ref().map(|nik| nik.as_str().to_string()),
-            phone_number: user.phone_number.as_ref().map(|phone| phone.as_str().to_string()),
+            phone_number: user
+                .phone_number
+                .as_ref()
+                .map(|phone| phone.as_str().to_string()),
             is_active: user.active,
             created_at: user.created_at.into(),
         }
@@ -83,7 +86,10 @@ struct LoginRequest {
 
 impl poem_openapi::types::Example for LoginRequest {
     fn example() -> Self {
-        LoginRequest { email: "sari@example.com".into(), password: "rahasia-sekali".into() }
+        LoginRequest {
+            email: "sari@example.com".into(),
+            password: "rahasia-sekali".into(),
+        }
     }
 }
 
@@ -147,7 +153,10 @@ enum RegisterResponse {
 enum UserListResponse {
     /// One page of accounts, oldest first; the total is in `X-Total-Count`.
     #[oai(status = 200)]
-    Ok(Json<Vec<UserResponse>>, #[oai(header = "X-Total-Count")] u64),
+    Ok(
+        Json<Vec<UserResponse>>,
+        #[oai(header = "X-Total-Count")] u64,
+    ),
 }
 
 #[derive(ApiResponse)]
@@ -161,14 +170,20 @@ enum DeactivateResponse {
 enum HeldEventsResponse {
     /// Events the user holds pending or confirmed tickets for, by date.
     #[oai(status = 200)]
-    Ok(Json<Vec<EventResponse>>, #[oai(header = "X-Total-Count")] u64),
+    Ok(
+        Json<Vec<EventResponse>>,
+        #[oai(header = "X-Total-Count")] u64,
+    ),
 }
 
 #[derive(ApiResponse)]
 enum HistoryResponse {
     /// The user's bookings, newest first.
     #[oai(status = 200)]
-    Ok(Json<Vec<BookingResponse>>, #[oai(header = "X-Total-Count")] u64),
+    Ok(
+        Json<Vec<BookingResponse>>,
+        #[oai(header = "X-Total-Count")] u64,
+    ),
 }
 
 error_responses!(RegisterErrors {
@@ -275,7 +290,10 @@ impl UsersApi {
 impl UsersApi {
     /// Register a customer account.
     #[oai(path = "/", method = "post", operation_id = "register")]
-    async fn register(&self, body: Json<RegisterRequest>) -> Result<RegisterResponse, RegisterErrors> {
+    async fn register(
+        &self,
+        body: Json<RegisterRequest>,
+    ) -> Result<RegisterResponse, RegisterErrors> {
         let form = Registration {
             name: body.0.name,
             email: body.0.email,
@@ -283,14 +301,24 @@ impl UsersApi {
             nik: body.0.nik,
             phone_number: body.0.phone_number,
         };
-        let user = self.services.users.register(form).await.map_err(ApiFailure::from)?;
+        let user = self
+            .services
+            .users
+            .register(form)
+            .await
+            .map_err(ApiFailure::from)?;
         Ok(RegisterResponse::Created(Json(UserResponse::from(&user))))
     }
 
     /// Log in; returns a bearer token. A wrong email and a wrong password get the same answer.
     #[oai(path = "/login", method = "post", operation_id = "login")]
     async fn login(&self, body: Json<LoginRequest>) -> Result<Json<LoginResponse>, LoginErrors> {
-        let logged_in = self.services.users.login(&body.0.email, &body.0.password).await.map_err(ApiFailure::from)?;
+        let logged_in = self
+            .services
+            .users
+            .login(&body.0.email, &body.0.password)
+            .await
+            .map_err(ApiFailure::from)?;
         Ok(Json(LoginResponse {
             message: "Login successful".into(),
             token: logged_in.token.token,
@@ -310,15 +338,32 @@ impl UsersApi {
     ) -> Result<UserListResponse, AdminReadErrors> {
         let actor = self.services.actor(&auth).await?;
         let page = page_of(page.0, per_page.0)?;
-        let users = self.services.users.list(&actor, page).await.map_err(ApiFailure::from)?;
-        Ok(UserListResponse::Ok(Json(users.items.iter().map(UserResponse::from).collect()), users.total))
+        let users = self
+            .services
+            .users
+            .list(&actor, page)
+            .await
+            .map_err(ApiFailure::from)?;
+        Ok(UserListResponse::Ok(
+            Json(users.items.iter().map(UserResponse::from).collect()),
+            users.total,
+        ))
     }
 
     /// A profile (the user themself or an admin).
     #[oai(path = "/:id", method = "get", operation_id = "getUser")]
-    async fn get(&self, auth: BearerToken, id: Path<i64>) -> Result<Json<UserResponse>, ProfileErrors> {
+    async fn get(
+        &self,
+        auth: BearerToken,
+        id: Path<i64>,
+    ) -> Result<Json<UserResponse>, ProfileErrors> {
         let actor = self.services.actor(&auth).await?;
-        let user = self.services.users.get(&actor, UserId(id.0)).await.map_err(ApiFailure::from)?;
+        let user = self
+            .services
+            .users
+            .get(&actor, UserId(id.0))
+            .await
+            .map_err(ApiFailure::from)?;
         Ok(Json(UserResponse::from(&user)))
     }
 
@@ -338,21 +383,38 @@ impl UsersApi {
             phone_number: patch_field(body.0.phone_number),
             role: body.0.role,
         };
-        let user = self.services.users.update(&actor, UserId(id.0), update).await.map_err(ApiFailure::from)?;
+        let user = self
+            .services
+            .users
+            .update(&actor, UserId(id.0), update)
+            .await
+            .map_err(ApiFailure::from)?;
         Ok(Json(UserResponse::from(&user)))
     }
 
     /// Deactivate an account (admin): it can no longer log in; its bookings are kept for the books.
     #[oai(path = "/:id", method = "delete", operation_id = "deactivateUser")]
-    async fn deactivate(&self, auth: BearerToken, id: Path<i64>) -> Result<DeactivateResponse, DeactivateErrors> {
+    async fn deactivate(
+        &self,
+        auth: BearerToken,
+        id: Path<i64>,
+    ) -> Result<DeactivateResponse, DeactivateErrors> {
         let actor = self.services.actor(&auth).await?;
-        self.services.users.deactivate(&actor, UserId(id.0)).await.map_err(ApiFailure::from)?;
+        self.services
+            .users
+            .deactivate(&actor, UserId(id.0))
+            .await
+            .map_err(ApiFailure::from)?;
         Ok(DeactivateResponse::Deactivated)
     }
 
     /// Change a password. Your own change needs `old_password` (a wrong one is a 400); an admin
     /// resetting someone else's sends `new_password` alone. Tokens issued before stop working.
-    #[oai(path = "/:id/password", method = "post", operation_id = "changePassword")]
+    #[oai(
+        path = "/:id/password",
+        method = "post",
+        operation_id = "changePassword"
+    )]
     async fn change_password(
         &self,
         auth: BearerToken,
@@ -360,9 +422,18 @@ impl UsersApi {
         body: Json<PasswordChangeRequest>,
     ) -> Result<Json<MessageResponse>, PasswordErrors> {
         let actor = self.services.actor(&auth).await?;
-        let change = PasswordChange { old_password: body.0.old_password, new_password: body.0.new_password };
-        self.services.users.change_password(&actor, UserId(id.0), change).await.map_err(ApiFailure::from)?;
-        Ok(Json(MessageResponse { message: "Password changed; please log in again".into() }))
+        let change = PasswordChange {
+            old_password: body.0.old_password,
+            new_password: body.0.new_password,
+        };
+        self.services
+            .users
+            .change_password(&actor, UserId(id.0), change)
+            .await
+            .map_err(ApiFailure::from)?;
+        Ok(Json(MessageResponse {
+            message: "Password changed; please log in again".into(),
+        }))
     }
 
     /// Events the user holds pending or confirmed tickets for.
@@ -383,11 +454,24 @@ impl UsersApi {
             .await
             .map_err(ApiFailure::from)?;
         let now = self.services.events.now();
-        Ok(HeldEventsResponse::Ok(Json(events.items.iter().map(|view| EventResponse::new(view, now)).collect()), events.total))
+        Ok(HeldEventsResponse::Ok(
+            Json(
+                events
+                    .items
+                    .iter()
+                    .map(|view| EventResponse::new(view, now))
+                    .collect(),
+            ),
+            events.total,
+        ))
     }
 
     /// The user's bookings, newest first.
-    #[oai(path = "/:id/bookings", method = "get", operation_id = "listUserBookings")]
+    #[oai(
+        path = "/:id/bookings",
+        method = "get",
+        operation_id = "listUserBookings"
+    )]
     async fn bookings(
         &self,
         auth: BearerToken,
@@ -397,8 +481,22 @@ impl UsersApi {
     ) -> Result<HistoryResponse, OwnListErrors> {
         let actor = self.services.actor(&auth).await?;
         let page = page_of(page.0, per_page.0)?;
-        let bookings = self.services.bookings.history(&actor, UserId(id.0), page).await.map_err(ApiFailure::from)?;
+        let bookings = self
+            .services
+            .bookings
+            .history(&actor, UserId(id.0), page)
+            .await
+            .map_err(ApiFailure::from)?;
         let now = self.services.events.now();
-        Ok(HistoryResponse::Ok(Json(bookings.items.iter().map(|details| BookingResponse::new(details, now)).collect()), bookings.total))
+        Ok(HistoryResponse::Ok(
+            Json(
+                bookings
+                    .items
+                    .iter()
+                    .map(|details| BookingResponse::new(details, now))
+                    .collect(),
+            ),
+            bookings.total,
+        ))
     }
 }

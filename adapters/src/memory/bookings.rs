@@ -169,14 +169,6 @@ impl BookingRepository for MemoryStore {
         policy: BookingPolicy,
         now: Timestamp,
     ) -> Result<BookingDetails, PlaceBookingError> {
-        // `decide` trusts the use case to have checked the request's shape; a seat listed twice
-        // would otherwise be counted twice, so the store refuses to write such a booking.
-        if let Err(problems) = request.check_shape(&policy) {
-            return Err(StoreError::Unexpected(format!(
-                "a booking request reached the store unchecked: {problems}"
-            ))
-            .into());
-        }
         let parts = {
             let mut state = self.locked_at(now)?;
             let snapshot = state.snapshot_for(&request)?;

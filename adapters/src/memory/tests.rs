@@ -10,7 +10,7 @@ use application::ports::{
     BookingRepository, CodeGenerator, EventRepository, PlaceBookingError, StoreError,
     UserRepository,
 };
-use domain::booking::{BookingCode, BookingPolicy, BookingRequest};
+use domain::booking::{BookingCode, BookingPolicy, BookingRejection, BookingRequest};
 use domain::event::{EventId, NewEvent, PhasePlan};
 use domain::money::Money;
 use domain::seat::{SeatId, SeatStatus};
@@ -133,7 +133,7 @@ async fn a_generator_stuck_on_one_code_fails_the_booking_without_claiming_seats(
 }
 
 #[tokio::test]
-async fn requests_the_use_case_should_have_refused_never_reach_the_books() {
+async fn malformed_or_foreign_requests_never_reach_the_books() {
     let (store, customer, event) = store_with_event(ScriptedCodes::new(&["BKG-AAAAA"])).await;
     let policy = BookingPolicy::default();
     let seat_twice = store
@@ -141,7 +141,7 @@ async fn requests_the_use_case_should_have_refused_never_reach_the_books() {
         .await;
     assert!(matches!(
         seat_twice,
-        Err(PlaceBookingError::Store(StoreError::Unexpected(_)))
+        Err(PlaceBookingError::Rejected(BookingRejection::Malformed(_)))
     ));
     let stranger = store
         .place(request(UserId(999), event, &[1]), policy, now())
