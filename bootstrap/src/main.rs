@@ -43,7 +43,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("wartawa: cannot start the async runtime: {error}");
@@ -67,16 +70,21 @@ fn main() -> ExitCode {
 
 fn init_logging() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
 }
 
 /// The store the configuration asks for.
 fn stores(config: &Config) -> Result<Stores, String> {
     match &config.database_url {
         None => Ok(Stores::in_memory()),
-        Some(_) => Err("DATABASE_URL is set, but this build of WarTawa has only the embedded store; \
+        Some(_) => Err(
+            "DATABASE_URL is set, but this build of WarTawa has only the embedded store; \
              unset DATABASE_URL (and DB_URL) to run on it"
-            .to_string()),
+                .to_string(),
+        ),
     }
 }
 
@@ -119,14 +127,15 @@ async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(error) => {
-                tracing::warn!(error = %error, "cannot listen for SIGTERM");
-                let _ = interrupt.await;
-                return;
-            }
-        };
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    tracing::warn!(error = %error, "cannot listen for SIGTERM");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = interrupt => {}
             _ = terminate.recv() => {}
@@ -141,13 +150,24 @@ async fn shutdown_signal() {
 
 async fn print_openapi(config: Config) -> Result<(), String> {
     let stores = Stores::in_memory();
-    let adapters = Adapters::from_config(&Config { jwt_secret: Some(vec![0; 32]), ..config.clone() })?;
-    println!("{}", adapters::http::openapi_document(services(&config, &stores, &adapters)));
+    let adapters = Adapters::from_config(&Config {
+        jwt_secret: Some(vec![0; 32]),
+        ..config.clone()
+    })?;
+    println!(
+        "{}",
+        adapters::http::openapi_document(services(&config, &stores, &adapters))
+    );
     Ok(())
 }
 
 async fn create_admin(config: Config, args: &[String]) -> Result<(), String> {
-    let flag = |name: &str| args.iter().position(|arg| arg == name).and_then(|index| args.get(index + 1)).cloned();
+    let flag = |name: &str| {
+        args.iter()
+            .position(|arg| arg == name)
+            .and_then(|index| args.get(index + 1))
+            .cloned()
+    };
     let configured = config.admin.as_ref();
     let email = flag("--email")
         .or_else(|| configured.map(|admin| admin.email.as_str().to_string()))
@@ -158,13 +178,19 @@ async fn create_admin(config: Config, args: &[String]) -> Result<(), String> {
     let name = flag("--name").unwrap_or_else(|| "Administrator".to_string());
     let stores = stores(&config)?;
     if config.database_url.is_none() {
-        return Err("the embedded store keeps nothing after this command ends; start the server with \
+        return Err(
+            "the embedded store keeps nothing after this command ends; start the server with \
                     ADMIN_EMAIL and ADMIN_PASSWORD set instead"
-            .to_string());
+                .to_string(),
+        );
     }
     let adapters = Adapters::from_config(&config)?;
     let services = services(&config, &stores, &adapters);
-    let admin = services.users.ensure_admin(&name, &email, &password).await.map_err(|error| error.to_string())?;
+    let admin = services
+        .users
+        .ensure_admin(&name, &email, &password)
+        .await
+        .map_err(|error| error.to_string())?;
     println!("admin {} (id {}) is ready", admin.email.as_str(), admin.id);
     Ok(())
 }

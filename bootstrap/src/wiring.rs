@@ -11,7 +11,9 @@ use application::bookings::BookingService;
 use application::dashboard::DashboardService;
 use application::events::EventService;
 use application::health::Readiness;
-use application::ports::{BookingRepository, Clock, EventRepository, PasswordHasher, TokenService, UserRepository};
+use application::ports::{
+    BookingRepository, Clock, EventRepository, PasswordHasher, TokenService, UserRepository,
+};
 use application::users::{EnsureAdminError, UserService};
 
 use crate::config::{Config, CorsOrigins};
@@ -28,7 +30,11 @@ impl Stores {
     /// The embedded in-memory store: everything lives as long as the process.
     pub fn in_memory() -> Stores {
         let store = Arc::new(MemoryStore::new(Arc::new(RandomCodeGenerator)));
-        Stores { users: store.clone(), events: store.clone(), bookings: store }
+        Stores {
+            users: store.clone(),
+            events: store.clone(),
+            bookings: store,
+        }
     }
 }
 
@@ -65,10 +71,23 @@ impl Adapters {
 pub fn services(config: &Config, stores: &Stores, adapters: &Adapters) -> Arc<Services> {
     let clock = adapters.clock.clone();
     Arc::new(Services {
-        authenticate: Authenticate::new(stores.users.clone(), adapters.tokens.clone(), clock.clone()),
-        users: UserService::new(stores.users.clone(), adapters.hasher.clone(), adapters.tokens.clone(), clock.clone()),
+        authenticate: Authenticate::new(
+            stores.users.clone(),
+            adapters.tokens.clone(),
+            clock.clone(),
+        ),
+        users: UserService::new(
+            stores.users.clone(),
+            adapters.hasher.clone(),
+            adapters.tokens.clone(),
+            clock.clone(),
+        ),
         events: EventService::new(stores.events.clone(), clock.clone()),
-        bookings: BookingService::new(stores.bookings.clone(), clock.clone(), config.booking_policy()),
+        bookings: BookingService::new(
+            stores.bookings.clone(),
+            clock.clone(),
+            config.booking_policy(),
+        ),
         dashboard: DashboardService::new(stores.bookings.clone(), clock),
         readiness: Readiness::new(stores.bookings.clone()),
         venue_offset: config.venue_offset,
@@ -86,11 +105,18 @@ pub fn http_settings(config: &Config) -> HttpSettings {
 }
 
 /// Makes sure the admin of `ADMIN_EMAIL`/`ADMIN_PASSWORD` exists, when both are set.
-pub async fn ensure_configured_admin(config: &Config, services: &Services) -> Result<(), EnsureAdminError> {
+pub async fn ensure_configured_admin(
+    config: &Config,
+    services: &Services,
+) -> Result<(), EnsureAdminError> {
     if let Some(credentials) = &config.admin {
         let admin = services
             .users
-            .ensure_admin("Administrator", credentials.email.as_str(), credentials.password.expose())
+            .ensure_admin(
+                "Administrator",
+                credentials.email.as_str(),
+                credentials.password.expose(),
+            )
             .await?;
         tracing::info!(email = %admin.email.as_str(), "admin account ready");
     }
