@@ -3,4 +3,5 @@
 pub mod auth;
 pub mod http;
 pub mod memory;
+pub mod postgres;
 pub mod system;

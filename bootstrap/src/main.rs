@@ -17,7 +17,8 @@ usage: wartawa [COMMAND]
 commands:
   serve                 run the HTTP API (the default)
   create-admin          create or promote an admin: --email E --password P [--name N]
-                        (or ADMIN_EMAIL / ADMIN_PASSWORD); needs a database to be useful
+                        (or ADMIN_EMAIL / ADMIN_PASSWORD); needs DATABASE_URL
+  migrate               apply the database migrations to DATABASE_URL, then exit
   openapi               print the OpenAPI document (for generating frontend clients)
   help                  show this text
 
@@ -57,6 +58,7 @@ fn main() -> ExitCode {
         "serve" => runtime.block_on(serve(config)),
         "openapi" => runtime.block_on(print_openapi(config)),
         "create-admin" => runtime.block_on(create_admin(config, &args[1..])),
+        "migrate" => runtime.block_on(migrate(config)),
         other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
     };
     match outcome {
@@ -76,20 +78,23 @@ fn init_logging() {
         .init();
 }
 
-/// The store the configuration asks for.
-fn stores(config: &Config) -> Result<Stores, String> {
-    match &config.database_url {
-        None => Ok(Stores::in_memory()),
-        Some(_) => Err(
-            "DATABASE_URL is set, but this build of WarTawa has only the embedded store; \
-             unset DATABASE_URL (and DB_URL) to run on it"
-                .to_string(),
-        ),
+/// The store the configuration asks for, as a start-up error line when it cannot be opened.
+async fn stores(config: &Config) -> Result<Stores, String> {
+    Stores::from_config(config)
+        .await
+        .map_err(|error| error.to_string())
+}
+
+fn store_name(config: &Config) -> &'static str {
+    if config.database_url.is_some() {
+        "PostgreSQL"
+    } else {
+        "embedded (in memory)"
     }
 }
 
 async fn serve(config: Config) -> Result<(), String> {
-    let stores = stores(&config)?;
+    let stores = stores(&config).await?;
     let adapters = Adapters::from_config(&config)?;
     let services = services(&config, &stores, &adapters);
     ensure_configured_admin(&config, &services)
@@ -99,7 +104,7 @@ async fn serve(config: Config) -> Result<(), String> {
     let sweeper = tokio::spawn(sweep_lapsed_holds(Arc::clone(&services)));
     let app = adapters::http::app(Arc::clone(&services), &http_settings(&config));
     let address = config.listen_address();
-    tracing::info!(%address, store = "embedded (in memory)", "WarTawa listening; API docs at /docs");
+    tracing::info!(%address, store = store_name(&config), "WarTawa listening; API docs at /docs");
     let result = Server::new(TcpListener::bind(address.clone()))
         .run_with_graceful_shutdown(app, shutdown_signal(), Some(SHUTDOWN_GRACE))
         .await
@@ -148,6 +153,18 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing in-flight requests");
 }
 
+async fn migrate(config: Config) -> Result<(), String> {
+    let url = config
+        .database_url
+        .as_deref()
+        .ok_or("migrate needs DATABASE_URL (or DB_URL)")?;
+    adapters::postgres::open(&bootstrap::wiring::postgres_settings(&config, url))
+        .await
+        .map_err(|error| error.to_string())?;
+    println!("the database schema is up to date");
+    Ok(())
+}
+
 async fn print_openapi(config: Config) -> Result<(), String> {
     let stores = Stores::in_memory();
     let adapters = Adapters::from_config(&Config {
@@ -176,14 +193,14 @@ async fn create_admin(config: Config, args: &[String]) -> Result<(), String> {
         .or_else(|| configured.map(|admin| admin.password.expose().to_string()))
         .ok_or("create-admin needs --password (or ADMIN_PASSWORD)")?;
     let name = flag("--name").unwrap_or_else(|| "Administrator".to_string());
-    let stores = stores(&config)?;
     if config.database_url.is_none() {
         return Err(
-            "the embedded store keeps nothing after this command ends; start the server with \
-                    ADMIN_EMAIL and ADMIN_PASSWORD set instead"
+            "the embedded store keeps nothing after this command ends; set DATABASE_URL, or start \
+                    the server with ADMIN_EMAIL and ADMIN_PASSWORD instead"
                 .to_string(),
         );
     }
+    let stores = stores(&config).await?;
     let adapters = Adapters::from_config(&config)?;
     let services = services(&config, &stores, &adapters);
     let admin = services

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use adapters::auth::{BcryptHasher, JwtTokenService};
 use adapters::http::{HttpSettings, Services};
 use adapters::memory::MemoryStore;
+use adapters::postgres::{OpenError, PostgresSettings, PostgresStore};
 use adapters::system::{RandomCodeGenerator, SystemClock};
 use application::auth::Authenticate;
 use application::bookings::BookingService;
@@ -36,6 +37,32 @@ impl Stores {
             bookings: store,
         }
     }
+
+    /// The PostgreSQL store over an open pool.
+    pub fn postgres(pool: sqlx::PgPool) -> Stores {
+        let store = Arc::new(PostgresStore::new(pool, Arc::new(RandomCodeGenerator)));
+        Stores {
+            users: store.clone(),
+            events: store.clone(),
+            bookings: store,
+        }
+    }
+
+    /// The store the configuration asks for: PostgreSQL (connected and migrated) when
+    /// `DATABASE_URL` is set, the embedded store otherwise.
+    pub async fn from_config(config: &Config) -> Result<Stores, OpenError> {
+        match &config.database_url {
+            None => Ok(Stores::in_memory()),
+            Some(url) => {
+                let pool = adapters::postgres::open(&postgres_settings(config, url)).await?;
+                Ok(Stores::postgres(pool))
+            }
+        }
+    }
+}
+
+pub fn postgres_settings(config: &Config, url: &str) -> PostgresSettings {
+    PostgresSettings::new(url, config.database_pool_size)
 }
 
 /// The outside-world adapters the use cases need besides the store.

@@ -218,11 +218,7 @@ impl Booking {
 
     /// Cancels an open booking because its event was cancelled: confirmed ones are always refunded.
     pub fn cancel_with_event(&mut self, now: Timestamp) -> Option<CancelOutcome> {
-        let outcome = match self.status_at(now) {
-            BookingStatus::Pending => CancelOutcome::Released,
-            BookingStatus::Confirmed => CancelOutcome::Refund,
-            _ => return None,
-        };
+        let outcome = outcome_of_event_cancellation(self.status_at(now))?;
         self.status = BookingStatus::Cancelled;
         self.cancelled_at = Some(now);
         Some(outcome)
@@ -239,6 +235,16 @@ impl Booking {
         }
         self.checked_in_at = Some(now);
         Ok(())
+    }
+}
+
+/// What cancelling its event does to a booking of this status: a paid booking is refunded, even
+/// after check-in (the show is not happening); a hold is released; others are left as they are.
+pub fn outcome_of_event_cancellation(status: BookingStatus) -> Option<CancelOutcome> {
+    match status {
+        BookingStatus::Pending => Some(CancelOutcome::Released),
+        BookingStatus::Confirmed => Some(CancelOutcome::Refund),
+        BookingStatus::Expired | BookingStatus::Cancelled => None,
     }
 }
 

@@ -1,0 +1,498 @@
+//! Bookings, payments, check-in and the dashboard in PostgreSQL.
+
+use async_trait::async_trait;
+use sqlx::PgConnection;
+
+use application::ports::{
+    BookingCommandError, BookingRepository, Page, Paged, PaymentReceipt, PlaceBookingError,
+    StoreError,
+};
+use application::views::{
+    BookingDetails, Dashboard, EventFigures, EventSummary, RecentTransaction,
+};
+use domain::booking::{
+    decide, BookingCode, BookingId, BookingPolicy, BookingRequest, BookingSnapshot, CancelOutcome,
+    SeatState,
+};
+use domain::event::EventId;
+use domain::money::Money;
+use domain::payment::PaymentInput;
+use domain::Timestamp;
+
+use super::events::{expire_lapsed_holds, lock_event, phases};
+use super::rows::{
+    booking_select, payment_columns, seats_of, BookedSeatRow, BookingRow, PaymentRow, SeatRow,
+};
+use super::{corrupt, store_error, PostgresStore};
+
+/// How many fresh codes a booking tries before giving up; with 31⁵ codes a second try is rare.
+const CODE_ATTEMPTS: usize = 8;
+
+/// Loads bookings with their seats and payments, in the order of `ids`.
+async fn details(conn: &mut PgConnection, ids: &[i64]) -> Result<Vec<BookingDetails>, StoreError> {
+    let rows: Vec<BookingRow> = sqlx::query_as(concat!(booking_select!(), "WHERE b.id = ANY($1)"))
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(store_error)?;
+    let seats: Vec<BookedSeatRow> = sqlx::query_as(
+        "SELECT bs.booking_id, bs.seat_id, bs.label FROM booking_seats bs JOIN seats s ON s.id = bs.seat_id \
+         WHERE bs.booking_id = ANY($1) ORDER BY bs.booking_id, s.position",
+    )
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    let payments: Vec<PaymentRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        payment_columns!(),
+        " FROM payments WHERE booking_id = ANY($1)"
+    ))
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    let mut payments: Vec<Option<PaymentRow>> = payments.into_iter().map(Some).collect();
+    let mut by_id = std::collections::HashMap::with_capacity(rows.len());
+    for row in rows {
+        let id = row.id;
+        let payment = payments
+            .iter_mut()
+            .find(|payment| {
+                payment
+                    .as_ref()
+                    .is_some_and(|payment| payment.booking_id == id)
+            })
+            .and_then(Option::take)
+            .map(PaymentRow::into_payment)
+            .transpose()?;
+        by_id.insert(id, row.into_details(seats_of(id, &seats), payment)?);
+    }
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+}
+
+async fn one(conn: &mut PgConnection, id: i64) -> Result<BookingDetails, StoreError> {
+    details(conn, &[id])
+        .await?
+        .pop()
+        .ok_or_else(|| corrupt("booking", format!("booking {id} vanished")))
+}
+
+/// The booking's id and event, without locking anything.
+async fn locate(
+    conn: &mut PgConnection,
+    code: &BookingCode,
+) -> Result<Option<(i64, EventId)>, StoreError> {
+    let found: Option<(i64, i64)> =
+        sqlx::query_as("SELECT id, event_id FROM bookings WHERE code = $1")
+            .bind(code.as_str())
+            .fetch_optional(conn)
+            .await
+            .map_err(store_error)?;
+    Ok(found.map(|(id, event)| (id, EventId(event))))
+}
+
+/// Opens the transaction of a command on one booking: the event locked, its lapsed holds expired,
+/// the booking locked and loaded.
+async fn begin_command<R>(
+    store: &PostgresStore,
+    code: &BookingCode,
+    now: Timestamp,
+) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, BookingDetails), BookingCommandError<R>> {
+    let mut tx = store.pool.begin().await.map_err(store_error)?;
+    let (id, event) = locate(&mut tx, code)
+        .await?
+        .ok_or(BookingCommandError::NotFound)?;
+    lock_event(&mut tx, event).await?;
+    expire_lapsed_holds(&mut tx, event, now).await?;
+    sqlx::query("SELECT 1 FROM bookings WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+    let booking = one(&mut tx, id).await?;
+    Ok((tx, booking))
+}
+
+#[async_trait]
+impl BookingRepository for PostgresStore {
+    async fn place(
+        &self,
+        request: BookingRequest,
+        policy: BookingPolicy,
+        now: Timestamp,
+    ) -> Result<BookingDetails, PlaceBookingError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let event_row = lock_event(&mut tx, request.event_id)
+            .await?
+            .ok_or(PlaceBookingError::EventNotFound)?;
+        expire_lapsed_holds(&mut tx, request.event_id, now).await?;
+        let phases = phases(&mut tx, &[request.event_id.0]).await?;
+        let mut view = event_row.into_view(phases)?;
+        // The decision never looks at the picture; a data URL may be megabytes.
+        let image_url = view.event.image_url.take();
+        let seat_ids: Vec<i64> = request.seat_ids.iter().map(|seat| seat.0).collect();
+        let seat_rows: Vec<SeatRow> = sqlx::query_as(
+            "SELECT s.id, s.row_index, s.number, bs.status AS held_by FROM seats s \
+             LEFT JOIN booking_seats bs ON bs.seat_id = s.id AND bs.status IN ('pending', 'confirmed') \
+             WHERE s.event_id = $1 AND s.id = ANY($2) AND NOT s.removed",
+        )
+        .bind(request.event_id.0)
+        .bind(&seat_ids)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let held: i64 = sqlx::query_scalar(
+            "SELECT coalesce(sum(quantity), 0) FROM bookings \
+             WHERE event_id = $1 AND customer_id = $2 AND status IN ('pending', 'confirmed')",
+        )
+        .bind(request.event_id.0)
+        .bind(request.customer_id.0)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let seats = seat_rows
+            .iter()
+            .map(|row| {
+                Ok(SeatState {
+                    seat: row.seat()?,
+                    status: row.status(),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let event = view.event;
+        let snapshot = BookingSnapshot {
+            event,
+            sales: view.sales,
+            seats,
+            tickets_held_by_customer: u32::try_from(held).unwrap_or(u32::MAX),
+        };
+        let decision = decide(&snapshot, &request, &policy, now)?;
+
+        let mut inserted = None;
+        for _ in 0..CODE_ATTEMPTS {
+            let code = self.codes.generate();
+            let id: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO bookings (code, event_id, phase_id, ticket_type, customer_id, quantity, unit_price, \
+                 total_price, status, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10) ON CONFLICT (code) DO NOTHING RETURNING id",
+            )
+            .bind(code.as_str())
+            .bind(request.event_id.0)
+            .bind(decision.phase_id.0)
+            .bind(&decision.ticket_type)
+            .bind(request.customer_id.0)
+            .bind(decision.seats.len() as i32)
+            .bind(decision.unit_price.amount())
+            .bind(decision.total_price.amount())
+            .bind(now)
+            .bind(decision.expires_at)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_error)?;
+            if let Some(id) = id {
+                inserted = Some((id, code));
+                break;
+            }
+        }
+        let (id, code) = inserted.ok_or_else(|| {
+            StoreError::Unexpected(format!(
+                "no unused booking code after {CODE_ATTEMPTS} attempts"
+            ))
+        })?;
+        let quantity = decision.seats.len() as i32;
+        sqlx::query(
+            "INSERT INTO booking_seats (booking_id, status, seat_id, event_id, label) \
+             SELECT $1, 'pending', seat_id, $2, label FROM unnest($3::bigint[], $4::text[]) AS t(seat_id, label)",
+        )
+        .bind(id)
+        .bind(request.event_id.0)
+        .bind(decision.seats.iter().map(|seat| seat.id.0).collect::<Vec<_>>())
+        .bind(decision.seats.iter().map(|seat| seat.label.clone()).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        sqlx::query("UPDATE phases SET sold = sold + $2 WHERE id = $1")
+            .bind(decision.phase_id.0)
+            .bind(quantity)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        let customer_name: String = sqlx::query_scalar(
+            "WITH counted AS (UPDATE events SET seats_taken = seats_taken + $2, pending_bookings = pending_bookings + 1 \
+             WHERE id = $1) SELECT name FROM users WHERE id = $3",
+        )
+        .bind(request.event_id.0)
+        .bind(quantity)
+        .bind(request.customer_id.0)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        let mut summary = EventSummary::from(&snapshot.event);
+        summary.image_url = image_url;
+        Ok(BookingDetails {
+            booking: decision.into_booking(BookingId(id), code, &request, now),
+            event: summary,
+            customer_name,
+            payment: None,
+        })
+    }
+
+    async fn find_by_code(
+        &self,
+        code: &BookingCode,
+        now: Timestamp,
+    ) -> Result<Option<BookingDetails>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        let Some((id, event)) = locate(&mut conn, code).await? else {
+            return Ok(None);
+        };
+        let found = one(&mut conn, id).await?;
+        if found.booking.hold_has_lapsed(now) {
+            drop(conn);
+            self.expire_lapsed_events(Some(event), now).await?;
+            let mut conn = self.pool.acquire().await.map_err(store_error)?;
+            return one(&mut conn, id).await.map(Some);
+        }
+        Ok(Some(found))
+    }
+
+    async fn pay(
+        &self,
+        code: &BookingCode,
+        payment: PaymentInput,
+        now: Timestamp,
+    ) -> Result<PaymentReceipt, BookingCommandError<domain::booking::PayRejection>> {
+        let (mut tx, mut details) = begin_command(self, code, now).await?;
+        let booking = &mut details.booking;
+        let change = booking
+            .pay(&payment, now)
+            .map_err(BookingCommandError::Rejected)?;
+        sqlx::query("UPDATE bookings SET status = 'confirmed', paid_at = $2 WHERE id = $1")
+            .bind(booking.id.0)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        sqlx::query(
+            "INSERT INTO payments (booking_id, amount, method, change, status, created_at) \
+             VALUES ($1, $2, $3, $4, 'success', $5)",
+        )
+        .bind(booking.id.0)
+        .bind(payment.amount.amount())
+        .bind(&payment.method)
+        .bind(change.amount())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        sqlx::query(
+            "UPDATE events SET tickets_sold = tickets_sold + $2, pending_bookings = pending_bookings - 1, \
+             revenue = revenue + $3 WHERE id = $1",
+        )
+        .bind(booking.event_id.0)
+        .bind(booking.quantity() as i32)
+        .bind(booking.total_price.amount())
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let confirmed = one(&mut tx, booking.id.0).await?;
+        tx.commit().await.map_err(store_error)?;
+        let payment = confirmed
+            .payment
+            .clone()
+            .ok_or_else(|| corrupt("payment", "a paid booking without its payment"))?;
+        Ok(PaymentReceipt {
+            payment,
+            booking: confirmed,
+        })
+    }
+
+    async fn cancel(
+        &self,
+        code: &BookingCode,
+        now: Timestamp,
+    ) -> Result<BookingDetails, BookingCommandError<domain::booking::CancelRejection>> {
+        let (mut tx, mut details) = begin_command(self, code, now).await?;
+        let booking = &mut details.booking;
+        let outcome = booking
+            .cancel(details.event.date, now)
+            .map_err(BookingCommandError::Rejected)?;
+        let quantity = booking.quantity() as i32;
+        sqlx::query(
+            "WITH released AS (UPDATE phases SET sold = sold - $3 WHERE id = $4) \
+             UPDATE bookings SET status = 'cancelled', cancelled_at = $2 WHERE id = $1",
+        )
+        .bind(booking.id.0)
+        .bind(now)
+        .bind(quantity)
+        .bind(booking.phase_id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        match outcome {
+            CancelOutcome::Released => {
+                sqlx::query("UPDATE events SET seats_taken = seats_taken - $2, pending_bookings = pending_bookings - 1 WHERE id = $1")
+                    .bind(booking.event_id.0)
+                    .bind(quantity)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
+            }
+            CancelOutcome::Refund => {
+                sqlx::query(
+                    "WITH refunded AS (UPDATE payments SET status = 'refunded', refunded_at = $4 WHERE booking_id = $5) \
+                     UPDATE events SET seats_taken = seats_taken - $2, tickets_sold = tickets_sold - $2, \
+                     revenue = revenue - $3 WHERE id = $1",
+                )
+                .bind(booking.event_id.0)
+                .bind(quantity)
+                .bind(booking.total_price.amount())
+                .bind(now)
+                .bind(booking.id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+            }
+        }
+        let cancelled = one(&mut tx, booking.id.0).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(cancelled)
+    }
+
+    async fn check_in(
+        &self,
+        code: &BookingCode,
+        now: Timestamp,
+    ) -> Result<BookingDetails, BookingCommandError<domain::booking::CheckInRejection>> {
+        let (mut tx, mut details) = begin_command(self, code, now).await?;
+        let booking = &mut details.booking;
+        booking
+            .check_in(now)
+            .map_err(BookingCommandError::Rejected)?;
+        sqlx::query(
+            "WITH counted AS (UPDATE events SET tickets_checked_in = tickets_checked_in + $3 WHERE id = $4) \
+             UPDATE bookings SET checked_in_at = $2 WHERE id = $1",
+        )
+        .bind(booking.id.0)
+        .bind(now)
+        .bind(booking.quantity() as i32)
+        .bind(booking.event_id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(details)
+    }
+
+    async fn expire_lapsed(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.expire_lapsed_events(None, now).await
+    }
+
+    async fn list_for_customer(
+        &self,
+        customer: domain::user::UserId,
+        page: Page,
+        now: Timestamp,
+    ) -> Result<Paged<BookingDetails>, StoreError> {
+        self.expire_lapsed_events(None, now).await?;
+        let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM bookings WHERE customer_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
+        )
+        .bind(customer.0)
+        .bind(i64::from(page.per_page))
+        .bind(page.offset() as i64)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(store_error)?;
+        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings WHERE customer_id = $1")
+            .bind(customer.0)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(store_error)?;
+        Ok(Paged {
+            items: details(&mut conn, &ids).await?,
+            total: total.max(0) as u64,
+        })
+    }
+
+    async fn dashboard(&self, now: Timestamp) -> Result<Dashboard, StoreError> {
+        self.expire_lapsed_events(None, now).await?;
+        let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        let (revenue, tickets_sold, active_events, total_events, pending_bookings, checked_in): (i64, i64, i64, i64, i64, i64) =
+            sqlx::query_as(
+                "SELECT coalesce(sum(revenue), 0)::bigint, coalesce(sum(tickets_sold), 0)::bigint, \
+                 count(*) FILTER (WHERE status = 'published' AND date > $1), count(*), \
+                 coalesce(sum(pending_bookings), 0)::bigint, coalesce(sum(tickets_checked_in), 0)::bigint FROM events",
+            )
+            .bind(now)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(store_error)?;
+        let recent: Vec<BookingRow> = sqlx::query_as(concat!(
+            booking_select!(),
+            "ORDER BY b.created_at DESC, b.id DESC LIMIT 10"
+        ))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(store_error)?;
+        #[derive(sqlx::FromRow)]
+        struct FiguresRow {
+            id: i64,
+            name: String,
+            date: Timestamp,
+            capacity: i32,
+            tickets_sold: i32,
+            revenue: i64,
+            tickets_checked_in: i32,
+        }
+        let figures: Vec<FiguresRow> = sqlx::query_as(
+            "SELECT id, name, date, capacity, tickets_sold, revenue, tickets_checked_in FROM events ORDER BY date, id",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(store_error)?;
+        let count = |value: i64| value.max(0) as u64;
+        Ok(Dashboard {
+            total_revenue: Money::rupiah(revenue),
+            tickets_sold: count(tickets_sold),
+            active_events: count(active_events),
+            total_events: count(total_events),
+            pending_bookings: count(pending_bookings),
+            checked_in: count(checked_in),
+            recent_transactions: recent
+                .into_iter()
+                .map(|row| RecentTransaction {
+                    booking_code: row.code,
+                    customer_name: row.customer_name,
+                    event_name: row.event_name,
+                    amount: Money::rupiah(row.total_price),
+                    status: row.status,
+                    date: row.created_at,
+                })
+                .collect(),
+            events: figures
+                .into_iter()
+                .map(|row| EventFigures {
+                    id: EventId(row.id),
+                    name: row.name,
+                    date: row.date,
+                    capacity: row.capacity.max(0) as u32,
+                    tickets_sold: count(i64::from(row.tickets_sold)),
+                    revenue: Money::rupiah(row.revenue),
+                    checked_in: count(i64::from(row.tickets_checked_in)),
+                })
+                .collect(),
+        })
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+}

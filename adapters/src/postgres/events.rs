@@ -1,0 +1,521 @@
+//! Events, their phases and seats in PostgreSQL, and the per-event steps every transaction shares.
+
+use async_trait::async_trait;
+use sqlx::PgConnection;
+
+use application::ports::{
+    EventDeleteError, EventFilter, EventRepository, EventWriteError, Page, Paged, StoreError,
+};
+use application::views::{EventView, SeatView};
+use domain::booking::{outcome_of_event_cancellation, BookingStatus, CancelOutcome};
+use domain::event::{
+    plan_event_update, EventId, EventPatch, EventSnapshot, EventUpdatePlan, NewEvent,
+};
+use domain::seat::layout;
+use domain::Timestamp;
+
+use super::rows::{event_columns, phase_columns, phases_of, EventRow, PhaseRow, SeatRow};
+use super::{corrupt, store_error, PostgresStore};
+
+/// Which events a list shows: `$1` text to find in name or venue, `$2` upcoming only, `$3` now,
+/// `$4` the customer who must hold tickets for it.
+macro_rules! event_filter {
+    () => {
+        "($1::text IS NULL OR strpos(lower(e.name), lower($1)) > 0 OR strpos(lower(e.venue), lower($1)) > 0) \
+         AND (NOT $2 OR e.date > $3) \
+         AND ($4::bigint IS NULL OR EXISTS (SELECT 1 FROM bookings b WHERE b.event_id = e.id \
+              AND b.customer_id = $4 AND b.status IN ('pending', 'confirmed')))"
+    };
+}
+
+/// Takes the event's row lock, which every writer of the event's seats, phases and bookings
+/// takes first: one lock, always first, so that no two transactions wait on each other in a circle.
+pub(super) async fn lock_event(
+    conn: &mut PgConnection,
+    id: EventId,
+) -> Result<Option<EventRow>, StoreError> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM events WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id.0)
+    .fetch_optional(conn)
+    .await
+    .map_err(store_error)
+}
+
+pub(super) async fn phases(
+    conn: &mut PgConnection,
+    event_ids: &[i64],
+) -> Result<Vec<PhaseRow>, StoreError> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        phase_columns!(),
+        " FROM phases WHERE event_id = ANY($1) AND NOT removed ORDER BY event_id, position"
+    ))
+    .bind(event_ids)
+    .fetch_all(conn)
+    .await
+    .map_err(store_error)
+}
+
+/// Expires the event's lapsed holds and gives their seats and quota back, in the caller's
+/// transaction, which must hold the event's lock. Returns how many holds it expired.
+pub(super) async fn expire_lapsed_holds(
+    conn: &mut PgConnection,
+    event: EventId,
+    now: Timestamp,
+) -> Result<u64, StoreError> {
+    let expired: i64 = sqlx::query_scalar(
+        "WITH expired AS ( \
+             UPDATE bookings SET status = 'expired' \
+             WHERE event_id = $1 AND status = 'pending' AND expires_at <= $2 \
+             RETURNING phase_id, quantity \
+         ), per_phase AS ( \
+             SELECT phase_id, sum(quantity) AS tickets FROM expired GROUP BY phase_id \
+         ), released AS ( \
+             UPDATE phases SET sold = phases.sold - per_phase.tickets \
+             FROM per_phase WHERE phases.id = per_phase.phase_id \
+         ) \
+         UPDATE events SET \
+             seats_taken = seats_taken - (SELECT coalesce(sum(quantity), 0) FROM expired), \
+             pending_bookings = pending_bookings - (SELECT count(*) FROM expired) \
+         WHERE id = $1 \
+         RETURNING (SELECT count(*) FROM expired)",
+    )
+    .bind(event.0)
+    .bind(now)
+    .fetch_optional(conn)
+    .await
+    .map_err(store_error)?
+    .unwrap_or(0);
+    Ok(expired.max(0) as u64)
+}
+
+impl PostgresStore {
+    /// Expires lapsed holds, of one event or of all, each event in its own short transaction.
+    /// Safe with many processes doing it at once: the event lock serialises them, and a hold
+    /// already expired is no longer pending, so none is released twice.
+    pub(super) async fn expire_lapsed_events(
+        &self,
+        only: Option<EventId>,
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let events: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT event_id FROM bookings \
+             WHERE status = 'pending' AND expires_at <= $1 AND ($2::bigint IS NULL OR event_id = $2)",
+        )
+        .bind(now)
+        .bind(only.map(|event| event.0))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        let mut expired = 0;
+        for event in events {
+            let mut tx = self.pool.begin().await.map_err(store_error)?;
+            if lock_event(&mut tx, EventId(event)).await?.is_some() {
+                expired += expire_lapsed_holds(&mut tx, EventId(event), now).await?;
+            }
+            tx.commit().await.map_err(store_error)?;
+        }
+        Ok(expired)
+    }
+
+    pub(super) async fn event_view(
+        &self,
+        conn: &mut PgConnection,
+        id: EventId,
+    ) -> Result<Option<EventView>, StoreError> {
+        let row: Option<EventRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(store_error)?;
+        let Some(row) = row else { return Ok(None) };
+        let phases = phases(conn, &[id.0]).await?;
+        row.into_view(phases).map(Some)
+    }
+}
+
+/// Cancels every open booking of an event being cancelled, refunding the paid ones, and takes
+/// them out of the event's figures. The caller holds the event's lock.
+async fn cancel_open_bookings(
+    conn: &mut PgConnection,
+    event: EventId,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    #[derive(sqlx::FromRow)]
+    struct OpenBooking {
+        id: i64,
+        status: String,
+    }
+    let open: Vec<OpenBooking> = sqlx::query_as(
+        "SELECT id, status FROM bookings WHERE event_id = $1 AND status IN ('pending', 'confirmed') \
+         ORDER BY id FOR UPDATE",
+    )
+    .bind(event.0)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    let mut cancelled = Vec::new();
+    let mut refunded = Vec::new();
+    for booking in &open {
+        let status = BookingStatus::parse(&booking.status)
+            .ok_or_else(|| corrupt("booking status", &booking.status))?;
+        match outcome_of_event_cancellation(status) {
+            Some(CancelOutcome::Refund) => refunded.push(booking.id),
+            Some(CancelOutcome::Released) => {}
+            None => continue,
+        }
+        cancelled.push(booking.id);
+    }
+    sqlx::query(
+        "WITH cancelled AS ( \
+             UPDATE bookings SET status = 'cancelled', cancelled_at = $2 WHERE id = ANY($1) \
+             RETURNING phase_id, quantity \
+         ), per_phase AS ( \
+             SELECT phase_id, sum(quantity) AS tickets FROM cancelled GROUP BY phase_id \
+         ) \
+         UPDATE phases SET sold = phases.sold - per_phase.tickets FROM per_phase WHERE phases.id = per_phase.phase_id",
+    )
+    .bind(&cancelled)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    sqlx::query("UPDATE payments SET status = 'refunded', refunded_at = $2 WHERE booking_id = ANY($1) AND status = 'success'")
+        .bind(&refunded)
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(store_error)?;
+    // Every open booking is gone: nothing is held, pending, sold or earned any more.
+    sqlx::query("UPDATE events SET seats_taken = 0, pending_bookings = 0, tickets_sold = 0, revenue = 0 WHERE id = $1")
+        .bind(event.0)
+        .execute(&mut *conn)
+        .await
+        .map_err(store_error)?;
+    Ok(())
+}
+
+/// Writes a validated change: the event's fields, its phases, its seats.
+async fn write_plan(
+    conn: &mut PgConnection,
+    event: &EventRow,
+    plan: &EventUpdatePlan,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE events SET name = $2, description = $3, date = $4, venue = $5, image_url = $6, status = $7, \
+         capacity = $8 WHERE id = $1",
+    )
+    .bind(event.id)
+    .bind(&plan.name)
+    .bind(&plan.description)
+    .bind(plan.date)
+    .bind(&plan.venue)
+    .bind(&plan.image_url)
+    .bind(plan.status.as_str())
+    .bind(plan.capacity as i32)
+    .execute(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    sqlx::query("UPDATE phases SET removed = TRUE WHERE event_id = $1 AND id = ANY($2)")
+        .bind(event.id)
+        .bind(
+            plan.removed_phases
+                .iter()
+                .map(|phase| phase.0)
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut *conn)
+        .await
+        .map_err(store_error)?;
+    for (position, phase) in plan.phases.iter().enumerate() {
+        let query = match phase.id {
+            Some(id) => sqlx::query(
+                "UPDATE phases SET position = $3, name = $4, price = $5, quota = $6, start_date = $7, end_date = $8 \
+                 WHERE event_id = $1 AND id = $2",
+            )
+            .bind(event.id)
+            .bind(id.0),
+            None => sqlx::query(
+                "INSERT INTO phases (event_id, position, name, price, quota, start_date, end_date) \
+                 SELECT $1, $3, $4, $5, $6, $7, $8 WHERE $2::bigint IS NULL",
+            )
+            .bind(event.id)
+            .bind(None::<i64>),
+        };
+        query
+            .bind(position as i32)
+            .bind(&phase.name)
+            .bind(phase.price.amount())
+            .bind(phase.quota as i32)
+            .bind(phase.start_date)
+            .bind(phase.end_date)
+            .execute(&mut *conn)
+            .await
+            .map_err(store_error)?;
+    }
+    let old_capacity =
+        u32::try_from(event.capacity).map_err(|_| corrupt("capacity", event.capacity))?;
+    let seats_per_row = u32::try_from(event.seats_per_row)
+        .map_err(|_| corrupt("seats per row", event.seats_per_row))?;
+    if plan.capacity > old_capacity {
+        insert_seats(
+            conn,
+            event.id,
+            old_capacity,
+            plan.capacity - old_capacity,
+            seats_per_row,
+        )
+        .await?;
+    } else if plan.capacity < old_capacity {
+        // The plan checked that no held or sold seat is among them; bookings of the past keep theirs.
+        sqlx::query("UPDATE seats SET removed = TRUE WHERE event_id = $1 AND NOT removed AND position >= $2")
+            .bind(event.id)
+            .bind(plan.capacity as i32)
+            .execute(&mut *conn)
+            .await
+            .map_err(store_error)?;
+    }
+    Ok(())
+}
+
+/// Lays out `count` seats after the first `first` ones.
+async fn insert_seats(
+    conn: &mut PgConnection,
+    event: i64,
+    first: u32,
+    count: u32,
+    seats_per_row: u32,
+) -> Result<(), StoreError> {
+    let positions = layout(first, count, seats_per_row);
+    let indexes: Vec<i32> = (first..first + count).map(|index| index as i32).collect();
+    let rows: Vec<i32> = positions
+        .iter()
+        .map(|position| position.row_index as i32)
+        .collect();
+    let numbers: Vec<i32> = positions
+        .iter()
+        .map(|position| position.number as i32)
+        .collect();
+    sqlx::query(
+        "INSERT INTO seats (event_id, position, row_index, number) \
+         SELECT $1, position, row_index, number FROM unnest($2::int[], $3::int[], $4::int[]) AS t(position, row_index, number)",
+    )
+    .bind(event)
+    .bind(&indexes)
+    .bind(&rows)
+    .bind(&numbers)
+    .execute(conn)
+    .await
+    .map_err(store_error)?;
+    Ok(())
+}
+
+#[async_trait]
+impl EventRepository for PostgresStore {
+    async fn create(&self, event: NewEvent) -> Result<EventView, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let row: EventRow = sqlx::query_as(concat!(
+            "INSERT INTO events (name, description, date, venue, image_url, capacity, seats_per_row, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'published', $8) RETURNING ",
+            event_columns!()
+        ))
+        .bind(&event.name)
+        .bind(&event.description)
+        .bind(event.date)
+        .bind(&event.venue)
+        .bind(&event.image_url)
+        .bind(event.capacity as i32)
+        .bind(event.seats_per_row as i32)
+        .bind(event.created_at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        sqlx::query(
+            "INSERT INTO phases (event_id, position, name, price, quota, start_date, end_date) \
+             SELECT $1, position, name, price, quota, start_date, end_date \
+             FROM unnest($2::int[], $3::text[], $4::bigint[], $5::int[], $6::timestamptz[], $7::timestamptz[]) \
+             AS t(position, name, price, quota, start_date, end_date)",
+        )
+        .bind(row.id)
+        .bind((0..event.phases.len() as i32).collect::<Vec<_>>())
+        .bind(event.phases.iter().map(|phase| phase.name.clone()).collect::<Vec<_>>())
+        .bind(event.phases.iter().map(|phase| phase.price.amount()).collect::<Vec<_>>())
+        .bind(event.phases.iter().map(|phase| phase.quota as i32).collect::<Vec<_>>())
+        .bind(event.phases.iter().map(|phase| phase.start_date).collect::<Vec<_>>())
+        .bind(event.phases.iter().map(|phase| phase.end_date).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        insert_seats(&mut tx, row.id, 0, event.capacity, event.seats_per_row).await?;
+        let phases = phases(&mut tx, &[row.id]).await?;
+        tx.commit().await.map_err(store_error)?;
+        row.into_view(phases)
+    }
+
+    async fn find(&self, id: EventId, now: Timestamp) -> Result<Option<EventView>, StoreError> {
+        self.expire_lapsed_events(Some(id), now).await?;
+        let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        self.event_view(&mut conn, id).await
+    }
+
+    async fn list(
+        &self,
+        filter: EventFilter,
+        page: Page,
+        now: Timestamp,
+    ) -> Result<Paged<EventView>, StoreError> {
+        self.expire_lapsed_events(None, now).await?;
+        let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        let rows: Vec<EventRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events e WHERE ",
+            event_filter!(),
+            " ORDER BY e.date, e.id LIMIT $5 OFFSET $6"
+        ))
+        .bind(&filter.query)
+        .bind(filter.upcoming_only)
+        .bind(now)
+        .bind(filter.ticket_holder.map(|user| user.0))
+        .bind(i64::from(page.per_page))
+        .bind(page.offset() as i64)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(store_error)?;
+        let total: i64 = sqlx::query_scalar(concat!(
+            "SELECT count(*) FROM events e WHERE ",
+            event_filter!()
+        ))
+        .bind(&filter.query)
+        .bind(filter.upcoming_only)
+        .bind(now)
+        .bind(filter.ticket_holder.map(|user| user.0))
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(store_error)?;
+        let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+        let mut all_phases = phases(&mut conn, &ids).await?;
+        let items = rows
+            .into_iter()
+            .map(|row| {
+                let mine = phases_of(row.id, &mut all_phases);
+                row.into_view(mine)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Paged {
+            items,
+            total: total.max(0) as u64,
+        })
+    }
+
+    async fn update(
+        &self,
+        id: EventId,
+        patch: EventPatch,
+        now: Timestamp,
+    ) -> Result<EventView, EventWriteError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        lock_event(&mut tx, id)
+            .await?
+            .ok_or(EventWriteError::NotFound)?;
+        expire_lapsed_holds(&mut tx, id, now).await?;
+        // Read again: expiry has just changed the figures.
+        let row = lock_event(&mut tx, id)
+            .await?
+            .ok_or(EventWriteError::NotFound)?;
+        let phases = phases(&mut tx, &[id.0]).await?;
+        let seats_in_use_up_to: i32 = sqlx::query_scalar(
+            "SELECT coalesce(max(s.position) + 1, 0) FROM booking_seats bs JOIN seats s ON s.id = bs.seat_id \
+             WHERE bs.event_id = $1 AND bs.status IN ('pending', 'confirmed')",
+        )
+        .bind(id.0)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let seats_in_use_up_to = u32::try_from(seats_in_use_up_to)
+            .map_err(|_| corrupt("seat position", seats_in_use_up_to))?;
+        let view = row.clone().into_view(phases)?;
+        let snapshot = EventSnapshot {
+            event: view.event,
+            sales: view.sales,
+            seats_in_use_up_to,
+        };
+        let plan = plan_event_update(&snapshot, &patch, now)?;
+        if plan.cancels_event {
+            cancel_open_bookings(&mut tx, id, now).await?;
+        }
+        write_plan(&mut tx, &row, &plan).await?;
+        let updated = self
+            .event_view(&mut tx, id)
+            .await?
+            .ok_or(EventWriteError::NotFound)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(updated)
+    }
+
+    async fn delete(&self, id: EventId) -> Result<(), EventDeleteError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        lock_event(&mut tx, id)
+            .await?
+            .ok_or(EventDeleteError::NotFound)?;
+        let has_bookings: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM bookings WHERE event_id = $1)")
+                .bind(id.0)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        if has_bookings {
+            return Err(EventDeleteError::HasBookings);
+        }
+        sqlx::query("DELETE FROM events WHERE id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn seats(
+        &self,
+        id: EventId,
+        now: Timestamp,
+    ) -> Result<Option<Vec<SeatView>>, StoreError> {
+        self.expire_lapsed_events(Some(id), now).await?;
+        let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE id = $1)")
+            .bind(id.0)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(store_error)?;
+        if !exists {
+            return Ok(None);
+        }
+        let rows: Vec<SeatRow> = sqlx::query_as(
+            "SELECT s.id, s.row_index, s.number, bs.status AS held_by FROM seats s \
+             LEFT JOIN booking_seats bs ON bs.seat_id = s.id AND bs.status IN ('pending', 'confirmed') \
+             WHERE s.event_id = $1 AND NOT s.removed ORDER BY s.position",
+        )
+        .bind(id.0)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(store_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(SeatView {
+                    seat: row.seat()?,
+                    status: row.status(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+}

@@ -1,0 +1,171 @@
+//! The PostgreSQL store: the production store behind the same ports as the embedded one.
+//!
+//! Every atomic command is one transaction. Writers of an event take its row lock first
+//! (`SELECT … FOR UPDATE` on `events`), so that the seats, the phase quotas and each customer's
+//! tickets of that event are read and written as one consistent snapshot; the decision itself
+//! comes from the domain, as in the embedded store. The schema refuses what must never happen
+//! even if a bug slipped past: a seat in two open bookings, a phase sold past its quota.
+
+mod bookings;
+mod events;
+mod rows;
+mod users;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use application::ports::{CodeGenerator, StoreError};
+
+/// The schema, embedded at build time from `migrations/`.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// How a connection to the database is made.
+#[derive(Debug, Clone)]
+pub struct PostgresSettings {
+    pub url: String,
+    pub pool_size: u32,
+    /// How long a request waits for a free connection before answering 503.
+    pub acquire_timeout: Duration,
+    /// How long a statement waits for a row lock before giving up (`lock_timeout`).
+    pub lock_timeout: Duration,
+    /// The longest any statement may run (`statement_timeout`).
+    pub statement_timeout: Duration,
+}
+
+impl PostgresSettings {
+    pub fn new(url: impl Into<String>, pool_size: u32) -> Self {
+        PostgresSettings {
+            url: url.into(),
+            pool_size,
+            acquire_timeout: Duration::from_secs(5),
+            lock_timeout: Duration::from_secs(3),
+            statement_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Why the store could not be opened, in words an operator can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("DATABASE_URL is not a valid PostgreSQL URL: {0}")]
+    BadUrl(String),
+    #[error("cannot connect to the database: {0}")]
+    Unreachable(String),
+    #[error("cannot apply the database migrations: {0}")]
+    Migration(String),
+}
+
+/// Opens a pool of connections; nothing is connected until the first use.
+pub fn pool(settings: &PostgresSettings) -> Result<PgPool, OpenError> {
+    let millis = |duration: Duration| format!("{}ms", duration.as_millis());
+    let options = PgConnectOptions::from_str(&settings.url)
+        .map_err(|error| OpenError::BadUrl(error.to_string()))?
+        .application_name("wartawa")
+        .options([
+            ("lock_timeout", millis(settings.lock_timeout)),
+            ("statement_timeout", millis(settings.statement_timeout)),
+        ]);
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.pool_size)
+        .acquire_timeout(settings.acquire_timeout)
+        .connect_lazy_with(options))
+}
+
+/// Connects, checks that the database answers, and brings the schema up to date.
+pub async fn open(settings: &PostgresSettings) -> Result<PgPool, OpenError> {
+    let pool = pool(settings)?;
+    sqlx::query("SELECT 1")
+        .execute(&pool)
+        .await
+        .map_err(|error| OpenError::Unreachable(error.to_string()))?;
+    migrate(&pool).await?;
+    Ok(pool)
+}
+
+/// Applies the migrations not yet applied; safe to run from several processes at once.
+pub async fn migrate(pool: &PgPool) -> Result<(), OpenError> {
+    MIGRATOR
+        .run(pool)
+        .await
+        .map_err(|error| OpenError::Migration(error.to_string()))
+}
+
+/// The store; implements the user, event and booking repositories.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    codes: Arc<dyn CodeGenerator>,
+}
+
+impl PostgresStore {
+    pub fn new(pool: PgPool, codes: Arc<dyn CodeGenerator>) -> Self {
+        PostgresStore { pool, codes }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("pool_size", &self.pool.size())
+            .finish()
+    }
+}
+
+/// SQLSTATE codes the store tells apart.
+mod sqlstate {
+    pub const UNIQUE_VIOLATION: &str = "23505";
+    pub const LOCK_NOT_AVAILABLE: &str = "55P03";
+    pub const QUERY_CANCELED: &str = "57014";
+    pub const SERIALIZATION_FAILURE: &str = "40001";
+    pub const DEADLOCK_DETECTED: &str = "40P01";
+    pub const ADMIN_SHUTDOWN: &str = "57P01";
+    pub const CANNOT_CONNECT_NOW: &str = "57P03";
+    pub const TOO_MANY_CONNECTIONS: &str = "53300";
+}
+
+/// The name of the unique constraint a write broke, if that is what failed.
+fn violated_unique(error: &sqlx::Error) -> Option<&str> {
+    match error {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some(sqlstate::UNIQUE_VIOLATION) => {
+            db.constraint()
+        }
+        _ => None,
+    }
+}
+
+/// Database errors never cross the adapter: each becomes the store error a caller can act on.
+fn store_error(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => StoreError::Unavailable(error.to_string()),
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some(
+                sqlstate::LOCK_NOT_AVAILABLE
+                | sqlstate::QUERY_CANCELED
+                | sqlstate::SERIALIZATION_FAILURE
+                | sqlstate::DEADLOCK_DETECTED,
+            ) => StoreError::Busy(error.to_string()),
+            Some(
+                sqlstate::ADMIN_SHUTDOWN
+                | sqlstate::CANNOT_CONNECT_NOW
+                | sqlstate::TOO_MANY_CONNECTIONS,
+            ) => StoreError::Unavailable(error.to_string()),
+            _ => StoreError::Unexpected(error.to_string()),
+        },
+        _ => StoreError::Unexpected(error.to_string()),
+    }
+}
+
+/// A stored value that does not parse: the data is corrupt, which no client can fix.
+fn corrupt(what: &str, problem: impl std::fmt::Display) -> StoreError {
+    StoreError::Unexpected(format!("stored {what} is invalid: {problem}"))
+}

@@ -1,0 +1,317 @@
+//! Rows as the database returns them, and their conversion into the domain's types.
+
+use application::ports::StoreError;
+use application::views::{BookingDetails, EventSummary, EventView};
+use domain::booking::{BookedSeat, Booking, BookingCode, BookingId, BookingStatus};
+use domain::event::{Event, EventId, EventStatus, Phase, PhaseId, PhaseSales};
+use domain::money::Money;
+use domain::payment::{Payment, PaymentId, PaymentStatus};
+use domain::seat::{Seat, SeatId, SeatPosition, SeatStatus};
+use domain::user::{Email, Nik, PersonName, PhoneNumber, Role, User, UserId};
+use domain::Timestamp;
+
+use super::corrupt;
+
+fn count(value: i32, what: &str) -> Result<u32, StoreError> {
+    u32::try_from(value).map_err(|_| corrupt(what, format!("negative count {value}")))
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct UserRow {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub password_hash: String,
+    pub role: String,
+    pub nik: Option<String>,
+    pub phone_number: Option<String>,
+    pub created_at: Timestamp,
+    pub active: bool,
+    pub token_version: i64,
+}
+
+/// The columns of a `UserRow`, for `concat!` into queries (sqlx wants `&'static str` SQL).
+macro_rules! user_columns {
+    () => {
+        "id, name, email, password_hash, role, nik, phone_number, created_at, active, token_version"
+    };
+}
+pub(super) use user_columns;
+
+impl UserRow {
+    pub fn into_user(self) -> Result<User, StoreError> {
+        Ok(User {
+            id: UserId(self.id),
+            name: PersonName::parse(&self.name).map_err(|e| corrupt("user name", e))?,
+            email: Email::parse(&self.email).map_err(|e| corrupt("email", e))?,
+            password_hash: self.password_hash,
+            role: Role::parse(&self.role).map_err(|e| corrupt("role", e))?,
+            nik: self
+                .nik
+                .as_deref()
+                .map(Nik::parse)
+                .transpose()
+                .map_err(|e| corrupt("NIK", e))?,
+            phone_number: self
+                .phone_number
+                .as_deref()
+                .map(PhoneNumber::parse)
+                .transpose()
+                .map_err(|e| corrupt("phone number", e))?,
+            created_at: self.created_at,
+            active: self.active,
+            token_version: self.token_version,
+        })
+    }
+}
+
+#[derive(Clone, sqlx::FromRow)]
+pub(super) struct EventRow {
+    pub id: i64,
+    pub name: String,
+    pub description: Option<String>,
+    pub date: Timestamp,
+    pub venue: String,
+    pub image_url: Option<String>,
+    pub capacity: i32,
+    pub seats_per_row: i32,
+    pub status: String,
+    pub created_at: Timestamp,
+    pub seats_taken: i32,
+    pub tickets_sold: i32,
+}
+
+macro_rules! event_columns {
+    () => {
+        "id, name, description, date, venue, image_url, capacity, seats_per_row, status, created_at, seats_taken, tickets_sold"
+    };
+}
+pub(super) use event_columns;
+
+#[derive(sqlx::FromRow)]
+pub(super) struct PhaseRow {
+    pub id: i64,
+    pub event_id: i64,
+    pub name: String,
+    pub price: i64,
+    pub quota: i32,
+    pub sold: i32,
+    pub start_date: Timestamp,
+    pub end_date: Timestamp,
+}
+
+macro_rules! phase_columns {
+    () => {
+        "id, event_id, name, price, quota, sold, start_date, end_date"
+    };
+}
+pub(super) use phase_columns;
+
+impl EventRow {
+    /// The event with its phases (already in order) and its figures.
+    pub fn into_view(self, phases: Vec<PhaseRow>) -> Result<EventView, StoreError> {
+        let mut sales = PhaseSales::new();
+        let mut event_phases = Vec::with_capacity(phases.len());
+        for phase in phases {
+            sales.add(PhaseId(phase.id), count(phase.sold, "phase sales")?);
+            event_phases.push(Phase {
+                id: PhaseId(phase.id),
+                name: phase.name,
+                price: Money::rupiah(phase.price),
+                quota: count(phase.quota, "phase quota")?,
+                start_date: phase.start_date,
+                end_date: phase.end_date,
+            });
+        }
+        let status = EventStatus::parse(&self.status).map_err(|e| corrupt("event status", e))?;
+        Ok(EventView {
+            event: Event {
+                id: EventId(self.id),
+                name: self.name,
+                description: self.description,
+                date: self.date,
+                venue: self.venue,
+                image_url: self.image_url,
+                capacity: count(self.capacity, "capacity")?,
+                seats_per_row: count(self.seats_per_row, "seats per row")?,
+                status,
+                phases: event_phases,
+                created_at: self.created_at,
+            },
+            sales,
+            seats_taken: count(self.seats_taken, "seats taken")?,
+            tickets_sold: count(self.tickets_sold, "tickets sold")?,
+        })
+    }
+}
+
+/// Groups phases by event, keeping their order.
+pub(super) fn phases_of(event_id: i64, phases: &mut Vec<PhaseRow>) -> Vec<PhaseRow> {
+    let (mine, others): (Vec<PhaseRow>, Vec<PhaseRow>) = std::mem::take(phases)
+        .into_iter()
+        .partition(|phase| phase.event_id == event_id);
+    *phases = others;
+    mine
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct SeatRow {
+    pub id: i64,
+    pub row_index: i32,
+    pub number: i32,
+    /// The status of the open booking holding the seat, if any.
+    pub held_by: Option<String>,
+}
+
+impl SeatRow {
+    pub fn seat(&self) -> Result<Seat, StoreError> {
+        Ok(Seat {
+            id: SeatId(self.id),
+            position: SeatPosition {
+                row_index: count(self.row_index, "seat row")?,
+                number: count(self.number, "seat number")?,
+            },
+        })
+    }
+
+    pub fn status(&self) -> SeatStatus {
+        match self.held_by.as_deref() {
+            None => SeatStatus::Available,
+            Some("confirmed") => SeatStatus::Sold,
+            Some(_) => SeatStatus::Held,
+        }
+    }
+}
+
+/// A booking with the event and customer it shows.
+#[derive(sqlx::FromRow)]
+pub(super) struct BookingRow {
+    pub id: i64,
+    pub code: String,
+    pub event_id: i64,
+    pub phase_id: i64,
+    pub ticket_type: String,
+    pub customer_id: i64,
+    pub unit_price: i64,
+    pub total_price: i64,
+    pub status: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub paid_at: Option<Timestamp>,
+    pub cancelled_at: Option<Timestamp>,
+    pub checked_in_at: Option<Timestamp>,
+    pub event_name: String,
+    pub event_date: Timestamp,
+    pub event_venue: String,
+    pub event_image_url: Option<String>,
+    pub customer_name: String,
+}
+
+/// The columns of a `BookingRow`, with their joins; a query adds its own `WHERE`.
+macro_rules! booking_select {
+    () => {
+        "SELECT b.id, b.code, b.event_id, b.phase_id, b.ticket_type, b.customer_id, \
+         b.unit_price, b.total_price, b.status, b.created_at, b.expires_at, b.paid_at, b.cancelled_at, \
+         b.checked_in_at, e.name AS event_name, e.date AS event_date, e.venue AS event_venue, \
+         e.image_url AS event_image_url, u.name AS customer_name \
+         FROM bookings b JOIN events e ON e.id = b.event_id JOIN users u ON u.id = b.customer_id "
+    };
+}
+pub(super) use booking_select;
+
+#[derive(sqlx::FromRow)]
+pub(super) struct BookedSeatRow {
+    pub booking_id: i64,
+    pub seat_id: i64,
+    pub label: String,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct PaymentRow {
+    pub id: i64,
+    pub booking_id: i64,
+    pub amount: i64,
+    pub method: String,
+    pub change: i64,
+    pub status: String,
+    pub created_at: Timestamp,
+    pub refunded_at: Option<Timestamp>,
+}
+
+macro_rules! payment_columns {
+    () => {
+        "id, booking_id, amount, method, change, status, created_at, refunded_at"
+    };
+}
+pub(super) use payment_columns;
+
+impl PaymentRow {
+    pub fn into_payment(self) -> Result<Payment, StoreError> {
+        let status = match self.status.as_str() {
+            "success" => PaymentStatus::Success,
+            "refunded" => PaymentStatus::Refunded,
+            other => return Err(corrupt("payment status", other)),
+        };
+        Ok(Payment {
+            id: PaymentId(self.id),
+            booking_id: BookingId(self.booking_id),
+            amount: Money::rupiah(self.amount),
+            method: self.method,
+            change: Money::rupiah(self.change),
+            status,
+            created_at: self.created_at,
+            refunded_at: self.refunded_at,
+        })
+    }
+}
+
+impl BookingRow {
+    pub fn into_details(
+        self,
+        seats: Vec<BookedSeat>,
+        payment: Option<Payment>,
+    ) -> Result<BookingDetails, StoreError> {
+        let status = BookingStatus::parse(&self.status)
+            .ok_or_else(|| corrupt("booking status", &self.status))?;
+        Ok(BookingDetails {
+            booking: Booking {
+                id: BookingId(self.id),
+                code: BookingCode::parse(&self.code).map_err(|e| corrupt("booking code", e))?,
+                event_id: EventId(self.event_id),
+                phase_id: PhaseId(self.phase_id),
+                ticket_type: self.ticket_type,
+                customer_id: UserId(self.customer_id),
+                seats,
+                unit_price: Money::rupiah(self.unit_price),
+                total_price: Money::rupiah(self.total_price),
+                status,
+                created_at: self.created_at,
+                expires_at: self.expires_at,
+                paid_at: self.paid_at,
+                cancelled_at: self.cancelled_at,
+                checked_in_at: self.checked_in_at,
+            },
+            event: EventSummary {
+                id: EventId(self.event_id),
+                name: self.event_name,
+                date: self.event_date,
+                venue: self.event_venue,
+                image_url: self.event_image_url,
+            },
+            customer_name: self.customer_name,
+            payment,
+        })
+    }
+}
+
+/// The seats of each booking, in seat order.
+pub(super) fn seats_of(booking_id: i64, seats: &[BookedSeatRow]) -> Vec<BookedSeat> {
+    seats
+        .iter()
+        .filter(|seat| seat.booking_id == booking_id)
+        .map(|seat| BookedSeat {
+            id: SeatId(seat.seat_id),
+            label: seat.label.clone(),
+        })
+        .collect()
+}
