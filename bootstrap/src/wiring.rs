@@ -28,9 +28,11 @@ pub struct Stores {
 }
 
 impl Stores {
-    /// The embedded in-memory store: everything lives as long as the process.
-    pub fn in_memory() -> Stores {
-        let store = Arc::new(MemoryStore::new(Arc::new(RandomCodeGenerator)));
+    /// The repositories of a store that implements all three on one value.
+    pub fn sharing<S>(store: Arc<S>) -> Stores
+    where
+        S: UserRepository + EventRepository + BookingRepository + 'static,
+    {
         Stores {
             users: store.clone(),
             events: store.clone(),
@@ -38,14 +40,17 @@ impl Stores {
         }
     }
 
+    /// The embedded in-memory store: everything lives as long as the process.
+    pub fn in_memory() -> Stores {
+        Stores::sharing(Arc::new(MemoryStore::new(Arc::new(RandomCodeGenerator))))
+    }
+
     /// The PostgreSQL store over an open pool.
     pub fn postgres(pool: sqlx::PgPool) -> Stores {
-        let store = Arc::new(PostgresStore::new(pool, Arc::new(RandomCodeGenerator)));
-        Stores {
-            users: store.clone(),
-            events: store.clone(),
-            bookings: store,
-        }
+        Stores::sharing(Arc::new(PostgresStore::new(
+            pool,
+            Arc::new(RandomCodeGenerator),
+        )))
     }
 
     /// The store the configuration asks for: PostgreSQL (connected and migrated) when

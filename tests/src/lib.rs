@@ -1,3 +1,4 @@
 //! WarTawa's shared test suites, run from `tests/tests/` against each adapter.
 
+pub mod postgres_db;
 pub mod store_contract;

@@ -16,9 +16,8 @@ use chrono::{Duration, TimeZone, Utc};
 use tokio::sync::Barrier;
 
 use application::ports::{
-    BookingCommandError, BookingRepository, CodeGenerator, EventDeleteError, EventFilter,
-    EventRepository, EventWriteError, Page, PaymentReceipt, PlaceBookingError, UserRepository,
-    UserWriteError,
+    BookingCommandError, CodeGenerator, EventDeleteError, EventFilter, EventWriteError, Page,
+    PaymentReceipt, PlaceBookingError, UserWriteError,
 };
 use application::views::{BookingDetails, EventView};
 use domain::booking::{
@@ -37,27 +36,7 @@ use domain::user::{
 };
 use domain::Timestamp;
 
-/// The three repositories of one store, as the application holds them.
-#[derive(Clone)]
-pub struct Stores {
-    pub users: Arc<dyn UserRepository>,
-    pub events: Arc<dyn EventRepository>,
-    pub bookings: Arc<dyn BookingRepository>,
-}
-
-impl Stores {
-    /// The repositories of a store that implements all three on one value.
-    pub fn sharing<S>(store: Arc<S>) -> Stores
-    where
-        S: UserRepository + EventRepository + BookingRepository + 'static,
-    {
-        Stores {
-            users: store.clone(),
-            events: store.clone(),
-            bookings: store,
-        }
-    }
-}
+pub use bootstrap::wiring::Stores;
 
 /// Makes an empty store for each contract test.
 #[async_trait]
