@@ -15,7 +15,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::Connection;
 
 use application::ports::{CodeGenerator, StoreError};
 
@@ -58,29 +59,38 @@ pub enum OpenError {
     Migration(String),
 }
 
-/// Opens a pool of connections; nothing is connected until the first use.
-pub fn pool(settings: &PostgresSettings) -> Result<PgPool, OpenError> {
+/// How each connection is made: the URL, plus the lock and statement timeouts.
+fn connect_options(settings: &PostgresSettings) -> Result<PgConnectOptions, OpenError> {
     let millis = |duration: Duration| format!("{}ms", duration.as_millis());
-    let options = PgConnectOptions::from_str(&settings.url)
+    Ok(PgConnectOptions::from_str(&settings.url)
         .map_err(|error| OpenError::BadUrl(error.to_string()))?
         .application_name("wartawa")
         .options([
             ("lock_timeout", millis(settings.lock_timeout)),
             ("statement_timeout", millis(settings.statement_timeout)),
-        ]);
+        ]))
+}
+
+/// Opens a pool of connections; nothing is connected until the first use.
+pub fn pool(settings: &PostgresSettings) -> Result<PgPool, OpenError> {
     Ok(PgPoolOptions::new()
         .max_connections(settings.pool_size)
         .acquire_timeout(settings.acquire_timeout)
-        .connect_lazy_with(options))
+        .connect_lazy_with(connect_options(settings)?))
 }
 
-/// Connects, checks that the database answers, and brings the schema up to date.
+/// Connects once to tell an unreachable or misnamed database apart from a working one, then
+/// brings the schema up to date and opens the pool.
 pub async fn open(settings: &PostgresSettings) -> Result<PgPool, OpenError> {
-    let pool = pool(settings)?;
-    sqlx::query("SELECT 1")
-        .execute(&pool)
+    let mut probe = PgConnection::connect_with(&connect_options(settings)?)
         .await
         .map_err(|error| OpenError::Unreachable(error.to_string()))?;
+    probe
+        .ping()
+        .await
+        .map_err(|error| OpenError::Unreachable(error.to_string()))?;
+    let _ = probe.close().await;
+    let pool = pool(settings)?;
     migrate(&pool).await?;
     Ok(pool)
 }
