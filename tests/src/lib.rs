@@ -1,4 +1,6 @@
 //! WarTawa's shared test suites, run from `tests/tests/` against each adapter.
 
+pub mod http_harness;
+pub mod http_suite;
 pub mod postgres_db;
 pub mod store_contract;

@@ -1,0 +1,678 @@
+//! What the framework answers by itself — bad JSON, unknown paths, wrong methods, large bodies,
+//! missing tokens, CORS — in the one error shape; health probes and the API documents.
+
+use chrono::Duration;
+use poem::http::Method;
+use serde_json::{json, Value};
+
+use crate::http_harness::{AppFactory, Reply, CUSTOMER_PASSWORD};
+
+const JSON: (&str, &str) = ("content-type", "application/json");
+const WEB_APP: &str = "http://localhost:5173";
+
+fn header_lists(reply: &Reply, name: &str, wanted: &str) -> bool {
+    reply
+        .headers
+        .get_all(name)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| {
+            value
+                .split(',')
+                .any(|item| item.trim().eq_ignore_ascii_case(wanted) || item.trim() == "*")
+        })
+}
+
+pub async fn malformed_json_is_a_bad_request(factory: AppFactory) {
+    let app = factory.app().await;
+    let (_, token) = app.customer("Sari Dewi").await;
+    let reply = app
+        .raw(
+            Method::POST,
+            "/api/users",
+            &[JSON],
+            br#"{"name": "Sari", "email": "#.to_vec(),
+        )
+        .await;
+    reply.expect_error(400);
+    let auth = format!("Bearer {token}");
+    let reply = app
+        .raw(
+            Method::POST,
+            "/api/bookings",
+            &[JSON, ("authorization", auth.as_str())],
+            b"event_id=1&seat_ids=2".to_vec(),
+        )
+        .await;
+    reply.expect_error(400);
+    app.raw(Method::POST, "/api/users/login", &[JSON], Vec::new())
+        .await
+        .expect_error(400);
+}
+
+pub async fn missing_and_mistyped_fields_are_bad_requests(factory: AppFactory) {
+    let app = factory.app().await;
+    let (_, token) = app.customer("Sari Dewi").await;
+    let missing = json!({ "name": "Sari Dewi", "email": "sari@example.com" });
+    app.post("/api/users", None, &missing)
+        .await
+        .expect_error(400);
+    let mistyped = json!({ "name": 5, "email": "sari@example.com", "password": CUSTOMER_PASSWORD });
+    app.post("/api/users", None, &mistyped)
+        .await
+        .expect_error(400);
+    let not_an_object = json!(["Sari Dewi"]);
+    app.post("/api/users", None, &not_an_object)
+        .await
+        .expect_error(400);
+    let seat_ids_text = json!({ "event_id": 1, "seat_ids": "A1" });
+    app.post("/api/bookings", Some(&token), &seat_ids_text)
+        .await
+        .expect_error(400);
+    let amount_text = json!({ "amount": "banyak", "method": "Tunai" });
+    app.post("/api/bookings/BKG-AAAAA/pay", Some(&token), &amount_text)
+        .await
+        .expect_error(400);
+    app.get("/api/events?page=satu", None)
+        .await
+        .expect_error(400);
+    app.get("/api/events?upcoming=kadang", None)
+        .await
+        .expect_error(400);
+    app.get("/api/events/satu", None).await.expect_error(400);
+}
+
+pub async fn unknown_paths_are_not_found(factory: AppFactory) {
+    let app = factory.app().await;
+    for path in [
+        "/api/nothing",
+        "/nothing",
+        "/api/events/1/nothing",
+        "/api/users/1/nothing/else",
+    ] {
+        app.get(path, None).await.expect_error(404);
+    }
+    app.post("/api/nothing", None, &json!({}))
+        .await
+        .expect_error(404);
+}
+
+pub async fn wrong_methods_are_not_allowed(factory: AppFactory) {
+    let app = factory.app().await;
+    let admin = app.admin_token().await;
+    app.request(Method::PATCH, "/api/events", Some(&admin), Some(&json!({})))
+        .await
+        .expect_error(405);
+    app.request(Method::DELETE, "/api/dashboard", Some(&admin), None)
+        .await
+        .expect_error(405);
+    app.request(Method::PUT, "/api/users/login", None, Some(&json!({})))
+        .await
+        .expect_error(405);
+    app.request(Method::GET, "/api/users/login", None, None)
+        .await
+        .expect_error(405);
+}
+
+pub async fn oversized_bodies_are_refused(factory: AppFactory) {
+    let app = factory.app().await;
+    let admin = app.admin_token().await;
+    let auth = format!("Bearer {admin}");
+    let limit = 3 * 1024 * 1024;
+    let body = format!(r#"{{"name":"{}"}}"#, "a".repeat(limit + 16)).into_bytes();
+    let length = body.len().to_string();
+
+    let declared = [
+        JSON,
+        ("authorization", auth.as_str()),
+        ("content-length", length.as_str()),
+    ];
+    app.raw(Method::POST, "/api/events", &declared, body.clone())
+        .await
+        .expect_error(413);
+    // Without Content-Length the body is counted as it arrives.
+    app.raw(
+        Method::POST,
+        "/api/events",
+        &[JSON, ("authorization", auth.as_str())],
+        body.clone(),
+    )
+    .await
+    .expect_error(413);
+    app.raw(Method::POST, "/api/users", &[JSON], body.clone())
+        .await
+        .expect_error(413);
+    app.raw(
+        Method::POST,
+        "/api/users/login",
+        &[JSON, ("content-length", length.as_str())],
+        body,
+    )
+    .await
+    .expect_error(413);
+}
+
+pub async fn missing_or_bad_tokens_are_unauthorized(factory: AppFactory) {
+    let app = factory.app().await;
+    let (id, token) = app.customer("Sari Dewi").await;
+    let own = format!("/api/users/{id}");
+    app.get(&own, None).await.expect_error(401);
+    app.get(&own, Some("not-a-token")).await.expect_error(401);
+    let mut tampered = token.clone();
+    let last = tampered.pop().expect("a token");
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    app.get(&own, Some(&tampered)).await.expect_error(401);
+    let basic = app
+        .raw(
+            Method::GET,
+            &own,
+            &[JSON, ("authorization", "Basic c2FyaTpzYXJp")],
+            Vec::new(),
+        )
+        .await;
+    basic.expect_error(401);
+    let other_secret = factory
+        .app_with(&[("JWT_SECRET", "a-completely-different-secret-of-40-bytes")])
+        .await;
+    let (foreign_id, foreign_token) = other_secret.customer("Sari Dewi").await;
+    app.get(&format!("/api/users/{foreign_id}"), Some(&foreign_token))
+        .await
+        .expect_error(401);
+    app.post(
+        "/api/bookings",
+        None,
+        &json!({ "event_id": 1, "seat_ids": [1] }),
+    )
+    .await
+    .expect_error(401);
+
+    app.get(&own, Some(&token)).await.expect(200);
+    app.advance(app.config.jwt_ttl - Duration::seconds(1));
+    app.get(&own, Some(&token)).await.expect(200);
+    app.advance(Duration::seconds(1));
+    app.get(&own, Some(&token)).await.expect_error(401);
+}
+
+pub async fn cors_preflight_allows_the_web_app(factory: AppFactory) {
+    let app = factory.app().await;
+    for (path, method) in [
+        ("/api/events", "POST"),
+        ("/api/users/login", "POST"),
+        ("/api/events/1", "PUT"),
+        ("/api/events/1", "DELETE"),
+        ("/api/dashboard", "GET"),
+    ] {
+        let preflight = app
+            .raw(
+                Method::OPTIONS,
+                path,
+                &[
+                    ("origin", WEB_APP),
+                    ("access-control-request-method", method),
+                    (
+                        "access-control-request-headers",
+                        "authorization,content-type",
+                    ),
+                ],
+                Vec::new(),
+            )
+            .await;
+        assert!(
+            preflight.status.is_success(),
+            "preflight of {method} {path}: {preflight:?}"
+        );
+        let origin = preflight.header("access-control-allow-origin");
+        assert!(
+            matches!(origin, Some(WEB_APP | "*")),
+            "preflight of {path} allows origin {origin:?}"
+        );
+        assert!(
+            header_lists(&preflight, "access-control-allow-methods", method),
+            "{preflight:?}"
+        );
+        for header in ["authorization", "content-type"] {
+            assert!(
+                header_lists(&preflight, "access-control-allow-headers", header),
+                "{header} not allowed: {preflight:?}"
+            );
+        }
+    }
+
+    let reply = app
+        .raw(
+            Method::GET,
+            "/api/events",
+            &[JSON, ("origin", WEB_APP)],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(reply.code(), 200);
+    assert!(
+        matches!(
+            reply.header("access-control-allow-origin"),
+            Some(WEB_APP | "*")
+        ),
+        "{reply:?}"
+    );
+    assert!(
+        header_lists(&reply, "access-control-expose-headers", "x-total-count"),
+        "the browser can only read X-Total-Count when it is exposed: {reply:?}"
+    );
+    let error = app
+        .raw(
+            Method::GET,
+            "/api/dashboard",
+            &[JSON, ("origin", WEB_APP)],
+            Vec::new(),
+        )
+        .await;
+    assert!(
+        matches!(
+            error.header("access-control-allow-origin"),
+            Some(WEB_APP | "*")
+        ),
+        "the web app must be able to read error messages: {error:?}"
+    );
+    error.expect_error(401);
+    for (method, path) in [
+        (Method::GET, "/api/nothing"),
+        (Method::PATCH, "/api/events"),
+    ] {
+        let reply = app
+            .raw(method, path, &[JSON, ("origin", WEB_APP)], Vec::new())
+            .await;
+        let origin = reply.header("access-control-allow-origin");
+        assert!(
+            matches!(origin, Some(WEB_APP | "*")),
+            "framework errors reach the web app too: {reply:?}"
+        );
+    }
+}
+
+pub async fn cors_origins_can_be_restricted(factory: AppFactory) {
+    let app = factory
+        .app_with(&[(
+            "CORS_ORIGINS",
+            "https://wartawa.id,https://admin.wartawa.id",
+        )])
+        .await;
+    let preflight = |origin: &'static str| {
+        let app = app.clone();
+        async move {
+            let headers = [
+                ("origin", origin),
+                ("access-control-request-method", "POST"),
+                (
+                    "access-control-request-headers",
+                    "authorization,content-type",
+                ),
+            ];
+            app.raw(Method::OPTIONS, "/api/bookings", &headers, Vec::new())
+                .await
+        }
+    };
+    let allowed = preflight("https://admin.wartawa.id").await;
+    assert!(allowed.status.is_success(), "{allowed:?}");
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some("https://admin.wartawa.id")
+    );
+
+    let refused = preflight("https://evil.example").await;
+    let origin = refused.header("access-control-allow-origin");
+    assert!(
+        !matches!(origin, Some("https://evil.example" | "*")),
+        "an unlisted origin was allowed: {refused:?}"
+    );
+    if !refused.status.is_success() {
+        let status = refused.code();
+        refused.expect_error(status);
+    }
+}
+
+pub async fn health_and_readiness_answer(factory: AppFactory) {
+    let app = factory.app().await;
+    assert_eq!(
+        app.get("/health", None).await.expect(200),
+        json!({ "status": "ok" })
+    );
+    assert_eq!(
+        app.get("/ready", None).await.expect(200),
+        json!({ "status": "ok" })
+    );
+}
+
+/// Every operation of the contract, as `(method, path)` in OpenAPI's notation.
+pub const CONTRACT_OPERATIONS: &[(&str, &str)] = &[
+    ("post", "/api/users"),
+    ("post", "/api/users/login"),
+    ("get", "/api/users"),
+    ("get", "/api/users/{id}"),
+    ("put", "/api/users/{id}"),
+    ("delete", "/api/users/{id}"),
+    ("post", "/api/users/{id}/password"),
+    ("get", "/api/users/{id}/events"),
+    ("get", "/api/users/{id}/bookings"),
+    ("get", "/api/events"),
+    ("post", "/api/events"),
+    ("get", "/api/events/{id}"),
+    ("put", "/api/events/{id}"),
+    ("delete", "/api/events/{id}"),
+    ("get", "/api/events/{id}/seats"),
+    ("post", "/api/bookings"),
+    ("get", "/api/bookings/{code}"),
+    ("post", "/api/bookings/{code}/pay"),
+    ("post", "/api/bookings/{code}/cancel"),
+    ("post", "/api/bookings/{code}/checkin"),
+    ("get", "/api/dashboard"),
+    ("get", "/health"),
+    ("get", "/ready"),
+];
+
+pub async fn openapi_document_lists_every_contract_path(factory: AppFactory) {
+    let app = factory.app().await;
+    let reply = app.get("/openapi.json", None).await;
+    assert_eq!(reply.code(), 200, "{:?}", reply.body);
+    let document = reply.body;
+    assert!(
+        document.is_object(),
+        "/openapi.json is not a JSON object: {document}"
+    );
+    assert!(
+        document["openapi"]
+            .as_str()
+            .is_some_and(|version| version.starts_with('3')),
+        "not OpenAPI 3"
+    );
+    let paths = document["paths"].as_object().expect("paths");
+    // "/api/users/" and "/api/users" name the same route.
+    let find = |path: &str| -> Option<&Value> {
+        paths
+            .iter()
+            .find(|(key, _)| key.trim_end_matches('/') == path)
+            .map(|(_, item)| item)
+    };
+    let mut missing = Vec::new();
+    for (method, path) in CONTRACT_OPERATIONS {
+        if find(path).and_then(|item| item.get(*method)).is_none() {
+            missing.push(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "not in /openapi.json: {missing:?}; paths: {:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
+    let secured = find("/api/dashboard")
+        .and_then(|item| item.get("get"))
+        .and_then(|op| op.get("security"));
+    assert!(
+        secured.is_some(),
+        "protected operations declare the bearer scheme"
+    );
+}
+
+pub async fn swagger_ui_is_served(factory: AppFactory) {
+    let app = factory.app().await;
+    let mut reply = app.raw(Method::GET, "/docs", &[], Vec::new()).await;
+    if reply.status.is_redirection() {
+        let location = reply
+            .header("location")
+            .expect("a redirect has a location")
+            .to_string();
+        reply = app.raw(Method::GET, &location, &[], Vec::new()).await;
+    }
+    assert_eq!(reply.code(), 200, "{reply:?}");
+    let content_type = reply.header("content-type").unwrap_or_default();
+    assert!(
+        content_type.starts_with("text/html"),
+        "/docs is {content_type}"
+    );
+    let page = reply.body.as_str().unwrap_or_default().to_lowercase();
+    assert!(
+        page.contains("<html") && page.contains("swagger"),
+        "/docs is not the Swagger UI"
+    );
+}
+
+/// Odd but possible requests: none may cause a 500, and every refusal has the error shape.
+pub async fn hostile_input_never_causes_a_server_error(factory: AppFactory) {
+    let app = factory.app().await;
+    let admin = app.admin_token().await;
+    let (customer, token) = app.customer("Sari Dewi").await;
+    let event = app.event_on_sale("Uji Ketahanan", 100_000, 20).await;
+    let event_id = event["id"].as_i64().expect("an id");
+    let seat = app.seat_ids(event_id, &["A1"]).await[0];
+    let booking = app.book(&token, event_id, &["A2"]).await;
+    let code = booking["booking_code"]
+        .as_str()
+        .expect("a code")
+        .to_string();
+    let huge_price = {
+        let mut body = app.event_body("Harga Raksasa");
+        body["phases"] = json!([app.phase("Regular", i64::MAX, 20)]);
+        app.create_event(&body).await["id"].as_i64().expect("an id")
+    };
+    let huge_seats = app.seat_ids(huge_price, &["A1", "A2"]).await;
+
+    let requests: Vec<(Method, String, Option<&str>, Option<Value>)> = vec![
+        (Method::GET, "/api/events/0".into(), None, None),
+        (Method::GET, "/api/events/-1".into(), None, None),
+        (Method::GET, format!("/api/events/{}", i64::MAX), None, None),
+        (
+            Method::GET,
+            "/api/events/99999999999999999999".into(),
+            None,
+            None,
+        ),
+        (Method::GET, "/api/events?page=0".into(), None, None),
+        (Method::GET, "/api/events?per_page=0".into(), None, None),
+        (
+            Method::GET,
+            "/api/events?page=4294967296".into(),
+            None,
+            None,
+        ),
+        (
+            Method::GET,
+            "/api/events?page=1000000&per_page=100".into(),
+            None,
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/api/events?q={}", "a".repeat(300)),
+            None,
+            None,
+        ),
+        (
+            Method::GET,
+            "/api/events?q=%25%27%22%3B--".into(),
+            None,
+            None,
+        ),
+        (Method::GET, "/api/users/-1".into(), Some(&admin), None),
+        (
+            Method::GET,
+            format!("/api/users/{}", i64::MAX),
+            Some(&admin),
+            None,
+        ),
+        (
+            Method::GET,
+            "/api/bookings/%F0%9F%98%80".into(),
+            Some(&token),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/api/bookings/{}", "B".repeat(5000)),
+            Some(&token),
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/bookings".into(),
+            Some(&token),
+            Some(json!({ "event_id": event_id, "seat_ids": [i64::MAX] })),
+        ),
+        (
+            Method::POST,
+            "/api/bookings".into(),
+            Some(&token),
+            Some(json!({ "event_id": event_id, "seat_ids": [-1, 0] })),
+        ),
+        (
+            Method::POST,
+            "/api/bookings".into(),
+            Some(&token),
+            Some(json!({ "event_id": event_id, "seat_ids": [seat], "quantity": -1 })),
+        ),
+        (
+            Method::POST,
+            "/api/bookings".into(),
+            Some(&token),
+            Some(json!({ "event_id": event_id, "seat_ids": [seat], "phase_id": -5 })),
+        ),
+        (
+            Method::POST,
+            "/api/bookings".into(),
+            Some(&token),
+            Some(json!({ "event_id": huge_price, "seat_ids": huge_seats })),
+        ),
+        (
+            Method::POST,
+            "/api/bookings".into(),
+            Some(&token),
+            Some(json!({ "event_id": event_id, "seat_ids": vec![seat; 10_000] })),
+        ),
+        (
+            Method::POST,
+            format!("/api/bookings/{code}/pay"),
+            Some(&token),
+            Some(json!({ "amount": i64::MAX, "method": "Tunai" })),
+        ),
+        (
+            Method::POST,
+            format!("/api/bookings/{code}/pay"),
+            Some(&token),
+            Some(json!({ "amount": 100_000, "method": "m".repeat(10_000) })),
+        ),
+        (
+            Method::POST,
+            format!("/api/bookings/{code}/pay"),
+            Some(&token),
+            Some(json!({ "amount": 1.5, "method": "Tunai" })),
+        ),
+        (
+            Method::POST,
+            "/api/events".into(),
+            Some(&admin),
+            Some(
+                json!({ "name": "Kapasitas", "date": app.at(chrono::Duration::days(30)), "venue": "Gedung", "capacity": i64::MAX, "phases": [app.phase("Regular", 1, 1)] }),
+            ),
+        ),
+        (
+            Method::POST,
+            "/api/events".into(),
+            Some(&admin),
+            Some(
+                json!({ "name": "Kuota", "date": app.at(chrono::Duration::days(30)), "venue": "Gedung", "phases": [app.phase("Regular", 1, i64::MAX)] }),
+            ),
+        ),
+        (
+            Method::POST,
+            "/api/events".into(),
+            Some(&admin),
+            Some(
+                json!({ "name": "Kuota", "date": app.at(chrono::Duration::days(30)), "venue": "Gedung", "phases": [app.phase("Satu", 1, 60_000), app.phase("Dua", 1, 60_000)] }),
+            ),
+        ),
+        (
+            Method::POST,
+            "/api/events".into(),
+            Some(&admin),
+            Some(
+                json!({ "name": "Tahun", "date": "99999-01-01 00:00:00", "venue": "Gedung", "phases": [app.phase("Regular", 1, 1)] }),
+            ),
+        ),
+        (
+            Method::POST,
+            "/api/events".into(),
+            Some(&admin),
+            Some(
+                json!({ "name": "Tahun", "date": "9999-12-31T23:59:59+14:00", "venue": "Gedung", "seats_per_row": i64::MIN, "phases": [app.phase("Regular", 1, 1)] }),
+            ),
+        ),
+        (
+            Method::PUT,
+            format!("/api/events/{event_id}"),
+            Some(&admin),
+            Some(json!({ "capacity": -5 })),
+        ),
+        (
+            Method::PUT,
+            format!("/api/events/{event_id}"),
+            Some(&admin),
+            Some(
+                json!({ "phases": [{ "id": i64::MAX, "name": "Hantu", "price": 1, "quota": 1, "start_date": app.at(chrono::Duration::days(1)), "end_date": app.at(chrono::Duration::days(2)) }] }),
+            ),
+        ),
+        (
+            Method::PUT,
+            format!("/api/users/{customer}"),
+            Some(&token),
+            Some(json!({ "name": "\u{0}\u{0}\u{0}", "phone_number": "+" })),
+        ),
+        (
+            Method::POST,
+            "/api/users".into(),
+            None,
+            Some(
+                json!({ "name": "   ", "email": "a@b", "password": "\u{0}".repeat(8), "nik": "\u{0661}".repeat(16) }),
+            ),
+        ),
+        (
+            Method::POST,
+            "/api/users/login".into(),
+            None,
+            Some(json!({ "email": "x".repeat(100_000), "password": "y".repeat(100_000) })),
+        ),
+        (
+            Method::GET,
+            "/api/dashboard".into(),
+            Some("eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIiwicm9sZSI6ImFkbWluIn0."),
+            None,
+        ),
+        (Method::GET, "/api/dashboard".into(), Some(""), None),
+    ];
+    let mut failures = Vec::new();
+    for (method, path, token, body) in requests {
+        let reply = app
+            .request(method.clone(), &path, token, body.as_ref())
+            .await;
+        let shown = format!("{method} {}", &path[..path.len().min(80)]);
+        if reply.status.is_server_error() {
+            failures.push(format!("{shown}: {} {}", reply.code(), reply.body));
+        } else if reply.code() >= 400 {
+            let body = &reply.body;
+            let shaped = body["status"] == "error"
+                && body["code"] == reply.code()
+                && body["message"]
+                    .as_str()
+                    .is_some_and(|message| !message.is_empty());
+            if !shaped {
+                failures.push(format!(
+                    "{shown}: {} not in the error shape: {body}",
+                    reply.code()
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "server errors or unshaped errors:\n{}",
+        failures.join("\n")
+    );
+    app.get("/ready", None).await.expect(200);
+}

@@ -1,0 +1,135 @@
+//! The HTTP contract suite: `/work/shared/api-contract.md` as executable checks, driven
+//! in-process through the real app.
+//!
+//! Every check is a `pub async fn name(factory: AppFactory)` that makes its own fresh app (so
+//! figures such as the dashboard's are exact), and [`http_suite_tests!`](crate::http_suite_tests)
+//! expands one `#[tokio::test]` per check for a given store, so that the same suite runs on the
+//! memory store and on PostgreSQL.
+
+pub mod authorization;
+pub mod bookings;
+pub mod concurrency;
+pub mod dashboard;
+pub mod events;
+pub mod framework;
+pub mod users;
+
+/// Expands the whole HTTP suite into `#[tokio::test]`s, one module per resource, over the
+/// store of `$factory`: an expression giving an [`AppFactory`](crate::http_harness::AppFactory),
+/// evaluated at the start of each (async) test, so that it may `.await`, and `return` to skip
+/// when its store is not available. Names it uses are found at the invocation's top level.
+///
+/// ```ignore
+/// tests::http_suite_tests!(tests::http_harness::AppFactory::memory());
+/// tests::http_suite_tests!(match postgres_apps().await {
+///     Some(factory) => factory,
+///     None => return,
+/// });
+/// ```
+#[macro_export]
+macro_rules! http_suite_tests {
+    ($factory:expr) => {
+        $crate::http_suite_tests!(@module ($factory) users {
+            register_returns_the_new_customer,
+            register_reports_every_invalid_field,
+            register_refuses_a_taken_email_whatever_its_case,
+            register_refuses_a_taken_nik,
+            login_returns_a_bearer_token_and_the_user,
+            login_failures_are_indistinguishable,
+            listing_users_is_for_admins_and_paged,
+            profiles_are_for_their_owner_and_admins,
+            customers_cannot_change_their_role,
+            promotion_makes_an_admin_and_revokes_old_tokens,
+            the_last_admin_stays_an_admin,
+            deactivation_ends_access_but_keeps_bookings,
+            password_change_checks_the_old_one_and_revokes_tokens,
+            admins_reset_passwords_without_the_old_one,
+            user_events_are_those_with_tickets_not_organised,
+            booking_history_is_newest_first_with_its_event,
+        });
+        $crate::http_suite_tests!(@module ($factory) events {
+            create_event_returns_it_with_phases_and_seats,
+            rows_past_z_are_lettered_aa_ab,
+            naive_times_are_read_at_the_venue_offset,
+            create_event_reports_invalid_input,
+            image_data_urls_are_kept_up_to_two_megabytes,
+            events_are_listed_by_date_filtered_and_paged,
+            unknown_events_are_not_found,
+            update_event_changes_fields_and_appends_seats,
+            capacity_cannot_drop_below_held_seats,
+            phases_are_updated_added_and_removed_unless_sold,
+            cancelling_an_event_refunds_and_frees_everything,
+            delete_is_only_for_events_without_bookings,
+            seat_map_tells_held_from_sold,
+            current_phase_gives_way_when_sold_out,
+            current_phase_gives_way_when_its_window_closes,
+        });
+        $crate::http_suite_tests!(@module ($factory) bookings {
+            booking_has_every_contract_field,
+            malformed_checkouts_are_bad_requests,
+            taken_seats_are_named_and_nothing_is_held,
+            a_phase_off_sale_is_a_conflict,
+            tickets_per_user_are_limited,
+            ticket_limit_can_be_lifted,
+            events_not_on_sale_refuse_bookings,
+            bookings_are_read_by_owner_and_admin_by_any_case,
+            payment_confirms_once_and_checks_the_amount,
+            unpaid_holds_expire_and_free_their_seats,
+            cancellation_frees_seats_and_refunds,
+            paid_bookings_cannot_be_cancelled_once_the_show_started,
+            check_in_lets_a_paid_guest_in_once,
+            free_shows_are_confirmed_with_a_zero_payment,
+        });
+        $crate::http_suite_tests!(@module ($factory) dashboard {
+            dashboard_figures_follow_bookings_payments_and_cancellations,
+            recent_transactions_are_the_ten_newest,
+            dashboard_is_for_admins,
+        });
+        $crate::http_suite_tests!(@module ($factory) framework {
+            malformed_json_is_a_bad_request,
+            missing_and_mistyped_fields_are_bad_requests,
+            unknown_paths_are_not_found,
+            wrong_methods_are_not_allowed,
+            oversized_bodies_are_refused,
+            missing_or_bad_tokens_are_unauthorized,
+            cors_preflight_allows_the_web_app,
+            cors_origins_can_be_restricted,
+            health_and_readiness_answer,
+            openapi_document_lists_every_contract_path,
+            swagger_ui_is_served,
+            hostile_input_never_causes_a_server_error,
+        });
+        $crate::http_suite_tests!(@module ($factory) authorization {
+            every_route_answers_each_kind_of_caller_as_the_contract_says,
+        });
+        $crate::http_suite_tests!(@module ($factory) concurrency {
+            sixty_four_customers_racing_for_two_seats_one_wins,
+            racing_across_two_instances_one_wins,
+            phase_quota_holds_under_concurrent_bookings,
+            ticket_limit_holds_under_concurrent_bookings,
+            simultaneous_check_ins_let_one_in,
+            seat_map_bookings_and_dashboard_agree_after_a_rush,
+            simultaneous_payments_record_one,
+            check_in_and_cancel_race_leaves_one_outcome,
+            instances_share_accounts_tokens_and_seats,
+            simultaneous_sign_ups_with_one_email_make_one_account,
+            shrinking_capacity_and_booking_the_last_row_race_cleanly,
+            cancelling_an_event_while_a_customer_pays_leaves_nothing_paid,
+            deleting_an_event_while_a_customer_books_it_race_cleanly,
+        });
+    };
+    (@module ($factory:expr) $module:ident { $($test:ident),* $(,)? }) => {
+        mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    let factory: $crate::http_harness::AppFactory = $factory;
+                    $crate::http_suite::$module::$test(factory).await;
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,3 @@
+//! The HTTP contract suite over the embedded memory store.
+
+tests::http_suite_tests!(tests::http_harness::AppFactory::memory());
