@@ -116,7 +116,7 @@ CREATE TABLE payments (
     id          BIGSERIAL PRIMARY KEY,
     -- One payment per booking, whatever the retries.
     booking_id  BIGINT      NOT NULL UNIQUE REFERENCES bookings (id),
-    amount      BIGINT      NOT NULL CHECK (amount > 0),
+    amount      BIGINT      NOT NULL CHECK (amount >= 0),
     method      TEXT        NOT NULL CHECK (char_length(method) BETWEEN 1 AND 100),
     change      BIGINT      NOT NULL CHECK (change >= 0 AND change <= amount),
     status      TEXT        NOT NULL CHECK (status IN ('success', 'refunded')),

@@ -57,8 +57,9 @@ pub struct PaymentInput {
 impl PaymentInput {
     pub fn parse(amount: i64, method: &str) -> Result<PaymentInput, ValidationErrors> {
         let mut errors = ValidationErrors::new();
-        if amount <= 0 {
-            errors.add("amount", "must be a positive number of rupiah");
+        // A free show is paid with 0; whether an amount covers the price is the booking's rule.
+        if amount < 0 {
+            errors.add("amount", "must not be negative");
         } else if amount > MAX_PAYMENT {
             errors.add("amount", format!("must be at most {MAX_PAYMENT}"));
         }
@@ -77,7 +78,11 @@ mod tests {
     #[test]
     fn payment_input_is_checked() {
         assert!(PaymentInput::parse(150_000, "BCA Virtual Account").is_ok());
-        assert_eq!(PaymentInput::parse(0, "").unwrap_err().errors().len(), 2);
+        assert_eq!(PaymentInput::parse(-1, "").unwrap_err().errors().len(), 2);
+        assert!(
+            PaymentInput::parse(0, "Gratis").is_ok(),
+            "a free show is paid with nothing"
+        );
         assert!(PaymentInput::parse(MAX_PAYMENT + 1, "Cash").is_err());
     }
 }
