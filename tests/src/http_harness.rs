@@ -80,12 +80,18 @@ impl Clock for ManualClock {
     }
 }
 
+/// Opens another handle on the same stored data, as another server process would.
+type Reopen = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Stores> + Send>> + Send + Sync>;
+
 /// A store for one test, and whatever must live as long as it (a temporary database, a container).
 #[derive(Clone)]
 pub struct TestStores {
     pub stores: Stores,
     /// Held, never read: dropping it (the last app over the store) releases the store.
     _keep_alive: Option<Arc<dyn Any + Send + Sync>>,
+    /// How a second instance or a restarted one gets its own handle (e.g. its own connection
+    /// pool); without it, they share this one (the embedded store lives in one process).
+    reopen: Option<Reopen>,
 }
 
 impl TestStores {
@@ -93,6 +99,28 @@ impl TestStores {
         TestStores {
             stores,
             _keep_alive: Some(Arc::new(keep_alive)),
+            reopen: None,
+        }
+    }
+
+    /// Lets other instances open their own handle on the same data with `reopen`.
+    pub fn reopened_by<F, Fut>(mut self, reopen: F) -> TestStores
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Stores> + Send + 'static,
+    {
+        self.reopen = Some(Arc::new(move || Box::pin(reopen())));
+        self
+    }
+
+    /// A handle on the same data for another instance.
+    async fn for_another_instance(&self) -> TestStores {
+        match &self.reopen {
+            Some(reopen) => TestStores {
+                stores: reopen().await,
+                ..self.clone()
+            },
+            None => self.clone(),
         }
     }
 }
@@ -102,6 +130,7 @@ impl From<Stores> for TestStores {
         TestStores {
             stores,
             _keep_alive: None,
+            reopen: None,
         }
     }
 }
@@ -373,13 +402,29 @@ impl TestApp {
         TestApp::assemble(stores.into(), config, Arc::new(ManualClock::starting_now())).await
     }
 
-    /// A second app over the same store, settings and clock, as a second server process
-    /// behind a load balancer would be. Tokens of one work on the other.
+    /// A second app over the same stored data, settings and clock, as a second server process
+    /// behind a load balancer would be (with its own connection pool where the store has one).
+    /// Tokens of one work on the other.
     pub async fn second_instance(&self) -> TestApp {
-        let mut other =
-            TestApp::assemble(self.stores.clone(), self.config.clone(), self.clock.clone()).await;
+        let stores = self.stores.for_another_instance().await;
+        let mut other = TestApp::assemble(stores, self.config.clone(), self.clock.clone()).await;
         other.accounts_made = self.accounts_made.clone();
         other
+    }
+
+    /// The server stopped and started again over the same stored data, settings and clock: only
+    /// what the store kept survives. Meaningful for stores that outlive a process.
+    pub async fn restart(self) -> TestApp {
+        let stores = self.stores.for_another_instance().await;
+        let (config, clock, accounts_made) = (
+            self.config.clone(),
+            self.clock.clone(),
+            self.accounts_made.clone(),
+        );
+        drop(self);
+        let mut restarted = TestApp::assemble(stores, config, clock).await;
+        restarted.accounts_made = accounts_made;
+        restarted
     }
 
     async fn assemble(stores: TestStores, config: Config, clock: Arc<ManualClock>) -> TestApp {

@@ -18,6 +18,7 @@ use tokio::sync::OnceCell;
 use adapters::postgres::{PostgresSettings, PostgresStore};
 use application::ports::CodeGenerator;
 
+use crate::http_harness::{AppFactory, TestStores};
 use crate::store_contract::{contract_codes, StoreFactory, Stores};
 
 /// Connections per test database: enough for the races, few enough for many tests at once.
@@ -171,6 +172,27 @@ impl Drop for TestDatabase {
         });
         let _ = cleanup.join();
     }
+}
+
+/// Apps for the HTTP suite: each over a new database; a second instance gets its own pool.
+/// `None` when PostgreSQL tests are skipped.
+pub async fn app_factory() -> Option<AppFactory> {
+    server_url().await?;
+    Some(AppFactory::new(|| async {
+        let database = TestDatabase::create()
+            .await
+            .expect("a PostgreSQL server was found before");
+        let (pool, url) = (database.pool.clone(), database.url.clone());
+        TestStores::new(Stores::postgres(pool), database).reopened_by(move || {
+            let url = url.clone();
+            async move {
+                let pool = adapters::postgres::open(&PostgresSettings::new(url, POOL_SIZE))
+                    .await
+                    .expect("another pool on the test database");
+                Stores::postgres(pool)
+            }
+        })
+    }))
 }
 
 /// Stores for the repository contract: each `fresh()` is a new database.
