@@ -35,7 +35,10 @@ CREATE TABLE events (
     tickets_sold     INTEGER NOT NULL DEFAULT 0 CHECK (tickets_sold >= 0),
     tickets_checked_in INTEGER NOT NULL DEFAULT 0 CHECK (tickets_checked_in >= 0),
     pending_bookings INTEGER NOT NULL DEFAULT 0 CHECK (pending_bookings >= 0),
-    revenue          BIGINT  NOT NULL DEFAULT 0 CHECK (revenue >= 0)
+    revenue          BIGINT  NOT NULL DEFAULT 0 CHECK (revenue >= 0),
+    -- Moves whenever a seat is taken, freed, sold, added or removed, so that every server
+    -- process can tell whether its copy of the seat map is still current.
+    seat_map_version BIGINT  NOT NULL DEFAULT 0
 );
 CREATE INDEX events_by_date ON events (date, id);
 

@@ -12,7 +12,7 @@ use crate::auth::{require_admin, require_self_or_admin, Actor, Denied};
 use crate::ports::{
     Clock, EventDeleteError, EventFilter, EventRepository, EventWriteError, Page, Paged, StoreError,
 };
-use crate::views::{EventView, SeatView};
+use crate::views::{EventView, SeatMap};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GetEventError {
@@ -154,9 +154,17 @@ impl EventService {
         })
     }
 
-    pub async fn seats(&self, id: EventId) -> Result<Vec<SeatView>, GetEventError> {
+    pub async fn seats(&self, id: EventId) -> Result<SeatMap, GetEventError> {
         self.events
             .seats(id, self.clock.now())
+            .await?
+            .ok_or(GetEventError::NotFound(id))
+    }
+
+    /// The seat map's current version, so that a copy of that version can be served as is.
+    pub async fn seat_map_version(&self, id: EventId) -> Result<u64, GetEventError> {
+        self.events
+            .seat_map_version(id, self.clock.now())
             .await?
             .ok_or(GetEventError::NotFound(id))
     }

@@ -15,7 +15,7 @@ use domain::payment::{Payment, PaymentInput};
 use domain::user::{Email, NewUser, Password, Role, User, UserChange, UserId};
 use domain::Timestamp;
 
-use crate::views::{BookingDetails, Dashboard, EventView, SeatView};
+use crate::views::{BookingDetails, Dashboard, EventView, SeatMap};
 
 /// The store could not do what was asked, for a reason of its own.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -167,9 +167,15 @@ pub trait EventRepository: Send + Sync {
     ) -> Result<EventView, EventWriteError>;
     /// Deletes an event that has no bookings at all.
     async fn delete(&self, id: EventId) -> Result<(), EventDeleteError>;
-    /// The seat map in row, number order; `None` for an unknown event.
-    async fn seats(&self, id: EventId, now: Timestamp)
-        -> Result<Option<Vec<SeatView>>, StoreError>;
+    /// The seat map in row, number order, with its version; `None` for an unknown event.
+    async fn seats(&self, id: EventId, now: Timestamp) -> Result<Option<SeatMap>, StoreError>;
+    /// The version the seat map has now (lapsed holds expired first); `None` for an unknown event.
+    /// Cheaper than the map itself: a reader holding the map of this version may serve it as is.
+    async fn seat_map_version(
+        &self,
+        id: EventId,
+        now: Timestamp,
+    ) -> Result<Option<u64>, StoreError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

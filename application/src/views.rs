@@ -72,6 +72,14 @@ pub struct BookingDetails {
     pub payment: Option<Payment>,
 }
 
+/// An event's seat map and its version: the version moves whenever any seat's status or the
+/// set of seats changes, so that a reader may keep a copy until it does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatMap {
+    pub version: u64,
+    pub seats: Vec<SeatView>,
+}
+
 /// One seat of a seat map.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeatView {

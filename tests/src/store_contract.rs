@@ -92,6 +92,7 @@ macro_rules! store_contract_tests {
             cancelling_releases_a_hold_and_refunds_a_payment,
             a_ticket_is_checked_in_once,
             a_lapsed_hold_frees_its_seats_on_the_next_read,
+            the_seat_map_version_moves_with_every_seat_change,
             expire_lapsed_expires_exactly_the_lapsed_holds,
             a_customers_history_is_newest_first_and_paged,
             the_dashboard_adds_up_confirmed_sales,
@@ -233,6 +234,7 @@ async fn seat_map(
         .await
         .expect("the seat map")
         .expect("a known event")
+        .seats
         .into_iter()
         .map(|view| (view.seat.id, view.seat.label(), view.status))
         .collect()
@@ -1894,6 +1896,88 @@ pub async fn a_ticket_is_checked_in_once(factory: &dyn StoreFactory) {
     assert_eq!(
         stores.bookings.check_in(&unknown, now()).await,
         Err(BookingCommandError::NotFound)
+    );
+}
+
+async fn seat_map_version(stores: &Stores, event: EventId, at: Timestamp) -> u64 {
+    stores
+        .events
+        .seat_map_version(event, at)
+        .await
+        .expect("the seat map version")
+        .expect("a known event")
+}
+
+/// A server keeps a copy of a seat map for as long as its version stays: every change of a seat
+/// must move it, and the map must say which version it is.
+pub async fn the_seat_map_version_moves_with_every_seat_change(factory: &dyn StoreFactory) {
+    let stores = factory.fresh().await;
+    let created = create_event(&stores, standard_show()).await;
+    let event = created.event.id;
+    let seats = seat_ids(&stores, event).await;
+    let ari = customer(&stores, "Ari Wibowo").await;
+    let first = seat_map_version(&stores, event, now()).await;
+    assert_eq!(
+        seat_map_version(&stores, event, now()).await,
+        first,
+        "reading moves nothing"
+    );
+    let mut last = first;
+    let mut moved = |version: u64, what: &str| {
+        assert!(version > last, "{what} must move the seat map version");
+        last = version;
+    };
+
+    let paid = place(&stores, request(&ari, event, &seats[..1]), now()).await;
+    moved(seat_map_version(&stores, event, now()).await, "a hold");
+    pay_in_full(&stores, &paid, now()).await;
+    moved(seat_map_version(&stores, event, now()).await, "a sale");
+    stores
+        .bookings
+        .cancel(&paid.booking.code, now())
+        .await
+        .expect("a cancellation");
+    moved(
+        seat_map_version(&stores, event, now()).await,
+        "a cancellation",
+    );
+
+    let hold = place(&stores, request(&ari, event, &seats[1..2]), now()).await;
+    moved(
+        seat_map_version(&stores, event, now()).await,
+        "another hold",
+    );
+    let lapse = hold.booking.expires_at;
+    moved(
+        seat_map_version(&stores, event, lapse).await,
+        "a lapsed hold",
+    );
+
+    let grow = EventPatch {
+        capacity: Some(i64::from(created.event.capacity) + 5),
+        ..EventPatch::default()
+    };
+    stores
+        .events
+        .update(event, grow, lapse)
+        .await
+        .expect("more seats");
+    moved(seat_map_version(&stores, event, lapse).await, "new seats");
+
+    let map = stores
+        .events
+        .seats(event, lapse)
+        .await
+        .expect("the seat map")
+        .expect("a known event");
+    assert_eq!(map.version, seat_map_version(&stores, event, lapse).await);
+    assert_eq!(map.seats.len(), created.event.capacity as usize + 5);
+    assert_eq!(
+        stores
+            .events
+            .seat_map_version(EventId(9_999_999), now())
+            .await,
+        Ok(None)
     );
 }
 

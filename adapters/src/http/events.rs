@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use chrono::FixedOffset;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -15,6 +16,7 @@ use domain::validation::ValidationErrors;
 use domain::Timestamp;
 
 use super::error::{error_responses, ApiFailure};
+use super::seat_map_cache::{SeatMapCache, SerializedJson};
 use super::time::{parse_time, UtcTime};
 use super::{page_of, patch_field, BearerToken, Services, Tag};
 
@@ -185,7 +187,7 @@ impl EventResponse {
 }
 
 /// One seat of the map.
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 struct SeatResponse {
     id: i64,
     /// Row letters and number, e.g. `AB12`.
@@ -209,6 +211,13 @@ impl From<&SeatView> for SeatResponse {
             is_booked: view.status != domain::seat::SeatStatus::Available,
         }
     }
+}
+
+#[derive(ApiResponse)]
+enum SeatMapResponse {
+    /// The seats in row and number order.
+    #[oai(status = 200)]
+    Ok(SerializedJson<Vec<SeatResponse>>),
 }
 
 #[derive(ApiResponse)]
@@ -331,11 +340,15 @@ fn phase_inputs(
 
 pub struct EventsApi {
     services: Arc<Services>,
+    seat_maps: SeatMapCache,
 }
 
 impl EventsApi {
     pub fn new(services: Arc<Services>) -> Self {
-        EventsApi { services }
+        EventsApi {
+            services,
+            seat_maps: SeatMapCache::default(),
+        }
     }
 }
 
@@ -495,13 +508,28 @@ impl EventsApi {
 
     /// The seat map, in row and number order.
     #[oai(path = "/:id/seats", method = "get", operation_id = "listSeats")]
-    async fn seats(&self, id: Path<i64>) -> Result<Json<Vec<SeatResponse>>, GetEventErrors> {
-        let seats = self
+    async fn seats(&self, id: Path<i64>) -> Result<SeatMapResponse, GetEventErrors> {
+        let event = EventId(id.0);
+        let version = self
             .services
             .events
-            .seats(EventId(id.0))
+            .seat_map_version(event)
             .await
             .map_err(ApiFailure::from)?;
-        Ok(Json(seats.iter().map(SeatResponse::from).collect()))
+        if let Some(body) = self.seat_maps.get(event, version) {
+            return Ok(SeatMapResponse::Ok(SerializedJson::new(body)));
+        }
+        let map = self
+            .services
+            .events
+            .seats(event)
+            .await
+            .map_err(ApiFailure::from)?;
+        let seats: Vec<SeatResponse> = map.seats.iter().map(SeatResponse::from).collect();
+        let body = serde_json::to_vec(&seats)
+            .map(Bytes::from)
+            .map_err(|error| ApiFailure::internal(&error))?;
+        self.seat_maps.put(event, map.version, body.clone());
+        Ok(SeatMapResponse::Ok(SerializedJson::new(body)))
     }
 }

@@ -7,6 +7,7 @@ pub mod error;
 mod events;
 mod health;
 mod middleware;
+mod seat_map_cache;
 pub mod time;
 mod users;
 

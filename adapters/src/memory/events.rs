@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use application::ports::{
     EventDeleteError, EventFilter, EventRepository, EventWriteError, Page, Paged, StoreError,
 };
-use application::views::{EventView, SeatView};
+use application::views::{EventView, SeatMap, SeatView};
 use domain::booking::{BookingId, CancelOutcome};
 use domain::event::{
     plan_event_update, Event, EventId, EventPatch, EventSnapshot, EventStatus, EventUpdatePlan,
@@ -43,6 +43,7 @@ impl EventRecord {
             self.seat_order.insert(seat.id, self.seats.len());
             self.seats.push(seat);
         }
+        self.seat_map_version += 1;
     }
 
     /// Drops the seats past `capacity`; the plan has already made sure none of them is taken.
@@ -50,6 +51,7 @@ impl EventRecord {
         for seat in self.seats.drain(capacity.min(self.seats.len())..) {
             self.seat_order.remove(&seat.id);
         }
+        self.seat_map_version += 1;
     }
 
     fn matches(&self, filter: &EventFilter, lowercase_query: Option<&str>, now: Timestamp) -> bool {
@@ -264,11 +266,7 @@ impl EventRepository for MemoryStore {
         Ok(())
     }
 
-    async fn seats(
-        &self,
-        id: EventId,
-        now: Timestamp,
-    ) -> Result<Option<Vec<SeatView>>, StoreError> {
+    async fn seats(&self, id: EventId, now: Timestamp) -> Result<Option<SeatMap>, StoreError> {
         let state = self.locked_at(now)?;
         let Some(record) = state.events.get(&id) else {
             return Ok(None);
@@ -281,6 +279,18 @@ impl EventRepository for MemoryStore {
                 status: state.seat_status(seat.id),
             })
             .collect();
-        Ok(Some(seats))
+        Ok(Some(SeatMap {
+            version: record.seat_map_version,
+            seats,
+        }))
+    }
+
+    async fn seat_map_version(
+        &self,
+        id: EventId,
+        now: Timestamp,
+    ) -> Result<Option<u64>, StoreError> {
+        let state = self.locked_at(now)?;
+        Ok(state.events.get(&id).map(|record| record.seat_map_version))
     }
 }

@@ -137,6 +137,8 @@ pub(super) struct EventRecord {
     pub open_bookings: BTreeSet<BookingId>,
     /// Bookings of any status ever made for the event.
     pub booking_count: u64,
+    /// Moves whenever a seat is taken, freed, sold, added or removed.
+    pub seat_map_version: u64,
 }
 
 impl EventRecord {
@@ -151,6 +153,7 @@ impl EventRecord {
             tickets_by_customer: HashMap::new(),
             open_bookings: BTreeSet::new(),
             booking_count: 0,
+            seat_map_version: 0,
         }
     }
 
@@ -340,6 +343,7 @@ impl State {
         };
         record.figures.add(figures);
         if booking.status.holds_seats() {
+            record.seat_map_version += 1;
             record.sales.add(booking.phase_id, quantity);
             record.seats_taken += quantity;
             *record
@@ -371,6 +375,7 @@ impl State {
         };
         record.figures.subtract(figures);
         if booking.status.holds_seats() {
+            record.seat_map_version += 1;
             record.sales.remove(booking.phase_id, quantity);
             record.seats_taken = record.seats_taken.saturating_sub(quantity);
             if let Some(held) = record.tickets_by_customer.get_mut(&booking.customer_id) {

@@ -129,7 +129,7 @@ async fn a_generator_stuck_on_one_code_fails_the_booking_without_claiming_seats(
         Err(PlaceBookingError::Store(StoreError::Unexpected(_)))
     ));
     let seats = store.seats(event, now()).await.unwrap().unwrap();
-    assert_eq!(seats[1].status, SeatStatus::Available);
+    assert_eq!(seats.seats[1].status, SeatStatus::Available);
 }
 
 #[tokio::test]

@@ -219,8 +219,8 @@ impl BookingRepository for PostgresStore {
             .await
             .map_err(store_error)?;
         let customer_name: String = sqlx::query_scalar(
-            "WITH counted AS (UPDATE events SET seats_taken = seats_taken + $2, pending_bookings = pending_bookings + 1 \
-             WHERE id = $1) SELECT name FROM users WHERE id = $3",
+            "WITH counted AS (UPDATE events SET seats_taken = seats_taken + $2, pending_bookings = pending_bookings + 1, \
+             seat_map_version = seat_map_version + 1 WHERE id = $1) SELECT name FROM users WHERE id = $3",
         )
         .bind(request.event_id.0)
         .bind(quantity)
@@ -289,7 +289,7 @@ impl BookingRepository for PostgresStore {
         .map_err(store_error)?;
         sqlx::query(
             "UPDATE events SET tickets_sold = tickets_sold + $2, pending_bookings = pending_bookings - 1, \
-             revenue = revenue + $3 WHERE id = $1",
+             revenue = revenue + $3, seat_map_version = seat_map_version + 1 WHERE id = $1",
         )
         .bind(booking.event_id.0)
         .bind(booking.quantity() as i32)
@@ -333,7 +333,7 @@ impl BookingRepository for PostgresStore {
         .map_err(store_error)?;
         match outcome {
             CancelOutcome::Released => {
-                sqlx::query("UPDATE events SET seats_taken = seats_taken - $2, pending_bookings = pending_bookings - 1 WHERE id = $1")
+                sqlx::query("UPDATE events SET seats_taken = seats_taken - $2, pending_bookings = pending_bookings - 1, seat_map_version = seat_map_version + 1 WHERE id = $1")
                     .bind(booking.event_id.0)
                     .bind(quantity)
                     .execute(&mut *tx)
@@ -344,7 +344,7 @@ impl BookingRepository for PostgresStore {
                 sqlx::query(
                     "WITH refunded AS (UPDATE payments SET status = 'refunded', refunded_at = $4 WHERE booking_id = $5) \
                      UPDATE events SET seats_taken = seats_taken - $2, tickets_sold = tickets_sold - $2, \
-                     revenue = revenue - $3 WHERE id = $1",
+                     revenue = revenue - $3, seat_map_version = seat_map_version + 1 WHERE id = $1",
                 )
                 .bind(booking.event_id.0)
                 .bind(quantity)

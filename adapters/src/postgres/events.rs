@@ -6,7 +6,7 @@ use sqlx::PgConnection;
 use application::ports::{
     EventDeleteError, EventFilter, EventRepository, EventWriteError, Page, Paged, StoreError,
 };
-use application::views::{EventView, SeatView};
+use application::views::{EventView, SeatMap, SeatView};
 use domain::booking::{outcome_of_event_cancellation, BookingStatus, CancelOutcome};
 use domain::event::{
     plan_event_update, EventId, EventPatch, EventSnapshot, EventUpdatePlan, NewEvent,
@@ -26,6 +26,19 @@ macro_rules! event_filter {
          AND ($4::bigint IS NULL OR EXISTS (SELECT 1 FROM bookings b WHERE b.event_id = e.id \
               AND b.customer_id = $4 AND b.status IN ('pending', 'confirmed')))"
     };
+}
+
+async fn current_seat_map_version(
+    conn: &mut PgConnection,
+    id: EventId,
+) -> Result<Option<u64>, StoreError> {
+    let version: Option<i64> =
+        sqlx::query_scalar("SELECT seat_map_version FROM events WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(conn)
+            .await
+            .map_err(store_error)?;
+    Ok(version.map(|version| version.max(0) as u64))
 }
 
 /// Takes the event's row lock, which every writer of the event's seats, phases and bookings
@@ -80,8 +93,9 @@ pub(super) async fn expire_lapsed_holds(
          ) \
          UPDATE events SET \
              seats_taken = seats_taken - (SELECT coalesce(sum(quantity), 0) FROM expired), \
-             pending_bookings = pending_bookings - (SELECT count(*) FROM expired) \
-         WHERE id = $1 \
+             pending_bookings = pending_bookings - (SELECT count(*) FROM expired), \
+             seat_map_version = seat_map_version + 1 \
+         WHERE id = $1 AND EXISTS (SELECT 1 FROM expired) \
          RETURNING (SELECT count(*) FROM expired)",
     )
     .bind(event.0)
@@ -195,11 +209,14 @@ async fn cancel_open_bookings(
         .await
         .map_err(store_error)?;
     // Every open booking is gone: nothing is held, pending, sold or earned any more.
-    sqlx::query("UPDATE events SET seats_taken = 0, pending_bookings = 0, tickets_sold = 0, revenue = 0 WHERE id = $1")
-        .bind(event.0)
-        .execute(&mut *conn)
-        .await
-        .map_err(store_error)?;
+    sqlx::query(
+        "UPDATE events SET seats_taken = 0, pending_bookings = 0, tickets_sold = 0, revenue = 0, \
+         seat_map_version = seat_map_version + 1 WHERE id = $1",
+    )
+    .bind(event.0)
+    .execute(&mut *conn)
+    .await
+    .map_err(store_error)?;
     Ok(())
 }
 
@@ -211,7 +228,7 @@ async fn write_plan(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE events SET name = $2, description = $3, date = $4, venue = $5, image_url = $6, status = $7, \
-         capacity = $8 WHERE id = $1",
+         capacity = $8, seat_map_version = seat_map_version + 1 WHERE id = $1",
     )
     .bind(event.id)
     .bind(&plan.name)
@@ -484,21 +501,14 @@ impl EventRepository for PostgresStore {
         Ok(())
     }
 
-    async fn seats(
-        &self,
-        id: EventId,
-        now: Timestamp,
-    ) -> Result<Option<Vec<SeatView>>, StoreError> {
+    async fn seats(&self, id: EventId, now: Timestamp) -> Result<Option<SeatMap>, StoreError> {
         self.expire_lapsed_events(Some(id), now).await?;
         let mut conn = self.pool.acquire().await.map_err(store_error)?;
-        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE id = $1)")
-            .bind(id.0)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(store_error)?;
-        if !exists {
+        // The version is read before the seats: a change in between then only makes the copy
+        // newer than its version says, and the next change replaces it.
+        let Some(version) = current_seat_map_version(&mut conn, id).await? else {
             return Ok(None);
-        }
+        };
         let rows: Vec<SeatRow> = sqlx::query_as(
             "SELECT s.id, s.row_index, s.number, bs.status AS held_by FROM seats s \
              LEFT JOIN booking_seats bs ON bs.seat_id = s.id AND bs.status IN ('pending', 'confirmed') \
@@ -508,14 +518,25 @@ impl EventRepository for PostgresStore {
         .fetch_all(&mut *conn)
         .await
         .map_err(store_error)?;
-        rows.iter()
+        let seats = rows
+            .iter()
             .map(|row| {
                 Ok(SeatView {
                     seat: row.seat()?,
                     status: row.status(),
                 })
             })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some)
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Some(SeatMap { version, seats }))
+    }
+
+    async fn seat_map_version(
+        &self,
+        id: EventId,
+        now: Timestamp,
+    ) -> Result<Option<u64>, StoreError> {
+        self.expire_lapsed_events(Some(id), now).await?;
+        let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        current_seat_map_version(&mut conn, id).await
     }
 }
