@@ -21,8 +21,10 @@ struct CreateBookingRequest {
     /// 1 to `MAX_SEATS_PER_BOOKING` distinct seats of the event, taken together or not at all.
     seat_ids: Vec<i64>,
     /// A phase that must be on sale now; without it the booking gets the current phase.
+    #[oai(nullable)]
     phase_id: Option<i64>,
     /// When sent, must equal the number of seats.
+    #[oai(nullable)]
     quantity: Option<i64>,
 }
 
@@ -68,6 +70,7 @@ struct BookingEventResponse {
     name: String,
     date: UtcTime,
     venue: String,
+    #[oai(nullable)]
     image_url: Option<String>,
 }
 
@@ -94,8 +97,11 @@ pub struct BookingResponse {
     created_at: UtcTime,
     /// When an unpaid hold lapses.
     expires_at: UtcTime,
+    #[oai(nullable)]
     paid_at: Option<UtcTime>,
+    #[oai(nullable)]
     cancelled_at: Option<UtcTime>,
+    #[oai(nullable)]
     checked_in_at: Option<UtcTime>,
     /// `"checked in"` or `"not checked in"`.
     check_in_status: String,

@@ -24,6 +24,7 @@ use super::{page_of, patch_field, BearerToken, Services, Tag};
 #[derive(Object, Clone)]
 struct PhaseRequest {
     /// An existing phase's id when updating it; leave out to add a phase.
+    #[oai(nullable)]
     id: Option<i64>,
     /// 3 to 50 characters, e.g. "Early Bird".
     name: String,
@@ -42,16 +43,20 @@ struct PhaseRequest {
 struct CreateEventRequest {
     /// 3 to 255 characters.
     name: String,
+    #[oai(nullable)]
     description: Option<String>,
     /// When the show starts; in the future. RFC 3339, or `YYYY-MM-DD HH:MM[:SS]` at the venue's offset.
     date: String,
     /// 1 to 255 characters.
     venue: String,
     /// An http(s) URL, or a `data:image/…;base64,…` URL of up to 2 MB.
+    #[oai(nullable)]
     image_url: Option<String>,
     /// 1 to 100 seats to a row; 10 when left out.
+    #[oai(nullable)]
     seats_per_row: Option<i64>,
     /// 1 to 100 000 seats; the sum of the phases' quotas when left out.
+    #[oai(nullable)]
     capacity: Option<i64>,
     /// 1 to 10 price phases, in the order they are offered.
     phases: Vec<PhaseRequest>,
@@ -98,17 +103,23 @@ impl poem_openapi::types::Example for CreateEventRequest {
 /// Any of the fields; those left out stay as they are. `phases`, when sent, is the new list.
 #[derive(Object)]
 struct UpdateEventRequest {
+    #[oai(nullable)]
     name: Option<String>,
     description: MaybeUndefined<String>,
+    #[oai(nullable)]
     date: Option<String>,
+    #[oai(nullable)]
     venue: Option<String>,
     image_url: MaybeUndefined<String>,
     /// `"published"` or `"cancelled"`; cancelling cancels and refunds the open bookings.
+    #[oai(nullable)]
     status: Option<String>,
     /// May grow (seats are appended) but not drop below the seats held or sold.
+    #[oai(nullable)]
     capacity: Option<i64>,
     /// Entries with an `id` update that phase, entries without add one, phases left out are
     /// removed (unless they have sales).
+    #[oai(nullable)]
     phases: Option<Vec<PhaseRequest>>,
 }
 
@@ -133,9 +144,11 @@ pub struct PhaseResponse {
 pub struct EventResponse {
     id: i64,
     name: String,
+    #[oai(nullable)]
     description: Option<String>,
     date: UtcTime,
     venue: String,
+    #[oai(nullable)]
     image_url: Option<String>,
     /// Seats in the hall.
     capacity: i64,
@@ -150,6 +163,7 @@ pub struct EventResponse {
     status: String,
     phases: Vec<PhaseResponse>,
     /// The phase a booking made now would get, or null.
+    #[oai(nullable)]
     current_phase: Option<PhaseResponse>,
 }
 

@@ -25,7 +25,9 @@ pub struct UserResponse {
     /// `"customer"` or `"admin"`.
     role: String,
     /// Indonesian national identity number (16 digits), if given.
+    #[oai(nullable)]
     nik: Option<String>,
+    #[oai(nullable)]
     phone_number: Option<String>,
     /// False once an admin has deactivated the account.
     is_active: bool,
@@ -60,8 +62,10 @@ struct RegisterRequest {
     /// 8 to 72 bytes.
     password: String,
     /// Optional; exactly 16 digits, unique.
+    #[oai(nullable)]
     nik: Option<String>,
     /// Optional; 10 to 15 digits, a leading `+` allowed.
+    #[oai(nullable)]
     phone_number: Option<String>,
 }
 
@@ -109,11 +113,14 @@ struct LoginResponse {
 #[derive(Object)]
 #[oai(example)]
 struct UpdateUserRequest {
+    #[oai(nullable)]
     name: Option<String>,
+    #[oai(nullable)]
     email: Option<String>,
     nik: MaybeUndefined<String>,
     phone_number: MaybeUndefined<String>,
     /// `"customer"` or `"admin"`; only an admin may change it.
+    #[oai(nullable)]
     role: Option<String>,
 }
 
@@ -132,6 +139,7 @@ impl poem_openapi::types::Example for UpdateUserRequest {
 #[derive(Object)]
 struct PasswordChangeRequest {
     /// The current password; not needed when an admin resets someone else's.
+    #[oai(nullable)]
     old_password: Option<String>,
     /// 8 to 72 bytes.
     new_password: String,
