@@ -289,6 +289,21 @@ pub fn assert_field_error(error: &Value, field: &str) {
     );
 }
 
+/// The `id` of a resource in a response.
+pub fn id(value: &Value) -> i64 {
+    value["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no id in {value}"))
+}
+
+/// The `booking_code` of a booking in a response.
+pub fn code(booking: &Value) -> String {
+    booking["booking_code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no booking_code in {booking}"))
+        .to_string()
+}
+
 /// `BKG-` and five characters of the alphabet without look-alikes (no 0/O, 1/I/L).
 pub fn is_booking_code(code: &str) -> bool {
     const ALPHABET: &str = "ABCDEFGHJKMNPQRSTUVWXYZ23456789";

@@ -1,19 +1,8 @@
 //! A restart of WarTawa on PostgreSQL loses nothing: what was written before is there after, and
 //! logins survive (same JWT secret).
 
-use serde_json::Value;
+use tests::http_harness::{code, id};
 use tests::postgres_db::app_factory;
-
-fn id(value: &Value) -> i64 {
-    value["id"].as_i64().expect("an id")
-}
-
-fn code(booking: &Value) -> String {
-    booking["booking_code"]
-        .as_str()
-        .expect("a booking code")
-        .to_string()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn data_written_before_a_restart_is_there_after_it() {

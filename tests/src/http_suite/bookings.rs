@@ -5,21 +5,8 @@ use chrono::Duration;
 use serde_json::{json, Value};
 
 use crate::http_harness::{
-    assert_field_error, is_booking_code, utc_time, AppFactory, PAYMENT_METHOD,
+    assert_field_error, code, id, is_booking_code, utc_time, AppFactory, PAYMENT_METHOD,
 };
-
-fn id(value: &Value) -> i64 {
-    value["id"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("no id in {value}"))
-}
-
-fn code(booking: &Value) -> String {
-    booking["booking_code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no booking_code in {booking}"))
-        .to_string()
-}
 
 pub async fn booking_has_every_contract_field(factory: AppFactory) {
     let app = factory.app().await;

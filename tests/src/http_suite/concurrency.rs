@@ -12,20 +12,7 @@ use tokio::task::JoinHandle;
 
 use poem::http::Method;
 
-use crate::http_harness::{Account, AppFactory, Reply, TestApp, PAYMENT_METHOD};
-
-fn id(value: &Value) -> i64 {
-    value["id"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("no id in {value}"))
-}
-
-fn code(booking: &Value) -> String {
-    booking["booking_code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no booking_code in {booking}"))
-        .to_string()
-}
+use crate::http_harness::{code, id, Account, AppFactory, Reply, TestApp, PAYMENT_METHOD};
 
 /// Runs every task at once: each waits at a common barrier before it starts.
 async fn all_at_once<T, F, Fut>(count: usize, task: F) -> Vec<T>

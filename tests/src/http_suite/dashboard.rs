@@ -4,20 +4,7 @@
 use chrono::Duration;
 use serde_json::{json, Value};
 
-use crate::http_harness::{utc_time, AppFactory};
-
-fn id(value: &Value) -> i64 {
-    value["id"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("no id in {value}"))
-}
-
-fn code(booking: &Value) -> String {
-    booking["booking_code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no booking_code in {booking}"))
-        .to_string()
-}
+use crate::http_harness::{code, id, utc_time, AppFactory};
 
 pub async fn dashboard_figures_follow_bookings_payments_and_cancellations(factory: AppFactory) {
     let app = factory.app().await;

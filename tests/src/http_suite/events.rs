@@ -4,13 +4,7 @@
 use chrono::{Duration, FixedOffset};
 use serde_json::{json, Value};
 
-use crate::http_harness::{assert_field_error, naive_at, utc_time, AppFactory, TestApp};
-
-fn id(value: &Value) -> i64 {
-    value["id"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("no id in {value}"))
-}
+use crate::http_harness::{assert_field_error, id, naive_at, utc_time, AppFactory, TestApp};
 
 /// Row names as the contract letters them: A…Z, AA, AB, …
 fn row_name(index: usize) -> String {
