@@ -11,17 +11,17 @@ use application::views::{
     BookingDetails, Dashboard, EventFigures, EventSummary, RecentTransaction,
 };
 use domain::booking::{
-    decide, BookingCode, BookingId, BookingPolicy, BookingRequest, BookingSnapshot, CancelOutcome,
-    SeatState,
+    decide, BookingCode, BookingId, BookingPolicy, BookingRequest, CancelOutcome,
 };
 use domain::event::EventId;
 use domain::money::Money;
 use domain::payment::PaymentInput;
 use domain::Timestamp;
 
-use super::events::{expire_lapsed_holds, lock_event, phases};
+use super::events::{expire_lapsed_holds, lock_event};
 use super::rows::{
-    booking_select, payment_columns, seats_of, BookedSeatRow, BookingRow, PaymentRow, SeatRow,
+    booking_select, booking_with_seats_select, event_columns, payment_columns, seats_of,
+    BookedSeatRow, BookingRow, BookingWithSeatsRow, PaymentRow, PlaceSnapshotRow,
 };
 use super::{corrupt, store_error, PostgresStore};
 
@@ -114,6 +114,58 @@ async fn begin_command<R>(
     Ok((tx, booking))
 }
 
+/// Takes the event's row lock and nothing else, so that what is read next is read after it.
+async fn lock_event_row(
+    conn: &mut PgConnection,
+    event: EventId,
+) -> Result<Option<i64>, StoreError> {
+    sqlx::query_scalar("SELECT id FROM events WHERE id = $1 FOR UPDATE")
+        .bind(event.0)
+        .fetch_optional(conn)
+        .await
+        .map_err(store_error)
+}
+
+/// Everything a booking decision reads, in one statement: the event, its phases (in order, as
+/// parallel arrays), the requested seats of the event with the status of whatever holds them,
+/// the customer's tickets for the event, and whether any hold has lapsed.
+async fn read_place_snapshot(
+    conn: &mut PgConnection,
+    request: &BookingRequest,
+    now: Timestamp,
+) -> Result<PlaceSnapshotRow, StoreError> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        event_columns!(),
+        ", \
+         ARRAY(SELECT p.id FROM phases p WHERE p.event_id = e.id AND NOT p.removed ORDER BY p.position) AS phase_ids, \
+         ARRAY(SELECT p.name FROM phases p WHERE p.event_id = e.id AND NOT p.removed ORDER BY p.position) AS phase_names, \
+         ARRAY(SELECT p.price FROM phases p WHERE p.event_id = e.id AND NOT p.removed ORDER BY p.position) AS phase_prices, \
+         ARRAY(SELECT p.quota FROM phases p WHERE p.event_id = e.id AND NOT p.removed ORDER BY p.position) AS phase_quotas, \
+         ARRAY(SELECT p.sold FROM phases p WHERE p.event_id = e.id AND NOT p.removed ORDER BY p.position) AS phase_sold, \
+         ARRAY(SELECT p.start_date FROM phases p WHERE p.event_id = e.id AND NOT p.removed ORDER BY p.position) AS phase_starts, \
+         ARRAY(SELECT p.end_date FROM phases p WHERE p.event_id = e.id AND NOT p.removed ORDER BY p.position) AS phase_ends, \
+         ARRAY(SELECT s.id FROM seats s WHERE s.event_id = e.id AND s.id = ANY($3) AND NOT s.removed ORDER BY s.id) AS seat_ids, \
+         ARRAY(SELECT s.row_index FROM seats s WHERE s.event_id = e.id AND s.id = ANY($3) AND NOT s.removed ORDER BY s.id) AS seat_rows, \
+         ARRAY(SELECT s.number FROM seats s WHERE s.event_id = e.id AND s.id = ANY($3) AND NOT s.removed ORDER BY s.id) AS seat_numbers, \
+         ARRAY(SELECT coalesce(bs.status, '') FROM seats s \
+               LEFT JOIN booking_seats bs ON bs.seat_id = s.id AND bs.status IN ('pending', 'confirmed') \
+               WHERE s.event_id = e.id AND s.id = ANY($3) AND NOT s.removed ORDER BY s.id) AS seat_holders, \
+         (SELECT coalesce(sum(b.quantity), 0) FROM bookings b WHERE b.event_id = e.id AND b.customer_id = $2 \
+              AND b.status IN ('pending', 'confirmed'))::bigint AS held_by_customer, \
+         EXISTS (SELECT 1 FROM bookings b WHERE b.event_id = e.id AND b.status = 'pending' AND b.expires_at <= $4) \
+              AS has_lapsed_holds \
+         FROM events e WHERE e.id = $1"
+    ))
+    .bind(request.event_id.0)
+    .bind(request.customer_id.0)
+    .bind(request.seat_ids.iter().map(|seat| seat.0).collect::<Vec<_>>())
+    .bind(now)
+    .fetch_one(conn)
+    .await
+    .map_err(store_error)
+}
+
 #[async_trait]
 impl BookingRepository for PostgresStore {
     async fn place(
@@ -122,121 +174,75 @@ impl BookingRepository for PostgresStore {
         policy: BookingPolicy,
         now: Timestamp,
     ) -> Result<BookingDetails, PlaceBookingError> {
+        // Four round trips, three of them under the event's lock: lock, read, write, commit.
         let mut tx = self.pool.begin().await.map_err(store_error)?;
-        let event_row = lock_event(&mut tx, request.event_id)
+        lock_event_row(&mut tx, request.event_id)
             .await?
             .ok_or(PlaceBookingError::EventNotFound)?;
-        expire_lapsed_holds(&mut tx, request.event_id, now).await?;
-        let phases = phases(&mut tx, &[request.event_id.0]).await?;
-        let mut view = event_row.into_view(phases)?;
-        // The decision never looks at the picture; a data URL may be megabytes.
-        let image_url = view.event.image_url.take();
-        let seat_ids: Vec<i64> = request.seat_ids.iter().map(|seat| seat.0).collect();
-        let seat_rows: Vec<SeatRow> = sqlx::query_as(
-            "SELECT s.id, s.row_index, s.number, bs.status AS held_by FROM seats s \
-             LEFT JOIN booking_seats bs ON bs.seat_id = s.id AND bs.status IN ('pending', 'confirmed') \
-             WHERE s.event_id = $1 AND s.id = ANY($2) AND NOT s.removed",
-        )
-        .bind(request.event_id.0)
-        .bind(&seat_ids)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        let held: i64 = sqlx::query_scalar(
-            "SELECT coalesce(sum(quantity), 0) FROM bookings \
-             WHERE event_id = $1 AND customer_id = $2 AND status IN ('pending', 'confirmed')",
-        )
-        .bind(request.event_id.0)
-        .bind(request.customer_id.0)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        let seats = seat_rows
-            .iter()
-            .map(|row| {
-                Ok(SeatState {
-                    seat: row.seat()?,
-                    status: row.status(),
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let event = view.event;
-        let snapshot = BookingSnapshot {
-            event,
-            sales: view.sales,
-            seats,
-            tickets_held_by_customer: u32::try_from(held).unwrap_or(u32::MAX),
-        };
+        let mut read = read_place_snapshot(&mut tx, &request, now).await?;
+        if read.has_lapsed_holds {
+            expire_lapsed_holds(&mut tx, request.event_id, now).await?;
+            read = read_place_snapshot(&mut tx, &request, now).await?;
+        }
+        let (snapshot, image_url) = read.into_snapshot()?;
         let decision = decide(&snapshot, &request, &policy, now)?;
 
-        let mut inserted = None;
+        let quantity = decision.seats.len() as i32;
         for _ in 0..CODE_ATTEMPTS {
             let code = self.codes.generate();
-            let id: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO bookings (code, event_id, phase_id, ticket_type, customer_id, quantity, unit_price, \
-                 total_price, status, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10) ON CONFLICT (code) DO NOTHING RETURNING id",
+            let written: Option<(i64, String)> = sqlx::query_as(
+                "WITH booking AS ( \
+                     INSERT INTO bookings (code, event_id, phase_id, ticket_type, customer_id, quantity, \
+                         unit_price, total_price, status, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10) \
+                     ON CONFLICT (code) DO NOTHING RETURNING id \
+                 ), held AS ( \
+                     INSERT INTO booking_seats (booking_id, status, seat_id, event_id, label) \
+                     SELECT booking.id, 'pending', t.seat_id, $2, t.label \
+                     FROM booking, unnest($11::bigint[], $12::text[]) AS t(seat_id, label) \
+                 ), sold AS ( \
+                     UPDATE phases SET sold = sold + $6 WHERE id = $3 AND EXISTS (SELECT 1 FROM booking) \
+                 ), counted AS ( \
+                     UPDATE events SET seats_taken = seats_taken + $6, pending_bookings = pending_bookings + 1, \
+                         seat_map_version = seat_map_version + 1 \
+                     WHERE id = $2 AND EXISTS (SELECT 1 FROM booking) \
+                 ) \
+                 SELECT booking.id, users.name FROM booking, users WHERE users.id = $5",
             )
             .bind(code.as_str())
             .bind(request.event_id.0)
             .bind(decision.phase_id.0)
             .bind(&decision.ticket_type)
             .bind(request.customer_id.0)
-            .bind(decision.seats.len() as i32)
+            .bind(quantity)
             .bind(decision.unit_price.amount())
             .bind(decision.total_price.amount())
             .bind(now)
             .bind(decision.expires_at)
+            .bind(decision.seats.iter().map(|seat| seat.id.0).collect::<Vec<_>>())
+            .bind(decision.seats.iter().map(|seat| seat.label.clone()).collect::<Vec<_>>())
             .fetch_optional(&mut *tx)
             .await
             .map_err(store_error)?;
-            if let Some(id) = id {
-                inserted = Some((id, code));
-                break;
-            }
+            // No row: the code was taken (or the customer is unknown); nothing was written.
+            let Some((id, customer_name)) = written else {
+                continue;
+            };
+            tx.commit().await.map_err(store_error)?;
+            let mut event = EventSummary::from(&snapshot.event);
+            event.image_url = image_url;
+            return Ok(BookingDetails {
+                booking: decision.into_booking(BookingId(id), code, &request, now),
+                event,
+                customer_name,
+                payment: None,
+            });
         }
-        let (id, code) = inserted.ok_or_else(|| {
-            StoreError::Unexpected(format!(
-                "no unused booking code after {CODE_ATTEMPTS} attempts"
-            ))
-        })?;
-        let quantity = decision.seats.len() as i32;
-        sqlx::query(
-            "INSERT INTO booking_seats (booking_id, status, seat_id, event_id, label) \
-             SELECT $1, 'pending', seat_id, $2, label FROM unnest($3::bigint[], $4::text[]) AS t(seat_id, label)",
-        )
-        .bind(id)
-        .bind(request.event_id.0)
-        .bind(decision.seats.iter().map(|seat| seat.id.0).collect::<Vec<_>>())
-        .bind(decision.seats.iter().map(|seat| seat.label.clone()).collect::<Vec<_>>())
-        .execute(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        sqlx::query("UPDATE phases SET sold = sold + $2 WHERE id = $1")
-            .bind(decision.phase_id.0)
-            .bind(quantity)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_error)?;
-        let customer_name: String = sqlx::query_scalar(
-            "WITH counted AS (UPDATE events SET seats_taken = seats_taken + $2, pending_bookings = pending_bookings + 1, \
-             seat_map_version = seat_map_version + 1 WHERE id = $1) SELECT name FROM users WHERE id = $3",
-        )
-        .bind(request.event_id.0)
-        .bind(quantity)
-        .bind(request.customer_id.0)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
-        let mut summary = EventSummary::from(&snapshot.event);
-        summary.image_url = image_url;
-        Ok(BookingDetails {
-            booking: decision.into_booking(BookingId(id), code, &request, now),
-            event: summary,
-            customer_name,
-            payment: None,
-        })
+        Err(StoreError::Unexpected(format!(
+            "no booking written after {CODE_ATTEMPTS} codes: every code taken, or customer {} unknown",
+            request.customer_id
+        ))
+        .into())
     }
 
     async fn find_by_code(
@@ -264,48 +270,57 @@ impl BookingRepository for PostgresStore {
         payment: PaymentInput,
         now: Timestamp,
     ) -> Result<PaymentReceipt, BookingCommandError<domain::booking::PayRejection>> {
-        let (mut tx, mut details) = begin_command(self, code, now).await?;
+        // Lock, read, write, commit. A lapsed hold is refused by the domain as expired; the
+        // sweep or the next read records it.
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        sqlx::query("SELECT 1 FROM events WHERE id = (SELECT event_id FROM bookings WHERE code = $1) FOR UPDATE")
+            .bind(code.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_error)?
+            .ok_or(BookingCommandError::NotFound)?;
+        let row: BookingWithSeatsRow = sqlx::query_as(concat!(
+            booking_with_seats_select!(),
+            "WHERE b.code = $1 FOR UPDATE OF b"
+        ))
+        .bind(code.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?
+        .ok_or(BookingCommandError::NotFound)?;
+        let mut details = row.into_details()?;
         let booking = &mut details.booking;
         let change = booking
             .pay(&payment, now)
             .map_err(BookingCommandError::Rejected)?;
-        sqlx::query("UPDATE bookings SET status = 'confirmed', paid_at = $2 WHERE id = $1")
-            .bind(booking.id.0)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_error)?;
-        sqlx::query(
-            "INSERT INTO payments (booking_id, amount, method, change, status, created_at) \
-             VALUES ($1, $2, $3, $4, 'success', $5)",
-        )
+        let recorded: PaymentRow = sqlx::query_as(concat!(
+            "WITH confirmed AS ( \
+                 UPDATE bookings SET status = 'confirmed', paid_at = $2 WHERE id = $1 RETURNING id \
+             ), counted AS ( \
+                 UPDATE events SET tickets_sold = tickets_sold + $6, pending_bookings = pending_bookings - 1, \
+                     revenue = revenue + $7, seat_map_version = seat_map_version + 1 WHERE id = $8 \
+             ) \
+             INSERT INTO payments (booking_id, amount, method, change, status, created_at) \
+             SELECT id, $3, $4, $5, 'success', $2 FROM confirmed RETURNING ",
+            payment_columns!()
+        ))
         .bind(booking.id.0)
+        .bind(now)
         .bind(payment.amount.amount())
         .bind(&payment.method)
         .bind(change.amount())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        sqlx::query(
-            "UPDATE events SET tickets_sold = tickets_sold + $2, pending_bookings = pending_bookings - 1, \
-             revenue = revenue + $3, seat_map_version = seat_map_version + 1 WHERE id = $1",
-        )
-        .bind(booking.event_id.0)
         .bind(booking.quantity() as i32)
         .bind(booking.total_price.amount())
-        .execute(&mut *tx)
+        .bind(booking.event_id.0)
+        .fetch_one(&mut *tx)
         .await
         .map_err(store_error)?;
-        let confirmed = one(&mut tx, booking.id.0).await?;
         tx.commit().await.map_err(store_error)?;
-        let payment = confirmed
-            .payment
-            .clone()
-            .ok_or_else(|| corrupt("payment", "a paid booking without its payment"))?;
+        let payment = recorded.into_payment()?;
+        details.payment = Some(payment.clone());
         Ok(PaymentReceipt {
             payment,
-            booking: confirmed,
+            booking: details,
         })
     }
 

@@ -2,7 +2,9 @@
 
 use application::ports::StoreError;
 use application::views::{BookingDetails, EventSummary, EventView};
-use domain::booking::{BookedSeat, Booking, BookingCode, BookingId, BookingStatus};
+use domain::booking::{
+    BookedSeat, Booking, BookingCode, BookingId, BookingSnapshot, BookingStatus, SeatState,
+};
 use domain::event::{Event, EventId, EventStatus, Phase, PhaseId, PhaseSales};
 use domain::money::Money;
 use domain::payment::{Payment, PaymentId, PaymentStatus};
@@ -207,17 +209,48 @@ pub(super) struct BookingRow {
     pub customer_name: String,
 }
 
-/// The columns of a `BookingRow`, with their joins; a query adds its own `WHERE`.
-macro_rules! booking_select {
+/// The columns of a `BookingRow`, for `bookings b JOIN events e JOIN users u`.
+macro_rules! booking_columns {
     () => {
-        "SELECT b.id, b.code, b.event_id, b.phase_id, b.ticket_type, b.customer_id, \
+        "b.id, b.code, b.event_id, b.phase_id, b.ticket_type, b.customer_id, \
          b.unit_price, b.total_price, b.status, b.created_at, b.expires_at, b.paid_at, b.cancelled_at, \
          b.checked_in_at, e.name AS event_name, e.date AS event_date, e.venue AS event_venue, \
-         e.image_url AS event_image_url, u.name AS customer_name \
-         FROM bookings b JOIN events e ON e.id = b.event_id JOIN users u ON u.id = b.customer_id "
+         e.image_url AS event_image_url, u.name AS customer_name "
     };
 }
-pub(super) use booking_select;
+
+macro_rules! booking_joins {
+    () => {
+        "FROM bookings b JOIN events e ON e.id = b.event_id JOIN users u ON u.id = b.customer_id "
+    };
+}
+
+/// Booking rows with their joins; a query adds its own `WHERE`.
+macro_rules! booking_select {
+    () => {
+        concat!(
+            "SELECT ",
+            $crate::postgres::rows::booking_columns!(),
+            $crate::postgres::rows::booking_joins!()
+        )
+    };
+}
+
+/// A `BookingWithSeatsRow`: the booking and its seats in seat order, in one row.
+macro_rules! booking_with_seats_select {
+    () => {
+        concat!(
+            "SELECT ",
+            $crate::postgres::rows::booking_columns!(),
+            ", ARRAY(SELECT bs.seat_id FROM booking_seats bs JOIN seats s ON s.id = bs.seat_id \
+                     WHERE bs.booking_id = b.id ORDER BY s.position) AS seat_ids, \
+               ARRAY(SELECT bs.label FROM booking_seats bs JOIN seats s ON s.id = bs.seat_id \
+                     WHERE bs.booking_id = b.id ORDER BY s.position) AS seat_labels ",
+            $crate::postgres::rows::booking_joins!()
+        )
+    };
+}
+pub(super) use {booking_columns, booking_joins, booking_select, booking_with_seats_select};
 
 #[derive(sqlx::FromRow)]
 pub(super) struct BookedSeatRow {
@@ -314,4 +347,105 @@ pub(super) fn seats_of(booking_id: i64, seats: &[BookedSeatRow]) -> Vec<BookedSe
             label: seat.label.clone(),
         })
         .collect()
+}
+
+/// A booking and its seats, read in one statement.
+#[derive(sqlx::FromRow)]
+pub(super) struct BookingWithSeatsRow {
+    #[sqlx(flatten)]
+    pub booking: BookingRow,
+    pub seat_ids: Vec<i64>,
+    pub seat_labels: Vec<String>,
+}
+
+impl BookingWithSeatsRow {
+    /// The booking's details; its payment is not read.
+    pub fn into_details(self) -> Result<BookingDetails, StoreError> {
+        let seats = self
+            .seat_ids
+            .into_iter()
+            .zip(self.seat_labels)
+            .map(|(id, label)| BookedSeat {
+                id: SeatId(id),
+                label,
+            })
+            .collect();
+        self.booking.into_details(seats, None)
+    }
+}
+
+/// What a booking decision reads, in one row (see `read_place_snapshot`).
+#[derive(sqlx::FromRow)]
+pub(super) struct PlaceSnapshotRow {
+    #[sqlx(flatten)]
+    pub event: EventRow,
+    pub phase_ids: Vec<i64>,
+    pub phase_names: Vec<String>,
+    pub phase_prices: Vec<i64>,
+    pub phase_quotas: Vec<i32>,
+    pub phase_sold: Vec<i32>,
+    pub phase_starts: Vec<Timestamp>,
+    pub phase_ends: Vec<Timestamp>,
+    pub seat_ids: Vec<i64>,
+    pub seat_rows: Vec<i32>,
+    pub seat_numbers: Vec<i32>,
+    /// The status of the open booking holding each seat, or empty.
+    pub seat_holders: Vec<String>,
+    pub held_by_customer: i64,
+    pub has_lapsed_holds: bool,
+}
+
+impl PlaceSnapshotRow {
+    /// The domain's snapshot, and the event's picture kept aside (the decision never reads it).
+    pub fn into_snapshot(self) -> Result<(BookingSnapshot, Option<String>), StoreError> {
+        let event_id = self.event.id;
+        let phases = (0..self.phase_ids.len())
+            .map(|index| {
+                Some(PhaseRow {
+                    id: self.phase_ids[index],
+                    event_id,
+                    name: self.phase_names.get(index)?.clone(),
+                    price: *self.phase_prices.get(index)?,
+                    quota: *self.phase_quotas.get(index)?,
+                    sold: *self.phase_sold.get(index)?,
+                    start_date: *self.phase_starts.get(index)?,
+                    end_date: *self.phase_ends.get(index)?,
+                })
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| corrupt("phases", "columns of different lengths"))?;
+        let seats = (0..self.seat_ids.len())
+            .map(|index| {
+                let row = SeatRow {
+                    id: self.seat_ids[index],
+                    row_index: *self.seat_rows.get(index)?,
+                    number: *self.seat_numbers.get(index)?,
+                    held_by: self
+                        .seat_holders
+                        .get(index)
+                        .filter(|status| !status.is_empty())
+                        .cloned(),
+                };
+                Some(row)
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| corrupt("seats", "columns of different lengths"))?
+            .iter()
+            .map(|row| {
+                Ok(SeatState {
+                    seat: row.seat()?,
+                    status: row.status(),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let mut view = self.event.into_view(phases)?;
+        let image_url = view.event.image_url.take();
+        let snapshot = BookingSnapshot {
+            event: view.event,
+            sales: view.sales,
+            seats,
+            tickets_held_by_customer: u32::try_from(self.held_by_customer).unwrap_or(u32::MAX),
+        };
+        Ok((snapshot, image_url))
+    }
 }
