@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use chrono::FixedOffset;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -10,7 +9,9 @@ use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use application::ports::EventFilter;
-use application::views::{EventView, SeatView};
+use application::views::EventView;
+#[cfg(test)]
+use application::views::SeatView;
 use domain::event::{EventId, EventInput, EventPatch, Phase, PhaseId, PhaseInput};
 use domain::validation::ValidationErrors;
 use domain::Timestamp;
@@ -200,8 +201,9 @@ impl EventResponse {
     }
 }
 
-/// One seat of the map.
-#[derive(Object, serde::Serialize)]
+/// One seat of the map. Rendered by `SeatMapCache::render`, which must give exactly this shape.
+#[derive(Object)]
+#[cfg_attr(test, derive(serde::Serialize))]
 struct SeatResponse {
     id: i64,
     /// Row letters and number, e.g. `AB12`.
@@ -214,6 +216,7 @@ struct SeatResponse {
     is_booked: bool,
 }
 
+#[cfg(test)]
 impl From<&SeatView> for SeatResponse {
     fn from(view: &SeatView) -> Self {
         SeatResponse {
@@ -539,11 +542,62 @@ impl EventsApi {
             .seats(event)
             .await
             .map_err(ApiFailure::from)?;
-        let seats: Vec<SeatResponse> = map.seats.iter().map(SeatResponse::from).collect();
-        let body = serde_json::to_vec(&seats)
-            .map(Bytes::from)
-            .map_err(|error| ApiFailure::internal(&error))?;
+        let body = self.seat_maps.render(event, &map.seats);
         self.seat_maps.put(event, map.version, body.clone());
         Ok(SeatMapResponse::Ok(SerializedJson::new(body)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::seat::{Seat, SeatId, SeatPosition, SeatStatus};
+
+    #[test]
+    fn the_rendered_seat_map_has_the_documented_shape() {
+        let seat = |id: i64, row_index: u32, number: u32, status: SeatStatus| SeatView {
+            seat: Seat {
+                id: SeatId(id),
+                position: SeatPosition { row_index, number },
+            },
+            status,
+        };
+        let seats = vec![
+            seat(1, 0, 1, SeatStatus::Available),
+            seat(2, 0, 2, SeatStatus::Held),
+            seat(3, 27, 10, SeatStatus::Sold),
+        ];
+        let cache = SeatMapCache::default();
+        let rendered: serde_json::Value =
+            serde_json::from_slice(&cache.render(EventId(1), &seats)).unwrap();
+        let documented =
+            serde_json::to_value(seats.iter().map(SeatResponse::from).collect::<Vec<_>>()).unwrap();
+        assert_eq!(rendered, documented);
+        assert_eq!(rendered[2]["label"], "AB10");
+
+        let changed = vec![
+            seats[0].clone(),
+            seat(2, 0, 2, SeatStatus::Sold),
+            seats[2].clone(),
+        ];
+        let rendered: serde_json::Value =
+            serde_json::from_slice(&cache.render(EventId(1), &changed)).unwrap();
+        assert_eq!(
+            rendered[1]["status"], "sold",
+            "a kept layout takes the new statuses"
+        );
+        let grown = vec![
+            seats[0].clone(),
+            seats[1].clone(),
+            seats[2].clone(),
+            seat(4, 28, 1, SeatStatus::Available),
+        ];
+        let rendered: serde_json::Value =
+            serde_json::from_slice(&cache.render(EventId(1), &grown)).unwrap();
+        assert_eq!(
+            rendered.as_array().map(Vec::len),
+            Some(4),
+            "new seats make a new layout"
+        );
     }
 }

@@ -15,7 +15,9 @@ use poem_openapi::payload::Payload;
 use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
 
+use application::views::SeatView;
 use domain::event::EventId;
+use domain::seat::{SeatId, SeatStatus};
 
 const JSON: &str = "application/json; charset=utf-8";
 
@@ -27,9 +29,71 @@ struct CachedMap {
     body: Bytes,
 }
 
+/// The parts of an event's seat map that only change with its seats, not with their status:
+/// each seat's JSON up to its status, in seat order.
+struct SeatMapLayout {
+    seat_ids: Vec<SeatId>,
+    /// `{"id":7,"label":"A7","row":"A","number":7,"status":"` for each seat.
+    heads: Vec<String>,
+}
+
+impl SeatMapLayout {
+    fn of(seats: &[SeatView]) -> SeatMapLayout {
+        SeatMapLayout {
+            seat_ids: seats.iter().map(|view| view.seat.id).collect(),
+            heads: seats
+                .iter()
+                .map(|view| {
+                    let seat = &view.seat;
+                    // Labels and rows are letters and digits: nothing to escape.
+                    format!(
+                        "{{\"id\":{},\"label\":\"{}\",\"row\":\"{}\",\"number\":{},\"status\":\"",
+                        seat.id.0,
+                        seat.label(),
+                        seat.position.row(),
+                        seat.position.number
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn fits(&self, seats: &[SeatView]) -> bool {
+        self.seat_ids.len() == seats.len()
+            && self
+                .seat_ids
+                .iter()
+                .zip(seats)
+                .all(|(id, view)| *id == view.seat.id)
+    }
+
+    /// The whole map as JSON: each seat's head, then its status and whether it is booked.
+    fn render(&self, seats: &[SeatView]) -> Bytes {
+        let mut body =
+            Vec::with_capacity(self.heads.iter().map(|head| head.len() + 40).sum::<usize>() + 2);
+        body.push(b'[');
+        for (index, (head, view)) in self.heads.iter().zip(seats).enumerate() {
+            if index > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(head.as_bytes());
+            body.extend_from_slice(view.status.as_str().as_bytes());
+            let booked = view.status != SeatStatus::Available;
+            body.extend_from_slice(if booked {
+                b"\",\"is_booked\":true}"
+            } else {
+                b"\",\"is_booked\":false}"
+            });
+        }
+        body.push(b']');
+        Bytes::from(body)
+    }
+}
+
 #[derive(Default)]
 pub struct SeatMapCache {
     maps: Mutex<HashMap<EventId, CachedMap>>,
+    layouts: Mutex<HashMap<EventId, std::sync::Arc<SeatMapLayout>>>,
 }
 
 impl SeatMapCache {
@@ -39,6 +103,29 @@ impl SeatMapCache {
         maps.get(&event)
             .filter(|map| map.version == version)
             .map(|map| map.body.clone())
+    }
+
+    /// Serialises a seat map, reusing what its seats alone decide from the last time.
+    pub fn render(&self, event: EventId, seats: &[SeatView]) -> Bytes {
+        let kept = self
+            .layouts
+            .lock()
+            .ok()
+            .and_then(|layouts| layouts.get(&event).cloned());
+        let layout = match kept {
+            Some(layout) if layout.fits(seats) => layout,
+            _ => {
+                let layout = std::sync::Arc::new(SeatMapLayout::of(seats));
+                if let Ok(mut layouts) = self.layouts.lock() {
+                    if layouts.len() >= MAX_EVENTS && !layouts.contains_key(&event) {
+                        layouts.clear();
+                    }
+                    layouts.insert(event, layout.clone());
+                }
+                layout
+            }
+        };
+        layout.render(seats)
     }
 
     /// Keeps the map of `event` serialised at `version`, unless a newer one is kept already.

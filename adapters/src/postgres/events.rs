@@ -535,8 +535,24 @@ impl EventRepository for PostgresStore {
         id: EventId,
         now: Timestamp,
     ) -> Result<Option<u64>, StoreError> {
-        self.expire_lapsed_events(Some(id), now).await?;
-        let mut conn = self.pool.acquire().await.map_err(store_error)?;
-        current_seat_map_version(&mut conn, id).await
+        // The hot path of every buyer's click: one statement, unless a hold has lapsed.
+        let found: Option<(i64, bool)> = sqlx::query_as(
+            "SELECT e.seat_map_version, EXISTS (SELECT 1 FROM bookings b WHERE b.event_id = e.id \
+             AND b.status = 'pending' AND b.expires_at <= $2) FROM events e WHERE e.id = $1",
+        )
+        .bind(id.0)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        match found {
+            None => Ok(None),
+            Some((version, false)) => Ok(Some(version.max(0) as u64)),
+            Some((_, true)) => {
+                self.expire_lapsed_events(Some(id), now).await?;
+                let mut conn = self.pool.acquire().await.map_err(store_error)?;
+                current_seat_map_version(&mut conn, id).await
+            }
+        }
     }
 }
