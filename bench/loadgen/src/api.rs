@@ -1,0 +1,334 @@
+//! The public HTTP API as the web app speaks it: JSON bodies, `Content-Type: application/json` on
+//! every request (GETs included), `Authorization: Bearer` where a login is needed. Every call is
+//! timed; nothing here retries.
+
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::{Client, Method};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// One answered (or failed) request.
+#[derive(Debug)]
+pub struct Reply {
+    /// The HTTP status; 0 when no answer came (connection refused or reset, timeout).
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub elapsed: Duration,
+    /// Why no answer came, when `status` is 0.
+    pub transport_error: Option<String>,
+}
+
+impl Reply {
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, String> {
+        serde_json::from_slice(&self.body).map_err(|error| {
+            format!(
+                "unreadable JSON answer ({error}): {}",
+                String::from_utf8_lossy(&self.body[..self.body.len().min(300)])
+            )
+        })
+    }
+
+    /// A one-line description of a failed call, for messages.
+    pub fn describe(&self) -> String {
+        match &self.transport_error {
+            Some(error) => format!("no answer: {error}"),
+            None => format!(
+                "HTTP {}: {}",
+                self.status,
+                String::from_utf8_lossy(&self.body[..self.body.len().min(300)])
+            ),
+        }
+    }
+}
+
+/// A client of one WarTawa server.
+#[derive(Clone)]
+pub struct Api {
+    client: Client,
+    base: String,
+}
+
+static JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+impl Api {
+    /// `max_idle` bounds the kept-alive connections (one per concurrent client is what a load
+    /// test wants: no connection churn, no more sockets than callers).
+    pub fn new(base_url: &str, timeout: Duration, max_idle: usize) -> Result<Api, String> {
+        let client = Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .pool_max_idle_per_host(max_idle.max(1))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
+        Ok(Api {
+            client,
+            base: base_url.trim_end_matches('/').to_string(),
+        })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, format!("{}{}", self.base, path))
+            .header(CONTENT_TYPE, JSON.clone());
+        if let Some(token) = token {
+            request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if let Some(body) = body {
+            request = request.body(serde_json::to_vec(body).unwrap_or_default());
+        }
+        let started = Instant::now();
+        let outcome = async {
+            let response = request.send().await?;
+            let status = response.status().as_u16();
+            let bytes = response.bytes().await?;
+            Ok::<_, reqwest::Error>((status, bytes))
+        }
+        .await;
+        let elapsed = started.elapsed();
+        match outcome {
+            Ok((status, bytes)) => Reply {
+                status,
+                body: bytes.to_vec(),
+                elapsed,
+                transport_error: None,
+            },
+            Err(error) => Reply {
+                status: 0,
+                body: Vec::new(),
+                elapsed,
+                transport_error: Some(error_chain(&error)),
+            },
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// A seat of `GET /api/events/{id}/seats`, as much of it as the buyers read.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Seat {
+    pub id: i64,
+    #[serde(default)]
+    pub label: String,
+    pub status: String,
+    pub is_booked: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginAnswer {
+    pub token: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BookedSeat {
+    pub id: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Booking {
+    pub booking_code: String,
+    pub event_id: i64,
+    pub total_price: i64,
+    pub quantity: i64,
+    pub status: String,
+    pub seats: Vec<BookedSeat>,
+    pub paid_at: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PaymentAnswer {
+    pub amount: i64,
+    pub status: String,
+    pub booking: Booking,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PhaseAnswer {
+    pub id: i64,
+    #[serde(default)]
+    pub sold: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EventAnswer {
+    pub id: i64,
+    #[serde(default)]
+    pub capacity: i64,
+    #[serde(default)]
+    pub available_seats: i64,
+    #[serde(default)]
+    pub tickets_sold: i64,
+    pub phases: Vec<PhaseAnswer>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DashboardEvent {
+    pub id: i64,
+    pub tickets_sold: i64,
+    pub revenue: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DashboardAnswer {
+    pub total_revenue: i64,
+    pub tickets_sold: i64,
+    pub events: Vec<DashboardEvent>,
+}
+
+/// A seat as the buyers read it, borrowing from the answer: they parse a whole map per try.
+#[derive(Debug, Deserialize)]
+pub struct SeatRef<'a> {
+    pub id: i64,
+    #[serde(borrow)]
+    pub status: &'a str,
+    pub is_booked: bool,
+}
+
+/// CPU seconds (user + system) a process has used so far, from `/proc/<pid>/stat`.
+pub fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; the fields after its closing parenthesis are fixed.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// CPU used by this process and (when its pid is known) the server over a measured window.
+pub struct CpuWindow {
+    server_pid: Option<String>,
+    own: Option<f64>,
+    server: Option<f64>,
+}
+
+impl CpuWindow {
+    pub fn start(server_pid: Option<&str>) -> CpuWindow {
+        CpuWindow {
+            server_pid: server_pid.map(str::to_string),
+            own: cpu_seconds("self"),
+            server: server_pid.and_then(cpu_seconds),
+        }
+    }
+
+    /// (load generator, server) CPU seconds since `start`.
+    pub fn end(&self) -> (Option<f64>, Option<f64>) {
+        let own = cpu_seconds("self").zip(self.own).map(|(b, a)| b - a);
+        let server = self
+            .server_pid
+            .as_deref()
+            .and_then(cpu_seconds)
+            .zip(self.server)
+            .map(|(b, a)| b - a);
+        (own, server)
+    }
+}
+
+/// Reads a seat map's ids and statuses fast: the buyers read a whole map per try, and a full
+/// JSON parse of 1000 seats costs the load generator more CPU than the server spends sending it.
+/// Each seat object is flat (no nested braces); anything unexpected falls back to a full parse.
+pub fn parse_seat_map(body: &[u8]) -> Result<Vec<SeatRef<'_>>, String> {
+    fast_seat_map(body).map_or_else(
+        || serde_json::from_slice(body).map_err(|error| format!("unreadable seat map ({error})")),
+        Ok,
+    )
+}
+
+fn fast_seat_map(body: &[u8]) -> Option<Vec<SeatRef<'_>>> {
+    let text = std::str::from_utf8(body).ok()?.trim();
+    let inner = text.strip_prefix('[')?.strip_suffix(']')?.trim();
+    let mut seats = Vec::with_capacity(inner.len() / 80 + 1);
+    if inner.is_empty() {
+        return Some(seats);
+    }
+    for object in inner.split('}') {
+        let object = object.trim_start_matches(',').trim();
+        if object.is_empty() {
+            continue;
+        }
+        let object = object.strip_prefix('{')?;
+        if object.contains('{') {
+            return None;
+        }
+        let id_at = object.find("\"id\":")? + 5;
+        let digits = object[id_at..].trim_start();
+        let end = digits
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(digits.len());
+        let id: i64 = digits[..end].parse().ok()?;
+        let status_at = object.find("\"status\":\"")? + 10;
+        let status_len = object[status_at..].find('"')?;
+        let status = &object[status_at..status_at + status_len];
+        seats.push(SeatRef {
+            id,
+            status,
+            is_booked: status != "available",
+        });
+    }
+    Some(seats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fast_seat_map_reader_agrees_with_a_full_parse() {
+        let body = br#"[{"id":1201,"label":"A1","row":"A","number":1,"status":"available","is_booked":false},{"id":1202,"label":"A2","row":"A","number":2,"status":"held","is_booked":true},
+            {"status":"sold","id":7,"label":"B1","is_booked":true}]"#;
+        let fast = fast_seat_map(body).expect("the fast reader reads it");
+        let full: Vec<SeatRef> = serde_json::from_slice(body).unwrap();
+        let pairs = |seats: &[SeatRef]| -> Vec<(i64, String, bool)> {
+            seats
+                .iter()
+                .map(|s| (s.id, s.status.to_string(), s.is_booked))
+                .collect()
+        };
+        assert_eq!(pairs(&fast), pairs(&full));
+        assert_eq!(fast.len(), 3);
+        assert!(fast_seat_map(b"[]").unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_unexpected_shape_falls_back_to_the_full_parse() {
+        assert!(fast_seat_map(br#"{"error":1}"#).is_none());
+        assert!(parse_seat_map(br#"{"error":1}"#).is_err());
+        assert!(fast_seat_map(br#"[{"id":1,"status":"sold","x":{"y":1}}]"#).is_none());
+    }
+}

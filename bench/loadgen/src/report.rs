@@ -1,0 +1,383 @@
+//! `report`: reads the JSON lines the scenarios wrote and sets each figure beside its reference
+//! and its target.
+
+use serde_json::Value;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    /// The JSON-lines file the scenarios appended to.
+    #[arg(long)]
+    pub results: String,
+    /// The label of the in-memory server's runs.
+    #[arg(long, default_value = "memory")]
+    pub memory_label: String,
+    /// The label of the PostgreSQL server's runs.
+    #[arg(long, default_value = "postgres")]
+    pub postgres_label: String,
+    /// The label of the login-burst run (a server with production bcrypt cost).
+    #[arg(long, default_value = "memory-bcrypt12")]
+    pub login_label: String,
+    /// Print the probes (growth curves) as a table instead of the targets.
+    #[arg(long)]
+    pub growth: bool,
+    /// Exit non-zero when a performance target is missed too (not only on violations and 5xx).
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub figure: String,
+    pub value: Option<f64>,
+    pub reference: String,
+    pub ratio: Option<f64>,
+    pub target: String,
+    pub met: Option<bool>,
+}
+
+fn latest<'a>(lines: &'a [Value], scenario: &str, label: &str) -> Option<&'a Value> {
+    lines
+        .iter()
+        .rev()
+        .find(|line| line["scenario"] == scenario && line["label"] == label)
+}
+
+/// The latest browse of this label that read seat maps only (`seat_only`) or a mix.
+fn latest_browse<'a>(lines: &'a [Value], label: &str, seat_only: bool) -> Option<&'a Value> {
+    lines.iter().rev().find(|line| {
+        line["scenario"] == "browse"
+            && line["label"] == label
+            && (line["seat_share"].as_f64().unwrap_or(0.5) >= 1.0) == seat_only
+    })
+}
+
+fn num(line: Option<&Value>, field: &str) -> Option<f64> {
+    line.and_then(|line| line[field].as_f64())
+}
+
+/// A figure that must reach `factor` × its reference (or stay under it when `at_most`).
+fn ratio_row(
+    figure: &str,
+    value: Option<f64>,
+    reference_name: &str,
+    reference: Option<f64>,
+    factor: f64,
+    at_most: bool,
+) -> Row {
+    let ratio = match (value, reference) {
+        (Some(value), Some(reference)) if reference > 0.0 => Some(value / reference),
+        _ => None,
+    };
+    Row {
+        figure: figure.to_string(),
+        value,
+        reference: match reference {
+            Some(reference) => format!("{reference_name} {}", fmt(reference)),
+            None => format!("{reference_name} (missing)"),
+        },
+        ratio,
+        target: format!("{} {factor} ×", if at_most { "≤" } else { "≥" }),
+        met: ratio.map(|ratio| {
+            if at_most {
+                ratio <= factor
+            } else {
+                ratio >= factor
+            }
+        }),
+    }
+}
+
+fn absolute_row(figure: &str, value: Option<f64>, limit: f64, at_most: bool, unit: &str) -> Row {
+    Row {
+        figure: figure.to_string(),
+        value,
+        reference: "—".to_string(),
+        ratio: None,
+        target: format!("{} {} {unit}", if at_most { "≤" } else { "≥" }, fmt(limit)),
+        met: value.map(|value| {
+            if at_most {
+                value <= limit
+            } else {
+                value >= limit
+            }
+        }),
+    }
+}
+
+pub fn rows(lines: &[Value], args: &ReportArgs) -> Vec<Row> {
+    let (mem, pg, login) = (
+        args.memory_label.as_str(),
+        args.postgres_label.as_str(),
+        args.login_label.as_str(),
+    );
+    let health = latest(lines, "health", mem);
+    let health_rps = num(health, "rps");
+    let pgbench = lines
+        .iter()
+        .rev()
+        .find(|line| line["scenario"] == "pgbench");
+    let pg_onsale = latest(lines, "onsale", pg);
+    let mem_onsale = latest(lines, "onsale", mem);
+    let mut rows = vec![
+        ratio_row(
+            "PostgreSQL onsale bookings/s",
+            num(pg_onsale, "bookings_per_s"),
+            "pgbench TPC-B tps",
+            num(pgbench, "tps"),
+            0.5,
+            false,
+        ),
+        absolute_row(
+            "PostgreSQL onsale p99 booking (ms)",
+            num(pg_onsale, "book_p99_ms"),
+            100.0,
+            true,
+            "ms",
+        ),
+        absolute_row(
+            "memory onsale bookings/s",
+            num(mem_onsale, "bookings_per_s"),
+            5000.0,
+            false,
+            "/s",
+        ),
+        absolute_row(
+            "memory onsale p99 booking (ms)",
+            num(mem_onsale, "book_p99_ms"),
+            100.0,
+            true,
+            "ms",
+        ),
+    ];
+    for (store, label) in [("memory", mem), ("PostgreSQL", pg)] {
+        rows.push(ratio_row(
+            &format!("{store} browse seat-map req/s, seat maps only (1000 seats)"),
+            num(latest_browse(lines, label, true), "seat_map_rps"),
+            "/health req/s",
+            health_rps,
+            0.3,
+            false,
+        ));
+        let mixed = latest_browse(lines, label, false);
+        rows.push(Row {
+            figure: format!("{store} browse req/s, event list and seat map alternating"),
+            value: num(mixed, "total_rps"),
+            reference: format!(
+                "seat map {} req/s, p99 {} ms",
+                num(mixed, "seat_map_rps").map_or("?".to_string(), fmt),
+                num(mixed, "seat_map_p99_ms").map_or("?".to_string(), fmt)
+            ),
+            ratio: None,
+            target: "(information)".to_string(),
+            met: None,
+        });
+    }
+    let burst = latest(lines, "login-burst", login);
+    rows.push(ratio_row(
+        "login-burst browse p99 with logins (ms)",
+        num(burst, "browse_p99_ms_with"),
+        "p99 without",
+        num(burst, "browse_p99_ms_without"),
+        3.0,
+        true,
+    ));
+    let runs: Vec<&Value> = lines
+        .iter()
+        .filter(|line| {
+            line["scenario"] != "pgbench"
+                && line["scenario"] != "probe"
+                && line["scenario"] != "book-probe"
+        })
+        .collect();
+    let violations: usize = runs
+        .iter()
+        .map(|line| line["violations"].as_array().map_or(0, Vec::len))
+        .sum();
+    let server_errors: f64 = runs
+        .iter()
+        .filter_map(|line| line["server_errors_5xx"].as_f64())
+        .sum();
+    let failed = runs.iter().filter(|line| line["ok"] != true).count();
+    rows.push(Row {
+        figure: format!("violations, 5xx, failed runs (of {} runs)", runs.len()),
+        value: Some((violations as f64) + server_errors + failed as f64),
+        reference: format!("{violations} violations, {server_errors} 5xx, {failed} failed"),
+        ratio: None,
+        target: "0".to_string(),
+        met: Some(violations == 0 && server_errors == 0.0 && failed == 0 && !runs.is_empty()),
+    });
+    rows
+}
+
+fn fmt(value: f64) -> String {
+    if value >= 100.0 {
+        format!("{value:.0}")
+    } else if value >= 10.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+pub fn markdown(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| figure | value | reference | ratio | target | met? |\n|---|---:|---|---:|---|---|\n",
+    );
+    for row in rows {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            row.figure,
+            row.value.map_or("missing".to_string(), fmt),
+            row.reference,
+            row.ratio
+                .map_or("—".to_string(), |ratio| format!("{ratio:.2}")),
+            row.target,
+            match (row.met, row.target == "(information)") {
+                (_, true) => "—",
+                (Some(true), _) => "yes",
+                (Some(false), _) => "**NO**",
+                (None, _) => "not measured",
+            }
+        ));
+    }
+    out
+}
+
+/// Prints the table; `Ok(false)` when correctness failed (or, with --strict, a target was missed).
+pub fn run(args: &ReportArgs) -> Result<bool, String> {
+    let text = std::fs::read_to_string(&args.results)
+        .map_err(|error| format!("cannot read {}: {error}", args.results))?;
+    let lines: Vec<Value> = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            serde_json::from_str(line)
+                .map_err(|error| format!("bad line in {}: {error}", args.results))
+        })
+        .collect::<Result<_, _>>()?;
+    if args.growth {
+        print!("{}", growth_markdown(&lines));
+        return Ok(lines.iter().all(|line| line["ok"] != false));
+    }
+    let rows = rows(&lines, args);
+    print!("{}", markdown(&rows));
+    let correctness = rows.last().and_then(|row| row.met) == Some(true);
+    let targets = rows
+        .iter()
+        .filter(|row| row.target != "(information)")
+        .all(|row| row.met == Some(true));
+    if !correctness {
+        eprintln!("*** CORRECTNESS FAILED: violations, 5xx or failed runs above");
+    }
+    if !targets {
+        eprintln!("note: some targets were missed or not measured (marked above)");
+    }
+    Ok(correctness && (targets || !args.strict))
+}
+
+/// The probes and booking probes, one row each, in the order they ran.
+pub fn growth_markdown(lines: &[Value]) -> String {
+    let mut out = String::from(
+        "| setting | request | n | p50 ms | p95 ms | p99 ms | max ms | answer bytes | ok |\n|---|---|---:|---:|---:|---:|---:|---:|---|\n",
+    );
+    let cell = |line: &Value, field: &str| match (line[field].as_u64(), line[field].as_f64()) {
+        (Some(whole), _) => whole.to_string(),
+        (None, Some(value)) => fmt(value),
+        _ => "—".to_string(),
+    };
+    for line in lines {
+        let ok = if line["ok"] == true { "yes" } else { "**NO**" };
+        match line["scenario"].as_str() {
+            Some("probe") => out.push_str(&format!(
+                "| {} | {} {} | {} | {} | {} | {} | {} | {} | {ok} |\n",
+                line["label"].as_str().unwrap_or("?"),
+                line["method"].as_str().unwrap_or("GET"),
+                line["path"].as_str().unwrap_or("?"),
+                cell(line, "count"),
+                cell(line, "p50_ms"),
+                cell(line, "p95_ms"),
+                cell(line, "p99_ms"),
+                cell(line, "max_ms"),
+                cell(line, "answer_bytes"),
+            )),
+            Some("book-probe") => {
+                let rows = [
+                    ("book", "POST /api/bookings".to_string()),
+                    ("cancel", "POST /api/bookings/{code}/cancel".to_string()),
+                    (
+                        "seat_map_changed",
+                        format!(
+                            "GET /api/events/{}/seats, just changed by a booking",
+                            line["event_id"]
+                        ),
+                    ),
+                ];
+                for (name, request) in rows {
+                    let e = &line["endpoints"][name];
+                    if e.is_null() {
+                        continue;
+                    }
+                    out.push_str(&format!(
+                        "| {} | {request} (sequential: book, [read], cancel) | {} | {} | {} | {} | {} | — | {ok} |\n",
+                        line["label"].as_str().unwrap_or("?"),
+                        cell(e, "count"),
+                        cell(e, "p50_ms"),
+                        cell(e, "p95_ms"),
+                        cell(e, "p99_ms"),
+                        cell(e, "max_ms"),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn args() -> ReportArgs {
+        ReportArgs {
+            results: String::new(),
+            memory_label: "memory".into(),
+            postgres_label: "postgres".into(),
+            login_label: "memory-bcrypt12".into(),
+            growth: false,
+            strict: false,
+        }
+    }
+
+    #[test]
+    fn ratios_are_set_against_their_references() {
+        let lines = vec![
+            json!({"scenario": "pgbench", "tps": 1000.0}),
+            json!({"scenario": "onsale", "label": "postgres", "bookings_per_s": 400.0, "book_p99_ms": 80.0, "violations": [], "server_errors_5xx": 0, "ok": true}),
+            json!({"scenario": "health", "label": "memory", "rps": 10000.0, "server_errors_5xx": 0, "ok": true}),
+            json!({"scenario": "browse", "label": "memory", "seat_share": 1.0, "seat_map_rps": 4000.0, "server_errors_5xx": 0, "ok": true}),
+        ];
+        let rows = rows(&lines, &args());
+        assert_eq!(rows[0].ratio, Some(0.4));
+        assert_eq!(rows[0].met, Some(false));
+        assert_eq!(rows[1].met, Some(true));
+        assert_eq!(rows[2].met, None);
+        assert_eq!(rows[4].ratio, Some(0.4));
+        assert_eq!(rows[4].met, Some(true));
+        assert_eq!(rows.last().unwrap().met, Some(true));
+    }
+
+    #[test]
+    fn a_violation_or_a_5xx_fails_the_last_row() {
+        let lines = vec![
+            json!({"scenario": "onsale", "label": "memory", "violations": ["seat 3 twice"], "server_errors_5xx": 0, "ok": false}),
+        ];
+        assert_eq!(rows(&lines, &args()).last().unwrap().met, Some(false));
+        let lines = vec![
+            json!({"scenario": "browse", "label": "memory", "server_errors_5xx": 2, "ok": false}),
+        ];
+        assert_eq!(rows(&lines, &args()).last().unwrap().met, Some(false));
+    }
+}

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# The on-sale benchmark, in one command, from the repository root:
+#
+#     bash bench/run.sh
+#
+# Builds the release server and the load generator, then in this one run:
+#   1. memory store, BCRYPT_COST=4 (registering ~400 buyers at cost 12 would take minutes and
+#      measure bcrypt, not the sale): health, browse (1000 seats), onsale (64 buyers, 1000 seats);
+#   2. memory store, BCRYPT_COST=12 (production cost): login-burst (browse alone, then browse
+#      with a steady stream of logins);
+#   3. PostgreSQL, a fresh database: onsale and browse, same sizes;
+#   4. pgbench TPC-B on its own database (the database's ceiling on this machine);
+# then prints every figure beside its reference and target (bench/results/<stamp>/summary.md).
+#
+# Only loopback is used. Every server started here is stopped on exit (trap), and the databases
+# made here are dropped (BENCH_KEEP_DB=1 keeps them).
+#
+# Knobs (environment): BENCH_PORT (18543), BENCH_PG (postgres://postgres@127.0.0.1:5432),
+# BENCH_DURATION (seconds of each browse/health phase, 15), BENCH_ROUNDS_MEMORY (5) and
+# BENCH_ROUNDS_PG (3) sales of 1000 seats, BENCH_LOGIN_RATE (20), BENCH_RUST_LOG (the server's
+# RUST_LOG, default info: the product's default, one log line per request),
+# BENCH_POOL_SIZE (DATABASE_POOL_SIZE for the PostgreSQL server; unset = the product default),
+# BENCH_SKIP_BUILD=1.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+OUT="$ROOT/bench/results/$STAMP"
+mkdir -p "$OUT"
+JSON="$OUT/results.jsonl"
+PORT=${BENCH_PORT:-18543}
+BASE="http://127.0.0.1:$PORT"
+PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
+PGHOST_ARGS=(-h 127.0.0.1 -U postgres)
+DURATION=${BENCH_DURATION:-15}
+ROUNDS_MEMORY=${BENCH_ROUNDS_MEMORY:-5}
+ROUNDS_PG=${BENCH_ROUNDS_PG:-3}
+LOGIN_RATE=${BENCH_LOGIN_RATE:-20}
+SERVER_LOG_LEVEL=${BENCH_RUST_LOG:-info}
+ADMIN_EMAIL=admin@bench.example
+ADMIN_PASSWORD=bench-admin-password
+JWT_SECRET=bench-jwt-secret-0123456789abcdef0123456789abcdef
+DB="wartawa_bench_$(echo "$STAMP" | tr 'A-Z' 'a-z')"
+PGBENCH_DB="${DB}_pgbench"
+LOADGEN="$ROOT/target/release/loadgen"
+SERVER_BIN="$ROOT/target/release/wartawa"
+SERVER_PID=""
+SERVER_NAME=""
+SAMPLER_PID=""
+FAILED=0
+MADE_DBS=()
+
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+machine_info | tee "$OUT/machine.txt"
+
+if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
+    log "cargo build --release -p bootstrap -p wartawa-loadgen"
+    cargo build --release -p bootstrap -p wartawa-loadgen
+fi
+
+# 1. Memory store.
+log "memory store, BCRYPT_COST=4"
+start_server memory BCRYPT_COST=4
+loadgen memory health --clients 64 --duration "$DURATION"
+loadgen memory browse --clients 64 --seats 1000 --duration "$DURATION" --seat-share 1
+loadgen memory browse --clients 64 --seats 1000 --duration "$DURATION"
+loadgen memory onsale --clients 64 --seats 1000 --rounds "$ROUNDS_MEMORY"
+stop_server
+
+# 2. Logins at the production cost while people browse.
+log "memory store, BCRYPT_COST=12"
+start_server memory-bcrypt12 BCRYPT_COST=12
+loadgen memory-bcrypt12 login-burst --clients 64 --seats 1000 --duration "$DURATION" --login-rate "$LOGIN_RATE"
+stop_server
+
+# 3. PostgreSQL, a fresh database.
+if psql "${PGHOST_ARGS[@]}" -Atc 'select 1' > /dev/null 2>&1; then
+    log "PostgreSQL: fresh database $DB"
+    createdb "${PGHOST_ARGS[@]}" "$DB"
+    MADE_DBS+=("$DB")
+    pool=()
+    [[ -n "${BENCH_POOL_SIZE:-}" ]] && pool=(DATABASE_POOL_SIZE="$BENCH_POOL_SIZE")
+    start_server postgres BCRYPT_COST=4 DATABASE_URL="$PG/$DB" JWT_SECRET="$JWT_SECRET" "${pool[@]}"
+    sample_pg_waits "$DB" "$OUT/pg-waits-onsale.txt" &
+    SAMPLER_PID=$!
+    loadgen postgres onsale --clients 64 --seats 1000 --rounds "$ROUNDS_PG"
+    kill "$SAMPLER_PID" 2>/dev/null || true
+    wait "$SAMPLER_PID" 2>/dev/null || true
+    SAMPLER_PID=""
+    summarise_waits "$OUT/pg-waits-onsale.txt" | tee -a "$OUT/run.log"
+    loadgen postgres browse --clients 64 --seats 1000 --duration "$DURATION" --seat-share 1
+    loadgen postgres browse --clients 64 --seats 1000 --duration "$DURATION"
+    stop_server
+
+    # 4. The database's own ceiling: pgbench TPC-B, scale 10, 64 clients, 2 threads, 20 s.
+    if command -v pgbench > /dev/null; then
+        log "pgbench TPC-B on $PGBENCH_DB"
+        createdb "${PGHOST_ARGS[@]}" "$PGBENCH_DB"
+        MADE_DBS+=("$PGBENCH_DB")
+        pgbench "${PGHOST_ARGS[@]}" -i -s 10 -q "$PGBENCH_DB" > "$OUT/pgbench-init.log" 2>&1
+        pgbench "${PGHOST_ARGS[@]}" -c 64 -j 2 -T 20 "$PGBENCH_DB" 2>&1 | tee "$OUT/pgbench.log" | tee -a "$OUT/run.log"
+        tps=$(sed -nE 's/^tps = ([0-9.]+) \(without initial connection time\).*/\1/p' "$OUT/pgbench.log")
+        latency=$(sed -nE 's/^latency average = ([0-9.]+) ms.*/\1/p' "$OUT/pgbench.log")
+        if [[ -n "$tps" ]]; then
+            printf '{"scenario":"pgbench","label":"postgres","tps":%s,"latency_avg_ms":%s,"clients":64,"threads":2,"seconds":20,"scale":10}\n' \
+                "$tps" "${latency:-null}" >> "$JSON"
+        else
+            echo "*** could not read tps from pgbench's output" | tee -a "$OUT/run.log"
+        fi
+        dropdb "${PGHOST_ARGS[@]}" --if-exists "$PGBENCH_DB" || true
+    else
+        echo "*** pgbench is not installed: no database ceiling to compare with" | tee -a "$OUT/run.log"
+    fi
+else
+    echo "*** PostgreSQL does not answer on 127.0.0.1:5432 as postgres: PostgreSQL runs skipped" | tee -a "$OUT/run.log"
+    FAILED=1
+fi
+
+log "summary"
+report_status=0
+"$LOADGEN" report --results "$JSON" > "$OUT/summary.md" || report_status=$?
+cat "$OUT/summary.md" | tee -a "$OUT/run.log"
+cp "$OUT/summary.md" "$ROOT/bench/results/latest-summary.md"
+echo "results: $OUT (results.jsonl, summary.md, run.log, server logs)"
+if [[ $FAILED != 0 || $report_status != 0 ]]; then
+    echo "*** FAILED: a scenario failed, or there were violations or 5xx answers (see above)" >&2
+    exit 1
+fi
