@@ -4,6 +4,7 @@
 //! here is tested without touching the process environment.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::ops::RangeInclusive;
 
 use chrono::{Duration, FixedOffset};
@@ -25,6 +26,10 @@ const DEFAULT_MAX_TICKETS_PER_USER: u32 = 3;
 /// Western Indonesian Time (WIB).
 const DEFAULT_TZ_OFFSET_SECONDS: i32 = 7 * 3600;
 const DEFAULT_BCRYPT_COST: u32 = 12;
+const DEFAULT_LOGIN_ATTEMPTS_PER_ADDRESS: u32 = 120;
+const DEFAULT_LOGIN_FAILURES_PER_ACCOUNT: u32 = 10;
+const DEFAULT_BOOKINGS_PER_CUSTOMER: u32 = 30;
+const DEFAULT_MAX_IN_FLIGHT_REQUESTS: u32 = 256;
 
 /// Everything the server reads from its environment.
 #[derive(Clone, PartialEq)]
@@ -47,6 +52,16 @@ pub struct Config {
     pub venue_offset: FixedOffset,
     pub cors_origins: CorsOrigins,
     pub bcrypt_cost: u32,
+    /// Login attempts per client address per minute; 0 means no limit.
+    pub login_attempts_per_address: u32,
+    /// Failed logins per account per 15 minutes; 0 means no limit.
+    pub login_failures_per_account: u32,
+    /// Booking attempts per customer per minute; 0 means no limit.
+    pub bookings_per_customer: u32,
+    /// Requests handled at once; past it, 503 with `Retry-After`.
+    pub max_in_flight_requests: u32,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 /// The first admin's login, from `ADMIN_EMAIL` and `ADMIN_PASSWORD`.
@@ -181,6 +196,36 @@ impl Config {
                 DEFAULT_BCRYPT_COST,
                 whole_number_in(BCRYPT_COSTS),
             )?,
+            login_attempts_per_address: parse_or(
+                "LOGIN_ATTEMPTS_PER_ADDRESS",
+                var("LOGIN_ATTEMPTS_PER_ADDRESS"),
+                DEFAULT_LOGIN_ATTEMPTS_PER_ADDRESS,
+                whole_number_in(0..=1_000_000),
+            )?,
+            login_failures_per_account: parse_or(
+                "LOGIN_FAILURES_PER_ACCOUNT",
+                var("LOGIN_FAILURES_PER_ACCOUNT"),
+                DEFAULT_LOGIN_FAILURES_PER_ACCOUNT,
+                whole_number_in(0..=1_000_000),
+            )?,
+            bookings_per_customer: parse_or(
+                "BOOKINGS_PER_CUSTOMER",
+                var("BOOKINGS_PER_CUSTOMER"),
+                DEFAULT_BOOKINGS_PER_CUSTOMER,
+                whole_number_in(0..=1_000_000),
+            )?,
+            max_in_flight_requests: parse_or(
+                "MAX_IN_FLIGHT_REQUESTS",
+                var("MAX_IN_FLIGHT_REQUESTS"),
+                DEFAULT_MAX_IN_FLIGHT_REQUESTS,
+                whole_number_in(1..=1_000_000),
+            )?,
+            trusted_proxies: parse_or(
+                "TRUSTED_PROXIES",
+                var("TRUSTED_PROXIES"),
+                Vec::new(),
+                ip_addresses,
+            )?,
         })
     }
 
@@ -224,6 +269,20 @@ fn parse_or<T>(
             expected,
         }),
     }
+}
+
+/// Comma-separated IP addresses (`10.0.0.1, ::1`).
+fn ip_addresses(value: &str) -> Result<Vec<IpAddr>, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|address| !address.is_empty())
+        .map(|address| {
+            address
+                .parse::<IpAddr>()
+                .map_err(|_| "comma-separated IP addresses such as 10.0.0.1".to_string())
+        })
+        .collect()
 }
 
 fn port(value: &str) -> Result<u16, String> {

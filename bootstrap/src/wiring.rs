@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use adapters::auth::{BcryptHasher, JwtTokenService};
+use adapters::http::limits::{Limits, RateLimit};
 use adapters::http::{HttpSettings, Services};
 use adapters::memory::MemoryStore;
 use adapters::postgres::{OpenError, PostgresSettings, PostgresStore};
@@ -127,10 +128,27 @@ pub fn services(config: &Config, stores: &Stores, adapters: &Adapters) -> Arc<Se
 }
 
 pub fn http_settings(config: &Config) -> HttpSettings {
+    let minute = std::time::Duration::from_secs(60);
     HttpSettings {
         cors_origins: match &config.cors_origins {
             CorsOrigins::Any => None,
             CorsOrigins::List(origins) => Some(origins.clone()),
+        },
+        limits: Limits {
+            login_attempts_per_address: RateLimit {
+                max: config.login_attempts_per_address,
+                per: minute,
+            },
+            login_failures_per_account: RateLimit {
+                max: config.login_failures_per_account,
+                per: 15 * minute,
+            },
+            bookings_per_customer: RateLimit {
+                max: config.bookings_per_customer,
+                per: minute,
+            },
+            max_in_flight_requests: config.max_in_flight_requests as usize,
+            trusted_proxies: config.trusted_proxies.clone(),
         },
         ..HttpSettings::default()
     }

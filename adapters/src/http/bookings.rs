@@ -11,6 +11,7 @@ use application::views::BookingDetails;
 use domain::Timestamp;
 
 use super::error::{error_responses, ApiFailure};
+use super::limits::Throttles;
 use super::time::UtcTime;
 use super::{BearerToken, Services, Tag};
 
@@ -203,6 +204,8 @@ error_responses!(CreateBookingErrors {
     Conflict = 409,
     /// The request body is larger than the server accepts.
     PayloadTooLarge = 413,
+    /// Too many booking attempts by this customer; see `Retry-After`.
+    TooManyRequests = 429,
 });
 
 error_responses!(GetBookingErrors {
@@ -253,11 +256,15 @@ error_responses!(CheckInErrors {
 
 pub struct BookingsApi {
     services: Arc<Services>,
+    throttles: Arc<Throttles>,
 }
 
 impl BookingsApi {
-    pub fn new(services: Arc<Services>) -> Self {
-        BookingsApi { services }
+    pub fn new(services: Arc<Services>, throttles: Arc<Throttles>) -> Self {
+        BookingsApi {
+            services,
+            throttles,
+        }
     }
 }
 
@@ -271,6 +278,10 @@ impl BookingsApi {
         body: Json<CreateBookingRequest>,
     ) -> Result<CreatedBookingResponse, CreateBookingErrors> {
         let actor = self.services.actor(&auth).await?;
+        self.throttles
+            .bookings_per_customer
+            .hit(&actor.id.to_string())
+            .map_err(|throttled| throttled.into_failure("booking attempts"))?;
         let checkout = Checkout {
             event_id: body.0.event_id,
             seat_ids: body.0.seat_ids,

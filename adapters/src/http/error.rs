@@ -156,7 +156,11 @@ macro_rules! error_responses {
             $(
                 $(#[doc = $doc])*
                 #[oai(status = $status)]
-                $variant(poem_openapi::payload::Json<$crate::http::error::ErrorBody>),
+                $variant(
+                    poem_openapi::payload::Json<$crate::http::error::ErrorBody>,
+                    /// Seconds after which a retry may succeed (sent with 429).
+                    #[oai(header = "Retry-After")] Option<u64>,
+                ),
             )*
             /// The store is unavailable or busy; retry after the `Retry-After` seconds.
             #[oai(status = 503)]
@@ -173,7 +177,7 @@ macro_rules! error_responses {
             fn from(failure: $crate::http::error::ApiFailure) -> Self {
                 use poem_openapi::payload::Json;
                 match failure.status.as_u16() {
-                    $($status => $name::$variant(Json(failure.body)),)*
+                    $($status => $name::$variant(Json(failure.body), failure.retry_after),)*
                     503 => $name::Unavailable(Json(failure.body), failure.retry_after),
                     500 => $name::Internal(Json(failure.body)),
                     other => {

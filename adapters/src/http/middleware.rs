@@ -106,3 +106,52 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
         .await
     }
 }
+
+/// Bounds the requests handled at once. Past the bound a request is refused at once with 503
+/// and `Retry-After`, before its body is read, so that an on-sale rush many times what the
+/// machine serves leaves the admitted requests fast and memory bounded. Probes always pass.
+pub struct LoadShedder {
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl LoadShedder {
+    pub fn new(max_in_flight: usize) -> Self {
+        LoadShedder {
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(max_in_flight.max(1))),
+        }
+    }
+}
+
+impl<E: Endpoint> Middleware<E> for LoadShedder {
+    type Output = LoadShedderEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        LoadShedderEndpoint {
+            inner,
+            permits: self.permits.clone(),
+        }
+    }
+}
+
+pub struct LoadShedderEndpoint<E> {
+    inner: E,
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl<E: Endpoint> Endpoint for LoadShedderEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Response> {
+        if matches!(req.uri().path(), "/health" | "/ready") {
+            return self.inner.call(req).await.map(IntoResponse::into_response);
+        }
+        let Ok(_permit) = self.permits.clone().try_acquire_owned() else {
+            return Ok(super::error::ApiFailure::unavailable(
+                "WarTawa is handling more requests than it can right now; please retry in a moment",
+                1,
+            )
+            .into_response());
+        };
+        self.inner.call(req).await.map(IntoResponse::into_response)
+    }
+}

@@ -6,6 +6,7 @@ mod dashboard;
 pub mod error;
 mod events;
 mod health;
+pub mod limits;
 mod middleware;
 mod seat_map_cache;
 pub mod time;
@@ -48,6 +49,7 @@ pub struct HttpSettings {
     pub cors_origins: Option<Vec<String>>,
     /// The largest request body accepted; event pictures arrive as data URLs of up to 2 MB.
     pub max_body_bytes: usize,
+    pub limits: limits::Limits,
 }
 
 impl Default for HttpSettings {
@@ -55,6 +57,7 @@ impl Default for HttpSettings {
         HttpSettings {
             cors_origins: None,
             max_body_bytes: 3 * 1024 * 1024,
+            limits: limits::Limits::default(),
         }
     }
 }
@@ -111,11 +114,12 @@ type Apis = (
 );
 
 /// The OpenAPI service: every operation of the contract.
-pub fn api_service(services: Arc<Services>) -> OpenApiService<Apis, ()> {
+pub fn api_service(services: Arc<Services>, settings: &HttpSettings) -> OpenApiService<Apis, ()> {
+    let throttles = Arc::new(limits::Throttles::new(settings.limits.clone()));
     let apis = (
-        users::UsersApi::new(services.clone()),
+        users::UsersApi::new(services.clone(), throttles.clone()),
         events::EventsApi::new(services.clone()),
-        bookings::BookingsApi::new(services.clone()),
+        bookings::BookingsApi::new(services.clone(), throttles),
         dashboard::DashboardApi::new(services.clone()),
         health::HealthApi::new(services),
     );
@@ -129,12 +133,12 @@ pub fn api_service(services: Arc<Services>) -> OpenApiService<Apis, ()> {
 
 /// The OpenAPI document as JSON, for `wartawa openapi` and frontend code generation.
 pub fn openapi_document(services: Arc<Services>) -> String {
-    api_service(services).spec()
+    api_service(services, &HttpSettings::default()).spec()
 }
 
 /// The whole HTTP application: API, docs, and middleware.
 pub fn app(services: Arc<Services>, settings: &HttpSettings) -> impl Endpoint {
-    let api = api_service(services);
+    let api = api_service(services, settings);
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
     let cors = match &settings.cors_origins {
@@ -150,6 +154,10 @@ pub fn app(services: Arc<Services>, settings: &HttpSettings) -> impl Endpoint {
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .with(middleware::BodyLimit::new(settings.max_body_bytes))
+        // Outside the body limit, so that a refused request's body is never read.
+        .with(middleware::LoadShedder::new(
+            settings.limits.max_in_flight_requests,
+        ))
         .catch_all_error(error::framework_error)
         .with(cors)
         // CORS refuses a preflight from an unknown origin with an error of its own.

@@ -7,12 +7,14 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
-use application::users::{PasswordChange, ProfileUpdate, Registration};
+use application::users::{LoginError, PasswordChange, ProfileUpdate, Registration};
 use domain::user::{User, UserId};
+use poem::Request;
 
 use super::bookings::BookingResponse;
 use super::error::{error_responses, ApiFailure};
 use super::events::EventResponse;
+use super::limits::{Throttled, Throttles};
 use super::time::UtcTime;
 use super::{page_of, patch_field, BearerToken, Services, Tag};
 
@@ -212,6 +214,8 @@ error_responses!(LoginErrors {
     Forbidden = 403,
     /// The request body is larger than the server accepts.
     PayloadTooLarge = 413,
+    /// Too many attempts from this address, or too many failures for this account; see `Retry-After`.
+    TooManyRequests = 429,
 });
 
 error_responses!(AdminReadErrors {
@@ -286,11 +290,15 @@ error_responses!(PasswordErrors {
 
 pub struct UsersApi {
     services: Arc<Services>,
+    throttles: Arc<Throttles>,
 }
 
 impl UsersApi {
-    pub fn new(services: Arc<Services>) -> Self {
-        UsersApi { services }
+    pub fn new(services: Arc<Services>, throttles: Arc<Throttles>) -> Self {
+        UsersApi {
+            services,
+            throttles,
+        }
     }
 }
 
@@ -319,14 +327,37 @@ impl UsersApi {
     }
 
     /// Log in; returns a bearer token. A wrong email and a wrong password get the same answer.
+    /// Attempts are limited per client address, and failures per account (429 with `Retry-After`).
     #[oai(path = "/login", method = "post", operation_id = "login")]
-    async fn login(&self, body: Json<LoginRequest>) -> Result<Json<LoginResponse>, LoginErrors> {
-        let logged_in = self
+    async fn login(
+        &self,
+        request: &Request,
+        body: Json<LoginRequest>,
+    ) -> Result<Json<LoginResponse>, LoginErrors> {
+        let too_many = |throttled: Throttled| throttled.into_failure("login attempts");
+        let address = self.throttles.client_address(request);
+        self.throttles
+            .login_per_address
+            .hit(&address)
+            .map_err(too_many)?;
+        let account = body.0.email.trim().to_lowercase();
+        let failures = &self.throttles.login_failures_per_account;
+        failures.check(&account).map_err(too_many)?;
+        let logged_in = match self
             .services
             .users
             .login(&body.0.email, &body.0.password)
             .await
-            .map_err(ApiFailure::from)?;
+        {
+            Ok(logged_in) => logged_in,
+            Err(error) => {
+                if error == LoginError::InvalidCredentials {
+                    // Counted after the fact: the limit is on failures, so a right password passes.
+                    let _ = failures.hit(&account);
+                }
+                return Err(ApiFailure::from(error).into());
+            }
+        };
         Ok(Json(LoginResponse {
             message: "Login successful".into(),
             token: logged_in.token.token,

@@ -6,6 +6,7 @@
 //! expands one `#[tokio::test]` per check for a given store, so that the same suite runs on the
 //! memory store and on PostgreSQL.
 
+pub mod abuse;
 pub mod authorization;
 pub mod bookings;
 pub mod concurrency;
@@ -98,6 +99,13 @@ macro_rules! http_suite_tests {
             openapi_document_lists_every_contract_path,
             swagger_ui_is_served,
             hostile_input_never_causes_a_server_error,
+        });
+        $crate::http_suite_tests!(@module ($factory) abuse {
+            logins_from_one_address_are_throttled_whatever_forwarded_for_says,
+            repeated_failures_lock_an_account_but_not_others,
+            successful_logins_do_not_count_as_failures,
+            booking_attempts_are_throttled_per_customer,
+            past_the_in_flight_bound_requests_are_shed_and_probes_still_answer,
         });
         $crate::http_suite_tests!(@module ($factory) authorization {
             every_route_answers_each_kind_of_caller_as_the_contract_says,

@@ -1,0 +1,272 @@
+//! Abuse limits: how often one client may try to log in, one account may fail to, and one
+//! customer may try to book; and which address a request comes from.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use poem::http::StatusCode;
+
+use super::error::ApiFailure;
+
+/// At most `max` events per `per`; a `max` of 0 means no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub max: u32,
+    pub per: Duration,
+}
+
+impl RateLimit {
+    pub const fn per_minute(max: u32) -> RateLimit {
+        RateLimit {
+            max,
+            per: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The limits an operator sets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Login attempts from one client address.
+    pub login_attempts_per_address: RateLimit,
+    /// Failed logins of one account, whoever tries.
+    pub login_failures_per_account: RateLimit,
+    /// Booking attempts of one customer.
+    pub bookings_per_customer: RateLimit,
+    /// Requests handled at once; more are refused at the door with 503.
+    pub max_in_flight_requests: usize,
+    /// Proxies whose `X-Forwarded-For` is believed; nobody else's is.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            login_attempts_per_address: RateLimit::per_minute(120),
+            login_failures_per_account: RateLimit {
+                max: 10,
+                per: Duration::from_secs(15 * 60),
+            },
+            bookings_per_customer: RateLimit::per_minute(30),
+            max_in_flight_requests: 256,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// Past this many keys, windows that have ended are dropped; memory stays bounded whatever
+/// number of addresses or accounts an attacker invents.
+const MAX_KEYS: usize = 100_000;
+
+struct Window {
+    started: Instant,
+    count: u32,
+}
+
+/// Counts events per key in fixed windows.
+pub struct Throttle {
+    limit: RateLimit,
+    windows: Mutex<HashMap<String, Window>>,
+}
+
+/// The limit is reached; the next window opens after `retry_after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttled {
+    pub retry_after: Duration,
+}
+
+impl Throttle {
+    pub fn new(limit: RateLimit) -> Throttle {
+        Throttle {
+            limit,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one event for `key`, unless the limit is already reached.
+    pub fn hit(&self, key: &str) -> Result<(), Throttled> {
+        self.count(key, true)
+    }
+
+    /// Whether `key` is still under the limit, without counting anything.
+    pub fn check(&self, key: &str) -> Result<(), Throttled> {
+        self.count(key, false)
+    }
+
+    fn count(&self, key: &str, counting: bool) -> Result<(), Throttled> {
+        if self.limit.max == 0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let Ok(mut windows) = self.windows.lock() else {
+            return Ok(());
+        };
+        if windows.len() >= MAX_KEYS && !windows.contains_key(key) {
+            let per = self.limit.per;
+            windows.retain(|_, window| now.duration_since(window.started) < per);
+        }
+        let window = windows.entry(key.to_string()).or_insert(Window {
+            started: now,
+            count: 0,
+        });
+        let age = now.duration_since(window.started);
+        if age >= self.limit.per {
+            *window = Window {
+                started: now,
+                count: 0,
+            };
+        }
+        if window.count >= self.limit.max {
+            let retry_after = self
+                .limit
+                .per
+                .saturating_sub(now.duration_since(window.started));
+            return Err(Throttled { retry_after });
+        }
+        if counting {
+            window.count += 1;
+        }
+        Ok(())
+    }
+}
+
+impl Throttled {
+    pub fn into_failure(self, what: &str) -> ApiFailure {
+        let seconds = self.retry_after.as_secs().max(1);
+        let mut failure = ApiFailure::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Too many {what}; please try again in {seconds} seconds"),
+        );
+        failure.retry_after = Some(seconds);
+        failure
+    }
+}
+
+/// The throttles of one server process.
+pub struct Throttles {
+    pub limits: Limits,
+    pub login_per_address: Throttle,
+    pub login_failures_per_account: Throttle,
+    pub bookings_per_customer: Throttle,
+}
+
+impl Throttles {
+    pub fn new(limits: Limits) -> Throttles {
+        Throttles {
+            login_per_address: Throttle::new(limits.login_attempts_per_address),
+            login_failures_per_account: Throttle::new(limits.login_failures_per_account),
+            bookings_per_customer: Throttle::new(limits.bookings_per_customer),
+            limits,
+        }
+    }
+
+    /// The address a request comes from: its peer, or, when the peer is a trusted proxy, the
+    /// nearest address in `X-Forwarded-For` that is not one. A client cannot choose its own
+    /// address by sending the header unless the operator trusts the hop it came through.
+    pub fn client_address(&self, request: &poem::Request) -> String {
+        let peer = request.remote_addr().as_socket_addr().map(|addr| addr.ip());
+        let forwarded = request
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|value| value.to_str().ok());
+        client_address(peer, forwarded, &self.limits.trusted_proxies)
+    }
+}
+
+pub fn client_address(
+    peer: Option<IpAddr>,
+    forwarded_for: Option<&str>,
+    trusted: &[IpAddr],
+) -> String {
+    let Some(peer) = peer else {
+        return "unknown".to_string();
+    };
+    if !trusted.contains(&peer) {
+        return peer.to_string();
+    }
+    forwarded_for
+        .into_iter()
+        .flat_map(|header| header.rsplit(','))
+        .map_while(|hop| hop.trim().parse::<IpAddr>().ok())
+        .find(|hop| !trusted.contains(hop))
+        .unwrap_or(peer)
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+        let proxy = ip("10.0.0.1");
+        assert_eq!(
+            client_address(Some(ip("203.0.113.9")), Some("1.2.3.4"), &[proxy]),
+            "203.0.113.9",
+            "a client cannot pick its address"
+        );
+        assert_eq!(
+            client_address(Some(proxy), Some("1.2.3.4, 203.0.113.9"), &[proxy]),
+            "203.0.113.9",
+            "the hop nearest the proxy"
+        );
+        assert_eq!(
+            client_address(Some(proxy), Some("203.0.113.9, 10.0.0.1"), &[proxy]),
+            "203.0.113.9",
+            "trusted hops are skipped"
+        );
+        assert_eq!(
+            client_address(Some(proxy), Some("garbage"), &[proxy]),
+            "10.0.0.1"
+        );
+        assert_eq!(client_address(Some(proxy), None, &[proxy]), "10.0.0.1");
+        assert_eq!(client_address(None, Some("1.2.3.4"), &[]), "unknown");
+    }
+
+    #[test]
+    fn a_throttle_counts_per_key_and_tells_when_to_come_back() {
+        let throttle = Throttle::new(RateLimit {
+            max: 2,
+            per: Duration::from_secs(60),
+        });
+        assert!(throttle.hit("a").is_ok());
+        assert!(throttle.check("a").is_ok(), "checking counts nothing");
+        assert!(throttle.hit("a").is_ok());
+        let refused = throttle.hit("a").unwrap_err();
+        assert!(
+            refused.retry_after <= Duration::from_secs(60)
+                && refused.retry_after > Duration::from_secs(50)
+        );
+        assert!(throttle.check("a").is_err());
+        assert!(throttle.hit("b").is_ok(), "keys are counted apart");
+        let failure = refused.into_failure("login attempts");
+        assert_eq!(
+            (failure.body.code, failure.retry_after.is_some()),
+            (429, true)
+        );
+    }
+
+    #[test]
+    fn a_window_ends_and_zero_means_no_limit() {
+        let throttle = Throttle::new(RateLimit {
+            max: 1,
+            per: Duration::from_millis(0),
+        });
+        assert!(throttle.hit("a").is_ok());
+        assert!(
+            throttle.hit("a").is_ok(),
+            "a window of no length is over at once"
+        );
+        let unlimited = Throttle::new(RateLimit {
+            max: 0,
+            per: Duration::from_secs(60),
+        });
+        assert!((0..1000).all(|_| unlimited.hit("a").is_ok()));
+    }
+}

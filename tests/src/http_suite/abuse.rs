@@ -1,0 +1,145 @@
+//! Abuse limits: login attempts per address and failures per account, booking attempts per
+//! customer, and shedding of load past what the server handles at once.
+
+use serde_json::json;
+
+use crate::http_harness::{assert_error_shape, id, AppFactory, Reply, ADMIN_EMAIL, ADMIN_PASSWORD};
+
+fn assert_throttled(reply: &Reply) {
+    assert_error_shape(reply, 429);
+    let retry_after: u64 = reply
+        .header("retry-after")
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "429 without a Retry-After in seconds: {:?}",
+                reply.header("retry-after")
+            )
+        });
+    assert!((1..=15 * 60).contains(&retry_after), "Retry-After {retry_after}");
+}
+
+pub async fn logins_from_one_address_are_throttled_whatever_forwarded_for_says(
+    factory: AppFactory,
+) {
+    let app = factory
+        .app_with(&[("LOGIN_ATTEMPTS_PER_ADDRESS", "3")])
+        .await;
+    let body = json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD});
+    for attempt in 0..3 {
+        let forwarded = format!("198.51.100.{attempt}");
+        let reply = app
+            .raw(
+                poem::http::Method::POST,
+                "/api/users/login",
+                &[
+                    ("content-type", "application/json"),
+                    ("x-forwarded-for", &forwarded),
+                ],
+                body.to_string().into_bytes(),
+            )
+            .await;
+        assert_eq!(reply.code(), 200, "attempt {attempt}");
+    }
+    let spoofed = app
+        .raw(
+            poem::http::Method::POST,
+            "/api/users/login",
+            &[
+                ("content-type", "application/json"),
+                ("x-forwarded-for", "203.0.113.77"),
+            ],
+            body.to_string().into_bytes(),
+        )
+        .await;
+    assert_throttled(&spoofed);
+}
+
+pub async fn repeated_failures_lock_an_account_but_not_others(factory: AppFactory) {
+    let app = factory
+        .app_with(&[("LOGIN_FAILURES_PER_ACCOUNT", "2")])
+        .await;
+    let account = app.account("Sari Dewi").await;
+    let other = app.account("Bima Sakti").await;
+    for _ in 0..2 {
+        app.login(&account.email, "wrong-password-1")
+            .await
+            .expect_error(401);
+    }
+    let right_password_too_late = app.login(&account.email, &account.password).await;
+    assert_throttled(&right_password_too_late);
+    let upper_case = app
+        .login(&account.email.to_uppercase(), &account.password)
+        .await;
+    assert_throttled(&upper_case);
+    app.login(&other.email, &other.password).await.expect(200);
+}
+
+pub async fn successful_logins_do_not_count_as_failures(factory: AppFactory) {
+    let app = factory
+        .app_with(&[("LOGIN_FAILURES_PER_ACCOUNT", "2")])
+        .await;
+    let account = app.account("Sari Dewi").await;
+    for _ in 0..5 {
+        app.login(&account.email, &account.password)
+            .await
+            .expect(200);
+    }
+}
+
+pub async fn booking_attempts_are_throttled_per_customer(factory: AppFactory) {
+    let app = factory
+        .app_with(&[
+            ("BOOKINGS_PER_CUSTOMER", "2"),
+            ("MAX_TICKETS_PER_USER", "0"),
+        ])
+        .await;
+    let event = app.event_on_sale("Kuota Klik", 100_000, 50).await;
+    let event_id = id(&event);
+    let (_, sari) = app.customer("Sari Dewi").await;
+    let (_, bima) = app.customer("Bima Sakti").await;
+    app.book(&sari, event_id, &["A1"]).await;
+    // A refused attempt counts too: the limit is on attempts, not on successes.
+    app.book_ids(&sari, event_id, &[999_999])
+        .await
+        .expect_error(400);
+    let third = app
+        .book_ids(&sari, event_id, &app.seat_ids(event_id, &["A3"]).await)
+        .await;
+    assert_throttled(&third);
+    app.book(&bima, event_id, &["A3"]).await;
+}
+
+pub async fn past_the_in_flight_bound_requests_are_shed_and_probes_still_answer(
+    factory: AppFactory,
+) {
+    // bcrypt at cost 14 keeps one login in flight long enough to see the bound from outside.
+    let app = factory
+        .app_with(&[("MAX_IN_FLIGHT_REQUESTS", "1"), ("BCRYPT_COST", "14")])
+        .await;
+    let slow = {
+        let app = app.clone();
+        tokio::spawn(async move { app.login("nobody@example.com", "whatever-it-is").await })
+    };
+    let mut shed = None;
+    // Bounded: the slow login ends within seconds; stop at the first refusal seen.
+    for _ in 0..100_000 {
+        let reply = app.get("/api/events", None).await;
+        if reply.code() == 503 || slow.is_finished() {
+            shed = Some(reply);
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let shed = shed.expect("the slow login ended or a request was shed");
+    assert_eq!(
+        shed.code(),
+        503,
+        "a request past the bound is refused while the login runs"
+    );
+    assert_error_shape(&shed, 503);
+    assert!(shed.header("retry-after").is_some());
+    app.get("/health", None).await.expect(200);
+    slow.await.expect("the slow login").expect_error(401);
+    app.get("/api/events", None).await.expect(200);
+}
