@@ -271,37 +271,68 @@ pub fn parse_seat_map(body: &[u8]) -> Result<Vec<SeatRef<'_>>, String> {
 }
 
 fn fast_seat_map(body: &[u8]) -> Option<Vec<SeatRef<'_>>> {
-    let text = std::str::from_utf8(body).ok()?.trim();
-    let inner = text.strip_prefix('[')?.strip_suffix(']')?.trim();
-    let mut seats = Vec::with_capacity(inner.len() / 80 + 1);
-    if inner.is_empty() {
-        return Some(seats);
+    let text = std::str::from_utf8(body).ok()?;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while bytes.get(i)?.is_ascii_whitespace() {
+        i += 1;
     }
-    for object in inner.split('}') {
-        let object = object.trim_start_matches(',').trim();
-        if object.is_empty() {
-            continue;
-        }
-        let object = object.strip_prefix('{')?;
-        if object.contains('{') {
-            return None;
-        }
-        let id_at = object.find("\"id\":")? + 5;
-        let digits = object[id_at..].trim_start();
-        let end = digits
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(digits.len());
-        let id: i64 = digits[..end].parse().ok()?;
-        let status_at = object.find("\"status\":\"")? + 10;
-        let status_len = object[status_at..].find('"')?;
-        let status = &object[status_at..status_at + status_len];
-        seats.push(SeatRef {
-            id,
-            status,
-            is_booked: status != "available",
-        });
+    if bytes[i] != b'[' {
+        return None;
     }
-    Some(seats)
+    i += 1;
+    let mut seats = Vec::with_capacity(bytes.len() / 80 + 1);
+    let (mut inside, mut id, mut status) = (false, None, None);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'{' if !inside => {
+                (inside, id, status) = (true, None, None);
+                i += 1;
+            }
+            b'}' if inside => {
+                let status: &str = status?;
+                seats.push(SeatRef {
+                    id: id?,
+                    status,
+                    is_booked: status != "available",
+                });
+                inside = false;
+                i += 1;
+            }
+            b'{' | b'}' => return None,
+            b'"' => {
+                let rest = &bytes[i + 1..];
+                if inside && rest.starts_with(b"id\":") {
+                    i += 5;
+                    while bytes.get(i)?.is_ascii_whitespace() {
+                        i += 1;
+                    }
+                    let start = i;
+                    while bytes.get(i)?.is_ascii_digit() {
+                        i += 1;
+                    }
+                    id = Some(text[start..i].parse().ok()?);
+                } else if inside && rest.starts_with(b"status\":\"") {
+                    i += 10;
+                    let start = i;
+                    while *bytes.get(i)? != b'"' {
+                        i += 1;
+                    }
+                    status = Some(&text[start..i]);
+                    i += 1;
+                } else {
+                    // Any other string, key or value: skipped whole, escapes included.
+                    i += 1;
+                    while *bytes.get(i)? != b'"' {
+                        i += if bytes[i] == b'\\' { 2 } else { 1 };
+                    }
+                    i += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    (!inside).then_some(seats)
 }
 
 #[cfg(test)]
@@ -330,5 +361,38 @@ mod tests {
         assert!(fast_seat_map(br#"{"error":1}"#).is_none());
         assert!(parse_seat_map(br#"{"error":1}"#).is_err());
         assert!(fast_seat_map(br#"[{"id":1,"status":"sold","x":{"y":1}}]"#).is_none());
+    }
+}
+
+#[cfg(test)]
+mod speed {
+    /// `cargo test --release -p wartawa-loadgen -- --ignored --nocapture seat_map_reading_speed`
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn seat_map_reading_speed() {
+        let body: String = format!(
+            "[{}]",
+            (1..=1000)
+                .map(|i| format!(r#"{{"id":{i},"label":"A{i}","row":"A","number":{i},"status":"{}","is_booked":false}}"#, if i % 3 == 0 { "sold" } else { "available" }))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let started = std::time::Instant::now();
+        let mut n = 0;
+        for _ in 0..2000 {
+            n += super::parse_seat_map(body.as_bytes()).unwrap().len();
+        }
+        println!(
+            "fast: {:?} per map of {} bytes ({n})",
+            started.elapsed() / 2000,
+            body.len()
+        );
+        let started = std::time::Instant::now();
+        for _ in 0..2000 {
+            n += serde_json::from_slice::<Vec<super::SeatRef>>(body.as_bytes())
+                .unwrap()
+                .len();
+        }
+        println!("serde: {:?} per map ({n})", started.elapsed() / 2000);
     }
 }

@@ -266,6 +266,7 @@ pub async fn login_burst(common: &Common, args: &LoginBurstArgs) -> Result<bool,
     let (without, with) = (all_p99(&alone), all_p99(&burst));
     let ratio = if without > 0.0 { with / without } else { 0.0 };
     let login = logins.get("login").cloned().unwrap_or_default();
+    let login_failed = logins.failed("login").cloned().unwrap_or_default();
     println!(
         "  browse p99 {} ms alone, {} ms with logins: {:.2}×",
         fmt_ms(without),
@@ -273,13 +274,14 @@ pub async fn login_burst(common: &Common, args: &LoginBurstArgs) -> Result<bool,
         ratio,
     );
     println!(
-        "  logins: {} ok of {} started in {:.1} s ({:.1} ok/s until the last answered; {} timed out after {} s; {} not started: {} in flight), login p50 {} p99 {} ms",
+        "  logins: {} ok of {} started in {:.1} s ({:.1} ok/s until the last answered; {} timed out after {} s, {} 5xx; {} not started: {} in flight), login p50 {} p99 {} ms (answered ones)",
         login.ok,
-        login.count(),
+        login.count() + login_failed.count(),
         burst_s,
         rate(login.ok, logins_done_s),
-        login.transport_error,
+        login_failed.transport_error,
         common.timeout_secs,
+        login_failed.server_error,
         skipped,
         args.max_inflight_logins,
         fmt_ms(login.ms(0.5)),
@@ -291,8 +293,8 @@ pub async fn login_burst(common: &Common, args: &LoginBurstArgs) -> Result<bool,
         + alone.client_errors()
         + burst.transport_errors()
         + burst.client_errors()
-        + login.client_error;
-    let server_errors = alone.server_errors() + burst.server_errors() + login.server_error;
+        + login_failed.client_error;
+    let server_errors = alone.server_errors() + burst.server_errors() + login_failed.server_error;
     let ok = errors == 0 && server_errors == 0;
     common.write_json(json!({
         "scenario": "login-burst",
@@ -308,10 +310,11 @@ pub async fn login_burst(common: &Common, args: &LoginBurstArgs) -> Result<bool,
         "browse_rps_without": rate(alone.total(), alone_s),
         "browse_rps_with": rate(burst.total(), burst_s),
         "p99_ratio": round3(ratio),
-        "logins_started": login.count(),
+        "logins_started": login.count() + login_failed.count(),
         "logins_ok": login.ok,
         "logins_skipped": skipped,
-        "logins_timed_out": login.transport_error,
+        "logins_timed_out": login_failed.transport_error,
+        "logins_5xx": login_failed.server_error,
         "logins_ok_per_s": rate(login.ok, logins_done_s),
         "login_p50_ms": round3(login.ms(0.5)),
         "login_p99_ms": round3(login.ms(0.99)),

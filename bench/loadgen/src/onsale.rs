@@ -274,9 +274,15 @@ pub async fn run(common: &Common, args: &OnsaleArgs) -> Result<bool, String> {
         total.other_conflicts,
         total.errors.len()
     );
+    let per_booking = |cpu: Option<f64>| {
+        cpu.filter(|_| bookings > 0)
+            .map(|cpu| cpu * 1000.0 / bookings as f64)
+    };
     println!(
-        "  {}",
-        crate::cpu_line(loadgen_cpu_sum, server_cpu_sum, total_elapsed)
+        "  {}; per paid booking: load generator {} ms, server {} ms of CPU",
+        crate::cpu_line(loadgen_cpu_sum, server_cpu_sum, total_elapsed),
+        per_booking(loadgen_cpu_sum).map_or("?".to_string(), |ms| format!("{ms:.3}")),
+        per_booking(server_cpu_sum).map_or("?".to_string(), |ms| format!("{ms:.3}")),
     );
     for error in total.errors.iter().take(10) {
         println!("  error: {error}");
@@ -325,6 +331,8 @@ pub async fn run(common: &Common, args: &OnsaleArgs) -> Result<bool, String> {
         "endpoints": total.stats.to_json(total_window),
         "loadgen_cpu_s": loadgen_cpu_sum.map(round3),
         "server_cpu_s": server_cpu_sum.map(round3),
+        "loadgen_cpu_ms_per_booking": per_booking(loadgen_cpu_sum).map(round3),
+        "server_cpu_ms_per_booking": per_booking(server_cpu_sum).map(round3),
         "ok": passed,
     }))?;
     println!(

@@ -131,6 +131,7 @@ pub async fn probe(common: &Common, args: &ProbeArgs) -> Result<bool, String> {
         }
     }
     let e = stats.get("probe").cloned().unwrap_or_default();
+    let failed = stats.failed("probe").map_or(0, |f| f.count());
     println!(
         "probe [{}] {} {}: n={} c={} p50 {} p95 {} p99 {} max {} ms, {} 2xx, answer {} bytes",
         common.label,
@@ -145,12 +146,12 @@ pub async fn probe(common: &Common, args: &ProbeArgs) -> Result<bool, String> {
         e.ok,
         body_bytes
     );
-    let ok = e.ok == e.count() && e.count() > 0;
+    let ok = failed == 0 && e.ok == e.count() && e.count() > 0;
     if !ok {
         eprintln!(
             "  *** {} of {} answers were not 2xx",
-            e.count() - e.ok,
-            e.count()
+            failed + e.count() - e.ok,
+            failed + e.count()
         );
     }
     common.write_json(json!({
@@ -166,8 +167,8 @@ pub async fn probe(common: &Common, args: &ProbeArgs) -> Result<bool, String> {
         "p95_ms": round3(e.ms(0.95)),
         "p99_ms": round3(e.ms(0.99)),
         "max_ms": round3(e.max_ms()),
-        "server_errors_5xx": e.server_error,
-        "errors": e.count() - e.ok,
+        "server_errors_5xx": stats.server_errors(),
+        "errors": failed + e.count() - e.ok,
         "ok": ok,
     }))?;
     Ok(ok)

@@ -108,8 +108,19 @@ impl Stats {
         self.endpoints.entry(name.to_string()).or_default()
     }
 
+    /// Answers (2xx, and the 409s a race expects) under `name`; failures (other 4xx, 5xx, no
+    /// answer) under `name [failed]`, so that a fast refusal never flatters a percentile.
     pub fn record(&mut self, name: &str, reply: &Reply) {
-        self.endpoint(name).record(reply);
+        if reply.ok() || reply.status == 409 {
+            self.endpoint(name).record(reply);
+        } else {
+            self.endpoint(&format!("{name} [failed]")).record(reply);
+        }
+    }
+
+    /// The failures of `name`, if any.
+    pub fn failed(&self, name: &str) -> Option<&Endpoint> {
+        self.endpoints.get(&format!("{name} [failed]"))
     }
 
     pub fn merge(&mut self, other: &Stats) {
@@ -239,11 +250,13 @@ mod tests {
         stats.record("book", &reply(503, 1));
         stats.record("book", &reply(400, 1));
         let book = stats.get("book").unwrap();
+        assert_eq!((book.ok, book.conflict), (100, 1));
+        assert_eq!(book.count(), 101);
+        let failed = stats.failed("book").unwrap();
         assert_eq!(
-            (book.ok, book.conflict, book.server_error, book.client_error),
-            (100, 1, 1, 1)
+            (failed.server_error, failed.client_error, failed.count()),
+            (1, 1, 2)
         );
-        assert_eq!(book.count(), 103);
         assert!((book.ms(0.99) - 99.0).abs() < 0.5, "{}", book.ms(0.99));
         assert!((book.max_ms() - 100.0).abs() < 0.5);
         assert_eq!(stats.server_errors(), 1);
