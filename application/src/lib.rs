@@ -5,6 +5,7 @@ pub mod bookings;
 pub mod dashboard;
 pub mod events;
 pub mod health;
+pub mod idempotency;
 pub mod ports;
 pub mod users;
 pub mod views;

@@ -15,6 +15,7 @@ use domain::payment::{Payment, PaymentInput};
 use domain::user::{Email, NewUser, Password, Role, User, UserChange, UserId};
 use domain::Timestamp;
 
+use crate::idempotency::{IdempotencyKey, IdempotencyPolicy};
 use crate::views::{BookingDetails, Dashboard, EventView, SeatMap};
 
 /// The store could not do what was asked, for a reason of its own.
@@ -309,4 +310,85 @@ pub trait Clock: Send + Sync {
 pub trait CodeGenerator: Send + Sync {
     /// A random booking code; the store retries on a collision.
     fn generate(&self) -> BookingCode;
+}
+
+/// An answer recorded for an `Idempotency-Key`, replayed as it was to a retry of its request:
+/// the status code and the body's exact bytes (JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// What an idempotency key stands for in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyState {
+    /// A request with this key is being handled (or its handler died; see
+    /// `IdempotencyPolicy::takeover_after`).
+    InProgress,
+    /// The request was handled; this was its answer.
+    Completed(StoredResponse),
+}
+
+/// One user's idempotency key as stored; both stores feed it to `idempotency::decide`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// What the first request was (method, path and body), hashed by the HTTP adapter.
+    pub fingerprint: String,
+    /// Which attempt owns the key: moves on every takeover, so that a late `complete` or
+    /// `abandon` from an attempt that was taken over touches nothing.
+    pub attempt: i64,
+    pub state: KeyState,
+    /// When the current attempt began.
+    pub created_at: Timestamp,
+}
+
+/// What `IdempotencyStore::begin` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Begin {
+    /// The key is now this attempt's: handle the request, then `complete` or `abandon`.
+    Started { attempt: i64 },
+    /// The same request was answered before: send this answer again.
+    Replay(StoredResponse),
+    /// The same request is being handled right now.
+    InProgress,
+    /// The key was used for a different request.
+    Mismatch,
+}
+
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `key` of `user` for a request with `fingerprint`, or says why not, as one atomic
+    /// step (`idempotency::decide` on the record read under the store's lock or row lock): of
+    /// any number of simultaneous calls, across processes, at most one is `Started`.
+    async fn begin(
+        &self,
+        user: UserId,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+        policy: IdempotencyPolicy,
+        now: Timestamp,
+    ) -> Result<Begin, StoreError>;
+    /// Records the answer of the attempt that holds the key, for replays.
+    async fn complete(
+        &self,
+        user: UserId,
+        key: &IdempotencyKey,
+        attempt: i64,
+        response: StoredResponse,
+    ) -> Result<(), StoreError>;
+    /// Releases the key held by `attempt` without an answer, so that a retry runs again.
+    async fn abandon(
+        &self,
+        user: UserId,
+        key: &IdempotencyKey,
+        attempt: i64,
+    ) -> Result<(), StoreError>;
+    /// Forgets the keys older than `policy.ttl`; returns how many.
+    async fn purge_expired(
+        &self,
+        policy: IdempotencyPolicy,
+        now: Timestamp,
+    ) -> Result<u64, StoreError>;
 }

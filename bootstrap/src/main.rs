@@ -114,7 +114,8 @@ async fn serve(config: Config) -> Result<(), String> {
     result
 }
 
-/// Frees the seats of lapsed holds even when nobody reads the event.
+/// Frees the seats of lapsed holds even when nobody reads the event, and forgets idempotency
+/// keys past their 24 hours (which are ignored anyway, so this only keeps the store small).
 async fn sweep_lapsed_holds(services: Arc<adapters::http::Services>) {
     let mut ticks = tokio::time::interval(EXPIRY_SWEEP_EVERY);
     loop {
@@ -123,6 +124,9 @@ async fn sweep_lapsed_holds(services: Arc<adapters::http::Services>) {
             Ok(0) => {}
             Ok(expired) => tracing::info!(expired, "lapsed holds expired"),
             Err(error) => tracing::warn!(error = %error, "expiring lapsed holds failed"),
+        }
+        if let Err(error) = services.idempotency.purge_expired().await {
+            tracing::warn!(error = %error, "forgetting expired idempotency keys failed");
         }
     }
 }

@@ -13,31 +13,35 @@ use application::bookings::BookingService;
 use application::dashboard::DashboardService;
 use application::events::EventService;
 use application::health::Readiness;
+use application::idempotency::{IdempotencyPolicy, IdempotencyService};
 use application::ports::{
-    BookingRepository, Clock, EventRepository, PasswordHasher, TokenService, UserRepository,
+    BookingRepository, Clock, EventRepository, IdempotencyStore, PasswordHasher, TokenService,
+    UserRepository,
 };
 use application::users::{EnsureAdminError, UserService};
 
 use crate::config::{Config, CorsOrigins};
 
-/// The three repositories of one store.
+/// The three repositories of one store, and its idempotency keys.
 #[derive(Clone)]
 pub struct Stores {
     pub users: Arc<dyn UserRepository>,
     pub events: Arc<dyn EventRepository>,
     pub bookings: Arc<dyn BookingRepository>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
 }
 
 impl Stores {
-    /// The repositories of a store that implements all three on one value.
+    /// The repositories of a store that implements all of them on one value.
     pub fn sharing<S>(store: Arc<S>) -> Stores
     where
-        S: UserRepository + EventRepository + BookingRepository + 'static,
+        S: UserRepository + EventRepository + BookingRepository + IdempotencyStore + 'static,
     {
         Stores {
             users: store.clone(),
             events: store.clone(),
-            bookings: store,
+            bookings: store.clone(),
+            idempotency: store,
         }
     }
 
@@ -121,8 +125,13 @@ pub fn services(config: &Config, stores: &Stores, adapters: &Adapters) -> Arc<Se
             clock.clone(),
             config.booking_policy(),
         ),
-        dashboard: DashboardService::new(stores.bookings.clone(), clock),
+        dashboard: DashboardService::new(stores.bookings.clone(), clock.clone()),
         readiness: Readiness::new(stores.bookings.clone()),
+        idempotency: IdempotencyService::new(
+            stores.idempotency.clone(),
+            clock,
+            IdempotencyPolicy::default(),
+        ),
         venue_offset: config.venue_offset,
     })
 }

@@ -1,5 +1,5 @@
-//! The repository contract: what every store behind `UserRepository`, `EventRepository` and
-//! `BookingRepository` must do, written once and run against each adapter.
+//! The repository contract: what every store behind `UserRepository`, `EventRepository`,
+//! `BookingRepository` and `IdempotencyStore` must do, written once and run against each adapter.
 //!
 //! An adapter's test file provides a [`StoreFactory`] and expands
 //! [`store_contract_tests!`](crate::store_contract_tests) with it, which makes one
@@ -37,6 +37,14 @@ use domain::user::{
 use domain::Timestamp;
 
 pub use bootstrap::wiring::Stores;
+
+mod idempotency;
+pub use idempotency::{
+    a_dead_attempt_is_taken_over_and_its_late_answer_ignored, an_abandoned_key_runs_again,
+    an_idempotency_key_is_claimed_once_then_replayed,
+    expired_idempotency_keys_are_unused_and_purged, idempotency_keys_are_per_user,
+    racing_for_one_idempotency_key_has_one_winner,
+};
 
 /// Makes an empty store for each contract test.
 #[async_trait]
@@ -101,6 +109,12 @@ macro_rules! store_contract_tests {
             racing_for_a_phase_cannot_pass_its_quota,
             simultaneous_check_ins_let_exactly_one_in,
             a_busy_box_office_keeps_its_books_straight,
+            an_idempotency_key_is_claimed_once_then_replayed,
+            idempotency_keys_are_per_user,
+            an_abandoned_key_runs_again,
+            a_dead_attempt_is_taken_over_and_its_late_answer_ignored,
+            expired_idempotency_keys_are_unused_and_purged,
+            racing_for_one_idempotency_key_has_one_winner,
         );
     };
     (@each $factory:expr; $($test:ident),* $(,)?) => {

@@ -6,11 +6,13 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
+use application::auth::Actor;
 use application::bookings::Checkout;
 use application::views::BookingDetails;
 use domain::Timestamp;
 
 use super::error::{error_responses, ApiFailure};
+use super::idempotency::{self, IdempotencyKeyHeader, Idempotent};
 use super::limits::Throttles;
 use super::time::UtcTime;
 use super::{BearerToken, Services, Tag};
@@ -193,17 +195,21 @@ enum CreatedBookingResponse {
 }
 
 error_responses!(CreateBookingErrors {
-    /// Invalid input: no seats, too many, repeated, a quantity that disagrees, seats or phase not of this event.
+    /// Invalid input: no seats, too many, repeated, a quantity that disagrees, seats or phase not
+    /// of this event; or an `Idempotency-Key` that is not 1 to 255 printable ASCII characters.
     BadRequest = 400,
     /// Missing, invalid or expired token.
     Unauthorized = 401,
     /// No such event.
     NotFound = 404,
     /// Seats taken (named in `message`, ids in `details`), phase not on sale, quota used up,
-    /// ticket limit reached, or the event is not on sale.
+    /// ticket limit reached, or the event is not on sale; or a request with this
+    /// `Idempotency-Key` is still being processed (retry after `Retry-After` seconds).
     Conflict = 409,
     /// The request body is larger than the server accepts.
     PayloadTooLarge = 413,
+    /// This `Idempotency-Key` was already used for a different request; use a new key.
+    UnprocessableEntity = 422,
     /// Too many booking attempts by this customer; see `Retry-After`.
     TooManyRequests = 429,
 });
@@ -218,7 +224,8 @@ error_responses!(GetBookingErrors {
 });
 
 error_responses!(PayErrors {
-    /// Invalid input, or an amount below the total (`details {required, given}`).
+    /// Invalid input, an amount below the total (`details {required, given}`), or an
+    /// `Idempotency-Key` that is not 1 to 255 printable ASCII characters.
     BadRequest = 400,
     /// Missing, invalid or expired token.
     Unauthorized = 401,
@@ -226,10 +233,14 @@ error_responses!(PayErrors {
     Forbidden = 403,
     /// No such booking.
     NotFound = 404,
-    /// The booking is not pending (already paid, expired or cancelled).
+    /// The booking is not pending (already paid, expired or cancelled), or a request with this
+    /// `Idempotency-Key` is still being processed (retry after `Retry-After` seconds).
     Conflict = 409,
     /// The request body is larger than the server accepts.
     PayloadTooLarge = 413,
+    /// This `Idempotency-Key` was already used for a different request (another body, or another
+    /// booking); use a new key.
+    UnprocessableEntity = 422,
 });
 
 error_responses!(CancelErrors {
@@ -275,29 +286,24 @@ impl BookingsApi {
     async fn create(
         &self,
         auth: BearerToken,
+        /// Makes retries safe: a retry with the same key gets the first answer again (for 24
+        /// hours) instead of booking twice. 1 to 255 printable ASCII characters, e.g. a UUID;
+        /// each user has keys of their own.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: IdempotencyKeyHeader,
         body: Json<CreateBookingRequest>,
-    ) -> Result<CreatedBookingResponse, CreateBookingErrors> {
+    ) -> Result<Idempotent<CreatedBookingResponse>, CreateBookingErrors> {
         let actor = self.services.actor(&auth).await?;
         self.throttles
             .bookings_per_customer
             .hit(&actor.id.to_string())
             .map_err(|throttled| throttled.into_failure("booking attempts"))?;
-        let checkout = Checkout {
-            event_id: body.0.event_id,
-            seat_ids: body.0.seat_ids,
-            phase_id: body.0.phase_id,
-            quantity: body.0.quantity,
-        };
-        let details = self
-            .services
-            .bookings
-            .place(&actor, checkout)
-            .await
-            .map_err(ApiFailure::from)?;
-        Ok(CreatedBookingResponse::Created(Json(BookingResponse::new(
-            &details,
-            self.services.events.now(),
-        ))))
+        let keyed = idempotency_key.for_request("POST", "/api/bookings", &body.0);
+        let services = self.services.clone();
+        idempotency::run(&self.services, &actor, keyed, async move {
+            place_booking(&services, &actor, body.0).await
+        })
+        .await
     }
 
     /// A booking (its owner or an admin); the e-ticket.
@@ -326,28 +332,22 @@ impl BookingsApi {
         &self,
         auth: BearerToken,
         code: Path<String>,
+        /// Makes retries safe: a retry with the same key gets the first answer again (for 24
+        /// hours) instead of paying twice. 1 to 255 printable ASCII characters, e.g. a UUID;
+        /// each user has keys of their own.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: IdempotencyKeyHeader,
         body: Json<PayRequest>,
-    ) -> Result<Json<PaymentResponse>, PayErrors> {
+    ) -> Result<Idempotent<Json<PaymentResponse>>, PayErrors> {
         let actor = self.services.actor(&auth).await?;
-        let receipt = self
-            .services
-            .bookings
-            .pay(&actor, &code.0, body.0.amount, &body.0.method)
-            .await
-            .map_err(ApiFailure::from)?;
-        let payment = &receipt.payment;
-        let booking = BookingResponse::new(&receipt.booking, self.services.events.now());
-        Ok(Json(PaymentResponse {
-            id: payment.id.0,
-            booking_id: payment.booking_id.0,
-            booking_code: booking.booking_code.clone(),
-            amount: payment.amount.amount(),
-            method: payment.method.clone(),
-            status: payment.status.as_str().to_string(),
-            change: payment.change.amount(),
-            created_at: payment.created_at.into(),
-            booking,
-        }))
+        // Codes are read ignoring case: `bkg-abcde` pays the same booking as `BKG-ABCDE`.
+        let path = format!("/api/bookings/{}/pay", code.0.to_ascii_uppercase());
+        let keyed = idempotency_key.for_request("POST", &path, &body.0);
+        let services = self.services.clone();
+        idempotency::run(&self.services, &actor, keyed, async move {
+            pay_booking(&services, &actor, &code.0, body.0).await
+        })
+        .await
     }
 
     /// Cancel a booking: a pending one frees its seats; a paid one is refunded, unless checked in
@@ -415,4 +415,52 @@ impl BookingsApi {
             checked_in_at: checked_in_at.into(),
         }))
     }
+}
+
+async fn place_booking(
+    services: &Services,
+    actor: &Actor,
+    request: CreateBookingRequest,
+) -> Result<CreatedBookingResponse, CreateBookingErrors> {
+    let checkout = Checkout {
+        event_id: request.event_id,
+        seat_ids: request.seat_ids,
+        phase_id: request.phase_id,
+        quantity: request.quantity,
+    };
+    let details = services
+        .bookings
+        .place(actor, checkout)
+        .await
+        .map_err(ApiFailure::from)?;
+    Ok(CreatedBookingResponse::Created(Json(BookingResponse::new(
+        &details,
+        services.events.now(),
+    ))))
+}
+
+async fn pay_booking(
+    services: &Services,
+    actor: &Actor,
+    code: &str,
+    request: PayRequest,
+) -> Result<Json<PaymentResponse>, PayErrors> {
+    let receipt = services
+        .bookings
+        .pay(actor, code, request.amount, &request.method)
+        .await
+        .map_err(ApiFailure::from)?;
+    let payment = &receipt.payment;
+    let booking = BookingResponse::new(&receipt.booking, services.events.now());
+    Ok(Json(PaymentResponse {
+        id: payment.id.0,
+        booking_id: payment.booking_id.0,
+        booking_code: booking.booking_code.clone(),
+        amount: payment.amount.amount(),
+        method: payment.method.clone(),
+        status: payment.status.as_str().to_string(),
+        change: payment.change.amount(),
+        created_at: payment.created_at.into(),
+        booking,
+    }))
 }

@@ -12,6 +12,7 @@ use application::dashboard::DashboardError;
 use application::events::{
     CreateEventError, DeleteEventError, GetEventError, TicketHolderEventsError, UpdateEventError,
 };
+use application::idempotency::IdempotencyError;
 use application::users::{
     ChangePasswordError, DeactivateUserError, GetUserError, ListUsersError, LoginError,
     RegisterError, UpdateUserError,
@@ -490,6 +491,23 @@ impl From<DashboardError> for ApiFailure {
         match error {
             DashboardError::Denied(denied) => denied.into(),
             DashboardError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<IdempotencyError> for ApiFailure {
+    fn from(error: IdempotencyError) -> Self {
+        match error {
+            IdempotencyError::Invalid(errors) => ApiFailure::bad_request(&errors),
+            IdempotencyError::InProgress => {
+                let mut failure = ApiFailure::conflict(error.to_string());
+                failure.retry_after = Some(1);
+                failure
+            }
+            IdempotencyError::Mismatch => {
+                ApiFailure::new(StatusCode::UNPROCESSABLE_ENTITY, error.to_string())
+            }
+            IdempotencyError::Store(store) => store.into(),
         }
     }
 }

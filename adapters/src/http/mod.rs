@@ -6,6 +6,7 @@ mod dashboard;
 pub mod error;
 mod events;
 mod health;
+pub mod idempotency;
 pub mod limits;
 mod middleware;
 mod seat_map_cache;
@@ -25,6 +26,7 @@ use application::bookings::BookingService;
 use application::dashboard::DashboardService;
 use application::events::EventService;
 use application::health::Readiness;
+use application::idempotency::IdempotencyService;
 use application::users::UserService;
 use application::Page;
 
@@ -38,6 +40,8 @@ pub struct Services {
     pub bookings: BookingService,
     pub dashboard: DashboardService,
     pub readiness: Readiness,
+    /// Replays of booking and payment requests retried with the same `Idempotency-Key`.
+    pub idempotency: IdempotencyService,
     /// The offset at which naive times in requests are read (`APP_TZ_OFFSET`).
     pub venue_offset: FixedOffset,
 }
@@ -147,7 +151,12 @@ pub fn app(services: Arc<Services>, settings: &HttpSettings) -> impl Endpoint {
     }
     .allow_methods(["GET", "POST", "PUT", "DELETE", "OPTIONS"])
     .allow_headers(["authorization", "content-type", "idempotency-key"])
-    .expose_headers(["x-total-count", "retry-after", "x-request-id"])
+    .expose_headers([
+        "x-total-count",
+        "retry-after",
+        "x-request-id",
+        "idempotent-replayed",
+    ])
     .max_age(600);
     Route::new()
         .nest("/", api)

@@ -13,6 +13,7 @@
 
 mod bookings;
 mod events;
+mod idempotency;
 mod state;
 mod users;
 
@@ -26,10 +27,12 @@ use domain::Timestamp;
 
 use state::State;
 
-/// The embedded store; implements the user, event and booking repositories.
+/// The embedded store; implements the user, event and booking repositories and the
+/// idempotency keys.
 pub struct MemoryStore {
     state: Mutex<State>,
     codes: Arc<dyn CodeGenerator>,
+    keys: idempotency::Keys,
 }
 
 impl MemoryStore {
@@ -37,6 +40,7 @@ impl MemoryStore {
         MemoryStore {
             state: Mutex::new(State::default()),
             codes,
+            keys: idempotency::Keys::default(),
         }
     }
 

@@ -8,6 +8,7 @@
 
 mod bookings;
 mod events;
+mod idempotency;
 mod rows;
 mod users;
 
@@ -103,7 +104,7 @@ pub async fn migrate(pool: &PgPool) -> Result<(), OpenError> {
         .map_err(|error| OpenError::Migration(error.to_string()))
 }
 
-/// The store; implements the user, event and booking repositories.
+/// The store; implements the user, event and booking repositories and the idempotency keys.
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,

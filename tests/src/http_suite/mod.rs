@@ -13,6 +13,7 @@ pub mod concurrency;
 pub mod dashboard;
 pub mod events;
 pub mod framework;
+pub mod idempotency;
 pub mod users;
 
 /// Expands the whole HTTP suite into `#[tokio::test]`s, one module per resource, over the
@@ -106,6 +107,17 @@ macro_rules! http_suite_tests {
             successful_logins_do_not_count_as_failures,
             booking_attempts_are_throttled_per_customer,
             past_the_in_flight_bound_requests_are_shed_and_probes_still_answer,
+        });
+        $crate::http_suite_tests!(@module ($factory) idempotency {
+            a_retried_booking_is_replayed_not_repeated,
+            a_retried_payment_is_replayed_not_repeated,
+            a_key_reused_for_another_request_is_unprocessable,
+            malformed_keys_are_bad_requests,
+            simultaneous_requests_with_one_key_book_once,
+            each_customer_has_keys_of_their_own,
+            refusals_are_replayed_until_the_key_expires,
+            one_key_on_two_instances_books_once,
+            the_openapi_document_declares_idempotency_keys,
         });
         $crate::http_suite_tests!(@module ($factory) authorization {
             every_route_answers_each_kind_of_caller_as_the_contract_says,
