@@ -152,7 +152,7 @@ impl Stats {
     /// The table people read: one row per endpoint.
     pub fn table(&self, seconds: f64) -> String {
         let mut out = format!(
-            "  {:<16} {:>8} {:>10} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6} {:>5} {:>5}\n",
+            "  {:<20} {:>8} {:>10} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6} {:>5} {:>5}\n",
             "endpoint",
             "count",
             "req/s",
@@ -167,7 +167,7 @@ impl Stats {
         );
         for (name, e) in &self.endpoints {
             out.push_str(&format!(
-                "  {:<16} {:>8} {:>10.1} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6} {:>5} {:>5}\n",
+                "  {:<20} {:>8} {:>10.1} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6} {:>5} {:>5}\n",
                 name,
                 e.count(),
                 rate(e.count(), seconds),
