@@ -30,6 +30,7 @@ const DEFAULT_LOGIN_ATTEMPTS_PER_ADDRESS: u32 = 120;
 const DEFAULT_LOGIN_FAILURES_PER_ACCOUNT: u32 = 10;
 const DEFAULT_BOOKINGS_PER_CUSTOMER: u32 = 30;
 const DEFAULT_MAX_IN_FLIGHT_REQUESTS: u32 = 256;
+const DEFAULT_MAX_PASSWORD_CHECKS_IN_FLIGHT: u32 = 16;
 
 /// Everything the server reads from its environment.
 #[derive(Clone, PartialEq)]
@@ -60,6 +61,8 @@ pub struct Config {
     pub bookings_per_customer: u32,
     /// Requests handled at once; past it, 503 with `Retry-After`.
     pub max_in_flight_requests: u32,
+    /// Logins and sign-ups hashing passwords at once; past it, 503 with `Retry-After`.
+    pub max_password_checks_in_flight: u32,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<IpAddr>,
 }
@@ -219,6 +222,12 @@ impl Config {
                 var("MAX_IN_FLIGHT_REQUESTS"),
                 DEFAULT_MAX_IN_FLIGHT_REQUESTS,
                 whole_number_in(1..=1_000_000),
+            )?,
+            max_password_checks_in_flight: parse_or(
+                "MAX_PASSWORD_CHECKS_IN_FLIGHT",
+                var("MAX_PASSWORD_CHECKS_IN_FLIGHT"),
+                DEFAULT_MAX_PASSWORD_CHECKS_IN_FLIGHT,
+                whole_number_in(1..=100_000),
             )?,
             trusted_proxies: parse_or(
                 "TRUSTED_PROXIES",

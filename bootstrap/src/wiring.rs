@@ -157,6 +157,7 @@ pub fn http_settings(config: &Config) -> HttpSettings {
                 per: minute,
             },
             max_in_flight_requests: config.max_in_flight_requests as usize,
+            max_password_checks_in_flight: config.max_password_checks_in_flight as usize,
             trusted_proxies: config.trusted_proxies.clone(),
         },
         ..HttpSettings::default()

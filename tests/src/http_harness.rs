@@ -398,6 +398,7 @@ fn default_vars() -> BTreeMap<String, String> {
         // the abuse limits have tests of their own that set them.
         ("LOGIN_ATTEMPTS_PER_ADDRESS", "0"),
         ("BOOKINGS_PER_CUSTOMER", "0"),
+        ("MAX_PASSWORD_CHECKS_IN_FLIGHT", "100000"),
     ]
     .into_iter()
     .map(|(name, value)| (name.to_string(), value.to_string()))

@@ -37,6 +37,10 @@ pub struct Limits {
     pub bookings_per_customer: RateLimit,
     /// Requests handled at once; more are refused at the door with 503.
     pub max_in_flight_requests: usize,
+    /// Logins and sign-ups waiting for or running bcrypt at once; more get 503 at once, so that
+    /// a burst of them (each costs a core for a quarter of a second) cannot fill the in-flight
+    /// bound and crowd out the cheap requests.
+    pub max_password_checks_in_flight: usize,
     /// Proxies whose `X-Forwarded-For` is believed; nobody else's is.
     pub trusted_proxies: Vec<IpAddr>,
 }
@@ -51,6 +55,7 @@ impl Default for Limits {
             },
             bookings_per_customer: RateLimit::per_minute(30),
             max_in_flight_requests: 256,
+            max_password_checks_in_flight: 16,
             trusted_proxies: Vec::new(),
         }
     }
@@ -150,6 +155,7 @@ pub struct Throttles {
     pub login_per_address: Throttle,
     pub login_failures_per_account: Throttle,
     pub bookings_per_customer: Throttle,
+    password_checks: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl Throttles {
@@ -158,8 +164,24 @@ impl Throttles {
             login_per_address: Throttle::new(limits.login_attempts_per_address),
             login_failures_per_account: Throttle::new(limits.login_failures_per_account),
             bookings_per_customer: Throttle::new(limits.bookings_per_customer),
+            password_checks: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                limits.max_password_checks_in_flight.max(1),
+            )),
             limits,
         }
+    }
+
+    /// A place among the password checks in flight, held until dropped; 503 when all are taken.
+    pub fn password_check_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiFailure> {
+        self.password_checks
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| {
+                ApiFailure::unavailable(
+                    "Many people are logging in right now; please try again in a moment",
+                    1,
+                )
+            })
     }
 
     /// The address a request comes from: its peer, or, when the peer is a trusted proxy, the

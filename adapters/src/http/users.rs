@@ -119,7 +119,11 @@ struct UpdateUserRequest {
     name: Option<String>,
     #[oai(nullable)]
     email: Option<String>,
+    /// Left out: kept; `null`: cleared.
+    #[oai(nullable)]
     nik: MaybeUndefined<String>,
+    /// Left out: kept; `null`: cleared.
+    #[oai(nullable)]
     phone_number: MaybeUndefined<String>,
     /// `"customer"` or `"admin"`; only an admin may change it.
     #[oai(nullable)]
@@ -310,6 +314,7 @@ impl UsersApi {
         &self,
         body: Json<RegisterRequest>,
     ) -> Result<RegisterResponse, RegisterErrors> {
+        let _slot = self.throttles.password_check_slot()?;
         let form = Registration {
             name: body.0.name,
             email: body.0.email,
@@ -340,6 +345,7 @@ impl UsersApi {
             .login_per_address
             .hit(&address)
             .map_err(too_many)?;
+        let _slot = self.throttles.password_check_slot()?;
         let account = body.0.email.trim().to_lowercase();
         let failures = &self.throttles.login_failures_per_account;
         failures.check(&account).map_err(too_many)?;

@@ -153,3 +153,41 @@ pub async fn past_the_in_flight_bound_requests_are_shed_and_probes_still_answer(
     slow.await.expect("the slow login").expect_error(401);
     app.get("/api/events", None).await.expect(200);
 }
+
+pub async fn a_login_burst_is_refused_without_crowding_out_browsing(factory: AppFactory) {
+    // bcrypt at cost 14 takes about a second: four logins sent together overlap for sure.
+    let app = factory
+        .app_with(&[
+            ("MAX_PASSWORD_CHECKS_IN_FLIGHT", "1"),
+            ("BCRYPT_COST", "14"),
+        ])
+        .await;
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(4));
+    let logins: Vec<_> = (0..4)
+        .map(|_| {
+            let (app, start) = (app.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                app.login("nobody@example.com", "whatever-it-is").await
+            })
+        })
+        .collect();
+    let mut replies = Vec::new();
+    for login in logins {
+        replies.push(login.await.expect("a login"));
+    }
+    let refused: Vec<&Reply> = replies.iter().filter(|reply| reply.code() == 503).collect();
+    assert!(
+        replies.iter().any(|reply| reply.code() == 401),
+        "one login is checked"
+    );
+    assert!(
+        !refused.is_empty(),
+        "logins past the bound are refused at once"
+    );
+    for reply in refused {
+        assert_error_shape(reply, 503);
+        assert!(reply.header("retry-after").is_some());
+    }
+    app.get("/api/events", None).await.expect(200);
+}

@@ -107,6 +107,7 @@ macro_rules! http_suite_tests {
             successful_logins_do_not_count_as_failures,
             booking_attempts_are_throttled_per_customer,
             past_the_in_flight_bound_requests_are_shed_and_probes_still_answer,
+            a_login_burst_is_refused_without_crowding_out_browsing,
         });
         $crate::http_suite_tests!(@module ($factory) idempotency {
             a_retried_booking_is_replayed_not_repeated,
