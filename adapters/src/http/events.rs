@@ -106,11 +106,15 @@ impl poem_openapi::types::Example for CreateEventRequest {
 struct UpdateEventRequest {
     #[oai(nullable)]
     name: Option<String>,
+    /// Left out: kept; `null`: cleared.
+    #[oai(nullable)]
     description: MaybeUndefined<String>,
     #[oai(nullable)]
     date: Option<String>,
     #[oai(nullable)]
     venue: Option<String>,
+    /// Left out: kept; `null`: cleared.
+    #[oai(nullable)]
     image_url: MaybeUndefined<String>,
     /// `"published"` or `"cancelled"`; cancelling cancels and refunds the open bookings.
     #[oai(nullable)]
