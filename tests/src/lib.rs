@@ -2,5 +2,6 @@
 
 pub mod http_harness;
 pub mod http_suite;
+pub mod pg_cluster;
 pub mod postgres_db;
 pub mod store_contract;
