@@ -19,6 +19,7 @@ pub const MIN_JWT_SECRET_BYTES: usize = 32;
 const DEFAULT_HOST: &str = "0.0.0.0";
 const DEFAULT_PORT: u16 = 6543;
 const DEFAULT_POOL_SIZE: u32 = 10;
+const DEFAULT_DATABASE_ACQUIRE_TIMEOUT_MS: u32 = 2000;
 const DEFAULT_JWT_TTL_HOURS: u32 = 24;
 const DEFAULT_HOLD_MINUTES: u32 = 15;
 const DEFAULT_MAX_SEATS_PER_BOOKING: u32 = 10;
@@ -40,6 +41,8 @@ pub struct Config {
     /// `None` runs on the embedded in-memory store.
     pub database_url: Option<String>,
     pub database_pool_size: u32,
+    /// How long a request waits for a free database connection before answering 503.
+    pub database_acquire_timeout: std::time::Duration,
     /// `None` only without a database: the server then makes a random one for this process.
     pub jwt_secret: Option<Vec<u8>>,
     pub jwt_ttl: Duration,
@@ -151,6 +154,12 @@ impl Config {
                 DEFAULT_POOL_SIZE,
                 whole_number_in(1..=1000),
             )?,
+            database_acquire_timeout: std::time::Duration::from_millis(u64::from(parse_or(
+                "DATABASE_ACQUIRE_TIMEOUT_MS",
+                var("DATABASE_ACQUIRE_TIMEOUT_MS"),
+                DEFAULT_DATABASE_ACQUIRE_TIMEOUT_MS,
+                whole_number_in(10..=60_000),
+            )?)),
             jwt_secret,
             jwt_ttl: Duration::hours(i64::from(parse_or(
                 "JWT_TTL_HOURS",
@@ -435,6 +444,7 @@ impl fmt::Debug for Config {
                 &self.database_url.as_deref().map(without_password),
             )
             .field("database_pool_size", &self.database_pool_size)
+            .field("database_acquire_timeout", &self.database_acquire_timeout)
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "***"))
             .field("jwt_ttl", &self.jwt_ttl)
             .field("admin", &self.admin)

@@ -72,7 +72,10 @@ impl Stores {
 }
 
 pub fn postgres_settings(config: &Config, url: &str) -> PostgresSettings {
-    PostgresSettings::new(url, config.database_pool_size)
+    PostgresSettings {
+        acquire_timeout: config.database_acquire_timeout,
+        ..PostgresSettings::new(url, config.database_pool_size)
+    }
 }
 
 /// The outside-world adapters the use cases need besides the store.

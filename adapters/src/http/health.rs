@@ -21,7 +21,12 @@ enum ReadyResponse {
     Ready(Json<HealthResponse>),
     /// The store does not answer.
     #[oai(status = 503)]
-    NotReady(Json<super::error::ErrorBody>),
+    NotReady(
+        Json<super::error::ErrorBody>,
+        /// Seconds after which to ask again.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
 }
 
 pub struct HealthApi {
@@ -53,13 +58,16 @@ impl HealthApi {
             })),
             Err(error) => {
                 tracing::warn!(error = %error, "store not ready");
-                ReadyResponse::NotReady(Json(
-                    ApiFailure::new(
-                        poem::http::StatusCode::SERVICE_UNAVAILABLE,
-                        "The store is not reachable",
-                    )
-                    .body,
-                ))
+                ReadyResponse::NotReady(
+                    Json(
+                        ApiFailure::new(
+                            poem::http::StatusCode::SERVICE_UNAVAILABLE,
+                            "The store is not reachable",
+                        )
+                        .body,
+                    ),
+                    1,
+                )
             }
         }
     }
