@@ -20,13 +20,10 @@ MAX_EXAMPLES=${SCHEMATHESIS_MAX_EXAMPLES:-100}
 # - positive_data_acceptance: the document states length, range and format limits in words, so
 #   that a violation answers the contract's 400 with one `details` line per field (as the web app
 #   shows them), not the framework's; the check takes those 400s for rejected valid data.
-# - negative_data_rejection: the framework reads a JSON number or boolean sent for a string field
-#   as its text (`"venue": false` makes a venue called "false"), so the check fails on strings
-#   until the request types refuse that; a product fix, not a document one.
-# - unsupported_method, allow_header_conformance: a 405 carries no `Allow` header yet.
 # - use_after_free: DELETE /api/users/{id} deactivates, and the account stays readable by design.
 CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
 CHECKS=$CHECKS,response_headers_conformance,ignored_auth,ensure_resource_availability,missing_required_header
+CHECKS=$CHECKS,negative_data_rejection,unsupported_method,allow_header_conformance
 ADMIN_EMAIL=schemathesis-admin@example.com
 ADMIN_PASSWORD=schemathesis-admin-password
 CUSTOMER_PASSWORD=schemathesis-customer-password

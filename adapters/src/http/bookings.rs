@@ -14,6 +14,7 @@ use domain::Timestamp;
 use super::error::{error_responses, ApiFailure};
 use super::idempotency::{self, IdempotencyKeyHeader, Idempotent};
 use super::limits::Throttles;
+use super::text::Text;
 use super::time::UtcTime;
 use super::{BearerToken, Services, Tag};
 
@@ -48,7 +49,7 @@ struct PayRequest {
     /// Rupiah handed over; at least the booking's `total_price`.
     amount: i64,
     /// How it was paid, e.g. "BCA Virtual Account".
-    method: String,
+    method: Text,
 }
 
 impl poem_openapi::types::Example for PayRequest {

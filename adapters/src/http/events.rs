@@ -18,6 +18,7 @@ use domain::Timestamp;
 
 use super::error::{error_responses, ApiFailure};
 use super::seat_map_cache::{SeatMapCache, SerializedJson};
+use super::text::Text;
 use super::time::{parse_time, UtcTime};
 use super::{page_of, patch_field, BearerToken, Services, Tag};
 
@@ -28,31 +29,31 @@ struct PhaseRequest {
     #[oai(nullable)]
     id: Option<i64>,
     /// 3 to 50 characters, e.g. "Early Bird".
-    name: String,
+    name: Text,
     /// Rupiah per ticket, 0 or more.
     price: i64,
     /// Tickets this phase may sell, more than 0.
     quota: i64,
     /// When sales open: RFC 3339, or `YYYY-MM-DD HH:MM[:SS]` at the venue's offset.
-    start_date: String,
+    start_date: Text,
     /// When sales close; after `start_date` and not after the event's date.
-    end_date: String,
+    end_date: Text,
 }
 
 #[derive(Object)]
 #[oai(example)]
 struct CreateEventRequest {
     /// 3 to 255 characters.
-    name: String,
+    name: Text,
     #[oai(nullable)]
-    description: Option<String>,
+    description: Option<Text>,
     /// When the show starts; in the future. RFC 3339, or `YYYY-MM-DD HH:MM[:SS]` at the venue's offset.
-    date: String,
+    date: Text,
     /// 1 to 255 characters.
-    venue: String,
+    venue: Text,
     /// An http(s) URL, or a `data:image/…;base64,…` URL of up to 2 MB.
     #[oai(nullable)]
-    image_url: Option<String>,
+    image_url: Option<Text>,
     /// 1 to 100 seats to a row; 10 when left out.
     #[oai(nullable)]
     seats_per_row: Option<i64>,
@@ -105,20 +106,20 @@ impl poem_openapi::types::Example for CreateEventRequest {
 #[derive(Object)]
 struct UpdateEventRequest {
     #[oai(nullable)]
-    name: Option<String>,
+    name: Option<Text>,
     /// Left out: kept; `null`: cleared.
     #[oai(nullable)]
-    description: MaybeUndefined<String>,
+    description: MaybeUndefined<Text>,
     #[oai(nullable)]
-    date: Option<String>,
+    date: Option<Text>,
     #[oai(nullable)]
-    venue: Option<String>,
+    venue: Option<Text>,
     /// Left out: kept; `null`: cleared.
     #[oai(nullable)]
-    image_url: MaybeUndefined<String>,
+    image_url: MaybeUndefined<Text>,
     /// `"published"` or `"cancelled"`; cancelling cancels and refunds the open bookings.
     #[oai(nullable)]
-    status: Option<String>,
+    status: Option<Text>,
     /// May grow (seats are appended) but not drop below the seats held or sold.
     #[oai(nullable)]
     capacity: Option<i64>,
@@ -349,7 +350,7 @@ fn phase_inputs(
             );
             Some(PhaseInput {
                 id: phase.id.map(PhaseId),
-                name: phase.name.clone(),
+                name: phase.name.clone().into(),
                 price: phase.price,
                 quota: phase.quota,
                 start_date: start?,
@@ -436,11 +437,11 @@ impl EventsApi {
             return Err(ApiFailure::bad_request(&errors).into());
         };
         let input = EventInput {
-            name: body.name,
-            description: body.description,
+            name: body.name.into(),
+            description: body.description.map(String::from),
             date,
-            venue: body.venue,
-            image_url: body.image_url,
+            venue: body.venue.into(),
+            image_url: body.image_url.map(String::from),
             seats_per_row: body.seats_per_row,
             capacity: body.capacity,
             phases,
@@ -493,12 +494,12 @@ impl EventsApi {
             return Err(ApiFailure::bad_request(&errors).into());
         }
         let patch = EventPatch {
-            name: body.name,
+            name: body.name.map(String::from),
             description: patch_field(body.description),
             date: date.flatten(),
-            venue: body.venue,
+            venue: body.venue.map(String::from),
             image_url: patch_field(body.image_url),
-            status: body.status,
+            status: body.status.map(String::from),
             capacity: body.capacity,
             phases,
         };

@@ -1,5 +1,7 @@
-//! Middleware: a bound on request bodies, and a log line with a request id for every request.
+//! Middleware: a bound on request bodies, the `Allow` header of a 405, and a log line with a
+//! request id for every request.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use poem::http::StatusCode;
@@ -59,6 +61,111 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
             req.set_body(body);
         }
         self.inner.call(req).await
+    }
+}
+
+/// Names, on a 405, the methods the path does take (`Allow`, as HTTP asks), as the OpenAPI
+/// document lists them.
+pub struct AllowHeader {
+    paths: Arc<Vec<PathMethods>>,
+}
+
+/// One path of the document: its segments (`None` for a parameter) and the methods it takes.
+struct PathMethods {
+    segments: Vec<Option<String>>,
+    allow: poem::http::HeaderValue,
+}
+
+impl PathMethods {
+    /// How well this path matches a request's segments: `None` when it does not; otherwise one
+    /// flag per segment, true where a fixed segment matched, so that `/api/users/login` is
+    /// preferred to `/api/users/{id}`, as the router prefers it.
+    fn fit(&self, request: &[&str]) -> Option<Vec<bool>> {
+        if self.segments.len() != request.len() {
+            return None;
+        }
+        self.segments
+            .iter()
+            .zip(request)
+            .map(|(segment, given)| match segment {
+                Some(fixed) => (fixed == given).then_some(true),
+                None => Some(false),
+            })
+            .collect()
+    }
+}
+
+fn segments(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/').filter(|segment| !segment.is_empty())
+}
+
+impl AllowHeader {
+    /// Reads the paths and their methods from an OpenAPI document (JSON).
+    pub fn from_document(document: &str) -> Self {
+        const METHODS: [&str; 7] = ["get", "put", "post", "delete", "options", "head", "patch"];
+        let document: serde_json::Value = serde_json::from_str(document).unwrap_or_default();
+        let paths = document["paths"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(path, operations)| {
+                let methods: Vec<String> = METHODS
+                    .iter()
+                    .filter(|method| operations.get(**method).is_some())
+                    .map(|method| method.to_uppercase())
+                    .collect();
+                let allow = poem::http::HeaderValue::from_str(&methods.join(", ")).ok()?;
+                let segments = segments(path)
+                    .map(|segment| {
+                        let parameter = segment.starts_with('{') && segment.ends_with('}');
+                        (!parameter).then(|| segment.to_string())
+                    })
+                    .collect();
+                Some(PathMethods { segments, allow })
+            })
+            .collect();
+        AllowHeader {
+            paths: Arc::new(paths),
+        }
+    }
+}
+
+impl<E: Endpoint> Middleware<E> for AllowHeader {
+    type Output = AllowHeaderEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        AllowHeaderEndpoint {
+            inner,
+            paths: self.paths.clone(),
+        }
+    }
+}
+
+pub struct AllowHeaderEndpoint<E> {
+    inner: E,
+    paths: Arc<Vec<PathMethods>>,
+}
+
+impl<E: Endpoint> Endpoint for AllowHeaderEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Self::Output> {
+        let requested: Vec<String> = segments(req.uri().path()).map(str::to_string).collect();
+        let mut response = self.inner.call(req).await?.into_response();
+        if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+            let requested: Vec<&str> = requested.iter().map(String::as_str).collect();
+            let best = self
+                .paths
+                .iter()
+                .filter_map(|path| Some((path.fit(&requested)?, path)))
+                .max_by(|(one, _), (other, _)| one.cmp(other));
+            if let Some((_, path)) = best {
+                response
+                    .headers_mut()
+                    .insert(poem::http::header::ALLOW, path.allow.clone());
+            }
+        }
+        Ok(response)
     }
 }
 

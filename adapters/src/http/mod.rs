@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod limits;
 mod middleware;
 mod seat_map_cache;
+mod text;
 pub mod time;
 mod users;
 
@@ -100,12 +101,12 @@ pub fn page_of(page: Option<u32>, per_page: Option<u32>) -> Result<Page, ApiFail
 }
 
 /// A field of a partial update: left out keeps the value, `null` clears it, a value sets it.
-fn patch_field(value: poem_openapi::types::MaybeUndefined<String>) -> Option<Option<String>> {
+fn patch_field(value: poem_openapi::types::MaybeUndefined<text::Text>) -> Option<Option<String>> {
     use poem_openapi::types::MaybeUndefined;
     match value {
         MaybeUndefined::Undefined => None,
         MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(text) => Some(Some(text)),
+        MaybeUndefined::Value(text) => Some(Some(text.into())),
     }
 }
 
@@ -144,6 +145,7 @@ pub fn openapi_document(services: Arc<Services>) -> String {
 pub fn app(services: Arc<Services>, settings: &HttpSettings) -> impl Endpoint {
     let api = api_service(services, settings);
     let docs = api.swagger_ui();
+    let allow_header = middleware::AllowHeader::from_document(&api.spec());
     let spec = api.spec_endpoint();
     let cors = match &settings.cors_origins {
         None => Cors::new(),
@@ -168,6 +170,7 @@ pub fn app(services: Arc<Services>, settings: &HttpSettings) -> impl Endpoint {
             settings.limits.max_in_flight_requests,
         ))
         .catch_all_error(error::framework_error)
+        .with(allow_header)
         .with(cors)
         // CORS refuses a preflight from an unknown origin with an error of its own.
         .catch_all_error(error::framework_error)

@@ -15,6 +15,7 @@ use super::bookings::BookingResponse;
 use super::error::{error_responses, ApiFailure};
 use super::events::EventResponse;
 use super::limits::{Throttled, Throttles};
+use super::text::Text;
 use super::time::UtcTime;
 use super::{page_of, patch_field, BearerToken, Services, Tag};
 
@@ -58,17 +59,17 @@ impl From<&User> for UserResponse {
 #[oai(example)]
 struct RegisterRequest {
     /// 3 to 100 characters.
-    name: String,
+    name: Text,
     /// Unique, ignoring case.
-    email: String,
+    email: Text,
     /// 8 to 72 bytes.
-    password: String,
+    password: Text,
     /// Optional; exactly 16 digits, unique.
     #[oai(nullable)]
-    nik: Option<String>,
+    nik: Option<Text>,
     /// Optional; 10 to 15 digits, a leading `+` allowed.
     #[oai(nullable)]
-    phone_number: Option<String>,
+    phone_number: Option<Text>,
 }
 
 impl poem_openapi::types::Example for RegisterRequest {
@@ -86,8 +87,8 @@ impl poem_openapi::types::Example for RegisterRequest {
 #[derive(Object)]
 #[oai(example)]
 struct LoginRequest {
-    email: String,
-    password: String,
+    email: Text,
+    password: Text,
 }
 
 impl poem_openapi::types::Example for LoginRequest {
@@ -116,18 +117,18 @@ struct LoginResponse {
 #[oai(example)]
 struct UpdateUserRequest {
     #[oai(nullable)]
-    name: Option<String>,
+    name: Option<Text>,
     #[oai(nullable)]
-    email: Option<String>,
+    email: Option<Text>,
     /// Left out: kept; `null`: cleared.
     #[oai(nullable)]
-    nik: MaybeUndefined<String>,
+    nik: MaybeUndefined<Text>,
     /// Left out: kept; `null`: cleared.
     #[oai(nullable)]
-    phone_number: MaybeUndefined<String>,
+    phone_number: MaybeUndefined<Text>,
     /// `"customer"` or `"admin"`; only an admin may change it.
     #[oai(nullable)]
-    role: Option<String>,
+    role: Option<Text>,
 }
 
 impl poem_openapi::types::Example for UpdateUserRequest {
@@ -146,9 +147,9 @@ impl poem_openapi::types::Example for UpdateUserRequest {
 struct PasswordChangeRequest {
     /// The current password; not needed when an admin resets someone else's.
     #[oai(nullable)]
-    old_password: Option<String>,
+    old_password: Option<Text>,
     /// 8 to 72 bytes.
-    new_password: String,
+    new_password: Text,
 }
 
 #[derive(Object)]
@@ -316,11 +317,11 @@ impl UsersApi {
     ) -> Result<RegisterResponse, RegisterErrors> {
         let _slot = self.throttles.password_check_slot()?;
         let form = Registration {
-            name: body.0.name,
-            email: body.0.email,
-            password: body.0.password,
-            nik: body.0.nik,
-            phone_number: body.0.phone_number,
+            name: body.0.name.into(),
+            email: body.0.email.into(),
+            password: body.0.password.into(),
+            nik: body.0.nik.map(String::from),
+            phone_number: body.0.phone_number.map(String::from),
         };
         let user = self
             .services
@@ -422,11 +423,11 @@ impl UsersApi {
     ) -> Result<Json<UserResponse>, UpdateUserErrors> {
         let actor = self.services.actor(&auth).await?;
         let update = ProfileUpdate {
-            name: body.0.name,
-            email: body.0.email,
+            name: body.0.name.map(String::from),
+            email: body.0.email.map(String::from),
             nik: patch_field(body.0.nik),
             phone_number: patch_field(body.0.phone_number),
-            role: body.0.role,
+            role: body.0.role.map(String::from),
         };
         let user = self
             .services
@@ -468,8 +469,8 @@ impl UsersApi {
     ) -> Result<Json<MessageResponse>, PasswordErrors> {
         let actor = self.services.actor(&auth).await?;
         let change = PasswordChange {
-            old_password: body.0.old_password,
-            new_password: body.0.new_password,
+            old_password: body.0.old_password.map(String::from),
+            new_password: body.0.new_password.into(),
         };
         self.services
             .users

@@ -82,6 +82,48 @@ pub async fn missing_and_mistyped_fields_are_bad_requests(factory: AppFactory) {
     app.get("/api/events/satu", None).await.expect_error(400);
 }
 
+pub async fn numbers_and_booleans_are_not_text(factory: AppFactory) {
+    let app = factory.app().await;
+    let admin = app.admin_token().await;
+    let (_, token) = app.customer("Sari Dewi").await;
+    // Each would pass its field's rules as text ("081234567890", "false"), yet none is a string.
+    let phone_number = json!({
+        "name": "Dewi Lestari", "email": "dewi@example.com", "password": CUSTOMER_PASSWORD,
+        "phone_number": 81234567890u64,
+    });
+    let error = app
+        .post("/api/users", None, &phone_number)
+        .await
+        .expect_error(400);
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("string"),
+        "the message says what was expected: {message}"
+    );
+    app.login("dewi@example.com", CUSTOMER_PASSWORD)
+        .await
+        .expect_error(401);
+    let email = json!({ "email": true, "password": CUSTOMER_PASSWORD });
+    app.post("/api/users/login", None, &email)
+        .await
+        .expect_error(400);
+    let mut venue = app.event_body("Malam Tawa");
+    venue["venue"] = json!(false);
+    app.post("/api/events", Some(&admin), &venue)
+        .await
+        .expect_error(400);
+    let listed = app.get("/api/events", None).await.expect(200);
+    assert_eq!(
+        listed.as_array().map(Vec::len),
+        Some(0),
+        "no event was made"
+    );
+    let method = json!({ "amount": 100000, "method": 42 });
+    app.post("/api/bookings/BKG-AAAAA/pay", Some(&token), &method)
+        .await
+        .expect_error(400);
+}
+
 pub async fn unknown_paths_are_not_found(factory: AppFactory) {
     let app = factory.app().await;
     for path in [
@@ -100,18 +142,21 @@ pub async fn unknown_paths_are_not_found(factory: AppFactory) {
 pub async fn wrong_methods_are_not_allowed(factory: AppFactory) {
     let app = factory.app().await;
     let admin = app.admin_token().await;
-    app.request(Method::PATCH, "/api/events", Some(&admin), Some(&json!({})))
-        .await
-        .expect_error(405);
-    app.request(Method::DELETE, "/api/dashboard", Some(&admin), None)
-        .await
-        .expect_error(405);
-    app.request(Method::PUT, "/api/users/login", None, Some(&json!({})))
-        .await
-        .expect_error(405);
-    app.request(Method::GET, "/api/users/login", None, None)
-        .await
-        .expect_error(405);
+    // Each refusal names the methods the path does take, as the document lists them.
+    for (method, path, allowed) in [
+        (Method::PATCH, "/api/events", "GET, POST"),
+        (Method::DELETE, "/api/dashboard", "GET"),
+        (Method::PUT, "/api/users/login", "POST"),
+        (Method::GET, "/api/users/login", "POST"),
+        (Method::POST, "/api/users/7", "GET, PUT, DELETE"),
+        (Method::GET, "/api/bookings/BKG-AAAAA/pay", "POST"),
+    ] {
+        let reply = app
+            .request(method.clone(), path, Some(&admin), Some(&json!({})))
+            .await;
+        assert_eq!(reply.header("allow"), Some(allowed), "{method} {path}");
+        reply.expect_error(405);
+    }
 }
 
 pub async fn oversized_bodies_are_refused(factory: AppFactory) {

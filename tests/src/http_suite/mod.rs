@@ -90,6 +90,7 @@ macro_rules! http_suite_tests {
         $crate::http_suite_tests!(@module ($factory) framework {
             malformed_json_is_a_bad_request,
             missing_and_mistyped_fields_are_bad_requests,
+            numbers_and_booleans_are_not_text,
             unknown_paths_are_not_found,
             wrong_methods_are_not_allowed,
             oversized_bodies_are_refused,
