@@ -15,7 +15,7 @@ use domain::booking::{
 };
 use domain::event::EventId;
 use domain::money::Money;
-use domain::payment::PaymentInput;
+use domain::payment::{Payment, PaymentId, PaymentInput, PaymentStatus};
 use domain::Timestamp;
 
 use super::events::{expire_lapsed_holds, lock_event};
@@ -25,8 +25,11 @@ use super::rows::{
 };
 use super::{corrupt, store_error, PostgresStore};
 
-/// How many fresh codes a booking tries before giving up; with 31⁵ codes a second try is rare.
-const CODE_ATTEMPTS: usize = 8;
+/// How many times a booking or a payment is decided and applied before the store reports itself
+/// busy. An attempt is lost only when the event moved between the read and the write (or, rarely,
+/// a fresh booking code was taken); the next read sees the move, so the next decision stands or
+/// refuses.
+const APPLY_ATTEMPTS: usize = 8;
 
 /// Loads bookings with their seats and payments, in the order of `ids`.
 async fn details(conn: &mut PgConnection, ids: &[i64]) -> Result<Vec<BookingDetails>, StoreError> {
@@ -114,18 +117,6 @@ async fn begin_command<R>(
     Ok((tx, booking))
 }
 
-/// Takes the event's row lock and nothing else, so that what is read next is read after it.
-async fn lock_event_row(
-    conn: &mut PgConnection,
-    event: EventId,
-) -> Result<Option<i64>, StoreError> {
-    sqlx::query_scalar("SELECT id FROM events WHERE id = $1 FOR UPDATE")
-        .bind(event.0)
-        .fetch_optional(conn)
-        .await
-        .map_err(store_error)
-}
-
 /// Everything a booking decision reads, in one statement: the event, its phases (in order, as
 /// parallel arrays), the requested seats of the event with the status of whatever holds them,
 /// the customer's tickets for the event, and whether any hold has lapsed.
@@ -133,7 +124,7 @@ async fn read_place_snapshot(
     conn: &mut PgConnection,
     request: &BookingRequest,
     now: Timestamp,
-) -> Result<PlaceSnapshotRow, StoreError> {
+) -> Result<Option<PlaceSnapshotRow>, StoreError> {
     sqlx::query_as(concat!(
         "SELECT ",
         event_columns!(),
@@ -161,9 +152,17 @@ async fn read_place_snapshot(
     .bind(request.customer_id.0)
     .bind(request.seat_ids.iter().map(|seat| seat.0).collect::<Vec<_>>())
     .bind(now)
-    .fetch_one(conn)
+    .fetch_optional(conn)
     .await
     .map_err(store_error)
+}
+
+/// What `apply_booking` and `apply_payment` (see their migration) answer.
+#[derive(sqlx::FromRow)]
+struct Applied {
+    outcome: String,
+    id: Option<i64>,
+    customer_name: Option<String>,
 }
 
 #[async_trait]
@@ -174,61 +173,61 @@ impl BookingRepository for PostgresStore {
         policy: BookingPolicy,
         now: Timestamp,
     ) -> Result<BookingDetails, PlaceBookingError> {
-        // Four round trips, three of them under the event's lock: lock, read, write, commit.
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
-        lock_event_row(&mut tx, request.event_id)
-            .await?
-            .ok_or(PlaceBookingError::EventNotFound)?;
-        let mut read = read_place_snapshot(&mut tx, &request, now).await?;
-        if read.has_lapsed_holds {
-            expire_lapsed_holds(&mut tx, request.event_id, now).await?;
-            read = read_place_snapshot(&mut tx, &request, now).await?;
-        }
-        let (snapshot, image_url) = read.into_snapshot()?;
-        let decision = decide(&snapshot, &request, &policy, now)?;
-
-        let quantity = decision.seats.len() as i32;
-        for _ in 0..CODE_ATTEMPTS {
+        // Read without locks, decide, then apply the decision in one statement that takes the
+        // event's lock only for its writes and commit, after checking that the snapshot still
+        // holds; when it no longer does, read again.
+        for _ in 0..APPLY_ATTEMPTS {
+            let mut conn = self.pool.acquire().await.map_err(store_error)?;
+            let read = read_place_snapshot(&mut conn, &request, now)
+                .await?
+                .ok_or(PlaceBookingError::EventNotFound)?;
+            if read.has_lapsed_holds {
+                drop(conn);
+                self.expire_lapsed_events(Some(request.event_id), now)
+                    .await?;
+                continue;
+            }
+            let (snapshot, image_url) = read.into_snapshot()?;
+            let decision = decide(&snapshot, &request, &policy, now)?;
             let code = self.codes.generate();
-            let written: Option<(i64, String)> = sqlx::query_as(
-                "WITH booking AS ( \
-                     INSERT INTO bookings (code, event_id, phase_id, ticket_type, customer_id, quantity, \
-                         unit_price, total_price, status, created_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10) \
-                     ON CONFLICT (code) DO NOTHING RETURNING id \
-                 ), held AS ( \
-                     INSERT INTO booking_seats (booking_id, status, seat_id, event_id, label) \
-                     SELECT booking.id, 'pending', t.seat_id, $2, t.label \
-                     FROM booking, unnest($11::bigint[], $12::text[]) AS t(seat_id, label) \
-                 ), sold AS ( \
-                     UPDATE phases SET sold = sold + $6 WHERE id = $3 AND EXISTS (SELECT 1 FROM booking) \
-                 ), counted AS ( \
-                     UPDATE events SET seats_taken = seats_taken + $6, pending_bookings = pending_bookings + 1, \
-                         seat_map_version = seat_map_version + 1 \
-                     WHERE id = $2 AND EXISTS (SELECT 1 FROM booking) \
-                 ) \
-                 SELECT booking.id, users.name FROM booking, users WHERE users.id = $5",
+            let applied: Applied = sqlx::query_as(
+                "SELECT outcome, booking_id AS id, customer_name \
+                 FROM apply_booking($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(code.as_str())
             .bind(request.event_id.0)
+            .bind(snapshot.event.date)
             .bind(decision.phase_id.0)
             .bind(&decision.ticket_type)
-            .bind(request.customer_id.0)
-            .bind(quantity)
             .bind(decision.unit_price.amount())
-            .bind(decision.total_price.amount())
+            .bind(request.customer_id.0)
+            .bind(i64::from(snapshot.tickets_held_by_customer))
+            .bind(
+                decision
+                    .seats
+                    .iter()
+                    .map(|seat| seat.id.0)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                decision
+                    .seats
+                    .iter()
+                    .map(|seat| seat.label.clone())
+                    .collect::<Vec<_>>(),
+            )
             .bind(now)
             .bind(decision.expires_at)
-            .bind(decision.seats.iter().map(|seat| seat.id.0).collect::<Vec<_>>())
-            .bind(decision.seats.iter().map(|seat| seat.label.clone()).collect::<Vec<_>>())
-            .fetch_optional(&mut *tx)
+            .fetch_one(&mut *conn)
             .await
             .map_err(store_error)?;
-            // No row: the code was taken (or the customer is unknown); nothing was written.
-            let Some((id, customer_name)) = written else {
-                continue;
-            };
-            tx.commit().await.map_err(store_error)?;
+            let (id, customer_name) =
+                match (applied.outcome.as_str(), applied.id, applied.customer_name) {
+                    ("placed", Some(id), Some(customer_name)) => (id, customer_name),
+                    // Nothing was written: the event moved since the read, or the code was taken.
+                    ("stale" | "code_taken", _, _) => continue,
+                    (other, _, _) => return Err(corrupt("outcome of apply_booking", other).into()),
+                };
             let mut event = EventSummary::from(&snapshot.event);
             event.image_url = image_url;
             return Ok(BookingDetails {
@@ -238,9 +237,9 @@ impl BookingRepository for PostgresStore {
                 payment: None,
             });
         }
-        Err(StoreError::Unexpected(format!(
-            "no booking written after {CODE_ATTEMPTS} codes: every code taken, or customer {} unknown",
-            request.customer_id
+        Err(StoreError::Busy(format!(
+            "event {} changed under each of {APPLY_ATTEMPTS} booking attempts",
+            request.event_id
         ))
         .into())
     }
@@ -270,58 +269,63 @@ impl BookingRepository for PostgresStore {
         payment: PaymentInput,
         now: Timestamp,
     ) -> Result<PaymentReceipt, BookingCommandError<domain::booking::PayRejection>> {
-        // Lock, read, write, commit. A lapsed hold is refused by the domain as expired; the
-        // sweep or the next read records it.
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
-        sqlx::query("SELECT 1 FROM events WHERE id = (SELECT event_id FROM bookings WHERE code = $1) FOR UPDATE")
-            .bind(code.as_str())
-            .fetch_optional(&mut *tx)
+        // Read without locks, let the domain take the payment, then apply it in one statement
+        // that confirms the booking only if it is still a pending hold. A lapsed hold is refused
+        // by the domain as expired; the sweep or the next read records it.
+        for _ in 0..APPLY_ATTEMPTS {
+            let mut conn = self.pool.acquire().await.map_err(store_error)?;
+            let row: BookingWithSeatsRow =
+                sqlx::query_as(concat!(booking_with_seats_select!(), "WHERE b.code = $1"))
+                    .bind(code.as_str())
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(store_error)?
+                    .ok_or(BookingCommandError::NotFound)?;
+            let mut details = row.into_details()?;
+            let booking = &mut details.booking;
+            let change = booking
+                .pay(&payment, now)
+                .map_err(BookingCommandError::Rejected)?;
+            let applied: Applied = sqlx::query_as(
+                "SELECT outcome, payment_id AS id, NULL::text AS customer_name \
+                 FROM apply_payment($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(booking.id.0)
+            .bind(booking.event_id.0)
+            .bind(now)
+            .bind(payment.amount.amount())
+            .bind(&payment.method)
+            .bind(change.amount())
+            .fetch_one(&mut *conn)
             .await
-            .map_err(store_error)?
-            .ok_or(BookingCommandError::NotFound)?;
-        let row: BookingWithSeatsRow = sqlx::query_as(concat!(
-            booking_with_seats_select!(),
-            "WHERE b.code = $1 FOR UPDATE OF b"
+            .map_err(store_error)?;
+            let id = match (applied.outcome.as_str(), applied.id) {
+                ("paid", Some(id)) => id,
+                // Nothing was written: paid, cancelled or expired since the read, which the
+                // next read shows.
+                ("stale", _) => continue,
+                (other, _) => return Err(corrupt("outcome of apply_payment", other).into()),
+            };
+            let recorded = Payment {
+                id: PaymentId(id),
+                booking_id: booking.id,
+                amount: payment.amount,
+                method: payment.method.clone(),
+                change,
+                status: PaymentStatus::Success,
+                created_at: now,
+                refunded_at: None,
+            };
+            details.payment = Some(recorded.clone());
+            return Ok(PaymentReceipt {
+                payment: recorded,
+                booking: details,
+            });
+        }
+        Err(StoreError::Busy(format!(
+            "booking {code} changed under each of {APPLY_ATTEMPTS} payment attempts"
         ))
-        .bind(code.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(store_error)?
-        .ok_or(BookingCommandError::NotFound)?;
-        let mut details = row.into_details()?;
-        let booking = &mut details.booking;
-        let change = booking
-            .pay(&payment, now)
-            .map_err(BookingCommandError::Rejected)?;
-        let recorded: PaymentRow = sqlx::query_as(concat!(
-            "WITH confirmed AS ( \
-                 UPDATE bookings SET status = 'confirmed', paid_at = $2 WHERE id = $1 RETURNING id \
-             ), counted AS ( \
-                 UPDATE events SET tickets_sold = tickets_sold + $6, pending_bookings = pending_bookings - 1, \
-                     revenue = revenue + $7, seat_map_version = seat_map_version + 1 WHERE id = $8 \
-             ) \
-             INSERT INTO payments (booking_id, amount, method, change, status, created_at) \
-             SELECT id, $3, $4, $5, 'success', $2 FROM confirmed RETURNING ",
-            payment_columns!()
-        ))
-        .bind(booking.id.0)
-        .bind(now)
-        .bind(payment.amount.amount())
-        .bind(&payment.method)
-        .bind(change.amount())
-        .bind(booking.quantity() as i32)
-        .bind(booking.total_price.amount())
-        .bind(booking.event_id.0)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
-        let payment = recorded.into_payment()?;
-        details.payment = Some(payment.clone());
-        Ok(PaymentReceipt {
-            payment,
-            booking: details,
-        })
+        .into())
     }
 
     async fn cancel(

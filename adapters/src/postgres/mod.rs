@@ -3,8 +3,12 @@
 //! Every atomic command is one transaction. Writers of an event take its row lock first
 //! (`SELECT … FOR UPDATE` on `events`), so that the seats, the phase quotas and each customer's
 //! tickets of that event are read and written as one consistent snapshot; the decision itself
-//! comes from the domain, as in the embedded store. The schema refuses what must never happen
-//! even if a bug slipped past: a seat in two open bookings, a phase sold past its quota.
+//! comes from the domain, as in the embedded store. The two commands of an on-sale rush, booking
+//! and paying, hold that lock for the shortest time: they read without it, decide, and apply the
+//! decision in one statement (`apply_booking`, `apply_payment`) that takes the lock, checks that
+//! the snapshot still holds and writes, with no round trip under the lock; a stale snapshot is
+//! read again. The schema refuses what must never happen even if a bug slipped past: a seat in
+//! two open bookings, a phase sold past its quota.
 
 mod bookings;
 mod events;
