@@ -8,6 +8,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
+use application::events::GetEventError;
 use application::ports::EventFilter;
 use application::views::EventView;
 #[cfg(test)]
@@ -18,6 +19,7 @@ use domain::Timestamp;
 
 use super::error::{error_responses, ApiFailure};
 use super::seat_map_cache::{SeatMapCache, SerializedJson};
+use super::shared_checks::SharedChecks;
 use super::text::Text;
 use super::time::{parse_time, UtcTime};
 use super::{page_of, patch_field, BearerToken, Services, Tag};
@@ -363,6 +365,8 @@ fn phase_inputs(
 pub struct EventsApi {
     services: Arc<Services>,
     seat_maps: SeatMapCache,
+    /// Seat-map version checks, one query for all the readers of an event asking at once.
+    seat_map_versions: Arc<SharedChecks<EventId, Result<u64, GetEventError>>>,
 }
 
 impl EventsApi {
@@ -370,6 +374,7 @@ impl EventsApi {
         EventsApi {
             services,
             seat_maps: SeatMapCache::default(),
+            seat_map_versions: Arc::default(),
         }
     }
 }
@@ -532,10 +537,13 @@ impl EventsApi {
     #[oai(path = "/:id/seats", method = "get", operation_id = "listSeats")]
     async fn seats(&self, id: Path<i64>) -> Result<SeatMapResponse, GetEventErrors> {
         let event = EventId(id.0);
+        let services = self.services.clone();
         let version = self
-            .services
-            .events
-            .seat_map_version(event)
+            .seat_map_versions
+            .check(event, move || {
+                let services = services.clone();
+                async move { services.events.seat_map_version(event).await }
+            })
             .await
             .map_err(ApiFailure::from)?;
         if let Some(body) = self.seat_maps.get(event, version) {

@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod limits;
 mod middleware;
 mod seat_map_cache;
+mod shared_checks;
 mod text;
 pub mod time;
 mod users;
