@@ -8,6 +8,7 @@ use adapters::http::{HttpSettings, Services};
 use adapters::memory::MemoryStore;
 use adapters::postgres::{OpenError, PostgresSettings, PostgresStore};
 use adapters::system::{RandomCodeGenerator, SystemClock};
+use application::audit::AuditService;
 use application::auth::Authenticate;
 use application::bookings::BookingService;
 use application::dashboard::DashboardService;
@@ -137,6 +138,7 @@ pub fn services(config: &Config, stores: &Stores, adapters: &Adapters) -> Arc<Se
             config.booking_policy(),
         ),
         dashboard: DashboardService::new(stores.bookings.clone(), clock.clone()),
+        audit: AuditService::new(stores.audit.clone()),
         readiness: Readiness::new(stores.bookings.clone()),
         idempotency: IdempotencyService::new(
             stores.idempotency.clone(),
