@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use domain::audit::AuditStamp;
 use domain::booking::{
     BookingCode, BookingPolicy, BookingRejection, BookingRequest, CancelRejection,
     CheckInRejection, PayRejection,
@@ -174,8 +175,9 @@ impl BookingService {
     ) -> Result<BookingDetails, CheckInError> {
         require_admin(actor)?;
         let code = parse_code(code)?;
+        let now = self.clock.now();
         self.bookings
-            .check_in(&code, self.clock.now())
+            .check_in(&code, now, AuditStamp::new(actor.id, now))
             .await
             .map_err(|error| BookingError::from_command(&code, error))
     }
@@ -362,13 +364,20 @@ mod tests {
     }
 
     #[test]
-    fn store_refusals_pass_through_with_their_reason() {
+    fn check_ins_are_recorded_against_the_admin_and_refusals_pass_through() {
         let mut bookings = MockBookingRepository::new();
-        bookings.expect_check_in().returning(|_, _| {
-            Err(BookingCommandError::Rejected(
-                CheckInRejection::AlreadyCheckedIn { at: now() },
-            ))
-        });
+        bookings
+            .expect_check_in()
+            .withf(|code, at, audit| {
+                code.as_str() == "BKG-ABCDE"
+                    && *at == now()
+                    && *audit == AuditStamp::new(UserId(1), now())
+            })
+            .returning(|_, _, _| {
+                Err(BookingCommandError::Rejected(
+                    CheckInRejection::AlreadyCheckedIn { at: now() },
+                ))
+            });
         let error =
             block_on(service(bookings).check_in(&actor(1, Role::Admin), "BKG-ABCDE")).unwrap_err();
         assert_eq!(

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use domain::audit::AuditStamp;
 use domain::event::{
     validate_new_event, EventId, EventInput, EventInputError, EventPatch, EventUpdateError,
 };
@@ -129,8 +130,9 @@ impl EventService {
         patch: EventPatch,
     ) -> Result<EventView, UpdateEventError> {
         require_admin(actor)?;
+        let now = self.clock.now();
         self.events
-            .update(id, patch, self.clock.now())
+            .update(id, patch, now, AuditStamp::new(actor.id, now))
             .await
             .map_err(|error| match error {
                 EventWriteError::NotFound => UpdateEventError::NotFound(id),
@@ -147,11 +149,14 @@ impl EventService {
 
     pub async fn delete(&self, actor: &Actor, id: EventId) -> Result<(), DeleteEventError> {
         require_admin(actor)?;
-        self.events.delete(id).await.map_err(|error| match error {
-            EventDeleteError::NotFound => DeleteEventError::NotFound(id),
-            EventDeleteError::HasBookings => DeleteEventError::HasBookings,
-            EventDeleteError::Store(store) => DeleteEventError::Store(store),
-        })
+        self.events
+            .delete(id, AuditStamp::new(actor.id, self.clock.now()))
+            .await
+            .map_err(|error| match error {
+                EventDeleteError::NotFound => DeleteEventError::NotFound(id),
+                EventDeleteError::HasBookings => DeleteEventError::HasBookings,
+                EventDeleteError::Store(store) => DeleteEventError::Store(store),
+            })
     }
 
     pub async fn seats(&self, id: EventId) -> Result<SeatMap, GetEventError> {
@@ -194,11 +199,13 @@ mod tests {
     use domain::user::Role;
     use futures_executor::block_on;
 
+    fn now() -> domain::Timestamp {
+        Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap()
+    }
+
     fn service(events: MockEventRepository) -> EventService {
         let mut clock = MockClock::new();
-        clock
-            .expect_now()
-            .return_const(Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap());
+        clock.expect_now().return_const(now());
         EventService::new(Arc::new(events), Arc::new(clock))
     }
 
@@ -278,14 +285,14 @@ mod tests {
     #[test]
     fn store_conflicts_are_told_apart_from_bad_input() {
         let mut events = MockEventRepository::new();
-        events.expect_update().returning(|_, _, _| {
+        events.expect_update().returning(|_, _, _, _| {
             Err(EventWriteError::Rejected(
                 EventUpdateError::CancelledForGood,
             ))
         });
         events
             .expect_delete()
-            .returning(|_| Err(EventDeleteError::HasBookings));
+            .returning(|_, _| Err(EventDeleteError::HasBookings));
         let svc = service(events);
         assert_eq!(
             block_on(svc.update(&admin(), EventId(1), EventPatch::default())).unwrap_err(),
@@ -304,5 +311,27 @@ mod tests {
             block_on(svc.events_of_ticket_holder(&customer(), UserId(3), Page::default())),
             Err(TicketHolderEventsError::Denied(Denied::NotYours))
         ));
+    }
+
+    #[test]
+    fn changes_and_deletions_are_recorded_against_the_admin_at_the_time() {
+        let stamp = AuditStamp::new(admin().id, now());
+        let mut events = MockEventRepository::new();
+        events
+            .expect_update()
+            .withf(move |id, _, at, audit| *id == EventId(1) && *at == now() && *audit == stamp)
+            .times(1)
+            .returning(|_, _, _, _| Err(EventWriteError::NotFound));
+        events
+            .expect_delete()
+            .withf(move |id, audit| *id == EventId(2) && *audit == stamp)
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let svc = service(events);
+        assert_eq!(
+            block_on(svc.update(&admin(), EventId(1), EventPatch::default())).unwrap_err(),
+            UpdateEventError::NotFound(EventId(1))
+        );
+        assert_eq!(block_on(svc.delete(&admin(), EventId(2))), Ok(()));
     }
 }

@@ -1,5 +1,6 @@
 //! WarTawa's use cases and the ports they need. Knows the domain; knows no adapter.
 
+pub mod audit;
 pub mod auth;
 pub mod bookings;
 pub mod dashboard;

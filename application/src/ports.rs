@@ -6,6 +6,7 @@
 
 use async_trait::async_trait;
 
+use domain::audit::{AuditActionKind, AuditStamp};
 use domain::booking::{
     BookingCode, BookingPolicy, BookingRejection, BookingRequest, CancelRejection,
     CheckInRejection, PayRejection,
@@ -16,7 +17,7 @@ use domain::user::{Email, NewUser, Password, Role, User, UserChange, UserId};
 use domain::Timestamp;
 
 use crate::idempotency::{IdempotencyKey, IdempotencyPolicy};
-use crate::views::{BookingDetails, Dashboard, EventView, SeatMap};
+use crate::views::{AuditRecord, BookingDetails, Dashboard, EventView, SeatMap};
 
 /// The store could not do what was asked, for a reason of its own.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -110,7 +111,15 @@ pub trait UserRepository: Send + Sync {
     async fn list(&self, page: Page) -> Result<Paged<User>, StoreError>;
     /// Applies `domain::user::apply_change` atomically, refusing a change that would leave no
     /// active admin (`domain::user::removes_last_admin`) or reuse another account's email or NIK.
-    async fn update(&self, id: UserId, change: UserChange) -> Result<User, UserWriteError>;
+    /// With the same atomicity it records `domain::audit::entries_for_user_change` of `audit`:
+    /// who made the change and when. `None` is for a change no user made (the admin of the
+    /// server's configuration, ensured at start-up), which records nothing.
+    async fn update(
+        &self,
+        id: UserId,
+        change: UserChange,
+        audit: Option<AuditStamp>,
+    ) -> Result<User, UserWriteError>;
 }
 
 /// Which events a list shows.
@@ -159,15 +168,18 @@ pub trait EventRepository: Send + Sync {
     ) -> Result<Paged<EventView>, StoreError>;
     /// Applies `domain::event::plan_event_update` atomically: phases added, changed and removed,
     /// seats appended or removed from the end, and, when the event is cancelled, its open
-    /// bookings cancelled and their payments refunded.
+    /// bookings cancelled and their payments refunded, and the cancellation recorded in the
+    /// audit trail as `audit`'s actor's.
     async fn update(
         &self,
         id: EventId,
         patch: EventPatch,
         now: Timestamp,
+        audit: AuditStamp,
     ) -> Result<EventView, EventWriteError>;
-    /// Deletes an event that has no bookings at all.
-    async fn delete(&self, id: EventId) -> Result<(), EventDeleteError>;
+    /// Deletes an event that has no bookings at all, and records the deletion, with the event's
+    /// name, in the audit trail as `audit`'s actor's.
+    async fn delete(&self, id: EventId, audit: AuditStamp) -> Result<(), EventDeleteError>;
     /// The seat map in row, number order, with its version; `None` for an unknown event.
     async fn seats(&self, id: EventId, now: Timestamp) -> Result<Option<SeatMap>, StoreError>;
     /// The version the seat map has now (lapsed holds expired first); `None` for an unknown event.
@@ -236,11 +248,13 @@ pub trait BookingRepository: Send + Sync {
         code: &BookingCode,
         now: Timestamp,
     ) -> Result<BookingDetails, BookingCommandError<CancelRejection>>;
-    /// Checks a paid booking in; of simultaneous calls exactly one succeeds.
+    /// Checks a paid booking in, and records who let the guest in in the audit trail
+    /// (`domain::audit::entry_for_check_in`); of simultaneous calls exactly one succeeds.
     async fn check_in(
         &self,
         code: &BookingCode,
         now: Timestamp,
+        audit: AuditStamp,
     ) -> Result<BookingDetails, BookingCommandError<CheckInRejection>>;
     /// Expires every lapsed hold, freeing its seats and quota; returns how many it expired.
     async fn expire_lapsed(&self, now: Timestamp) -> Result<u64, StoreError>;
@@ -254,6 +268,22 @@ pub trait BookingRepository: Send + Sync {
     async fn dashboard(&self, now: Timestamp) -> Result<Dashboard, StoreError>;
     /// Whether the store answers.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Which entries of the audit trail a list shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only entries of this action.
+    pub action: Option<AuditActionKind>,
+}
+
+/// Reading the audit trail, which the repositories' commands write.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// The entries, newest first (by time, then by id), with their actors.
+    async fn list(&self, filter: AuditFilter, page: Page)
+        -> Result<Paged<AuditRecord>, StoreError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use domain::audit::AuditStamp;
 use domain::user::{
     Email, NewUser, Nik, Password, PersonName, PhoneNumber, ProfileChange, Role, User, UserChange,
     UserId,
@@ -172,6 +173,11 @@ impl UserService {
         }
     }
 
+    /// Who is acting now, for the audit trail of what they change.
+    fn stamp(&self, actor: &Actor) -> AuditStamp {
+        AuditStamp::new(actor.id, self.clock.now())
+    }
+
     /// Signs a customer up.
     pub async fn register(&self, form: Registration) -> Result<User, RegisterError> {
         let mut errors = ValidationErrors::new();
@@ -304,7 +310,7 @@ impl UserService {
             }
         }
         self.users
-            .update(id, UserChange::Profile(change))
+            .update(id, UserChange::Profile(change), Some(self.stamp(actor)))
             .await
             .map_err(|error| match error {
                 UserWriteError::NotFound => UpdateUserError::NotFound(id),
@@ -319,7 +325,7 @@ impl UserService {
     pub async fn deactivate(&self, actor: &Actor, id: UserId) -> Result<User, DeactivateUserError> {
         require_admin(actor)?;
         self.users
-            .update(id, UserChange::Deactivate)
+            .update(id, UserChange::Deactivate, Some(self.stamp(actor)))
             .await
             .map_err(|error| match error {
                 UserWriteError::NotFound => DeactivateUserError::NotFound(id),
@@ -372,7 +378,7 @@ impl UserService {
             .await
             .map_err(|e| ChangePasswordError::Unexpected(e.to_string()))?;
         self.users
-            .update(id, UserChange::Password { hash })
+            .update(id, UserChange::Password { hash }, Some(self.stamp(actor)))
             .await
             .map_err(|error| match error {
                 UserWriteError::NotFound => ChangePasswordError::NotFound(id),
@@ -410,14 +416,13 @@ impl UserService {
                 role: Some(Role::Admin),
                 ..ProfileChange::default()
             });
-            return self
-                .users
-                .update(existing.id, promote)
-                .await
-                .map_err(|error| match error {
+            // Done by the server's configuration, not by a user: nobody to record it against.
+            return self.users.update(existing.id, promote, None).await.map_err(
+                |error| match error {
                     UserWriteError::Store(store) => EnsureAdminError::Store(store),
                     other => EnsureAdminError::Unexpected(other.to_string()),
-                });
+                },
+            );
         }
         let password_hash = self
             .hasher
@@ -480,11 +485,13 @@ mod tests {
         }
     }
 
+    fn now() -> domain::Timestamp {
+        Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap()
+    }
+
     fn clock() -> MockClock {
         let mut clock = MockClock::new();
-        clock
-            .expect_now()
-            .return_const(Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap());
+        clock.expect_now().return_const(now());
         clock
     }
 
@@ -632,7 +639,7 @@ mod tests {
         let mut users = MockUserRepository::new();
         users
             .expect_update()
-            .returning(|_, _| Err(UserWriteError::LastAdmin));
+            .returning(|_, _, _| Err(UserWriteError::LastAdmin));
         let update = ProfileUpdate {
             role: Some("customer".into()),
             ..ProfileUpdate::default()
@@ -657,7 +664,7 @@ mod tests {
         users
             .expect_update()
             .times(1)
-            .returning(|id, _| Ok(user(id.0, Role::Customer)));
+            .returning(|id, _, _| Ok(user(id.0, Role::Customer)));
         let mut hasher = MockPasswordHasher::new();
         hasher
             .expect_verify()
@@ -687,5 +694,52 @@ mod tests {
             block_on(svc.change_password(&admin(9), UserId(1), change(None))),
             Ok(())
         );
+    }
+
+    #[test]
+    fn changes_are_recorded_against_the_acting_user_at_the_time_they_are_made() {
+        let mut users = MockUserRepository::new();
+        users
+            .expect_update()
+            .withf(|id, change, audit| {
+                *id == UserId(3)
+                    && *change == UserChange::Deactivate
+                    && *audit == Some(AuditStamp::new(UserId(9), now()))
+            })
+            .times(1)
+            .returning(|id, _, _| Ok(user(id.0, Role::Customer)));
+        users
+            .expect_update()
+            .withf(|id, change, audit| {
+                *id == UserId(4)
+                    && matches!(change, UserChange::Profile(profile) if profile.role == Some(Role::Admin))
+                    && *audit == Some(AuditStamp::new(UserId(9), now()))
+            })
+            .times(1)
+            .returning(|id, _, _| Ok(user(id.0, Role::Admin)));
+        let svc = service(users, MockPasswordHasher::new());
+        block_on(svc.deactivate(&admin(9), UserId(3))).expect("deactivated");
+        let promote = ProfileUpdate {
+            role: Some("admin".into()),
+            ..ProfileUpdate::default()
+        };
+        block_on(svc.update(&admin(9), UserId(4), promote)).expect("promoted");
+    }
+
+    #[test]
+    fn the_configured_admin_is_promoted_on_nobodys_behalf() {
+        let mut users = MockUserRepository::new();
+        users
+            .expect_find_by_email()
+            .returning(|_| Ok(Some(user(2, Role::Customer))));
+        users
+            .expect_update()
+            .withf(|id, _, audit| *id == UserId(2) && audit.is_none())
+            .times(1)
+            .returning(|id, _, _| Ok(user(id.0, Role::Admin)));
+        let svc = service(users, MockPasswordHasher::new());
+        let admin = block_on(svc.ensure_admin("Sari Dewi", "sari@example.com", "rahasia123"))
+            .expect("promoted");
+        assert_eq!(admin.role, Role::Admin);
     }
 }

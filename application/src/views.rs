@@ -1,10 +1,12 @@
 //! What the store reads back for the use cases: entities joined with the figures people see.
 
+use domain::audit::{AuditActionKind, AuditDetails, AuditTargetType};
 use domain::booking::Booking;
 use domain::event::{current_phase, Event, EventId, Phase, PhaseSales, ShownStatus};
 use domain::money::Money;
 use domain::payment::Payment;
 use domain::seat::{Seat, SeatStatus};
+use domain::user::UserId;
 use domain::Timestamp;
 
 /// An event with its sales so far.
@@ -134,4 +136,25 @@ impl EventFigures {
         }
         (self.tickets_sold as f64 * 1000.0 / f64::from(self.capacity)).round() / 10.0
     }
+}
+
+/// Who did an audited action, as they are known now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditActor {
+    pub id: UserId,
+    pub name: String,
+    pub email: String,
+}
+
+/// An entry of the audit trail as the store reads it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Increases with every entry written.
+    pub id: i64,
+    pub occurred_at: Timestamp,
+    pub actor: AuditActor,
+    pub action: AuditActionKind,
+    pub target_type: AuditTargetType,
+    pub target_id: String,
+    pub details: AuditDetails,
 }

@@ -8,6 +8,7 @@ use adapters::http::{HttpSettings, Services};
 use adapters::memory::MemoryStore;
 use adapters::postgres::{OpenError, PostgresSettings, PostgresStore};
 use adapters::system::{RandomCodeGenerator, SystemClock};
+use application::audit::AuditService;
 use application::auth::Authenticate;
 use application::bookings::BookingService;
 use application::dashboard::DashboardService;
@@ -15,19 +16,21 @@ use application::events::EventService;
 use application::health::Readiness;
 use application::idempotency::{IdempotencyPolicy, IdempotencyService};
 use application::ports::{
-    BookingRepository, Clock, EventRepository, IdempotencyStore, PasswordHasher, TokenService,
-    UserRepository,
+    AuditLog, BookingRepository, Clock, EventRepository, IdempotencyStore, PasswordHasher,
+    TokenService, UserRepository,
 };
 use application::users::{EnsureAdminError, UserService};
 
 use crate::config::{Config, CorsOrigins};
 
-/// The three repositories of one store, and its idempotency keys.
+/// The three repositories of one store, its audit log and its idempotency keys.
 #[derive(Clone)]
 pub struct Stores {
     pub users: Arc<dyn UserRepository>,
     pub events: Arc<dyn EventRepository>,
     pub bookings: Arc<dyn BookingRepository>,
+    /// The trail the repositories' commands write, for reading.
+    pub audit: Arc<dyn AuditLog>,
     pub idempotency: Arc<dyn IdempotencyStore>,
 }
 
@@ -35,12 +38,18 @@ impl Stores {
     /// The repositories of a store that implements all of them on one value.
     pub fn sharing<S>(store: Arc<S>) -> Stores
     where
-        S: UserRepository + EventRepository + BookingRepository + IdempotencyStore + 'static,
+        S: UserRepository
+            + EventRepository
+            + BookingRepository
+            + AuditLog
+            + IdempotencyStore
+            + 'static,
     {
         Stores {
             users: store.clone(),
             events: store.clone(),
             bookings: store.clone(),
+            audit: store.clone(),
             idempotency: store,
         }
     }
@@ -129,6 +138,7 @@ pub fn services(config: &Config, stores: &Stores, adapters: &Adapters) -> Arc<Se
             config.booking_policy(),
         ),
         dashboard: DashboardService::new(stores.bookings.clone(), clock.clone()),
+        audit: AuditService::new(stores.audit.clone()),
         readiness: Readiness::new(stores.bookings.clone()),
         idempotency: IdempotencyService::new(
             stores.idempotency.clone(),

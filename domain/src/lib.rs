@@ -2,6 +2,7 @@
 //!
 //! Nothing here performs I/O or reads the clock: time is always a parameter.
 
+pub mod audit;
 pub mod booking;
 pub mod event;
 pub mod money;

@@ -1,5 +1,6 @@
 //! The repository contract: what every store behind `UserRepository`, `EventRepository`,
-//! `BookingRepository` and `IdempotencyStore` must do, written once and run against each adapter.
+//! `BookingRepository`, `AuditLog` and `IdempotencyStore` must do, written once and run against
+//! each adapter.
 //!
 //! An adapter's test file provides a [`StoreFactory`] and expands
 //! [`store_contract_tests!`](crate::store_contract_tests) with it, which makes one
@@ -16,10 +17,11 @@ use chrono::{Duration, TimeZone, Utc};
 use tokio::sync::Barrier;
 
 use application::ports::{
-    BookingCommandError, CodeGenerator, EventDeleteError, EventFilter, EventWriteError, Page,
-    PaymentReceipt, PlaceBookingError, UserWriteError,
+    AuditFilter, BookingCommandError, CodeGenerator, EventDeleteError, EventFilter,
+    EventWriteError, Page, PaymentReceipt, PlaceBookingError, UserWriteError,
 };
-use application::views::{BookingDetails, EventView};
+use application::views::{AuditRecord, BookingDetails, EventView};
+use domain::audit::{AuditActionKind, AuditStamp};
 use domain::booking::{
     BookingCode, BookingPolicy, BookingRejection, BookingRequest, BookingStatus, CancelRejection,
     CheckInRejection, PayRejection, CODE_LENGTH,
@@ -37,6 +39,13 @@ use domain::user::{
 use domain::Timestamp;
 
 pub use bootstrap::wiring::Stores;
+
+mod audit;
+pub use audit::{
+    an_action_whose_entry_cannot_be_written_does_not_happen, an_entry_outlives_the_event_it_names,
+    every_audited_command_records_who_did_what_and_when, refused_commands_record_nothing,
+    the_audit_trail_is_newest_first_paged_and_filtered,
+};
 
 mod idempotency;
 pub use idempotency::{
@@ -109,6 +118,11 @@ macro_rules! store_contract_tests {
             racing_for_a_phase_cannot_pass_its_quota,
             simultaneous_check_ins_let_exactly_one_in,
             a_busy_box_office_keeps_its_books_straight,
+            every_audited_command_records_who_did_what_and_when,
+            refused_commands_record_nothing,
+            the_audit_trail_is_newest_first_paged_and_filtered,
+            an_entry_outlives_the_event_it_names,
+            an_action_whose_entry_cannot_be_written_does_not_happen,
             an_idempotency_key_is_claimed_once_then_replayed,
             idempotency_keys_are_per_user,
             an_abandoned_key_runs_again,
@@ -185,6 +199,40 @@ async fn customers(stores: &Stores, count: usize) -> Vec<User> {
 
 fn profile(change: ProfileChange) -> UserChange {
     UserChange::Profile(change)
+}
+
+/// The admin who does the audited commands of the contract (check-ins, changes to events),
+/// made on first use.
+async fn staff(stores: &Stores) -> User {
+    const ADDRESS: &str = "door.staff@example.com";
+    if let Some(existing) = stores
+        .users
+        .find_by_email(&email(ADDRESS))
+        .await
+        .expect("find the staff")
+    {
+        return existing;
+    }
+    stores
+        .users
+        .insert(new_user("Door Staff", ADDRESS, Role::Admin, None))
+        .await
+        .expect("the staff")
+}
+
+/// An audited command done by [`staff`] at `at`.
+async fn by_staff(stores: &Stores, at: Timestamp) -> AuditStamp {
+    AuditStamp::new(staff(stores).await.id, at)
+}
+
+/// The first hundred entries of the audit trail, newest first, of `action` when given.
+async fn audit_trail(stores: &Stores, action: Option<AuditActionKind>) -> Vec<AuditRecord> {
+    stores
+        .audit
+        .list(AuditFilter { action }, Page::new(1, 100))
+        .await
+        .expect("the audit trail")
+        .items
 }
 
 fn phase(name: &str, price: i64, quota: i64, start: Timestamp, end: Timestamp) -> PhaseInput {
@@ -596,6 +644,7 @@ pub async fn emails_are_unique_ignoring_case(factory: &dyn StoreFactory) {
                 email: Some(email("Ari@EXAMPLE.com")),
                 ..ProfileChange::default()
             }),
+            None,
         )
         .await;
     assert_eq!(stolen, Err(UserWriteError::EmailTaken));
@@ -610,6 +659,7 @@ pub async fn emails_are_unique_ignoring_case(factory: &dyn StoreFactory) {
                 email: Some(email("ari@example.com")),
                 ..ProfileChange::default()
             }),
+            None,
         )
         .await
         .expect("keeping one's own email");
@@ -623,6 +673,7 @@ pub async fn emails_are_unique_ignoring_case(factory: &dyn StoreFactory) {
                 email: Some(email("ari.wibowo@example.com")),
                 ..ProfileChange::default()
             }),
+            None,
         )
         .await
         .expect("a new email");
@@ -686,23 +737,26 @@ pub async fn niks_are_unique(factory: &dyn StoreFactory) {
             ..ProfileChange::default()
         })
     };
-    let taken = stores.users.update(bima.id, set_nik(Some(shared))).await;
+    let taken = stores
+        .users
+        .update(bima.id, set_nik(Some(shared)), None)
+        .await;
     assert_eq!(taken, Err(UserWriteError::NikTaken));
     let own = stores
         .users
-        .update(bima.id, set_nik(Some("3171000000000002")))
+        .update(bima.id, set_nik(Some("3171000000000002")), None)
         .await
         .expect("an unused NIK");
     assert_eq!(own.nik, Some(nik("3171000000000002")));
 
     stores
         .users
-        .update(ari.id, set_nik(None))
+        .update(ari.id, set_nik(None), None)
         .await
         .expect("clearing a NIK");
     let freed = stores
         .users
-        .update(cita.id, set_nik(Some(shared)))
+        .update(cita.id, set_nik(Some(shared)), None)
         .await
         .expect("a NIK freed by its owner");
     assert_eq!(freed.nik, Some(nik(shared)));
@@ -731,9 +785,12 @@ pub async fn the_last_active_admin_can_be_neither_demoted_nor_deactivated(
         ..ProfileChange::default()
     });
 
-    let refused = stores.users.update(root.id, demote.clone()).await;
+    let refused = stores.users.update(root.id, demote.clone(), None).await;
     assert_eq!(refused, Err(UserWriteError::LastAdmin));
-    let refused = stores.users.update(root.id, UserChange::Deactivate).await;
+    let refused = stores
+        .users
+        .update(root.id, UserChange::Deactivate, None)
+        .await;
     assert_eq!(refused, Err(UserWriteError::LastAdmin));
     assert_eq!(
         stores.users.find(root.id).await.expect("find"),
@@ -752,25 +809,28 @@ pub async fn the_last_active_admin_can_be_neither_demoted_nor_deactivated(
         .expect("second");
     let demoted = stores
         .users
-        .update(root.id, demote.clone())
+        .update(root.id, demote.clone(), None)
         .await
         .expect("demoting one of two admins");
     assert_eq!(demoted.role, Role::Customer);
-    let refused = stores.users.update(second.id, UserChange::Deactivate).await;
+    let refused = stores
+        .users
+        .update(second.id, UserChange::Deactivate, None)
+        .await;
     assert_eq!(refused, Err(UserWriteError::LastAdmin));
 
     stores
         .users
-        .update(root.id, promote)
+        .update(root.id, promote, None)
         .await
         .expect("promoting a customer");
     let deactivated = stores
         .users
-        .update(second.id, UserChange::Deactivate)
+        .update(second.id, UserChange::Deactivate, None)
         .await
         .expect("deactivating one of two admins");
     assert!(!deactivated.active);
-    let refused = stores.users.update(root.id, demote).await;
+    let refused = stores.users.update(root.id, demote, None).await;
     assert_eq!(
         refused,
         Err(UserWriteError::LastAdmin),
@@ -801,6 +861,7 @@ pub async fn token_version_moves_when_old_tokens_must_stop_working(factory: &dyn
                 name: Some(PersonName::parse("Ari W.").expect("a name")),
                 ..ProfileChange::default()
             }),
+            None,
         )
         .await
         .expect("rename");
@@ -817,6 +878,7 @@ pub async fn token_version_moves_when_old_tokens_must_stop_working(factory: &dyn
             UserChange::Password {
                 hash: "new-hash".into(),
             },
+            None,
         )
         .await
         .expect("new password");
@@ -829,7 +891,7 @@ pub async fn token_version_moves_when_old_tokens_must_stop_working(factory: &dyn
     });
     let promoted = stores
         .users
-        .update(ari.id, promote.clone())
+        .update(ari.id, promote.clone(), None)
         .await
         .expect("promote");
     assert_eq!(
@@ -838,14 +900,14 @@ pub async fn token_version_moves_when_old_tokens_must_stop_working(factory: &dyn
     );
     let same_role = stores
         .users
-        .update(ari.id, promote)
+        .update(ari.id, promote, None)
         .await
         .expect("no change");
     assert_eq!(same_role.token_version, start + 2);
 
     let deactivated = stores
         .users
-        .update(ari.id, UserChange::Deactivate)
+        .update(ari.id, UserChange::Deactivate, None)
         .await
         .expect("deactivate");
     assert!(!deactivated.active);
@@ -860,7 +922,7 @@ pub async fn token_version_moves_when_old_tokens_must_stop_working(factory: &dyn
 
     let unknown = stores
         .users
-        .update(UserId(999_999), UserChange::Deactivate)
+        .update(UserId(999_999), UserChange::Deactivate, None)
         .await;
     assert_eq!(unknown, Err(UserWriteError::NotFound));
 }
@@ -1059,7 +1121,10 @@ pub async fn capacity_grows_at_the_end_and_never_drops_below_seats_in_use(
         capacity: Some(capacity),
         ..EventPatch::default()
     };
-    let refused = stores.events.update(event, resize(10), now()).await;
+    let refused = stores
+        .events
+        .update(event, resize(10), now(), by_staff(&stores, now()).await)
+        .await;
     assert_eq!(
         update_rejection(refused),
         EventUpdateError::CapacityBelowSeatsInUse {
@@ -1070,7 +1135,7 @@ pub async fn capacity_grows_at_the_end_and_never_drops_below_seats_in_use(
 
     let shrunk = stores
         .events
-        .update(event, resize(11), now())
+        .update(event, resize(11), now(), by_staff(&stores, now()).await)
         .await
         .expect("shrink");
     assert_eq!(shrunk.event.capacity, 11);
@@ -1084,7 +1149,7 @@ pub async fn capacity_grows_at_the_end_and_never_drops_below_seats_in_use(
 
     let grown = stores
         .events
-        .update(event, resize(14), now())
+        .update(event, resize(14), now(), by_staff(&stores, now()).await)
         .await
         .expect("grow");
     assert_eq!(grown.event.capacity, 14);
@@ -1110,7 +1175,7 @@ pub async fn capacity_grows_at_the_end_and_never_drops_below_seats_in_use(
         .expect("cancel");
     let emptied = stores
         .events
-        .update(event, resize(1), now())
+        .update(event, resize(1), now(), by_staff(&stores, now()).await)
         .await
         .expect("shrink to one");
     assert_eq!(seat_map(&stores, event, now()).await.len(), 1);
@@ -1141,6 +1206,7 @@ pub async fn phases_change_only_as_their_sales_allow(factory: &dyn StoreFactory)
             event,
             with_phases(vec![too_small, unchanged(normal)]),
             now(),
+            by_staff(&stores, now()).await,
         )
         .await;
     assert_eq!(
@@ -1152,7 +1218,12 @@ pub async fn phases_change_only_as_their_sales_allow(factory: &dyn StoreFactory)
     );
     let refused = stores
         .events
-        .update(event, with_phases(vec![unchanged(normal)]), now())
+        .update(
+            event,
+            with_phases(vec![unchanged(normal)]),
+            now(),
+            by_staff(&stores, now()).await,
+        )
         .await;
     assert_eq!(
         update_rejection(refused),
@@ -1171,7 +1242,12 @@ pub async fn phases_change_only_as_their_sales_allow(factory: &dyn StoreFactory)
     let added = phase("Last Call", 200_000, 10, now() - days(1), now() + days(29));
     let updated = stores
         .events
-        .update(event, with_phases(vec![renamed, added]), now())
+        .update(
+            event,
+            with_phases(vec![renamed, added]),
+            now(),
+            by_staff(&stores, now()).await,
+        )
         .await
         .expect("rename, remove an unsold phase, add one");
     let phases = &updated.event.phases;
@@ -1200,7 +1276,12 @@ pub async fn phases_change_only_as_their_sales_allow(factory: &dyn StoreFactory)
 
     let removed = stores
         .events
-        .update(event, with_phases(vec![unchanged(normal)]), now())
+        .update(
+            event,
+            with_phases(vec![unchanged(normal)]),
+            now(),
+            by_staff(&stores, now()).await,
+        )
         .await;
     assert!(
         matches!(update_rejection(removed), EventUpdateError::Input(_)),
@@ -1211,14 +1292,21 @@ pub async fn phases_change_only_as_their_sales_allow(factory: &dyn StoreFactory)
 pub async fn only_an_event_without_bookings_can_be_deleted(factory: &dyn StoreFactory) {
     let stores = factory.fresh().await;
     let empty = create_event(&stores, standard_show()).await.event.id;
-    stores.events.delete(empty).await.expect("delete");
+    stores
+        .events
+        .delete(empty, by_staff(&stores, now()).await)
+        .await
+        .expect("delete");
     assert_eq!(stores.events.find(empty, now()).await.expect("find"), None);
     assert_eq!(
         stores.events.seats(empty, now()).await.expect("seats"),
         None
     );
     assert_eq!(
-        stores.events.delete(empty).await,
+        stores
+            .events
+            .delete(empty, by_staff(&stores, now()).await)
+            .await,
         Err(EventDeleteError::NotFound)
     );
     let listed = stores
@@ -1238,7 +1326,10 @@ pub async fn only_an_event_without_bookings_can_be_deleted(factory: &dyn StoreFa
         .await
         .expect("cancel");
     assert_eq!(
-        stores.events.delete(booked).await,
+        stores
+            .events
+            .delete(booked, by_staff(&stores, now()).await)
+            .await,
         Err(EventDeleteError::HasBookings),
         "even a cancelled booking keeps its event"
     );
@@ -1249,7 +1340,10 @@ pub async fn only_an_event_without_bookings_can_be_deleted(factory: &dyn StoreFa
         .expect("find")
         .is_some());
     assert_eq!(
-        stores.events.delete(EventId(999_999)).await,
+        stores
+            .events
+            .delete(EventId(999_999), by_staff(&stores, now()).await)
+            .await,
         Err(EventDeleteError::NotFound)
     );
 }
@@ -1280,7 +1374,7 @@ pub async fn cancelling_an_event_cancels_its_bookings_and_refunds_payments(
     };
     let cancelled = stores
         .events
-        .update(event, cancel, later)
+        .update(event, cancel, later, by_staff(&stores, later).await)
         .await
         .expect("cancel the event");
     assert_eq!(cancelled.event.status, EventStatus::Cancelled);
@@ -1332,7 +1426,10 @@ pub async fn cancelling_an_event_cancels_its_bookings_and_refunds_payments(
         status: Some("published".into()),
         ..EventPatch::default()
     };
-    let refused = stores.events.update(event, republish, later).await;
+    let refused = stores
+        .events
+        .update(event, republish, later, by_staff(&stores, later).await)
+        .await;
     assert_eq!(
         update_rejection(refused),
         EventUpdateError::CancelledForGood
@@ -1817,7 +1914,7 @@ pub async fn cancelling_releases_a_hold_and_refunds_a_payment(factory: &dyn Stor
     pay_in_full(&stores, &used, now()).await;
     stores
         .bookings
-        .check_in(&used.booking.code, now())
+        .check_in(&used.booking.code, now(), by_staff(&stores, now()).await)
         .await
         .expect("check in");
     let refused = stores.bookings.cancel(&used.booking.code, now()).await;
@@ -1864,7 +1961,10 @@ pub async fn a_ticket_is_checked_in_once(factory: &dyn StoreFactory) {
     let booking = place(&stores, request(&ari, event, &seats[..2]), now()).await;
     let code = &booking.booking.code;
 
-    let unpaid = stores.bookings.check_in(code, now()).await;
+    let unpaid = stores
+        .bookings
+        .check_in(code, now(), by_staff(&stores, now()).await)
+        .await;
     assert_eq!(
         unpaid,
         Err(BookingCommandError::Rejected(CheckInRejection::NotPaid {
@@ -1875,12 +1975,19 @@ pub async fn a_ticket_is_checked_in_once(factory: &dyn StoreFactory) {
     let door = now() + minutes(60);
     let admitted = stores
         .bookings
-        .check_in(code, door)
+        .check_in(code, door, by_staff(&stores, door).await)
         .await
         .expect("check in");
     assert_eq!(admitted.booking.checked_in_at, Some(door));
     assert_eq!(admitted.booking.status, BookingStatus::Confirmed);
-    let again = stores.bookings.check_in(code, door + minutes(1)).await;
+    let again = stores
+        .bookings
+        .check_in(
+            code,
+            door + minutes(1),
+            by_staff(&stores, door + minutes(1)).await,
+        )
+        .await;
     assert_eq!(
         again,
         Err(BookingCommandError::Rejected(
@@ -1898,7 +2005,11 @@ pub async fn a_ticket_is_checked_in_once(factory: &dyn StoreFactory) {
         .expect("cancel");
     let refused = stores
         .bookings
-        .check_in(&withdrawn.booking.code, now())
+        .check_in(
+            &withdrawn.booking.code,
+            now(),
+            by_staff(&stores, now()).await,
+        )
         .await;
     assert_eq!(
         refused,
@@ -1908,7 +2019,10 @@ pub async fn a_ticket_is_checked_in_once(factory: &dyn StoreFactory) {
     );
     let unknown = BookingCode::parse("BKG-ZZZZZ").expect("a code");
     assert_eq!(
-        stores.bookings.check_in(&unknown, now()).await,
+        stores
+            .bookings
+            .check_in(&unknown, now(), by_staff(&stores, now()).await)
+            .await,
         Err(BookingCommandError::NotFound)
     );
 }
@@ -1973,7 +2087,7 @@ pub async fn the_seat_map_version_moves_with_every_seat_change(factory: &dyn Sto
     };
     stores
         .events
-        .update(event, grow, lapse)
+        .update(event, grow, lapse, by_staff(&stores, lapse).await)
         .await
         .expect("more seats");
     moved(seat_map_version(&stores, event, lapse).await, "new seats");
@@ -2228,7 +2342,7 @@ pub async fn the_dashboard_adds_up_confirmed_sales(factory: &dyn StoreFactory) {
     };
     stores
         .events
-        .update(third.id, cancel, now())
+        .update(third.id, cancel, now(), by_staff(&stores, now()).await)
         .await
         .expect("cancel");
     let first_seats = seat_ids(&stores, first.id).await;
@@ -2269,7 +2383,11 @@ pub async fn the_dashboard_adds_up_confirmed_sales(factory: &dyn StoreFactory) {
     pay_in_full(&stores, &admitted, at(2)).await;
     stores
         .bookings
-        .check_in(&admitted.booking.code, at(2))
+        .check_in(
+            &admitted.booking.code,
+            at(2),
+            by_staff(&stores, at(2)).await,
+        )
         .await
         .expect("check in");
     let refunded = place(
@@ -2510,11 +2628,12 @@ pub async fn simultaneous_check_ins_let_exactly_one_in(factory: &dyn StoreFactor
     let booking = place(&stores, request(&ari, event, &seats[..2]), now()).await;
     pay_in_full(&stores, &booking, now()).await;
     let door = now() + minutes(60);
+    let scanner = by_staff(&stores, door).await;
 
     let results = race(32, |_| {
         let bookings = Arc::clone(&stores.bookings);
         let code = booking.booking.code.clone();
-        async move { bookings.check_in(&code, door).await }
+        async move { bookings.check_in(&code, door, scanner).await }
     })
     .await;
 
@@ -2532,6 +2651,8 @@ pub async fn simultaneous_check_ins_let_exactly_one_in(factory: &dyn StoreFactor
     let dashboard = stores.bookings.dashboard(door).await.expect("dashboard");
     assert_eq!(dashboard.checked_in, 2);
     assert_books_agree(&stores, &[event], &[ari.id], door).await;
+    let trail = audit_trail(&stores, None).await;
+    assert_eq!(trail.len(), 1, "one guest let in, one entry: {trail:?}");
 }
 
 /// Bookings, payments and cancellations of overlapping seats all at once, under the default

@@ -566,6 +566,13 @@ fn matrix() -> Vec<Row> {
             no_body,
             admin_only(200),
         ),
+        row(
+            Method::GET,
+            "/api/audit",
+            no_params,
+            no_body,
+            admin_only(200),
+        ),
     ]
 }
 

@@ -6,6 +6,7 @@ use poem::{IntoResponse, Response};
 use poem_openapi::Object;
 use serde_json::{json, Value};
 
+use application::audit::ListAuditError;
 use application::auth::{AuthError, Denied};
 use application::bookings::{BookingError, HistoryError, Never, PlaceError};
 use application::dashboard::DashboardError;
@@ -491,6 +492,16 @@ impl From<DashboardError> for ApiFailure {
         match error {
             DashboardError::Denied(denied) => denied.into(),
             DashboardError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<ListAuditError> for ApiFailure {
+    fn from(error: ListAuditError) -> Self {
+        match error {
+            ListAuditError::Denied(denied) => denied.into(),
+            ListAuditError::Invalid(errors) => ApiFailure::bad_request(&errors),
+            ListAuditError::Store(store) => store.into(),
         }
     }
 }

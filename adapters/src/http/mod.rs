@@ -1,6 +1,7 @@
 //! The HTTP API: poem-openapi operations for every endpoint of the contract, the Swagger UI at
 //! `/docs`, the document at `/openapi.json`, and the middleware around them.
 
+mod audit;
 mod bookings;
 mod dashboard;
 pub mod error;
@@ -23,6 +24,7 @@ use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::auth::Bearer;
 use poem_openapi::{OpenApiService, SecurityScheme};
 
+use application::audit::AuditService;
 use application::auth::{Actor, Authenticate};
 use application::bookings::BookingService;
 use application::dashboard::DashboardService;
@@ -41,6 +43,8 @@ pub struct Services {
     pub events: EventService,
     pub bookings: BookingService,
     pub dashboard: DashboardService,
+    /// The audit trail, for admins.
+    pub audit: AuditService,
     pub readiness: Readiness,
     /// Replays of booking and payment requests retried with the same `Idempotency-Key`.
     pub idempotency: IdempotencyService,
@@ -116,6 +120,7 @@ type Apis = (
     events::EventsApi,
     bookings::BookingsApi,
     dashboard::DashboardApi,
+    audit::AuditApi,
     health::HealthApi,
 );
 
@@ -127,6 +132,7 @@ pub fn api_service(services: Arc<Services>, settings: &HttpSettings) -> OpenApiS
         events::EventsApi::new(services.clone()),
         bookings::BookingsApi::new(services.clone(), throttles),
         dashboard::DashboardApi::new(services.clone()),
+        audit::AuditApi::new(services.clone()),
         health::HealthApi::new(services),
     );
     OpenApiService::new(apis, "WarTawa", env!("CARGO_PKG_VERSION")).description(
@@ -189,6 +195,9 @@ enum Tag {
     Bookings,
     /// The organiser's figures.
     Dashboard,
+    /// Who did what to whom, and when: check-ins, role changes, deactivations, password resets,
+    /// cancelled and deleted events.
+    Audit,
     /// Liveness and readiness probes.
     Health,
 }

@@ -7,6 +7,7 @@ use application::ports::{
     StoreError,
 };
 use application::views::{BookingDetails, Dashboard, EventFigures, RecentTransaction};
+use domain::audit::{entry_for_check_in, AuditStamp};
 use domain::booking::{
     decide, BookingCode, BookingId, BookingPolicy, BookingRequest, BookingSnapshot, CancelOutcome,
     CancelRejection, CheckInRejection, PayRejection, SeatState,
@@ -56,14 +57,19 @@ impl MemoryStore {
             })
     }
 
-    /// Runs a command on the booking with `code`, as of `now`, and returns what it shows after.
+    /// Runs a command on the booking with `code`, as of `now`, by the user of `audit` when it
+    /// is audited, and returns what the booking shows after.
     fn command<T, R>(
         &self,
         code: &BookingCode,
         now: Timestamp,
+        audit: Option<&AuditStamp>,
         command: impl FnOnce(&mut State, BookingId) -> Option<Result<T, R>>,
     ) -> Result<(T, BookingDetailsParts), BookingCommandError<R>> {
         let mut state = self.locked_at(now)?;
+        if let Some(stamp) = audit {
+            state.check_actor(stamp)?;
+        }
         let id = *state
             .booking_ids_by_code
             .get(code)
@@ -211,7 +217,7 @@ impl BookingRepository for MemoryStore {
         payment: PaymentInput,
         now: Timestamp,
     ) -> Result<PaymentReceipt, BookingCommandError<PayRejection>> {
-        let (recorded, parts) = self.command(code, now, |state, id| {
+        let (recorded, parts) = self.command(code, now, None, |state, id| {
             let change = match state.transition(id, |booking| booking.pay(&payment, now))? {
                 Ok(change) => change,
                 Err(rejection) => return Some(Err(rejection)),
@@ -240,7 +246,7 @@ impl BookingRepository for MemoryStore {
         code: &BookingCode,
         now: Timestamp,
     ) -> Result<BookingDetails, BookingCommandError<CancelRejection>> {
-        let ((), parts) = self.command(code, now, |state, id| {
+        let ((), parts) = self.command(code, now, None, |state, id| {
             let event_date = {
                 let event_id = state.bookings.get(&id)?.booking.event_id;
                 state.events.get(&event_id)?.event.date
@@ -260,9 +266,15 @@ impl BookingRepository for MemoryStore {
         &self,
         code: &BookingCode,
         now: Timestamp,
+        audit: AuditStamp,
     ) -> Result<BookingDetails, BookingCommandError<CheckInRejection>> {
-        let ((), parts) = self.command(code, now, |state, id| {
-            state.transition(id, |booking| booking.check_in(now))
+        let ((), parts) = self.command(code, now, Some(&audit), |state, id| {
+            if let Err(rejection) = state.transition(id, |booking| booking.check_in(now))? {
+                return Some(Err(rejection));
+            }
+            let entry = entry_for_check_in(audit, &state.bookings.get(&id)?.booking);
+            state.audit.record([entry]);
+            Some(Ok(()))
         })?;
         Ok(parts.assemble())
     }

@@ -8,6 +8,7 @@ use application::ports::{
     EventDeleteError, EventFilter, EventRepository, EventWriteError, Page, Paged, StoreError,
 };
 use application::views::{EventView, SeatMap, SeatView};
+use domain::audit::{AuditAction, AuditStamp};
 use domain::booking::{BookingId, CancelOutcome};
 use domain::event::{
     plan_event_update, Event, EventId, EventPatch, EventSnapshot, EventStatus, EventUpdatePlan,
@@ -128,7 +129,9 @@ impl State {
         id: EventId,
         patch: &EventPatch,
         now: Timestamp,
+        audit: AuditStamp,
     ) -> Result<EventViewParts, EventWriteError> {
+        self.check_actor(&audit)?;
         let record = self.events.get(&id).ok_or(EventWriteError::NotFound)?;
         let snapshot = EventSnapshot {
             event: Event::clone(&record.event),
@@ -139,7 +142,12 @@ impl State {
         let cancels_event = plan.cancels_event;
         self.apply_plan(snapshot.event, plan);
         if cancels_event {
-            self.cancel_open_bookings(id, now);
+            let (bookings_cancelled, bookings_refunded) = self.cancel_open_bookings(id, now);
+            self.audit.record([audit.entry(AuditAction::EventCancelled {
+                event: id,
+                bookings_cancelled,
+                bookings_refunded,
+            })]);
         }
         let record = self.events.get(&id).ok_or(EventWriteError::NotFound)?;
         Ok(record.view_parts())
@@ -181,21 +189,30 @@ impl State {
         record.event = Arc::new(after);
     }
 
-    /// Cancels every open booking of a cancelled event, refunding the paid ones.
-    fn cancel_open_bookings(&mut self, id: EventId, now: Timestamp) {
+    /// Cancels every open booking of a cancelled event, refunding the paid ones; returns how
+    /// many it cancelled, and how many of those it refunded.
+    fn cancel_open_bookings(&mut self, id: EventId, now: Timestamp) -> (u64, u64) {
         let open: Vec<BookingId> = self
             .events
             .get(&id)
             .map(|record| record.open_bookings.iter().copied().collect())
             .unwrap_or_default();
+        let (mut cancelled, mut refunded) = (0, 0);
         for booking_id in open {
             let outcome = self.transition(booking_id, |booking| {
                 booking.cancel_with_event(now).ok_or(())
             });
-            if let Some(Ok(CancelOutcome::Refund)) = outcome {
-                self.refund(booking_id, now);
+            match outcome {
+                Some(Ok(CancelOutcome::Refund)) => {
+                    self.refund(booking_id, now);
+                    cancelled += 1;
+                    refunded += 1;
+                }
+                Some(Ok(CancelOutcome::Released)) => cancelled += 1,
+                Some(Err(())) | None => {}
             }
         }
+        (cancelled, refunded)
     }
 }
 
@@ -249,20 +266,26 @@ impl EventRepository for MemoryStore {
         id: EventId,
         patch: EventPatch,
         now: Timestamp,
+        audit: AuditStamp,
     ) -> Result<EventView, EventWriteError> {
-        let parts = self.locked_at(now)?.update_event(id, &patch, now)?;
+        let parts = self.locked_at(now)?.update_event(id, &patch, now, audit)?;
         Ok(parts.assemble())
     }
 
-    async fn delete(&self, id: EventId) -> Result<(), EventDeleteError> {
+    async fn delete(&self, id: EventId, audit: AuditStamp) -> Result<(), EventDeleteError> {
         let mut state = self.locked()?;
+        state.check_actor(&audit)?;
         let record = state.events.get(&id).ok_or(EventDeleteError::NotFound)?;
         if record.booking_count > 0 {
             return Err(EventDeleteError::HasBookings);
         }
         let date = record.event.date;
+        let name = record.event.name.clone();
         state.events.remove(&id);
         state.events_by_date.remove(&(date, id));
+        state
+            .audit
+            .record([audit.entry(AuditAction::EventDeleted { event: id, name })]);
         Ok(())
     }
 

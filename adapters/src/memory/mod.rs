@@ -11,6 +11,7 @@
 //! Lapsed holds are expired lazily at the start of every call that reads or decides as of a
 //! `now`, using an index ordered by expiry, so a call touches only the holds that have lapsed.
 
+mod audit;
 mod bookings;
 mod events;
 mod idempotency;
@@ -27,8 +28,8 @@ use domain::Timestamp;
 
 use state::State;
 
-/// The embedded store; implements the user, event and booking repositories and the
-/// idempotency keys.
+/// The embedded store; implements the user, event and booking repositories, the audit log and
+/// the idempotency keys.
 pub struct MemoryStore {
     state: Mutex<State>,
     codes: Arc<dyn CodeGenerator>,

@@ -12,6 +12,7 @@ use domain::seat::{Seat, SeatId, SeatStatus};
 use domain::user::UserId;
 use domain::Timestamp;
 
+use super::audit::AuditTrail;
 use super::users::Users;
 
 /// Everything the store holds. Only ever touched under the store's lock.
@@ -34,6 +35,8 @@ pub(super) struct State {
     /// The dashboard's figures over all events.
     pub totals: Figures,
     pub ids: Sequences,
+    /// Written by the commands it records, under the same lock.
+    pub audit: AuditTrail,
 }
 
 /// The last id handed out of each kind; ids start at 1.

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use async_trait::async_trait;
 
 use application::ports::{Page, Paged, StoreError, UserRepository, UserWriteError};
+use domain::audit::{entries_for_user_change, AuditStamp};
 use domain::user::{apply_change, removes_last_admin, Email, NewUser, User, UserChange, UserId};
 
 use super::state::Sequences;
@@ -24,6 +25,10 @@ pub(super) struct Users {
 impl Users {
     pub fn exists(&self, id: UserId) -> bool {
         self.by_id.contains_key(&id)
+    }
+
+    pub fn get(&self, id: UserId) -> Option<&User> {
+        self.by_id.get(&id)
     }
 
     /// The name a booking shows for its customer.
@@ -60,7 +65,8 @@ impl Users {
         Ok(user)
     }
 
-    fn update(&mut self, id: UserId, change: &UserChange) -> Result<User, UserWriteError> {
+    /// Applies the change; returns the account before and after it.
+    fn update(&mut self, id: UserId, change: &UserChange) -> Result<(User, User), UserWriteError> {
         let before = self.by_id.get(&id).ok_or(UserWriteError::NotFound)?;
         let after = apply_change(before, change);
         if self.belongs_to_another(&self.ids_by_email, after.email.as_str(), id) {
@@ -83,7 +89,7 @@ impl Users {
         self.unindex(&before);
         self.index(&after);
         self.by_id.insert(id, after.clone());
-        Ok(after)
+        Ok((before, after))
     }
 
     fn belongs_to_another(&self, index: &HashMap<String, UserId>, key: &str, id: UserId) -> bool {
@@ -148,7 +154,22 @@ impl UserRepository for MemoryStore {
         })
     }
 
-    async fn update(&self, id: UserId, change: UserChange) -> Result<User, UserWriteError> {
-        self.locked()?.users.update(id, &change)
+    async fn update(
+        &self,
+        id: UserId,
+        change: UserChange,
+        audit: Option<AuditStamp>,
+    ) -> Result<User, UserWriteError> {
+        let mut state = self.locked()?;
+        if let Some(stamp) = &audit {
+            state.check_actor(stamp)?;
+        }
+        let (before, after) = state.users.update(id, &change)?;
+        if let Some(stamp) = audit {
+            state
+                .audit
+                .record(entries_for_user_change(stamp, &before, &after));
+        }
+        Ok(after)
     }
 }

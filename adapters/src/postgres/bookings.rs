@@ -10,6 +10,7 @@ use application::ports::{
 use application::views::{
     BookingDetails, Dashboard, EventFigures, EventSummary, RecentTransaction,
 };
+use domain::audit::{entry_for_check_in, AuditStamp};
 use domain::booking::{
     decide, BookingCode, BookingId, BookingPolicy, BookingRequest, CancelOutcome,
 };
@@ -18,6 +19,7 @@ use domain::money::Money;
 use domain::payment::{Payment, PaymentId, PaymentInput, PaymentStatus};
 use domain::Timestamp;
 
+use super::audit::record;
 use super::events::{expire_lapsed_holds, lock_event};
 use super::rows::{
     booking_select, booking_with_seats_select, event_columns, payment_columns, seats_of,
@@ -384,6 +386,7 @@ impl BookingRepository for PostgresStore {
         &self,
         code: &BookingCode,
         now: Timestamp,
+        audit: AuditStamp,
     ) -> Result<BookingDetails, BookingCommandError<domain::booking::CheckInRejection>> {
         let (mut tx, mut details) = begin_command(self, code, now).await?;
         let booking = &mut details.booking;
@@ -401,6 +404,7 @@ impl BookingRepository for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(store_error)?;
+        record(&mut tx, &[entry_for_check_in(audit, booking)]).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(details)
     }

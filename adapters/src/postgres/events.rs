@@ -7,6 +7,7 @@ use application::ports::{
     EventDeleteError, EventFilter, EventRepository, EventWriteError, Page, Paged, StoreError,
 };
 use application::views::{EventView, SeatMap, SeatView};
+use domain::audit::{AuditAction, AuditStamp};
 use domain::booking::{outcome_of_event_cancellation, BookingStatus, CancelOutcome};
 use domain::event::{
     plan_event_update, EventId, EventPatch, EventSnapshot, EventUpdatePlan, NewEvent,
@@ -14,6 +15,7 @@ use domain::event::{
 use domain::seat::layout;
 use domain::Timestamp;
 
+use super::audit::record;
 use super::rows::{event_columns, phase_columns, phases_of, EventRow, PhaseRow, SeatRow};
 use super::{corrupt, store_error, PostgresStore};
 
@@ -157,12 +159,13 @@ impl PostgresStore {
 }
 
 /// Cancels every open booking of an event being cancelled, refunding the paid ones, and takes
-/// them out of the event's figures. The caller holds the event's lock.
+/// them out of the event's figures; returns how many it cancelled, and how many of those it
+/// refunded. The caller holds the event's lock.
 async fn cancel_open_bookings(
     conn: &mut PgConnection,
     event: EventId,
     now: Timestamp,
-) -> Result<(), StoreError> {
+) -> Result<(u64, u64), StoreError> {
     #[derive(sqlx::FromRow)]
     struct OpenBooking {
         id: i64,
@@ -217,7 +220,7 @@ async fn cancel_open_bookings(
     .execute(&mut *conn)
     .await
     .map_err(store_error)?;
-    Ok(())
+    Ok((cancelled.len() as u64, refunded.len() as u64))
 }
 
 /// Writes a validated change: the event's fields, its phases, its seats.
@@ -438,6 +441,7 @@ impl EventRepository for PostgresStore {
         id: EventId,
         patch: EventPatch,
         now: Timestamp,
+        audit: AuditStamp,
     ) -> Result<EventView, EventWriteError> {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         lock_event(&mut tx, id)
@@ -467,7 +471,14 @@ impl EventRepository for PostgresStore {
         };
         let plan = plan_event_update(&snapshot, &patch, now)?;
         if plan.cancels_event {
-            cancel_open_bookings(&mut tx, id, now).await?;
+            let (bookings_cancelled, bookings_refunded) =
+                cancel_open_bookings(&mut tx, id, now).await?;
+            let cancelled = AuditAction::EventCancelled {
+                event: id,
+                bookings_cancelled,
+                bookings_refunded,
+            };
+            record(&mut tx, &[audit.entry(cancelled)]).await?;
         }
         write_plan(&mut tx, &row, &plan).await?;
         let updated = self
@@ -478,9 +489,9 @@ impl EventRepository for PostgresStore {
         Ok(updated)
     }
 
-    async fn delete(&self, id: EventId) -> Result<(), EventDeleteError> {
+    async fn delete(&self, id: EventId, audit: AuditStamp) -> Result<(), EventDeleteError> {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
-        lock_event(&mut tx, id)
+        let event = lock_event(&mut tx, id)
             .await?
             .ok_or(EventDeleteError::NotFound)?;
         let has_bookings: bool =
@@ -497,6 +508,11 @@ impl EventRepository for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;
+        let deleted = AuditAction::EventDeleted {
+            event: id,
+            name: event.name,
+        };
+        record(&mut tx, &[audit.entry(deleted)]).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(())
     }

@@ -10,6 +10,7 @@
 //! read again. The schema refuses what must never happen even if a bug slipped past: a seat in
 //! two open bookings, a phase sold past its quota.
 
+mod audit;
 mod bookings;
 mod events;
 mod idempotency;
@@ -108,7 +109,8 @@ pub async fn migrate(pool: &PgPool) -> Result<(), OpenError> {
         .map_err(|error| OpenError::Migration(error.to_string()))
 }
 
-/// The store; implements the user, event and booking repositories and the idempotency keys.
+/// The store; implements the user, event and booking repositories, the audit log and the
+/// idempotency keys.
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,

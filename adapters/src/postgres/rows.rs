@@ -449,3 +449,18 @@ impl PlaceSnapshotRow {
         Ok((snapshot, image_url))
     }
 }
+
+/// An audit entry with its actor as the account is now.
+#[derive(sqlx::FromRow)]
+pub(super) struct AuditRow {
+    pub id: i64,
+    pub occurred_at: Timestamp,
+    pub actor_id: i64,
+    pub actor_name: String,
+    pub actor_email: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    /// The `details` object as JSON text.
+    pub details: String,
+}

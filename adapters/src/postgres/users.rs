@@ -3,8 +3,10 @@
 use async_trait::async_trait;
 
 use application::ports::{Page, Paged, StoreError, UserRepository, UserWriteError};
+use domain::audit::{entries_for_user_change, AuditStamp};
 use domain::user::{apply_change, removes_last_admin, Email, NewUser, User, UserChange, UserId};
 
+use super::audit::record;
 use super::rows::{user_columns, UserRow};
 use super::{store_error, violated_unique, PostgresStore};
 
@@ -99,7 +101,12 @@ impl UserRepository for PostgresStore {
         })
     }
 
-    async fn update(&self, id: UserId, change: UserChange) -> Result<User, UserWriteError> {
+    async fn update(
+        &self,
+        id: UserId,
+        change: UserChange,
+        audit: Option<AuditStamp>,
+    ) -> Result<User, UserWriteError> {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         // Two admins demoting each other at once must not both succeed: lock every active admin,
         // in id order, before reading the one being changed.
@@ -146,6 +153,9 @@ impl UserRepository for PostgresStore {
         .fetch_one(&mut *tx)
         .await
         .map_err(user_write_error)?;
+        if let Some(stamp) = audit {
+            record(&mut tx, &entries_for_user_change(stamp, &before, &after)).await?;
+        }
         tx.commit().await.map_err(store_error)?;
         Ok(row.into_user()?)
     }

@@ -196,6 +196,7 @@ fn matrix() -> Vec<Row> {
             ADMIN,
         ),
         row(Method::GET, |_| "/api/dashboard".into(), no_body, ADMIN),
+        row(Method::GET, |_| "/api/audit".into(), no_body, ADMIN),
         row(Method::GET, |_| "/health".into(), no_body, ANYONE),
         row(Method::GET, |_| "/ready".into(), no_body, ANYONE),
         row(Method::GET, |_| "/openapi.json".into(), no_body, ANYONE),

@@ -410,6 +410,7 @@ pub const CONTRACT_OPERATIONS: &[(&str, &str)] = &[
     ("post", "/api/bookings/{code}/cancel"),
     ("post", "/api/bookings/{code}/checkin"),
     ("get", "/api/dashboard"),
+    ("get", "/api/audit"),
     ("get", "/health"),
     ("get", "/ready"),
 ];

@@ -7,6 +7,7 @@
 //! memory store and on PostgreSQL.
 
 pub mod abuse;
+pub mod audit;
 pub mod authorization;
 pub mod bookings;
 pub mod concurrency;
@@ -86,6 +87,12 @@ macro_rules! http_suite_tests {
             dashboard_figures_follow_bookings_payments_and_cancellations,
             recent_transactions_are_the_ten_newest,
             dashboard_is_for_admins,
+        });
+        $crate::http_suite_tests!(@module ($factory) audit {
+            every_audited_action_appears_with_its_actor_target_and_time,
+            refused_actions_leave_no_entry,
+            the_audit_trail_is_newest_first_paged_and_filtered,
+            the_audit_trail_is_for_admins,
         });
         $crate::http_suite_tests!(@module ($factory) framework {
             malformed_json_is_a_bad_request,

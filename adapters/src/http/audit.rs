@@ -1,0 +1,156 @@
+//! `/api/audit`: the audit trail, for admins.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use poem_openapi::param::Query;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use serde_json::Value;
+
+use application::views::AuditRecord;
+use domain::audit::AuditValue;
+
+use super::error::{error_responses, ApiFailure};
+use super::time::UtcTime;
+use super::{page_of, BearerToken, Services, Tag};
+
+/// Who did it, as their account is now.
+#[derive(Object)]
+struct AuditActorResponse {
+    id: i64,
+    name: String,
+    email: String,
+}
+
+/// One entry of the audit trail.
+#[derive(Object)]
+#[oai(example)]
+struct AuditEntryResponse {
+    /// Increases with every entry written.
+    id: i64,
+    occurred_at: UtcTime,
+    actor: AuditActorResponse,
+    /// `booking_checked_in`, `user_role_changed`, `user_deactivated`, `user_password_reset`,
+    /// `event_cancelled` or `event_deleted`.
+    action: String,
+    /// `booking`, `user` or `event`.
+    target_type: String,
+    /// The booking's code, or the user's or event's id.
+    target_id: String,
+    /// What else is known of the action: `event_id` and `tickets` of a check-in; `from` and
+    /// `to` of a role change; `bookings_cancelled` and `bookings_refunded` of a cancelled event;
+    /// `name` of a deleted event; nothing for the rest.
+    details: BTreeMap<String, Value>,
+}
+
+impl poem_openapi::types::Example for AuditEntryResponse {
+    fn example() -> Self {
+        AuditEntryResponse {
+            id: 42,
+            occurred_at: UtcTime(
+                chrono::DateTime::parse_from_rfc3339("2026-12-01T12:30:00Z")
+                    .map(|time| time.with_timezone(&chrono::Utc))
+                    .unwrap_or_default(),
+            ),
+            actor: AuditActorResponse {
+                id: 1,
+                name: "Administrator".into(),
+                email: "admin@example.com".into(),
+            },
+            action: "booking_checked_in".into(),
+            target_type: "booking".into(),
+            target_id: "BKG-7XK2P".into(),
+            details: BTreeMap::from([
+                ("event_id".to_string(), Value::from(3)),
+                ("tickets".to_string(), Value::from(2)),
+            ]),
+        }
+    }
+}
+
+impl From<&AuditRecord> for AuditEntryResponse {
+    fn from(record: &AuditRecord) -> Self {
+        AuditEntryResponse {
+            id: record.id,
+            occurred_at: record.occurred_at.into(),
+            actor: AuditActorResponse {
+                id: record.actor.id.0,
+                name: record.actor.name.clone(),
+                email: record.actor.email.clone(),
+            },
+            action: record.action.as_str().to_string(),
+            target_type: record.target_type.as_str().to_string(),
+            target_id: record.target_id.clone(),
+            details: record
+                .details
+                .iter()
+                .map(|(name, value)| {
+                    let value = match value {
+                        AuditValue::Text(text) => Value::from(text.as_str()),
+                        AuditValue::Number(number) => Value::from(*number),
+                    };
+                    (name.clone(), value)
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+enum AuditListResponse {
+    /// One page of the trail, newest first; the total is in `X-Total-Count`.
+    #[oai(status = 200)]
+    Ok(
+        Json<Vec<AuditEntryResponse>>,
+        #[oai(header = "X-Total-Count")] u64,
+    ),
+}
+
+error_responses!(AuditErrors {
+    /// Bad paging parameters, or an action the trail does not record; `details` says which.
+    BadRequest = 400,
+    /// Missing, invalid or expired token.
+    Unauthorized = 401,
+    /// Only an admin may read the audit trail.
+    Forbidden = 403,
+});
+
+pub struct AuditApi {
+    services: Arc<Services>,
+}
+
+impl AuditApi {
+    pub fn new(services: Arc<Services>) -> Self {
+        AuditApi { services }
+    }
+}
+
+#[OpenApi(prefix_path = "/api/audit", tag = "Tag::Audit")]
+impl AuditApi {
+    /// The audit trail (admin): who checked a guest in, changed a role, deactivated an account,
+    /// reset a password, cancelled or deleted an event, and when; newest first.
+    #[oai(path = "/", method = "get", operation_id = "listAuditEntries")]
+    async fn list(
+        &self,
+        auth: BearerToken,
+        /// Only entries of this action: `booking_checked_in`, `user_role_changed`,
+        /// `user_deactivated`, `user_password_reset`, `event_cancelled` or `event_deleted`.
+        action: Query<Option<String>>,
+        page: Query<Option<u32>>,
+        per_page: Query<Option<u32>>,
+    ) -> Result<AuditListResponse, AuditErrors> {
+        let actor = self.services.actor(&auth).await?;
+        let page = page_of(page.0, per_page.0)?;
+        let entries = self
+            .services
+            .audit
+            .list(&actor, action.0.as_deref(), page)
+            .await
+            .map_err(ApiFailure::from)?;
+        Ok(AuditListResponse::Ok(
+            Json(entries.items.iter().map(AuditEntryResponse::from).collect()),
+            entries.total,
+        ))
+    }
+}
