@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use chrono::FixedOffset;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -362,19 +363,37 @@ fn phase_inputs(
         .collect()
 }
 
+/// The event's seat map as it is now: the copy kept when its version is still current, otherwise
+/// read from the store and kept.
+async fn current_seat_map(
+    services: &Services,
+    seat_maps: &SeatMapCache,
+    event: EventId,
+) -> Result<Bytes, GetEventError> {
+    let version = services.events.seat_map_version(event).await?;
+    if let Some(body) = seat_maps.get(event, version) {
+        return Ok(body);
+    }
+    let map = services.events.seats(event).await?;
+    let body = seat_maps.render(event, &map.seats);
+    seat_maps.put(event, map.version, body.clone());
+    Ok(body)
+}
+
 pub struct EventsApi {
     services: Arc<Services>,
-    seat_maps: SeatMapCache,
-    /// Seat-map version checks, one query for all the readers of an event asking at once.
-    seat_map_versions: Arc<SharedChecks<EventId, Result<u64, GetEventError>>>,
+    seat_maps: Arc<SeatMapCache>,
+    /// Seat-map reads: one version check (and, when the map moved, one load) for all the
+    /// readers of an event asking at once.
+    seat_map_reads: Arc<SharedChecks<EventId, Result<Bytes, GetEventError>>>,
 }
 
 impl EventsApi {
     pub fn new(services: Arc<Services>) -> Self {
         EventsApi {
             services,
-            seat_maps: SeatMapCache::default(),
-            seat_map_versions: Arc::default(),
+            seat_maps: Arc::default(),
+            seat_map_reads: Arc::default(),
         }
     }
 }
@@ -537,26 +556,15 @@ impl EventsApi {
     #[oai(path = "/:id/seats", method = "get", operation_id = "listSeats")]
     async fn seats(&self, id: Path<i64>) -> Result<SeatMapResponse, GetEventErrors> {
         let event = EventId(id.0);
-        let services = self.services.clone();
-        let version = self
-            .seat_map_versions
+        let (services, seat_maps) = (self.services.clone(), self.seat_maps.clone());
+        let body = self
+            .seat_map_reads
             .check(event, move || {
-                let services = services.clone();
-                async move { services.events.seat_map_version(event).await }
+                let (services, seat_maps) = (services.clone(), seat_maps.clone());
+                async move { current_seat_map(&services, &seat_maps, event).await }
             })
             .await
             .map_err(ApiFailure::from)?;
-        if let Some(body) = self.seat_maps.get(event, version) {
-            return Ok(SeatMapResponse::Ok(SerializedJson::new(body)));
-        }
-        let map = self
-            .services
-            .events
-            .seats(event)
-            .await
-            .map_err(ApiFailure::from)?;
-        let body = self.seat_maps.render(event, &map.seats);
-        self.seat_maps.put(event, map.version, body.clone());
         Ok(SeatMapResponse::Ok(SerializedJson::new(body)))
     }
 }

@@ -526,9 +526,12 @@ impl EventRepository for PostgresStore {
             return Ok(None);
         };
         let rows: Vec<SeatRow> = sqlx::query_as(
-            "SELECT s.id, s.row_index, s.number, bs.status AS held_by FROM seats s \
-             LEFT JOIN booking_seats bs ON bs.seat_id = s.id AND bs.status IN ('pending', 'confirmed') \
-             WHERE s.event_id = $1 AND NOT s.removed ORDER BY s.position",
+            // One probe of the open-seat index per seat: the cost follows the seat count,
+            // whatever the number of bookings and whatever the planner's statistics say.
+            "SELECT s.id, s.row_index, s.number, \
+                 (SELECT bs.status FROM booking_seats bs \
+                  WHERE bs.seat_id = s.id AND bs.status IN ('pending', 'confirmed')) AS held_by \
+             FROM seats s WHERE s.event_id = $1 AND NOT s.removed ORDER BY s.position",
         )
         .bind(id.0)
         .fetch_all(&mut *conn)
