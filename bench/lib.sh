@@ -1,7 +1,49 @@
-# Shared by bench/run.sh and bench/growth.sh (sourced, not run): starting and stopping the
-# release server on loopback, running a load-generator scenario, sampling PostgreSQL's waits.
-# The caller sets OUT, JSON, PORT, BASE, PGHOST_ARGS, SERVER_LOG_LEVEL, ADMIN_EMAIL,
-# ADMIN_PASSWORD, LOADGEN, SERVER_BIN, SERVER_PID, SERVER_NAME, SAMPLER_PID, FAILED, MADE_DBS.
+# Shared by bench/run.sh, bench/overload.sh and bench/growth.sh (sourced, not run): the runners'
+# settings, building, starting and stopping the release server on loopback, running a
+# load-generator scenario (the overload scenario on a server of its own), sampling PostgreSQL's
+# waits. The caller sets OUT, JSON, PORT, BASE, PG, PGHOST_ARGS, SERVER_LOG_LEVEL, ADMIN_EMAIL,
+# ADMIN_PASSWORD, JWT_SECRET, LOADGEN, SERVER_BIN, SERVER_PID, SERVER_NAME, SAMPLER_PID, FAILED,
+# MADE_DBS, or has bench_init set them.
+
+# bench_init PREFIX PORT, from the repository root: results in bench/results/PREFIX<stamp>/, the
+# server on BENCH_PORT (default PORT), PostgreSQL at BENCH_PG, the server's RUST_LOG from
+# BENCH_RUST_LOG (default info: the product's default, one log line per request), the bench
+# admin and JWT secret, the release binaries, and the state cleanup() reads.
+bench_init() {
+    ROOT=$(pwd)
+    STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+    OUT="$ROOT/bench/results/$1$STAMP"
+    mkdir -p "$OUT"
+    JSON="$OUT/results.jsonl"
+    PORT=${BENCH_PORT:-$2}
+    BASE="http://127.0.0.1:$PORT"
+    PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
+    PGHOST_ARGS=(-h 127.0.0.1 -U postgres)
+    SERVER_LOG_LEVEL=${BENCH_RUST_LOG:-info}
+    ADMIN_EMAIL=admin@bench.example
+    ADMIN_PASSWORD=bench-admin-password
+    JWT_SECRET=bench-jwt-secret-0123456789abcdef0123456789abcdef
+    LOADGEN="$ROOT/target/release/loadgen"
+    SERVER_BIN="$ROOT/target/release/wartawa"
+    SERVER_PID=""
+    SERVER_NAME=""
+    SAMPLER_PID=""
+    FAILED=0
+    MADE_DBS=()
+}
+
+# build_release: the release server and load generator, unless BENCH_SKIP_BUILD=1.
+build_release() {
+    if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
+        log "cargo build --release -p bootstrap -p wartawa-loadgen"
+        cargo build --release -p bootstrap -p wartawa-loadgen
+    fi
+}
+
+# postgres_up: whether PostgreSQL answers as postgres on loopback.
+postgres_up() {
+    psql "${PGHOST_ARGS[@]}" -Atc 'select 1' > /dev/null 2>&1
+}
 
 log() { printf '\n=== %s [%s, load average %s]\n' "$*" "$(date -u +%H:%M:%S)" "$(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/run.log"; }
 
@@ -65,6 +107,24 @@ start_server() {
     done
     echo "*** the server '$name' did not answer /health within 60 s" >&2
     exit 1
+}
+
+# overload_run NAME LABEL [VAR=value ...]: `loadgen overload` (labelled LABEL) against a server
+# of its own, NAME, started with the given environment, stopped after. The scenario sells thousands
+# of seats to a few customers: the per-user ticket limit is lifted (MAX_TICKETS_PER_USER=0), and
+# BCRYPT_COST=4 as for the on-sale. BENCH_OVERLOAD_CLIENTS, BENCH_OVERLOAD_DURATION,
+# BENCH_OVERLOAD_FACTOR and BENCH_OVERLOAD_SEATS, when set, replace the scenario's defaults (16
+# closed-loop buyers, 10 s a phase, a rush of 10 × the baseline's request rate, 30 000 seats).
+overload_run() {
+    local name=$1 label=$2 knobs=()
+    shift 2
+    [[ -n "${BENCH_OVERLOAD_CLIENTS:-}" ]] && knobs+=(--clients "$BENCH_OVERLOAD_CLIENTS")
+    [[ -n "${BENCH_OVERLOAD_DURATION:-}" ]] && knobs+=(--duration "$BENCH_OVERLOAD_DURATION")
+    [[ -n "${BENCH_OVERLOAD_FACTOR:-}" ]] && knobs+=(--factor "$BENCH_OVERLOAD_FACTOR")
+    [[ -n "${BENCH_OVERLOAD_SEATS:-}" ]] && knobs+=(--seats "$BENCH_OVERLOAD_SEATS")
+    start_server "$name" BCRYPT_COST=4 MAX_TICKETS_PER_USER=0 "$@"
+    loadgen "$label" overload "${knobs[@]}"
+    stop_server
 }
 
 # sample_pg_waits DB FILE: what the database's sessions are doing, 4 times a second, at most 5

@@ -6,11 +6,15 @@
 # Builds the release server and the load generator, then in this one run:
 #   1. memory store, BCRYPT_COST=4 (registering ~400 buyers at cost 12 would take minutes and
 #      measure bcrypt, not the sale): health, browse (1000 seats), onsale (64 buyers, 1000 seats);
+#      then overload on a server of its own (MAX_TICKETS_PER_USER=0): 16 buyers for 10 s (the
+#      unloaded p99 and request rate R), an open-loop rush of 10 × R for 10 s (admitted p99 against
+#      the unloaded one, 503s shed, failures), the 16 buyers again (recovery), the books verified;
 #   2. memory store, BCRYPT_COST=12 (production cost): login-burst (browse alone, then browse
 #      with a steady stream of logins);
-#   3. PostgreSQL, a fresh database: onsale and browse, same sizes;
+#   3. PostgreSQL, a fresh database: onsale and browse, same sizes; then overload, as in 1;
 #   4. pgbench TPC-B on its own database (the database's ceiling on this machine);
 # then prints every figure beside its reference and target (bench/results/<stamp>/summary.md).
+# The overload scenario alone (and a sweep of MAX_IN_FLIGHT_REQUESTS): bash bench/overload.sh.
 #
 # Only loopback is used. Every server started here is stopped on exit (trap), and the databases
 # made here are dropped (BENCH_KEEP_DB=1 keeps them).
@@ -20,48 +24,25 @@
 # BENCH_ROUNDS_PG (3) sales of 1000 seats, BENCH_LOGIN_RATE (20), BENCH_RUST_LOG (the server's
 # RUST_LOG, default info: the product's default, one log line per request),
 # BENCH_POOL_SIZE (DATABASE_POOL_SIZE for the PostgreSQL server; unset = the product default),
-# BENCH_SKIP_BUILD=1.
+# BENCH_OVERLOAD_DURATION (10), BENCH_OVERLOAD_FACTOR (10), BENCH_OVERLOAD_CLIENTS (16),
+# BENCH_OVERLOAD_SEATS (30000), BENCH_SKIP_BUILD=1.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-ROOT=$(pwd)
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-OUT="$ROOT/bench/results/$STAMP"
-mkdir -p "$OUT"
-JSON="$OUT/results.jsonl"
-PORT=${BENCH_PORT:-18543}
-BASE="http://127.0.0.1:$PORT"
-PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
-PGHOST_ARGS=(-h 127.0.0.1 -U postgres)
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_init "" 18543
 DURATION=${BENCH_DURATION:-15}
 ROUNDS_MEMORY=${BENCH_ROUNDS_MEMORY:-5}
 ROUNDS_PG=${BENCH_ROUNDS_PG:-3}
 LOGIN_RATE=${BENCH_LOGIN_RATE:-20}
-SERVER_LOG_LEVEL=${BENCH_RUST_LOG:-info}
-ADMIN_EMAIL=admin@bench.example
-ADMIN_PASSWORD=bench-admin-password
-JWT_SECRET=bench-jwt-secret-0123456789abcdef0123456789abcdef
 DB="wartawa_bench_$(echo "$STAMP" | tr 'A-Z' 'a-z')"
 PGBENCH_DB="${DB}_pgbench"
-LOADGEN="$ROOT/target/release/loadgen"
-SERVER_BIN="$ROOT/target/release/wartawa"
-SERVER_PID=""
-SERVER_NAME=""
-SAMPLER_PID=""
-FAILED=0
-MADE_DBS=()
-
-# shellcheck source=bench/lib.sh
-source "$ROOT/bench/lib.sh"
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 machine_info | tee "$OUT/machine.txt"
-
-if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
-    log "cargo build --release -p bootstrap -p wartawa-loadgen"
-    cargo build --release -p bootstrap -p wartawa-loadgen
-fi
+build_release
 
 # 1. Memory store.
 log "memory store, BCRYPT_COST=4"
@@ -71,6 +52,8 @@ loadgen memory browse --clients 64 --seats 1000 --duration "$DURATION" --seat-sh
 loadgen memory browse --clients 64 --seats 1000 --duration "$DURATION"
 loadgen memory onsale --clients 64 --seats 1000 --rounds "$ROUNDS_MEMORY"
 stop_server
+log "memory store: overload"
+overload_run memory-overload memory
 
 # 2. Logins at the production cost while people browse.
 log "memory store, BCRYPT_COST=12"
@@ -79,7 +62,7 @@ loadgen memory-bcrypt12 login-burst --clients 64 --seats 1000 --duration "$DURAT
 stop_server
 
 # 3. PostgreSQL, a fresh database.
-if psql "${PGHOST_ARGS[@]}" -Atc 'select 1' > /dev/null 2>&1; then
+if postgres_up; then
     log "PostgreSQL: fresh database $DB"
     createdb "${PGHOST_ARGS[@]}" "$DB"
     MADE_DBS+=("$DB")
@@ -96,6 +79,8 @@ if psql "${PGHOST_ARGS[@]}" -Atc 'select 1' > /dev/null 2>&1; then
     loadgen postgres browse --clients 64 --seats 1000 --duration "$DURATION" --seat-share 1
     loadgen postgres browse --clients 64 --seats 1000 --duration "$DURATION"
     stop_server
+    log "PostgreSQL: overload"
+    overload_run postgres-overload postgres DATABASE_URL="$PG/$DB" JWT_SECRET="$JWT_SECRET" "${pool[@]}"
 
     # 4. The database's own ceiling: pgbench TPC-B, scale 10, 64 clients, 2 threads, 20 s.
     if command -v pgbench > /dev/null; then

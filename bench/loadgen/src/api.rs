@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Client, Method};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -19,6 +19,8 @@ pub struct Reply {
     pub elapsed: Duration,
     /// Why no answer came, when `status` is 0.
     pub transport_error: Option<String>,
+    /// The `Retry-After` header, when the answer had one.
+    pub retry_after: Option<String>,
 }
 
 impl Reply {
@@ -99,23 +101,29 @@ impl Api {
         let outcome = async {
             let response = request.send().await?;
             let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get(RETRY_AFTER)
+                .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
             let bytes = response.bytes().await?;
-            Ok::<_, reqwest::Error>((status, bytes))
+            Ok::<_, reqwest::Error>((status, bytes, retry_after))
         }
         .await;
         let elapsed = started.elapsed();
         match outcome {
-            Ok((status, bytes)) => Reply {
+            Ok((status, bytes, retry_after)) => Reply {
                 status,
                 body: bytes.to_vec(),
                 elapsed,
                 transport_error: None,
+                retry_after,
             },
             Err(error) => Reply {
                 status: 0,
                 body: Vec::new(),
                 elapsed,
                 transport_error: Some(error_chain(&error)),
+                retry_after: None,
             },
         }
     }

@@ -4,8 +4,10 @@
 //! unexpected failure.
 
 mod api;
+mod books;
 mod browse;
 mod onsale;
+mod overload;
 mod probe;
 mod report;
 mod setup;
@@ -82,6 +84,9 @@ impl Common {
 enum Scenario {
     /// The on-sale rush: C buyers book and pay until the event is sold out, then the books are verified.
     Onsale(onsale::OnsaleArgs),
+    /// An on-sale rush of 10× the sustainable rate: baseline, open-loop rush, recovery; admitted
+    /// p99 against the baseline's, the 503s shed, the books verified.
+    Overload(overload::OverloadArgs),
     /// C readers of the event list and a seat map for a while.
     Browse(browse::BrowseArgs),
     /// Browse alone, then browse again while logins arrive at a steady rate; compares p99.
@@ -118,6 +123,7 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match &cli.scenario {
             Scenario::Onsale(args) => onsale::run(common, args).await,
+            Scenario::Overload(args) => overload::run(common, args).await,
             Scenario::Browse(args) => browse::browse(common, args).await,
             Scenario::LoginBurst(args) => browse::login_burst(common, args).await,
             Scenario::Health(args) => browse::health(common, args).await,

@@ -2,18 +2,17 @@
 //! book and pay, and start over with a fresh map on a 409, until the show is sold out. Then the
 //! books are checked against what the buyers were told.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::api::{
-    Api, Booking, CpuWindow, DashboardAnswer, EventAnswer, PaymentAnswer, Seat, SeatRef,
-};
+use crate::api::{Api, Booking, CpuWindow, PaymentAnswer, SeatRef};
+use crate::books::{dashboard, is_seat_race, verify, Paid};
 use crate::setup::{self, Customer};
 use crate::stats::{fmt_ms, rate, round3, Stats};
 use crate::Common;
@@ -50,15 +49,6 @@ pub struct OnsaleArgs {
     /// Registrations (and logins) in flight at once during set-up.
     #[arg(long, default_value_t = 8)]
     pub register_concurrency: usize,
-}
-
-/// A booking that was made and paid, as the buyer was told.
-#[derive(Debug, Clone)]
-struct Paid {
-    code: String,
-    seats: Vec<i64>,
-    total: i64,
-    quantity: i64,
 }
 
 struct Shared {
@@ -511,218 +501,4 @@ async fn buyer(shared: Arc<Shared>) -> BuyerOutcome {
         }
     };
     out
-}
-
-/// A 409 naming taken seats (`details` lists their ids), as opposed to a limit or quota refusal.
-fn is_seat_race(body: &[u8]) -> bool {
-    serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|value| value.get("details").cloned())
-        .is_some_and(|details| {
-            details
-                .as_array()
-                .is_some_and(|ids| !ids.is_empty() && ids.iter().all(Value::is_i64))
-        })
-}
-
-async fn dashboard(api: &Api, admin: &str) -> Result<DashboardAnswer, String> {
-    let reply = api.get("/api/dashboard", Some(admin)).await;
-    if !reply.ok() {
-        return Err(format!("dashboard: {}", reply.describe()));
-    }
-    reply.json()
-}
-
-/// Every check of the books after the rush. Returns the violations found.
-async fn verify(
-    api: &Api,
-    admin: &str,
-    event: &EventAnswer,
-    capacity: u32,
-    paid: &[Paid],
-    dashboard_before: &DashboardAnswer,
-) -> Result<Vec<String>, String> {
-    let mut violations = Vec::new();
-
-    // 1. No seat in two successful bookings.
-    let mut owner: HashMap<i64, &str> = HashMap::new();
-    for booking in paid {
-        for seat in &booking.seats {
-            if let Some(other) = owner.insert(*seat, &booking.code) {
-                violations.push(format!(
-                    "seat {seat} is in two paid bookings: {other} and {}",
-                    booking.code
-                ));
-            }
-        }
-    }
-    let codes: HashSet<&str> = paid.iter().map(|booking| booking.code.as_str()).collect();
-    if codes.len() != paid.len() {
-        violations.push("a booking code was given to two bookings".to_string());
-    }
-
-    // 2. The seat map: every seat of a paid booking sold, every other seat available.
-    let reply = api
-        .get(&format!("/api/events/{}/seats", event.id), Some(admin))
-        .await;
-    if !reply.ok() {
-        return Err(format!("final seat map: {}", reply.describe()));
-    }
-    let seats: Vec<Seat> = reply.json()?;
-    if seats.len() != capacity as usize {
-        violations.push(format!(
-            "the seat map has {} seats, not {capacity}",
-            seats.len()
-        ));
-    }
-    let mut wrong = Vec::new();
-    for seat in &seats {
-        let expected = if owner.contains_key(&seat.id) {
-            "sold"
-        } else {
-            "available"
-        };
-        if seat.status != expected || seat.is_booked != (expected == "sold") {
-            wrong.push(format!(
-                "{} ({}) is {} but should be {expected}",
-                seat.label, seat.id, seat.status
-            ));
-        }
-    }
-    if !wrong.is_empty() {
-        violations.push(format!(
-            "{} seats of the map disagree with the paid bookings, e.g. {}",
-            wrong.len(),
-            wrong.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
-        ));
-    }
-    let map_ids: HashSet<i64> = seats.iter().map(|seat| seat.id).collect();
-    if let Some(stray) = owner.keys().find(|id| !map_ids.contains(id)) {
-        violations.push(format!(
-            "seat {stray} of a paid booking is not on the event's map"
-        ));
-    }
-
-    // 3. Every paid booking, read back: confirmed, paid, with exactly its seats and total.
-    let next = Arc::new(AtomicUsize::new(0));
-    let paid_all: Arc<Vec<Paid>> = Arc::new(paid.to_vec());
-    let mut readers = Vec::new();
-    for _ in 0..8 {
-        let (api, admin, next, paid_all) = (
-            api.clone(),
-            admin.to_string(),
-            Arc::clone(&next),
-            Arc::clone(&paid_all),
-        );
-        let event_id = event.id;
-        readers.push(tokio::spawn(async move {
-            let mut found = Vec::new();
-            loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                let Some(expected) = paid_all.get(index) else { return found };
-                let reply = api.get(&format!("/api/bookings/{}", expected.code), Some(&admin)).await;
-                if !reply.ok() {
-                    found.push(format!("booking {}: {}", expected.code, reply.describe()));
-                    continue;
-                }
-                match reply.json::<Booking>() {
-                    Ok(booking) => {
-                        let mut seats: Vec<i64> = booking.seats.iter().map(|seat| seat.id).collect();
-                        seats.sort_unstable();
-                        if booking.status != "confirmed"
-                            || booking.event_id != event_id
-                            || booking.paid_at.is_none()
-                            || seats != expected.seats
-                            || booking.total_price != expected.total
-                        {
-                            found.push(format!(
-                                "booking {} reads {} paid_at {:?} seats {seats:?} total {}, expected confirmed with {:?} total {}",
-                                expected.code, booking.status, booking.paid_at, booking.total_price, expected.seats, expected.total
-                            ));
-                        }
-                    }
-                    Err(error) => found.push(format!("booking {}: {error}", expected.code)),
-                }
-            }
-        }));
-    }
-    let mut booking_problems = Vec::new();
-    for reader in readers {
-        booking_problems.extend(
-            reader
-                .await
-                .map_err(|error| format!("a reader failed: {error}"))?,
-        );
-    }
-    if !booking_problems.is_empty() {
-        violations.push(format!(
-            "{} bookings read back wrong, e.g. {}",
-            booking_problems.len(),
-            booking_problems
-                .iter()
-                .take(3)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("; ")
-        ));
-    }
-
-    // 4. The figures: the event's own, and the dashboard's (its row and the totals' growth).
-    let tickets: i64 = paid.iter().map(|booking| booking.quantity).sum();
-    let revenue: i64 = paid.iter().map(|booking| booking.total).sum();
-    let reply = api.get(&format!("/api/events/{}", event.id), None).await;
-    if !reply.ok() {
-        return Err(format!("event {}: {}", event.id, reply.describe()));
-    }
-    let after: EventAnswer = reply.json()?;
-    let phase_sold: i64 = after.phases.iter().map(|phase| phase.sold).sum();
-    if after.tickets_sold != tickets
-        || after.available_seats != after.capacity - tickets
-        || phase_sold != tickets
-    {
-        violations.push(format!(
-            "event {} shows tickets_sold {}, available_seats {} of {}, phases sold {phase_sold}; the paid bookings hold {tickets} tickets",
-            event.id, after.tickets_sold, after.available_seats, after.capacity
-        ));
-    }
-    let board = dashboard(api, admin).await?;
-    match board.events.iter().find(|row| row.id == event.id) {
-        Some(row) if row.tickets_sold == tickets && row.revenue == revenue => {}
-        Some(row) => violations.push(format!(
-            "dashboard row of event {}: tickets_sold {} revenue {}; the paid bookings: {tickets} tickets, {revenue} rupiah",
-            event.id, row.tickets_sold, row.revenue
-        )),
-        None => violations.push(format!("the dashboard has no row for event {}", event.id)),
-    }
-    let sold_growth = board.tickets_sold - dashboard_before.tickets_sold;
-    let revenue_growth = board.total_revenue - dashboard_before.total_revenue;
-    if sold_growth != tickets || revenue_growth != revenue {
-        violations.push(format!(
-            "dashboard totals grew by {sold_growth} tickets and {revenue_growth} rupiah during the sale; the paid bookings: {tickets} and {revenue} (was anything else selling on this server?)"
-        ));
-    }
-    let row_sum: i64 = board.events.iter().map(|row| row.revenue).sum();
-    if row_sum != board.total_revenue {
-        violations.push(format!(
-            "dashboard total_revenue {} is not the sum of its event rows ({row_sum})",
-            board.total_revenue
-        ));
-    }
-    Ok(violations)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_seat_race;
-
-    #[test]
-    fn a_409_listing_seat_ids_is_a_seat_race() {
-        assert!(is_seat_race(
-            br#"{"status":"error","code":409,"message":"Seat A2 is already taken","details":[2]}"#
-        ));
-        assert!(!is_seat_race(
-            br#"{"status":"error","code":409,"message":"You may hold at most 3 tickets"}"#
-        ));
-        assert!(!is_seat_race(b"not json"));
-    }
 }

@@ -20,6 +20,9 @@ pub struct ReportArgs {
     /// Print the probes (growth curves) as a table instead of the targets.
     #[arg(long)]
     pub growth: bool,
+    /// Print the overload runs, one row each, instead of the targets.
+    #[arg(long)]
+    pub overload: bool,
     /// Exit non-zero when a performance target is missed too (not only on violations and 5xx).
     #[arg(long)]
     pub strict: bool,
@@ -173,6 +176,53 @@ pub fn rows(lines: &[Value], args: &ReportArgs) -> Vec<Row> {
             met: None,
         });
     }
+    for (store, label) in [("memory", mem), ("PostgreSQL", pg)] {
+        let overload = latest(lines, "overload", label);
+        rows.push(ratio_row(
+            &format!(
+                "{store} overload: admitted p99 in a {}× rush (ms)",
+                num(overload, "factor").map_or("10".to_string(), fmt)
+            ),
+            num(overload, "rush_admitted_p99_ms"),
+            "unloaded p99",
+            num(overload, "baseline_p99_ms"),
+            num(overload, "max_p99_ratio").unwrap_or(2.0),
+            true,
+        ));
+        // Counts as whole numbers; a recovery time that is null never came.
+        let cell = |field: &str| match (overload, num(overload, field)) {
+            (None, _) => "?".to_string(),
+            (Some(_), None) => "never".to_string(),
+            (Some(_), Some(value)) if value.fract() == 0.0 && value.abs() < 1e15 => {
+                format!("{value:.0}")
+            }
+            (Some(_), Some(value)) => fmt(value),
+        };
+        let seconds = |field: &str| match (overload, num(overload, field)) {
+            (Some(_), Some(value)) => format!("{} s", fmt(value)),
+            _ => cell(field),
+        };
+        rows.push(Row {
+            figure: format!("{store} overload: requests shed with 503 in the rush"),
+            value: num(overload, "shed_503"),
+            reference: format!(
+                "R {} req/s, {} of {} arrivals/s; {} admitted/s; shed p99 {} ms; {} failures; {} dropped by the load generator; recovery p99 {} ms, no 503 after {}, fast again after {}",
+                cell("sustainable_rps"),
+                cell("rush_arrival_rps"),
+                cell("rush_target_rps"),
+                cell("rush_admitted_rps"),
+                cell("rush_shed_p99_ms"),
+                cell("failures"),
+                cell("generator_dropped"),
+                cell("recovery_p99_ms"),
+                seconds("recovery_s"),
+                seconds("recovery_fast_s"),
+            ),
+            ratio: None,
+            target: "(information)".to_string(),
+            met: None,
+        });
+    }
     let burst = latest(lines, "login-burst", login);
     rows.push(ratio_row(
         "login-burst browse p99 with logins (ms)",
@@ -260,6 +310,13 @@ pub fn run(args: &ReportArgs) -> Result<bool, String> {
         print!("{}", growth_markdown(&lines));
         return Ok(lines.iter().all(|line| line["ok"] != false));
     }
+    if args.overload {
+        print!("{}", overload_markdown(&lines));
+        return Ok(lines
+            .iter()
+            .filter(|line| line["scenario"] == "overload")
+            .all(|line| line["ok"] == true));
+    }
     let rows = rows(&lines, args);
     print!("{}", markdown(&rows));
     let correctness = rows.last().and_then(|row| row.met) == Some(true);
@@ -274,6 +331,50 @@ pub fn run(args: &ReportArgs) -> Result<bool, String> {
         eprintln!("note: some targets were missed or not measured (marked above)");
     }
     Ok(correctness && (targets || !args.strict))
+}
+
+/// The overload runs, one row each, in the order they ran.
+pub fn overload_markdown(lines: &[Value]) -> String {
+    let mut out = String::from(
+        "| run | R req/s | rush arrivals/s (target) | baseline p99 ms | rush admitted p99 ms | ratio | admitted/s | shed 503 | shed p99 ms | 409 | failures | dropped | recovery p99 ms | recovery 503 | no 503 after s | fast again after s | ok |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+    );
+    let cell = |line: &Value, field: &str| match (line[field].as_u64(), line[field].as_f64()) {
+        (Some(whole), _) => whole.to_string(),
+        (None, Some(value)) => fmt(value),
+        _ => "—".to_string(),
+    };
+    for line in lines.iter().filter(|line| line["scenario"] == "overload") {
+        let ratio = format!(
+            "{}{}",
+            cell(line, "p99_ratio"),
+            if line["p99_ratio_met"] == true {
+                ""
+            } else {
+                " **(miss)**"
+            }
+        );
+        out.push_str(&format!(
+            "| {} | {} | {} ({}) | {} | {} | {ratio} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            line["label"].as_str().unwrap_or("?"),
+            cell(line, "sustainable_rps"),
+            cell(line, "rush_arrival_rps"),
+            cell(line, "rush_target_rps"),
+            cell(line, "baseline_p99_ms"),
+            cell(line, "rush_admitted_p99_ms"),
+            cell(line, "rush_admitted_rps"),
+            cell(line, "shed_503"),
+            cell(line, "rush_shed_p99_ms"),
+            cell(line, "conflicts_409"),
+            cell(line, "failures"),
+            cell(line, "generator_dropped"),
+            cell(line, "recovery_p99_ms"),
+            cell(line, "recovery_503"),
+            line["recovery_s"].as_f64().map_or("never".to_string(), fmt),
+            line["recovery_fast_s"].as_f64().map_or("never".to_string(), fmt),
+            if line["ok"] == true { "yes" } else { "**NO**" },
+        ));
+    }
+    out
 }
 
 /// The probes and booking probes, one row each, in the order they ran.
@@ -347,6 +448,7 @@ mod tests {
             postgres_label: "postgres".into(),
             login_label: "memory-bcrypt12".into(),
             growth: false,
+            overload: false,
             strict: false,
         }
     }
@@ -379,5 +481,29 @@ mod tests {
             json!({"scenario": "browse", "label": "memory", "server_errors_5xx": 2, "ok": false}),
         ];
         assert_eq!(rows(&lines, &args()).last().unwrap().met, Some(false));
+    }
+
+    #[test]
+    fn the_overload_ratio_is_set_against_the_unloaded_p99() {
+        let lines = vec![
+            json!({"scenario": "overload", "label": "memory", "factor": 10.0, "baseline_p99_ms": 10.0, "rush_admitted_p99_ms": 25.0, "max_p99_ratio": 2.0, "shed_503": 5000, "server_errors_5xx": 0, "violations": [], "ok": true}),
+            json!({"scenario": "overload", "label": "postgres", "factor": 10.0, "baseline_p99_ms": 40.0, "rush_admitted_p99_ms": 60.0, "max_p99_ratio": 2.0, "shed_503": 9000, "server_errors_5xx": 0, "violations": [], "ok": true}),
+        ];
+        let rows = rows(&lines, &args());
+        let memory = rows
+            .iter()
+            .find(|row| row.figure.starts_with("memory overload: admitted p99"))
+            .unwrap();
+        assert_eq!((memory.ratio, memory.met), (Some(2.5), Some(false)));
+        let postgres = rows
+            .iter()
+            .find(|row| row.figure.starts_with("PostgreSQL overload: admitted p99"))
+            .unwrap();
+        assert_eq!((postgres.ratio, postgres.met), (Some(1.5), Some(true)));
+        assert_eq!(rows.last().unwrap().met, Some(true));
+        let table = overload_markdown(&lines);
+        assert_eq!(table.lines().count(), 4);
+        assert!(table.contains("| memory | — |"), "{table}");
+        assert!(table.contains("**(miss)**"), "{table}");
     }
 }

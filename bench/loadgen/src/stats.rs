@@ -229,6 +229,7 @@ mod tests {
             body: Vec::new(),
             elapsed: Duration::from_millis(ms),
             transport_error: None,
+            retry_after: None,
         }
     }
 
