@@ -18,41 +18,17 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-ROOT=$(pwd)
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-OUT="$ROOT/bench/results/growth-$STAMP"
-mkdir -p "$OUT"
-JSON="$OUT/results.jsonl"
-PORT=${BENCH_PORT:-18544}
-BASE="http://127.0.0.1:$PORT"
-PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
-PGHOST_ARGS=(-h 127.0.0.1 -U postgres)
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_init growth- 18544
 LEVELS=${BENCH_GROWTH_LEVELS:-10000 1000000}
 PROBES=${BENCH_PROBES:-200}
-SERVER_LOG_LEVEL=${BENCH_RUST_LOG:-info}
-ADMIN_EMAIL=admin@bench.example
-ADMIN_PASSWORD=bench-admin-password
-JWT_SECRET=bench-jwt-secret-0123456789abcdef0123456789abcdef
 DB_PREFIX="wartawa_growth_$(echo "$STAMP" | tr 'A-Z' 'a-z')"
-LOADGEN="$ROOT/target/release/loadgen"
-SERVER_BIN="$ROOT/target/release/wartawa"
-SERVER_PID=""
-SERVER_NAME=""
-SAMPLER_PID=""
-FAILED=0
-MADE_DBS=()
-
-# shellcheck source=bench/lib.sh
-source "$ROOT/bench/lib.sh"
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 machine_info | tee "$OUT/machine.txt"
-
-if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
-    log "cargo build --release -p bootstrap -p wartawa-loadgen"
-    cargo build --release -p bootstrap -p wartawa-loadgen
-fi
+build_release
 
 lg() { "$LOADGEN" --base-url "$BASE" --admin-email "$ADMIN_EMAIL" --admin-password "$ADMIN_PASSWORD" "$@"; }
 
@@ -87,7 +63,7 @@ start_server memory BCRYPT_COST=4
 seat_map_curve "memory"
 stop_server
 
-if ! psql "${PGHOST_ARGS[@]}" -Atc 'select 1' > /dev/null 2>&1; then
+if ! postgres_up; then
     echo "*** PostgreSQL does not answer on 127.0.0.1:5432 as postgres: PostgreSQL curves skipped" | tee -a "$OUT/run.log"
     exit 1
 fi

@@ -113,14 +113,16 @@ start_server() {
 # of its own, NAME, started with the given environment, stopped after. The scenario sells thousands
 # of seats to a few customers: the per-user ticket limit is lifted (MAX_TICKETS_PER_USER=0), and
 # BCRYPT_COST=4 as for the on-sale. BENCH_OVERLOAD_CLIENTS, BENCH_OVERLOAD_DURATION,
-# BENCH_OVERLOAD_FACTOR and BENCH_OVERLOAD_SEATS, when set, replace the scenario's defaults (16
-# closed-loop buyers, 10 s a phase, a rush of 10 × the baseline's request rate, 30 000 seats).
+# BENCH_OVERLOAD_FACTOR, BENCH_OVERLOAD_EVENTS and BENCH_OVERLOAD_SEATS, when set, replace the
+# scenario's defaults (the on-sale load of 64 closed-loop buyers as the baseline, 10 s a phase, a
+# rush of 10 × the baseline's request rate R, 250 events of 1000 seats).
 overload_run() {
     local name=$1 label=$2 knobs=()
     shift 2
     [[ -n "${BENCH_OVERLOAD_CLIENTS:-}" ]] && knobs+=(--clients "$BENCH_OVERLOAD_CLIENTS")
     [[ -n "${BENCH_OVERLOAD_DURATION:-}" ]] && knobs+=(--duration "$BENCH_OVERLOAD_DURATION")
     [[ -n "${BENCH_OVERLOAD_FACTOR:-}" ]] && knobs+=(--factor "$BENCH_OVERLOAD_FACTOR")
+    [[ -n "${BENCH_OVERLOAD_EVENTS:-}" ]] && knobs+=(--events "$BENCH_OVERLOAD_EVENTS")
     [[ -n "${BENCH_OVERLOAD_SEATS:-}" ]] && knobs+=(--seats "$BENCH_OVERLOAD_SEATS")
     start_server "$name" BCRYPT_COST=4 MAX_TICKETS_PER_USER=0 "$@"
     loadgen "$label" overload "${knobs[@]}"

@@ -6,15 +6,15 @@
 # Builds the release server and the load generator, then runs `loadgen overload` on the memory
 # store and on PostgreSQL (a fresh database), each against a server of its own (BCRYPT_COST=4,
 # MAX_TICKETS_PER_USER=0, the per-address and per-customer throttles off, as in bench/run.sh):
-#   1. baseline: 16 closed-loop buyers for 10 s read the seat map of a 30 000-seat event, book
-#      1-2 free seats and pay: their request rate R is the sustainable rate, their p99 the
-#      unloaded p99;
+#   1. baseline: the on-sale load, 64 closed-loop buyers for 10 s, each step on one of 250 events
+#      of 1000 seats not sold out yet (at random): read its seat map, book 1-2 free seats and pay.
+#      Their request rate R is the sustainable rate, their p99 the unloaded p99;
 #   2. rush: open-loop arrivals at 10 × R a second for 10 s (seat maps, bookings, payments in the
 #      baseline's proportions), each request started at its time whatever the others are doing;
 #      every answer admitted, shed (503 with Retry-After and the error shape) or failed;
-#   3. recovery: the 16 buyers again for 10 s, right after the rush: their p99, their 503s, and
+#   3. recovery: the 64 buyers again for 10 s, right after the rush: their p99, their 503s, and
 #      how long after the rush the first 2 s without a 503 began;
-# then the books are verified as after an on-sale. Target: the rush's admitted p99 ≤ 2 × the
+# then every event's books are verified as after an on-sale. Target: the rush's admitted p99 ≤ 2 × the
 # unloaded p99 (reported, not fatal); no 5xx but the documented 503, no violation (fatal). One row
 # per run in bench/results/overload-<stamp>/overload.md; the JSON lines beside it.
 #
@@ -22,9 +22,9 @@
 # "16 32 64 256"): one run per value and store, labelled memory-inflight16 ...; unset: one run per
 # store at the product default, labelled memory and postgres. BENCH_OVERLOAD_STORES ("memory
 # postgres"), BENCH_OVERLOAD_DURATION (10 s a phase), BENCH_OVERLOAD_FACTOR (10),
-# BENCH_OVERLOAD_CLIENTS (16), BENCH_OVERLOAD_SEATS (30000), BENCH_POOL_SIZE (DATABASE_POOL_SIZE of
-# the PostgreSQL server), BENCH_PORT (18545), BENCH_PG, BENCH_RUST_LOG (info), BENCH_SKIP_BUILD=1,
-# BENCH_KEEP_DB=1.
+# BENCH_OVERLOAD_CLIENTS (64), BENCH_OVERLOAD_EVENTS (250), BENCH_OVERLOAD_SEATS (1000 seats
+# an event), BENCH_POOL_SIZE (DATABASE_POOL_SIZE of the PostgreSQL server), BENCH_PORT (18545),
+# BENCH_PG, BENCH_RUST_LOG (info), BENCH_SKIP_BUILD=1, BENCH_KEEP_DB=1.
 #
 # Only loopback is used. Every server started here is stopped on exit, and the database made here
 # is dropped (unless BENCH_KEEP_DB=1).

@@ -37,6 +37,12 @@ impl Reply {
         })
     }
 
+    /// The documented 503 of a server shedding load (see [`check_shed`]): the request was not
+    /// handled and may be sent again after a pause.
+    pub fn is_shed(&self) -> bool {
+        self.status == 503 && check_shed(self).is_ok()
+    }
+
     /// A one-line description of a failed call, for messages.
     pub fn describe(&self) -> String {
         match &self.transport_error {
@@ -47,6 +53,42 @@ impl Reply {
                 String::from_utf8_lossy(&self.body[..self.body.len().min(300)])
             ),
         }
+    }
+}
+
+/// The pause of a client whose request was shed before it tries again: shorter than
+/// `Retry-After`'s second (people click again sooner, and a whole second would hide when the
+/// server recovered).
+pub const RETRY_PAUSE: Duration = Duration::from_millis(50);
+
+/// The documented 503: `Retry-After` in whole seconds (at least one) and the error shape
+/// `{"status":"error","code":503,"message":...}`. `Err` says what is missing.
+pub fn check_shed(reply: &Reply) -> Result<(), String> {
+    let retry_after = reply
+        .retry_after
+        .as_deref()
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    if retry_after.is_none_or(|seconds| seconds < 1) {
+        return Err(format!(
+            "without a Retry-After of whole seconds ({:?})",
+            reply.retry_after
+        ));
+    }
+    let body: Value = serde_json::from_slice(&reply.body).map_err(|_| {
+        format!(
+            "whose body is not JSON: {}",
+            String::from_utf8_lossy(&reply.body[..reply.body.len().min(200)])
+        )
+    })?;
+    let shaped = body["status"] == "error"
+        && body["code"] == 503
+        && body["message"]
+            .as_str()
+            .is_some_and(|text| !text.is_empty());
+    if shaped {
+        Ok(())
+    } else {
+        Err(format!("not in the error shape: {body}"))
     }
 }
 
@@ -344,7 +386,7 @@ fn fast_seat_map(body: &[u8]) -> Option<Vec<SeatRef<'_>>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
 
     #[test]
@@ -369,6 +411,35 @@ mod tests {
         assert!(fast_seat_map(br#"{"error":1}"#).is_none());
         assert!(parse_seat_map(br#"{"error":1}"#).is_err());
         assert!(fast_seat_map(br#"[{"id":1,"status":"sold","x":{"y":1}}]"#).is_none());
+    }
+
+    pub fn reply(status: u16, retry_after: Option<&str>, body: &str) -> Reply {
+        Reply {
+            status,
+            body: body.as_bytes().to_vec(),
+            elapsed: Duration::from_millis(1),
+            transport_error: None,
+            retry_after: retry_after.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_documented_503_has_retry_after_and_the_error_shape() {
+        let body = r#"{"status":"error","code":503,"message":"Busy; retry in a moment."}"#;
+        assert!(check_shed(&reply(503, Some("1"), body)).is_ok());
+        assert!(reply(503, Some("1"), body).is_shed());
+        assert!(!reply(500, Some("1"), body).is_shed());
+        assert!(check_shed(&reply(503, None, body)).is_err());
+        assert!(!reply(503, None, body).is_shed());
+        assert!(check_shed(&reply(503, Some("0"), body)).is_err());
+        assert!(check_shed(&reply(503, Some("soon"), body)).is_err());
+        assert!(check_shed(&reply(503, Some("1"), "busy")).is_err());
+        assert!(check_shed(&reply(
+            503,
+            Some("1"),
+            r#"{"status":"error","code":500,"message":"x"}"#
+        ))
+        .is_err());
     }
 }
 

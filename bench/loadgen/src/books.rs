@@ -38,7 +38,7 @@ pub async fn dashboard(api: &Api, admin: &str) -> Result<DashboardAnswer, String
     reply.json()
 }
 
-/// Every check of the books after the rush. Returns the violations found.
+/// Every check of the books after the rush of one event. Returns the violations found.
 pub async fn verify(
     api: &Api,
     admin: &str,
@@ -46,6 +46,70 @@ pub async fn verify(
     capacity: u32,
     paid: &[Paid],
     dashboard_before: &DashboardAnswer,
+) -> Result<Vec<String>, String> {
+    verify_events(api, admin, &[(event, paid)], capacity, dashboard_before).await
+}
+
+/// Every check of the books after a sale of several events at once (each of `capacity` seats,
+/// with the paid bookings of each): each event's own books, its dashboard row, then the
+/// dashboard's totals against all of them. Returns the violations found.
+pub async fn verify_events(
+    api: &Api,
+    admin: &str,
+    sales: &[(&EventAnswer, &[Paid])],
+    capacity: u32,
+    dashboard_before: &DashboardAnswer,
+) -> Result<Vec<String>, String> {
+    let mut violations = Vec::new();
+    for (event, paid) in sales {
+        violations.extend(verify_event(api, admin, event, capacity, paid).await?);
+    }
+    let all: Vec<&Paid> = sales.iter().flat_map(|(_, paid)| paid.iter()).collect();
+    let codes: HashSet<&str> = all.iter().map(|booking| booking.code.as_str()).collect();
+    if codes.len() != all.len() {
+        violations.push("a booking code was given to two bookings".to_string());
+    }
+
+    // The dashboard: each event's row, and the totals' growth.
+    let board = dashboard(api, admin).await?;
+    for (event, paid) in sales {
+        let tickets: i64 = paid.iter().map(|booking| booking.quantity).sum();
+        let revenue: i64 = paid.iter().map(|booking| booking.total).sum();
+        match board.events.iter().find(|row| row.id == event.id) {
+            Some(row) if row.tickets_sold == tickets && row.revenue == revenue => {}
+            Some(row) => violations.push(format!(
+                "dashboard row of event {}: tickets_sold {} revenue {}; the paid bookings: {tickets} tickets, {revenue} rupiah",
+                event.id, row.tickets_sold, row.revenue
+            )),
+            None => violations.push(format!("the dashboard has no row for event {}", event.id)),
+        }
+    }
+    let tickets: i64 = all.iter().map(|booking| booking.quantity).sum();
+    let revenue: i64 = all.iter().map(|booking| booking.total).sum();
+    let sold_growth = board.tickets_sold - dashboard_before.tickets_sold;
+    let revenue_growth = board.total_revenue - dashboard_before.total_revenue;
+    if sold_growth != tickets || revenue_growth != revenue {
+        violations.push(format!(
+            "dashboard totals grew by {sold_growth} tickets and {revenue_growth} rupiah during the sale; the paid bookings: {tickets} and {revenue} (was anything else selling on this server?)"
+        ));
+    }
+    let row_sum: i64 = board.events.iter().map(|row| row.revenue).sum();
+    if row_sum != board.total_revenue {
+        violations.push(format!(
+            "dashboard total_revenue {} is not the sum of its event rows ({row_sum})",
+            board.total_revenue
+        ));
+    }
+    Ok(violations)
+}
+
+/// The checks of one event's books: its seats, its paid bookings read back, its own figures.
+async fn verify_event(
+    api: &Api,
+    admin: &str,
+    event: &EventAnswer,
+    capacity: u32,
+    paid: &[Paid],
 ) -> Result<Vec<String>, String> {
     let mut violations = Vec::new();
 
@@ -60,10 +124,6 @@ pub async fn verify(
                 ));
             }
         }
-    }
-    let codes: HashSet<&str> = paid.iter().map(|booking| booking.code.as_str()).collect();
-    if codes.len() != paid.len() {
-        violations.push("a booking code was given to two bookings".to_string());
     }
 
     // 2. The seat map: every seat of a paid booking sold, every other seat available.
@@ -172,9 +232,8 @@ pub async fn verify(
         ));
     }
 
-    // 4. The figures: the event's own, and the dashboard's (its row and the totals' growth).
+    // 4. The event's own figures (its dashboard row: in `verify_events`).
     let tickets: i64 = paid.iter().map(|booking| booking.quantity).sum();
-    let revenue: i64 = paid.iter().map(|booking| booking.total).sum();
     let reply = api.get(&format!("/api/events/{}", event.id), None).await;
     if !reply.ok() {
         return Err(format!("event {}: {}", event.id, reply.describe()));
@@ -188,29 +247,6 @@ pub async fn verify(
         violations.push(format!(
             "event {} shows tickets_sold {}, available_seats {} of {}, phases sold {phase_sold}; the paid bookings hold {tickets} tickets",
             event.id, after.tickets_sold, after.available_seats, after.capacity
-        ));
-    }
-    let board = dashboard(api, admin).await?;
-    match board.events.iter().find(|row| row.id == event.id) {
-        Some(row) if row.tickets_sold == tickets && row.revenue == revenue => {}
-        Some(row) => violations.push(format!(
-            "dashboard row of event {}: tickets_sold {} revenue {}; the paid bookings: {tickets} tickets, {revenue} rupiah",
-            event.id, row.tickets_sold, row.revenue
-        )),
-        None => violations.push(format!("the dashboard has no row for event {}", event.id)),
-    }
-    let sold_growth = board.tickets_sold - dashboard_before.tickets_sold;
-    let revenue_growth = board.total_revenue - dashboard_before.total_revenue;
-    if sold_growth != tickets || revenue_growth != revenue {
-        violations.push(format!(
-            "dashboard totals grew by {sold_growth} tickets and {revenue_growth} rupiah during the sale; the paid bookings: {tickets} and {revenue} (was anything else selling on this server?)"
-        ));
-    }
-    let row_sum: i64 = board.events.iter().map(|row| row.revenue).sum();
-    if row_sum != board.total_revenue {
-        violations.push(format!(
-            "dashboard total_revenue {} is not the sum of its event rows ({row_sum})",
-            board.total_revenue
         ));
     }
     Ok(violations)

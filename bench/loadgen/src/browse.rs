@@ -1,4 +1,7 @@
-//! `browse`, `login-burst` and `health`: closed-loop readers for a fixed time.
+//! `browse`, `login-burst` and `health`: closed-loop readers for a fixed time. A request the
+//! server sheds (the documented 503 with `Retry-After`, see [`crate::api::check_shed`]) is
+//! counted as shed, not as an error (a reader sends it again after a short pause); any other 5xx
+//! is an error.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -9,7 +12,7 @@ use tokio::sync::Semaphore;
 
 use crate::api::{Api, CpuWindow};
 use crate::setup;
-use crate::stats::{fmt_ms, rate, round3, Stats};
+use crate::stats::{fmt_ms, rate, round3, until_admitted, Stats};
 use crate::Common;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -74,7 +77,8 @@ async fn event_to_read(common: &Common, api: &Api, args: &BrowseArgs) -> Result<
     Ok(event.id)
 }
 
-/// C readers for `duration`: each alternates the event list and the seat map in the given share.
+/// C readers for `duration`: each alternates the event list and the seat map in the given share,
+/// sending a shed read again after a short pause.
 async fn read_for(
     api: &Api,
     event_id: i64,
@@ -99,25 +103,18 @@ async fn read_for(
                     let seats_now =
                         ((n + 1) as f64 * seat_share).floor() > (n as f64 * seat_share).floor();
                     n += 1;
-                    if seats_now {
-                        let reply = api.get(&seats_path, None).await;
-                        stats.record("seat_map", &reply);
+                    let (name, path) = if seats_now {
+                        ("seat_map", seats_path.as_str())
                     } else {
-                        let reply = api.get("/api/events", None).await;
-                        stats.record("event_list", &reply);
-                    }
+                        ("event_list", "/api/events")
+                    };
+                    until_admitted(&mut stats, name, deadline, || api.get(path, None)).await;
                 }
                 stats
             })
         })
         .collect();
-    let mut stats = Stats::default();
-    for reader in readers {
-        if let Ok(one) = reader.await {
-            stats.merge(&one);
-        }
-    }
-    (stats, start.elapsed().as_secs_f64())
+    (Stats::gather(readers).await, start.elapsed().as_secs_f64())
 }
 
 pub async fn browse(common: &Common, args: &BrowseArgs) -> Result<bool, String> {
@@ -142,8 +139,9 @@ pub async fn browse(common: &Common, args: &BrowseArgs) -> Result<bool, String> 
     let ok =
         stats.server_errors() == 0 && stats.transport_errors() == 0 && stats.client_errors() == 0;
     println!(
-        "  total {:.1} req/s{}",
+        "  total {:.1} req/s, {} shed with 503 and sent again{}",
         rate(stats.total(), seconds),
+        stats.shed_total(),
         if ok { "" } else { "  *** ERRORS" }
     );
     let seat_map = stats.get("seat_map").cloned().unwrap_or_default();
@@ -159,6 +157,7 @@ pub async fn browse(common: &Common, args: &BrowseArgs) -> Result<bool, String> 
         "total_rps": rate(stats.total(), seconds),
         "seat_map_rps": rate(seat_map.count(), seconds),
         "seat_map_p99_ms": round3(seat_map.ms(0.99)),
+        "shed_503": stats.shed_total(),
         "server_errors_5xx": stats.server_errors(),
         "errors": stats.transport_errors() + stats.client_errors(),
         "endpoints": stats.to_json(seconds),
@@ -267,6 +266,10 @@ pub async fn login_burst(common: &Common, args: &LoginBurstArgs) -> Result<bool,
     let ratio = if without > 0.0 { with / without } else { 0.0 };
     let login = logins.get("login").cloned().unwrap_or_default();
     let login_failed = logins.failed("login").cloned().unwrap_or_default();
+    // Logins past MAX_PASSWORD_CHECKS_IN_FLIGHT are refused at once with the documented 503: the
+    // server protecting the browsing, not an error. Not sent again: the stream is open-loop.
+    let login_shed = logins.shed("login").cloned().unwrap_or_default();
+    let started = login.count() + login_failed.count() + login_shed.count();
     println!(
         "  browse p99 {} ms alone, {} ms with logins: {:.2}×",
         fmt_ms(without),
@@ -274,11 +277,13 @@ pub async fn login_burst(common: &Common, args: &LoginBurstArgs) -> Result<bool,
         ratio,
     );
     println!(
-        "  logins: {} ok of {} started in {:.1} s ({:.1} ok/s until the last answered; {} timed out after {} s, {} 5xx; {} not started: {} in flight), login p50 {} p99 {} ms (answered ones)",
+        "  logins: {} ok of {} started in {:.1} s ({:.1} ok/s until the last answered; {} shed with 503 and Retry-After in p99 {} ms; {} timed out after {} s, {} other 5xx; {} not started: {} in flight), login p50 {} p99 {} ms (answered ones)",
         login.ok,
-        login.count() + login_failed.count(),
+        started,
         burst_s,
         rate(login.ok, logins_done_s),
+        login_shed.shed,
+        fmt_ms(login_shed.ms(0.99)),
         login_failed.transport_error,
         common.timeout_secs,
         login_failed.server_error,
@@ -288,7 +293,8 @@ pub async fn login_burst(common: &Common, args: &LoginBurstArgs) -> Result<bool,
         fmt_ms(login.ms(0.99)),
     );
     // A login that waits past the client's timeout is a finding (logins arrive faster than
-    // bcrypt can serve them), not a broken server; a 5xx or a wrong answer is.
+    // bcrypt can serve them), not a broken server, and so is the documented 503 of a login shed;
+    // any other 5xx or a wrong answer is.
     let errors = alone.transport_errors()
         + alone.client_errors()
         + burst.transport_errors()
@@ -310,8 +316,11 @@ pub async fn login_burst(common: &Common, args: &LoginBurstArgs) -> Result<bool,
         "browse_rps_without": rate(alone.total(), alone_s),
         "browse_rps_with": rate(burst.total(), burst_s),
         "p99_ratio": round3(ratio),
-        "logins_started": login.count() + login_failed.count(),
+        "logins_started": started,
         "logins_ok": login.ok,
+        "logins_shed_503": login_shed.shed,
+        "login_shed_p99_ms": round3(login_shed.ms(0.99)),
+        "browse_shed_503": alone.shed_total() + burst.shed_total(),
         "logins_skipped": skipped,
         "logins_timed_out": login_failed.transport_error,
         "logins_5xx": login_failed.server_error,
@@ -353,12 +362,7 @@ pub async fn health(common: &Common, args: &HealthArgs) -> Result<bool, String> 
             })
         })
         .collect();
-    let mut stats = Stats::default();
-    for client in clients {
-        if let Ok(one) = client.await {
-            stats.merge(&one);
-        }
-    }
+    let stats = Stats::gather(clients).await;
     let seconds = start.elapsed().as_secs_f64();
     let (loadgen_cpu, server_cpu) = cpu.end();
     print!("{}", stats.table(seconds));

@@ -1,7 +1,8 @@
 //! `loadgen`: load for WarTawa through its public HTTP API only, pointed anywhere with
 //! `--base-url`. Each scenario prints a table for people and, with `--json-out FILE`, appends one
 //! JSON line for scripts. The exit status is non-zero when a run saw a violation, a 5xx or an
-//! unexpected failure.
+//! unexpected failure; the documented 503 of a server shedding load (`Retry-After`, the error
+//! shape) is counted as shed, not as a failure.
 
 mod api;
 mod books;
@@ -84,8 +85,9 @@ impl Common {
 enum Scenario {
     /// The on-sale rush: C buyers book and pay until the event is sold out, then the books are verified.
     Onsale(onsale::OnsaleArgs),
-    /// An on-sale rush of 10× the sustainable rate: baseline, open-loop rush, recovery; admitted
-    /// p99 against the baseline's, the 503s shed, the books verified.
+    /// An on-sale rush of 10× the sustainable rate R over K events of S seats. The baseline is the
+    /// on-sale load (64 buyers) at its sustainable rate R; then an open-loop rush of 10 × R, then
+    /// recovery; admitted p99 against the baseline's, the 503s shed, every event's books verified.
     Overload(overload::OverloadArgs),
     /// C readers of the event list and a seat map for a while.
     Browse(browse::BrowseArgs),

@@ -1,6 +1,8 @@
 //! `onsale`: the rush when a show goes on sale. C buyers read the seat map, pick 1–3 free seats,
 //! book and pay, and start over with a fresh map on a 409, until the show is sold out. Then the
-//! books are checked against what the buyers were told.
+//! books are checked against what the buyers were told. A request the server sheds (the documented
+//! 503 with `Retry-After`) is counted and sent again after a short pause, as a client would; any
+//! other 5xx fails the run.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -14,7 +16,7 @@ use serde_json::json;
 use crate::api::{Api, Booking, CpuWindow, PaymentAnswer, SeatRef};
 use crate::books::{dashboard, is_seat_race, verify, Paid};
 use crate::setup::{self, Customer};
-use crate::stats::{fmt_ms, rate, round3, Stats};
+use crate::stats::{fmt_ms, rate, round3, until_admitted, Stats};
 use crate::Common;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -252,8 +254,9 @@ pub async fn run(common: &Common, args: &OnsaleArgs) -> Result<bool, String> {
     let booked_ok = total.stats.get("book").map_or(0, |e| e.ok);
     println!("  all rounds ({:.2} s of selling):", total_window);
     print!("{}", total.stats.table(total_window));
+    let shed = total.stats.shed_total();
     println!(
-        "  bookings/s {:.1} ({} paid bookings, {} created), seats/s {:.1} ({} seats), 409s {} (seat races {}, other {}), errors {}",
+        "  bookings/s {:.1} ({} paid bookings, {} created), seats/s {:.1} ({} seats), 409s {} (seat races {}, other {}), {} shed with 503 and sent again, errors {}",
         rate(bookings, total_window),
         bookings,
         booked_ok,
@@ -262,6 +265,7 @@ pub async fn run(common: &Common, args: &OnsaleArgs) -> Result<bool, String> {
         total.seat_conflicts + total.other_conflicts,
         total.seat_conflicts,
         total.other_conflicts,
+        shed,
         total.errors.len()
     );
     let per_booking = |cpu: Option<f64>| {
@@ -315,6 +319,7 @@ pub async fn run(common: &Common, args: &OnsaleArgs) -> Result<bool, String> {
         "seats_per_s": rate(seats_sold as u64, total_window),
         "book_p99_ms": round3(book.ms(0.99)),
         "conflicts_409": total.seat_conflicts + total.other_conflicts,
+        "shed_503": shed,
         "errors": total.errors.len(),
         "server_errors_5xx": server_errors,
         "violations": all_violations,
@@ -345,6 +350,9 @@ impl BuyerOutcome {
         *reasons.entry(one.stopped_by).or_default() += 1;
     }
 }
+
+/// How long a buyer tries again to pay a placed booking while the server sheds the payment.
+const PAY_PATIENCE: Duration = Duration::from_secs(30);
 
 async fn buyer(shared: Arc<Shared>) -> BuyerOutcome {
     let mut out = BuyerOutcome::default();
@@ -383,8 +391,13 @@ async fn buyer(shared: Arc<Shared>) -> BuyerOutcome {
         let (index, left) = customer.expect("set above");
         let token = shared.customers[index].token.as_str();
 
-        let reply = shared.api.get(&seats_path, Some(token)).await;
-        out.stats.record("seat_map", &reply);
+        let reply = until_admitted(&mut out.stats, "seat_map", shared.deadline, || {
+            shared.api.get(&seats_path, Some(token))
+        })
+        .await;
+        if reply.is_shed() {
+            continue; // past the time cap: the loop stops
+        }
         if !reply.ok() {
             out.errors.push(format!("seat map: {}", reply.describe()));
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -422,8 +435,13 @@ async fn buyer(shared: Arc<Shared>) -> BuyerOutcome {
             "phase_id": shared.phase_id,
             "quantity": picked.len(),
         });
-        let reply = shared.api.post("/api/bookings", Some(token), &body).await;
-        out.stats.record("book", &reply);
+        let reply = until_admitted(&mut out.stats, "book", shared.deadline, || {
+            shared.api.post("/api/bookings", Some(token), &body)
+        })
+        .await;
+        if reply.is_shed() {
+            continue;
+        }
         match reply.status {
             201 => {}
             409 => {
@@ -463,8 +481,13 @@ async fn buyer(shared: Arc<Shared>) -> BuyerOutcome {
 
         let pay_path = format!("/api/bookings/{}/pay", booking.booking_code);
         let pay_body = json!({"amount": booking.total_price, "method": "BCA Virtual Account"});
-        let reply = shared.api.post(&pay_path, Some(token), &pay_body).await;
-        out.stats.record("pay", &reply);
+        // A placed booking is paid, time cap or not, as long as the server sheds the payment for
+        // less than PAY_PATIENCE.
+        let give_up = Instant::now() + PAY_PATIENCE;
+        let reply = until_admitted(&mut out.stats, "pay", give_up, || {
+            shared.api.post(&pay_path, Some(token), &pay_body)
+        })
+        .await;
         if !reply.ok() {
             out.errors.push(format!(
                 "pay {}: {}",

@@ -1,12 +1,16 @@
 //! `overload`: an on-sale rush of ten times what the server can serve (issue "Hardening", item 6).
 //!
-//! One event of S seats (enough not to sell out), N customers. Then, each phase D seconds:
-//!   1. baseline: C closed-loop buyers read the seat map, book 1–2 free seats and pay; the request
-//!      rate they reach is R, the sustainable rate, and their p99 the unloaded p99;
+//! K events of S seats each (S = 1000 as for `onsale`, K enough not to sell out), N customers.
+//! Every buyer step (and every rush arrival) picks one of the events not sold out yet at random
+//! and works on it. Then, each phase D seconds:
+//!   1. baseline: the on-sale load, C = 64 closed-loop buyers (as `onsale`) reading the seat map,
+//!      booking 1–2 free seats and paying; the request rate they reach is R, the sustainable rate,
+//!      and their p99 the unloaded p99;
 //!   2. rush: open-loop arrivals at `--factor` × R a second, each one request started at its time
 //!      whatever the earlier ones are doing (seat-map reads, bookings of seats from a recently read
-//!      map, payments of placed bookings, in the baseline's proportions). The load generator keeps
-//!      at most `--max-outstanding` requests waiting and counts the arrivals it drops on its side;
+//!      map of the event, payments of placed bookings, in the baseline's proportions). The load
+//!      generator keeps at most `--max-outstanding` requests waiting and counts the arrivals it
+//!      drops on its side;
 //!   3. recovery: the baseline again, right after the last arrival (while what the rush left
 //!      outstanding drains): its p99, its 503s, and the time from the end of the rush to the first
 //!      `--quiet-window` seconds of answers without a 503 (and to the first such window whose p99
@@ -14,8 +18,9 @@
 //!
 //! Every answer is classified: a 503 is shed (and must carry `Retry-After` and the error shape),
 //! anything else answered is admitted (a 409 is a seat race, normal), a 5xx other than 503 or no
-//! answer is a failure. Bookings still unpaid at the end are paid, then the books are checked as
-//! after an on-sale ([`books::verify`]). The server must run with `MAX_TICKETS_PER_USER=0`.
+//! answer is a failure. Bookings still unpaid at the end are paid, then every event's books are
+//! checked as after an on-sale ([`books::verify_events`]). The server must run with
+//! `MAX_TICKETS_PER_USER=0`.
 //!
 //! The rush runs on a tokio runtime of its own and spreads its requests over 64 HTTP clients, so
 //! that neither its thousands of tasks nor one connection pool's bookkeeping delay the recovery's
@@ -32,7 +37,9 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
-use crate::api::{Api, Booking, CpuWindow, PaymentAnswer, Reply};
+use crate::api::{
+    check_shed, Api, Booking, CpuWindow, EventAnswer, PaymentAnswer, Reply, RETRY_PAUSE,
+};
 use crate::books::{self, Paid};
 use crate::setup::{self, Customer};
 use crate::stats::{fmt_ms, rate, round3, Endpoint, Stats};
@@ -40,8 +47,9 @@ use crate::Common;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct OverloadArgs {
-    /// Closed-loop buyers of the baseline and of the recovery.
-    #[arg(long, short = 'c', default_value_t = 16)]
+    /// Closed-loop buyers of the baseline and of the recovery: the on-sale load (as `onsale`, and
+    /// the issue's target load: 2 cores, C = 64, S = 1000). The rate they reach is R.
+    #[arg(long, short = 'c', default_value_t = 64)]
     pub clients: usize,
     /// Seconds of the baseline, of the rush and of the recovery, each.
     #[arg(long, short = 'd', default_value_t = 10)]
@@ -52,11 +60,15 @@ pub struct OverloadArgs {
     /// The rush's arrivals a second, as a multiple of the baseline's requests a second (R).
     #[arg(long, default_value_t = 10.0)]
     pub factor: f64,
-    /// Seats of the event (one phase, quota to match): enough not to sell out during the run (a
-    /// memory-store run on 2 busy cores sold 17 000 of 20 000; the map is 86 bytes a seat).
-    #[arg(long, short = 's', default_value_t = 30_000)]
+    /// Seats of each event (one phase, quota to match), as `onsale`: a comedy show, not a stadium
+    /// (the map is 86 bytes a seat, read by every buyer step).
+    #[arg(long, short = 's', default_value_t = 1000)]
     pub seats: u32,
-    #[arg(long, default_value_t = 100)]
+    /// Events on sale at once (K): enough not to sell out during the run (a memory-store run of
+    /// 3 × 5 s on 2 cores sold 70 000 seats; 250 are made on PostgreSQL in under 2 s).
+    #[arg(long, short = 'k', default_value_t = EVENTS)]
+    pub events: usize,
+    #[arg(long, default_value_t = 50)]
     pub seats_per_row: u32,
     /// Customers to register; the requests use them in turn. A few customers buy thousands of
     /// seats: the server must run with MAX_TICKETS_PER_USER=0.
@@ -78,10 +90,13 @@ pub struct OverloadArgs {
     /// The target: the rush's admitted p99 at most this many times the baseline's.
     #[arg(long, default_value_t = 2.0)]
     pub max_p99_ratio: f64,
-    /// Registrations (and logins) in flight at once during set-up.
+    /// Registrations (and logins), and event creations, in flight at once during set-up.
     #[arg(long, default_value_t = 8)]
     pub register_concurrency: usize,
 }
+
+/// The events on sale by default: 250 000 seats.
+const EVENTS: usize = 250;
 
 /// The requests of a buyer, by the name their figures go under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +129,8 @@ enum Class {
 
 /// Most error lines kept per phase (all are counted).
 const ERROR_LINES: usize = 20;
-/// Most answers kept with their times per phase (the recovery's: 16 buyers for 10 s answer far fewer).
+/// Most answers kept with their times per phase (the recovery's: 64 buyers for 10 s answer far
+/// fewer, even on the memory store).
 const ANSWER_TIMES: usize = 1_000_000;
 
 /// What one phase saw, answer by answer.
@@ -276,37 +292,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The documented 503: `Retry-After` in whole seconds (at least one) and the error shape
-/// `{"status":"error","code":503,"message":...}`.
-fn check_shed(reply: &Reply) -> Result<(), String> {
-    let retry_after = reply
-        .retry_after
-        .as_deref()
-        .and_then(|value| value.trim().parse::<u64>().ok());
-    if retry_after.is_none_or(|seconds| seconds < 1) {
-        return Err(format!(
-            "without a Retry-After of whole seconds ({:?})",
-            reply.retry_after
-        ));
-    }
-    let body: Value = serde_json::from_slice(&reply.body).map_err(|_| {
-        format!(
-            "whose body is not JSON: {}",
-            String::from_utf8_lossy(&reply.body[..reply.body.len().min(200)])
-        )
-    })?;
-    let shaped = body["status"] == "error"
-        && body["code"] == 503
-        && body["message"]
-            .as_str()
-            .is_some_and(|text| !text.is_empty());
-    if shaped {
-        Ok(())
-    } else {
-        Err(format!("not in the error shape: {body}"))
-    }
-}
-
 /// Steps of the recovery's sliding window, in seconds.
 const WINDOW_STEP: f64 = 0.05;
 
@@ -352,6 +337,8 @@ fn recovered_after(
 /// A booking placed (201) and not paid yet.
 #[derive(Debug, Clone)]
 struct Pending {
+    /// The event's index in [`Sale::events`].
+    event: usize,
     code: String,
     customer: usize,
     total: i64,
@@ -373,20 +360,44 @@ enum Payment {
     Failed(Pending),
 }
 
+/// One event on sale.
+struct OnSale {
+    id: i64,
+    phase_id: i64,
+    seats_path: String,
+    /// A seat map of it showed no free seat.
+    sold_out: AtomicBool,
+}
+
+/// An event to work on: one of those not sold out, at random (any, once all are sold out). Its
+/// index in `events`.
+fn pick_open<R: Rng + ?Sized>(events: &[OnSale], rng: &mut R) -> usize {
+    let open = |event: &&OnSale| !event.sold_out.load(Ordering::Relaxed);
+    let count = events.iter().filter(open).count();
+    if count == 0 {
+        return rng.random_range(0..events.len());
+    }
+    let nth = rng.random_range(0..count);
+    events
+        .iter()
+        .enumerate()
+        .filter(|(_, event)| open(event))
+        .nth(nth)
+        .map_or(0, |(index, _)| index)
+}
+
 /// The sale every phase sells from, and what the buyers were told.
 struct Sale {
     api: Api,
-    event_id: i64,
-    phase_id: i64,
-    seats_path: String,
+    events: Vec<OnSale>,
     customers: Vec<Customer>,
     max_per_booking: usize,
     /// Placed bookings no request is paying right now.
     unpaid: Mutex<VecDeque<Pending>>,
     /// Placed bookings whose payment went wrong: settled (or found paid) at the end.
     troubled: Mutex<Vec<Pending>>,
-    paid: Mutex<Vec<Paid>>,
-    sold_out: AtomicBool,
+    /// Paid bookings, with their event's index.
+    paid: Mutex<Vec<(usize, Paid)>>,
 }
 
 impl Sale {
@@ -394,15 +405,28 @@ impl Sale {
         &self.customers[customer % self.customers.len()].token
     }
 
-    /// The seat map, when it was answered with 200.
+    fn pick_event<R: Rng + ?Sized>(&self, rng: &mut R) -> usize {
+        pick_open(&self.events, rng)
+    }
+
+    fn events_sold_out(&self) -> usize {
+        self.events
+            .iter()
+            .filter(|event| event.sold_out.load(Ordering::Relaxed))
+            .count()
+    }
+
+    /// The seat map of `event`, when it was answered with 200.
     async fn read_map(
         &self,
         api: &Api,
+        event: usize,
         customer: usize,
         tally: &Mutex<Tally>,
         clock: Option<Instant>,
     ) -> Option<Reply> {
-        let reply = api.get(&self.seats_path, Some(self.token(customer))).await;
+        let path = &self.events[event].seats_path;
+        let reply = api.get(path, Some(self.token(customer))).await;
         lock(tally).note(Kind::SeatMap, &reply, clock);
         reply.ok().then_some(reply)
     }
@@ -410,15 +434,17 @@ impl Sale {
     async fn book(
         &self,
         api: &Api,
+        event: usize,
         customer: usize,
         picked: Vec<i64>,
         tally: &Mutex<Tally>,
         clock: Option<Instant>,
     ) -> Placed {
+        let on_sale = &self.events[event];
         let body = json!({
-            "event_id": self.event_id,
+            "event_id": on_sale.id,
             "seat_ids": picked,
-            "phase_id": self.phase_id,
+            "phase_id": on_sale.phase_id,
             "quantity": picked.len(),
         });
         let reply = api
@@ -458,6 +484,7 @@ impl Sale {
             ));
         }
         Placed::Booking(Pending {
+            event,
             code: booking.booking_code,
             customer,
             total: booking.total_price,
@@ -501,23 +528,24 @@ impl Sale {
     }
 
     fn paid_for(&self, pending: Pending, amount: i64) {
-        lock(&self.paid).push(Paid {
+        let paid = Paid {
             code: pending.code,
             seats: pending.seats,
             total: amount,
             quantity: pending.quantity,
-        });
+        };
+        lock(&self.paid).push((pending.event, paid));
     }
 }
 
-/// A pause after a 503 or a failure before trying again: shorter than `Retry-After`'s second
-/// (people click again sooner, and a whole second would hide when the server recovered).
-const PAUSE: Duration = Duration::from_millis(50);
+/// A pause after a 503 or a failure before trying again.
+const PAUSE: Duration = RETRY_PAUSE;
 /// Most buyer steps of one closed-loop client in one phase.
 const STEP_CAP: u64 = 10_000_000;
 
-/// C closed-loop buyers for `duration`: seat map, 1–2 free seats booked, paid (a shed payment is
-/// tried again until the phase ends). The 503s are timed against `clock` when given.
+/// C closed-loop buyers for `duration`: an event not sold out, its seat map, 1–2 free seats
+/// booked, paid (a shed payment is tried again until the phase ends). The 503s are timed against
+/// `clock` when given.
 async fn closed_loop(
     sale: &Arc<Sale>,
     clients: usize,
@@ -536,7 +564,11 @@ async fn closed_loop(
                 let mut steps = 0u64;
                 while Instant::now() < deadline && steps < STEP_CAP {
                     steps += 1;
-                    let Some(map) = sale.read_map(&sale.api, customer, &tally, clock).await else {
+                    let event = sale.pick_event(&mut rng);
+                    let Some(map) = sale
+                        .read_map(&sale.api, event, customer, &tally, clock)
+                        .await
+                    else {
                         tokio::time::sleep(PAUSE).await;
                         continue;
                     };
@@ -549,19 +581,23 @@ async fn closed_loop(
                         }
                     };
                     if picked.is_empty() {
-                        sale.sold_out.store(true, Ordering::Relaxed);
-                        tokio::time::sleep(PAUSE).await;
+                        let was = sale.events[event].sold_out.swap(true, Ordering::Relaxed);
+                        if was || sale.events_sold_out() == sale.events.len() {
+                            tokio::time::sleep(PAUSE).await;
+                        }
                         continue;
                     }
-                    let mut pending =
-                        match sale.book(&sale.api, customer, picked, &tally, clock).await {
-                            Placed::Booking(pending) => pending,
-                            Placed::Not(Class::Admitted) => continue,
-                            Placed::Not(_) => {
-                                tokio::time::sleep(PAUSE).await;
-                                continue;
-                            }
-                        };
+                    let mut pending = match sale
+                        .book(&sale.api, event, customer, picked, &tally, clock)
+                        .await
+                    {
+                        Placed::Booking(pending) => pending,
+                        Placed::Not(Class::Admitted) => continue,
+                        Placed::Not(_) => {
+                            tokio::time::sleep(PAUSE).await;
+                            continue;
+                        }
+                    };
                     loop {
                         match sale.pay(&sale.api, pending, &tally, clock).await {
                             Payment::Paid => break,
@@ -596,7 +632,8 @@ async fn closed_loop(
     (total, start.elapsed().as_secs_f64())
 }
 
-/// Free seats of the latest seat map the rush read, shuffled: bookings take from the end.
+/// Free seats of the latest seat map of one event the rush read, shuffled: bookings take from the
+/// end.
 #[derive(Default)]
 struct SeatPool {
     seats: Vec<i64>,
@@ -621,9 +658,17 @@ impl SeatPool {
 /// HTTP clients the rush's requests take in turn.
 const RUSH_CLIENTS: usize = 64;
 
-/// A map older than this is read again when a rush seat-map answer comes (the others are not
-/// parsed: the load generator shares the machine and must not spend it on 30 000-seat maps).
+/// An event's map older than this is read again when a rush seat-map answer of it comes (the
+/// others are not parsed: the load generator shares the machine and must not spend it on maps).
 const POOL_REFRESH: Duration = Duration::from_millis(100);
+
+/// What the rush knows of one event's seats.
+#[derive(Default)]
+struct RushEvent {
+    pool: Mutex<SeatPool>,
+    /// A map of it is being parsed.
+    parsing: AtomicBool,
+}
 
 struct Rush {
     sale: Arc<Sale>,
@@ -632,8 +677,8 @@ struct Rush {
     /// of waiting requests stalled the load generator for seconds).
     apis: Vec<Api>,
     tally: Mutex<Tally>,
-    pool: Mutex<SeatPool>,
-    parsing: AtomicBool,
+    /// By the event's index in [`Sale::events`].
+    events: Vec<RushEvent>,
     /// From an arrival's due time to its request being sent: the load generator's own lag.
     lag: Mutex<Endpoint>,
     start: Instant,
@@ -642,9 +687,15 @@ struct Rush {
 }
 
 impl Rush {
-    /// One arrival: a payment of a placed booking, a booking of seats from the latest map, or a
-    /// seat-map read, falling back in that order when there is nothing to pay or no seat known.
-    async fn arrive(&self, kind: Kind, customer: usize, wanted: usize, due: Instant, n: u64) {
+    /// One arrival: a payment of a placed booking (of any event), a booking of seats from the
+    /// latest map of `event`, or a seat-map read of it, falling back in that order when there is
+    /// nothing to pay or no seat of the event known.
+    async fn arrive(&self, kind: Kind, arrival: Arrival, due: Instant, n: u64) {
+        let Arrival {
+            event,
+            customer,
+            wanted,
+        } = arrival;
         lock(&self.lag).record_latency(due.elapsed());
         let api = &self.apis[n as usize % self.apis.len()];
         let mut kind = kind;
@@ -665,7 +716,7 @@ impl Rush {
         }
         if kind == Kind::Book {
             let picked = {
-                let mut pool = lock(&self.pool);
+                let mut pool = lock(&self.events[event].pool);
                 let keep = pool.seats.len().saturating_sub(wanted);
                 let mut picked = pool.seats.split_off(keep);
                 picked.sort_unstable();
@@ -674,7 +725,7 @@ impl Rush {
             if !picked.is_empty() {
                 if let Placed::Booking(pending) = self
                     .sale
-                    .book(api, customer, picked, &self.tally, None)
+                    .book(api, event, customer, picked, &self.tally, None)
                     .await
                 {
                     lock(&self.sale.unpaid).push_back(pending);
@@ -683,8 +734,12 @@ impl Rush {
                 return;
             }
         }
-        if let Some(map) = self.sale.read_map(api, customer, &self.tally, None).await {
-            self.refill(&map.body);
+        if let Some(map) = self
+            .sale
+            .read_map(api, event, customer, &self.tally, None)
+            .await
+        {
+            self.refill(event, &map.body);
         }
         self.answered();
     }
@@ -694,16 +749,18 @@ impl Rush {
             .fetch_max(self.start.elapsed().as_micros() as u64, Ordering::Relaxed);
     }
 
-    /// Refills the pool from a seat map when the pool is stale or empty (one parse at a time).
-    fn refill(&self, body: &[u8]) {
+    /// Refills the event's pool from a seat map of it when the pool is stale or empty (one parse
+    /// at a time per event).
+    fn refill(&self, event: usize, body: &[u8]) {
+        let known = &self.events[event];
         {
-            let pool = lock(&self.pool);
+            let pool = lock(&known.pool);
             let fresh = pool.read_at.is_some_and(|at| at.elapsed() < POOL_REFRESH);
             if fresh && !pool.seats.is_empty() {
                 return;
             }
         }
-        if self
+        if known
             .parsing
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
             .is_err()
@@ -713,13 +770,15 @@ impl Rush {
         match SeatPool::read(body) {
             Ok(pool) => {
                 if pool.seats.is_empty() {
-                    self.sale.sold_out.store(true, Ordering::Relaxed);
+                    self.sale.events[event]
+                        .sold_out
+                        .store(true, Ordering::Relaxed);
                 }
-                *lock(&self.pool) = pool;
+                *lock(&known.pool) = pool;
             }
             Err(error) => lock(&self.tally).error(format!("seat map: {error}")),
         }
-        self.parsing.store(false, Ordering::Release);
+        known.parsing.store(false, Ordering::Release);
     }
 }
 
@@ -730,6 +789,15 @@ fn open_files_limit() -> Option<usize> {
         .lines()
         .find(|line| line.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// What one arrival works on.
+struct Arrival {
+    /// The event's index in [`Sale::events`].
+    event: usize,
+    customer: usize,
+    /// Seats a booking takes.
+    wanted: usize,
 }
 
 /// The rush's arrivals as they were scheduled and sent.
@@ -778,12 +846,15 @@ async fn arrivals(
             } else {
                 Kind::Pay
             };
-            let customer = rng.random_range(0..rush.sale.customers.len());
-            let wanted = rng.random_range(1..=rush.sale.max_per_booking);
+            let arrival = Arrival {
+                event: rush.sale.pick_event(&mut rng),
+                customer: rng.random_range(0..rush.sale.customers.len()),
+                wanted: rng.random_range(1..=rush.sale.max_per_booking),
+            };
             let rush = Arc::clone(rush);
             tokio::spawn(async move {
                 let _permit = permit;
-                rush.arrive(kind, customer, wanted, at, due).await;
+                rush.arrive(kind, arrival, at, due).await;
             });
         }
         peak = peak.max(max_outstanding - permits.available_permits());
@@ -894,8 +965,9 @@ pub async fn run(common: &Common, args: &OverloadArgs) -> Result<bool, String> {
     let rush_duration = Duration::from_secs(args.rush_duration.unwrap_or(args.duration).max(1));
     let tag = setup::run_tag();
     println!(
-        "overload [{}]: {} seats, {} customers, {} buyers for {} s, then a rush of {}× their request rate for {} s, then {} buyers again for {} s, against {}",
+        "overload [{}]: {} events of {} seats, {} customers; the on-sale load ({} buyers) for {} s: its request rate is the sustainable rate R; then a rush of {}× R for {} s, then {} buyers again for {} s, against {}",
         common.label,
+        args.events.max(1),
         args.seats,
         args.customers,
         args.clients,
@@ -916,38 +988,49 @@ pub async fn run(common: &Common, args: &OverloadArgs) -> Result<bool, String> {
     let customers =
         setup::register_customers(&api, &tag, args.customers.max(1), args.register_concurrency)
             .await?;
-    let event = setup::create_event(
+    let events = setup::create_events(
         &api,
         &admin,
         &format!("Overload bench {tag}"),
+        args.events.max(1),
         args.seats,
         args.seats_per_row,
         args.price,
+        args.register_concurrency,
     )
     .await?;
-    let phase_id = event
-        .phases
-        .first()
-        .map(|phase| phase.id)
-        .ok_or("the new event has no phase")?;
+    let on_sale = events
+        .iter()
+        .map(|event| {
+            let phase = event.phases.first().ok_or("a new event has no phase")?;
+            Ok(OnSale {
+                id: event.id,
+                phase_id: phase.id,
+                seats_path: format!("/api/events/{}/seats", event.id),
+                sold_out: AtomicBool::new(false),
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
     let dashboard_before = books::dashboard(&api, &admin).await?;
+    let ids = events.iter().map(|event| event.id);
+    let event_ids = format!(
+        "{}–{}",
+        ids.clone().min().unwrap_or(0),
+        ids.max().unwrap_or(0)
+    );
     println!(
-        "  set-up: {} customers, event {} in {:.1} s",
+        "  set-up: {} customers, events {event_ids} in {:.1} s",
         customers.len(),
-        event.id,
         setup_started.elapsed().as_secs_f64()
     );
     let sale = Arc::new(Sale {
         api: api.clone(),
-        event_id: event.id,
-        phase_id,
-        seats_path: format!("/api/events/{}/seats", event.id),
+        events: on_sale,
         customers,
         max_per_booking: args.max_seats_per_booking.max(1),
         unpaid: Mutex::new(VecDeque::new()),
         troubled: Mutex::new(Vec::new()),
         paid: Mutex::new(Vec::new()),
-        sold_out: AtomicBool::new(false),
     });
 
     // 1. Baseline.
@@ -976,13 +1059,20 @@ pub async fn run(common: &Common, args: &OverloadArgs) -> Result<bool, String> {
         baseline.kind_count(Kind::Book),
         baseline.kind_count(Kind::Pay),
     ];
-    // The first map, unmeasured, so that the first bookings have seats to take.
-    let first = api.get(&sale.seats_path, Some(sale.token(0))).await;
-    let pool = if first.ok() {
-        SeatPool::read(&first.body)?
-    } else {
-        SeatPool::default()
-    };
+    // The first map of every event, unmeasured, so that the first bookings have seats to take.
+    let mut known = Vec::with_capacity(sale.events.len());
+    for event in &sale.events {
+        let first = api.get(&event.seats_path, Some(sale.token(0))).await;
+        let pool = if first.ok() {
+            SeatPool::read(&first.body)?
+        } else {
+            SeatPool::default()
+        };
+        known.push(RushEvent {
+            pool: Mutex::new(pool),
+            parsing: AtomicBool::new(false),
+        });
+    }
     let apis = (0..RUSH_CLIENTS)
         .map(|_| common.api(max_outstanding.div_ceil(RUSH_CLIENTS)))
         .collect::<Result<Vec<_>, _>>()?;
@@ -990,8 +1080,7 @@ pub async fn run(common: &Common, args: &OverloadArgs) -> Result<bool, String> {
         sale: Arc::clone(&sale),
         apis,
         tally: Mutex::new(Tally::default()),
-        pool: Mutex::new(pool),
-        parsing: AtomicBool::new(false),
+        events: known,
         lag: Mutex::new(Endpoint::default()),
         start: Instant::now(),
         last_answer_us: AtomicU64::new(0),
@@ -1142,8 +1231,17 @@ pub async fn run(common: &Common, args: &OverloadArgs) -> Result<bool, String> {
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let paid = std::mem::take(&mut *lock(&sale.paid));
+    let mut by_event: Vec<Vec<Paid>> = vec![Vec::new(); events.len()];
+    for (event, booking) in &paid {
+        by_event[*event].push(booking.clone());
+    }
+    let sales: Vec<(&EventAnswer, &[Paid])> = events
+        .iter()
+        .zip(&by_event)
+        .map(|(event, paid)| (event, paid.as_slice()))
+        .collect();
     violations
-        .extend(books::verify(&api, &admin, &event, args.seats, &paid, &dashboard_before).await?);
+        .extend(books::verify_events(&api, &admin, &sales, args.seats, &dashboard_before).await?);
     let mut all = Tally::default();
     for tally in [&baseline, &rush_tally, &recovery, &settle_tally] {
         all.bad_shed += tally.bad_shed;
@@ -1162,18 +1260,22 @@ pub async fn run(common: &Common, args: &OverloadArgs) -> Result<bool, String> {
             all.other_conflicts
         ));
     }
-    let seats_sold: i64 = paid.iter().map(|booking| booking.quantity).sum();
-    let sold_out = sale.sold_out.load(Ordering::Relaxed);
+    let seats_sold: i64 = paid.iter().map(|(_, booking)| booking.quantity).sum();
+    let seats_on_sale = u64::from(args.seats) * events.len() as u64;
+    let events_sold_out = sale.events_sold_out();
+    let sold_out = events_sold_out == events.len();
     let failures = all.failures();
     let server_errors = all.failed.server_errors();
     println!(
-        "  books: {} paid bookings ({} paid at the end), {} of {} seats sold{}; verification {}",
+        "  books: {} paid bookings ({} paid at the end), {} of {} seats sold, {} of {} events sold out{}; verification {} ({} events)",
         paid.len(),
         settled,
         seats_sold,
-        args.seats,
+        seats_on_sale,
+        events_sold_out,
+        events.len(),
         if sold_out {
-            " — SOLD OUT during the run: the figures after it read seat maps only (use more --seats)"
+            " — ALL SOLD OUT during the run: the figures after it read seat maps only (use more --events)"
         } else {
             ""
         },
@@ -1181,7 +1283,8 @@ pub async fn run(common: &Common, args: &OverloadArgs) -> Result<bool, String> {
             "OK"
         } else {
             "FAILED"
-        }
+        },
+        events.len()
     );
     for line in &all.error_lines {
         println!("  error: {line}");
@@ -1204,8 +1307,11 @@ pub async fn run(common: &Common, args: &OverloadArgs) -> Result<bool, String> {
     }
     let passed = violations.is_empty() && all.errors == 0;
     println!(
-        "  headline: R {:.1} req/s; baseline p99 {} ms; rush admitted p99 {} ms = {:.2}× (target ≤ {}×: {}), {} shed (p99 {} ms), {} failures, {} dropped by the load generator; recovery p99 {} ms, {}; {}",
+        "  headline: R {:.1} req/s (the on-sale load: {} buyers, {} events of {} seats); baseline p99 {} ms; rush admitted p99 {} ms = {:.2}× (target ≤ {}×: {}), {} shed (p99 {} ms), {} failures, {} dropped by the load generator; recovery p99 {} ms, {}; {}",
         sustainable,
+        args.clients,
+        events.len(),
+        args.seats,
         fmt_ms(baseline_p99),
         fmt_ms(admitted_p99),
         ratio,
@@ -1227,7 +1333,8 @@ pub async fn run(common: &Common, args: &OverloadArgs) -> Result<bool, String> {
         "clients": args.clients,
         "customers": args.customers,
         "seats": args.seats,
-        "event_id": event.id,
+        "events": events.len(),
+        "event_ids": event_ids,
         "duration_s": duration.as_secs(),
         "factor": args.factor,
         "sustainable_rps": sustainable,
@@ -1262,6 +1369,8 @@ pub async fn run(common: &Common, args: &OverloadArgs) -> Result<bool, String> {
         "bookings": paid.len(),
         "settled_at_end": settled,
         "seats_sold": seats_sold,
+        "seats_on_sale": seats_on_sale,
+        "events_sold_out": events_sold_out,
         "sold_out": sold_out,
         "server_errors_5xx": server_errors,
         "errors": all.errors,
@@ -1286,32 +1395,7 @@ pub async fn run(common: &Common, args: &OverloadArgs) -> Result<bool, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn reply(status: u16, retry_after: Option<&str>, body: &str) -> Reply {
-        Reply {
-            status,
-            body: body.as_bytes().to_vec(),
-            elapsed: Duration::from_millis(1),
-            transport_error: None,
-            retry_after: retry_after.map(str::to_string),
-        }
-    }
-
-    #[test]
-    fn the_documented_503_has_retry_after_and_the_error_shape() {
-        let body = r#"{"status":"error","code":503,"message":"Busy; retry in a moment."}"#;
-        assert!(check_shed(&reply(503, Some("1"), body)).is_ok());
-        assert!(check_shed(&reply(503, None, body)).is_err());
-        assert!(check_shed(&reply(503, Some("0"), body)).is_err());
-        assert!(check_shed(&reply(503, Some("soon"), body)).is_err());
-        assert!(check_shed(&reply(503, Some("1"), "busy")).is_err());
-        assert!(check_shed(&reply(
-            503,
-            Some("1"),
-            r#"{"status":"error","code":500,"message":"x"}"#
-        ))
-        .is_err());
-    }
+    use crate::api::tests::reply;
 
     #[test]
     fn answers_are_admitted_shed_or_failed() {
@@ -1348,6 +1432,30 @@ mod tests {
         assert_eq!(tally.failed.server_errors(), 1);
         assert_eq!(tally.kind_count(Kind::Pay), 3);
         assert_eq!(tally.errors, 3);
+    }
+
+    #[test]
+    fn buyers_pick_events_not_sold_out() {
+        let events: Vec<OnSale> = (0..10)
+            .map(|id| OnSale {
+                id,
+                phase_id: id,
+                seats_path: String::new(),
+                sold_out: AtomicBool::new(id % 3 != 0),
+            })
+            .collect();
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..500 {
+            let index = pick_open(&events, &mut rng);
+            assert_eq!(index % 3, 0, "{index} is sold out");
+            seen.insert(index);
+        }
+        assert_eq!(seen.len(), 4, "every open event gets buyers: {seen:?}");
+        for event in &events {
+            event.sold_out.store(true, Ordering::Relaxed);
+        }
+        assert!(pick_open(&events, &mut rng) < events.len());
     }
 
     fn answers(list: &[(f64, f64, Class)]) -> Vec<Answer> {

@@ -1,5 +1,6 @@
 //! What the scenarios set up through the API: the admin's login, an event on sale, customers.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -76,6 +77,30 @@ pub async fn create_event(
     reply.json()
 }
 
+/// `count` events of `seats` seats each, as [`create_event`] puts one on sale (named `name 1`,
+/// `name 2`, ...), `concurrency` created at once; in order.
+#[allow(clippy::too_many_arguments)]
+pub async fn create_events(
+    api: &Api,
+    admin: &str,
+    name: &str,
+    count: usize,
+    seats: u32,
+    seats_per_row: u32,
+    price: i64,
+    concurrency: usize,
+) -> Result<Vec<EventAnswer>, String> {
+    let (api, admin, name) = (api.clone(), admin.to_string(), name.to_string());
+    in_parallel(count, concurrency, move |index| {
+        let (api, admin, name) = (api.clone(), admin.clone(), name.clone());
+        async move {
+            let name = format!("{name} {}", index + 1);
+            create_event(&api, &admin, &name, seats, seats_per_row, price).await
+        }
+    })
+    .await
+}
+
 /// Registers and logs in `count` customers, `concurrency` at a time.
 pub async fn register_customers(
     api: &Api,
@@ -83,12 +108,26 @@ pub async fn register_customers(
     count: usize,
     concurrency: usize,
 ) -> Result<Vec<Customer>, String> {
+    let (api, run_tag) = (api.clone(), run_tag.to_string());
+    in_parallel(count, concurrency, move |index| {
+        let (api, run_tag) = (api.clone(), run_tag.clone());
+        async move { register_one(&api, &run_tag, index).await }
+    })
+    .await
+}
+
+/// `job(0)` to `job(count - 1)`, at most `concurrency` at once; their results in index order,
+/// or the first error met.
+async fn in_parallel<T, F, Fut>(count: usize, concurrency: usize, job: F) -> Result<Vec<T>, String>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<T, String>> + Send,
+{
     let next = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();
     for _ in 0..concurrency.max(1).min(count.max(1)) {
-        let api = api.clone();
-        let next = Arc::clone(&next);
-        let run_tag = run_tag.to_string();
+        let (next, job) = (Arc::clone(&next), job.clone());
         workers.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
@@ -96,7 +135,7 @@ pub async fn register_customers(
                 if index >= count {
                     return Ok::<_, String>(mine);
                 }
-                mine.push((index, register_one(&api, &run_tag, index).await?));
+                mine.push((index, job(index).await?));
             }
         }));
     }
@@ -105,11 +144,11 @@ pub async fn register_customers(
         all.extend(
             worker
                 .await
-                .map_err(|error| format!("a registering task failed: {error}"))??,
+                .map_err(|error| format!("a set-up task failed: {error}"))??,
         );
     }
     all.sort_by_key(|(index, _)| *index);
-    Ok(all.into_iter().map(|(_, customer)| customer).collect())
+    Ok(all.into_iter().map(|(_, item)| item).collect())
 }
 
 async fn register_one(api: &Api, run_tag: &str, index: usize) -> Result<Customer, String> {

@@ -1,12 +1,13 @@
 //! Latency histograms and answer counts per endpoint, tables for people, JSON for the runner.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
-use crate::api::Reply;
+use crate::api::{Reply, RETRY_PAUSE};
 
 /// What one endpoint saw: every answer's latency, and the answers by kind.
 #[derive(Clone)]
@@ -16,6 +17,9 @@ pub struct Endpoint {
     pub ok: u64,
     pub conflict: u64,
     pub client_error: u64,
+    /// The documented 503 of a server shedding load ([`Reply::is_shed`]): not an error.
+    pub shed: u64,
+    /// Any other 5xx, and a 503 without `Retry-After` or the error shape.
     pub server_error: u64,
     pub transport_error: u64,
 }
@@ -27,6 +31,7 @@ impl Default for Endpoint {
             ok: 0,
             conflict: 0,
             client_error: 0,
+            shed: 0,
             server_error: 0,
             transport_error: 0,
         }
@@ -41,6 +46,7 @@ impl Endpoint {
             200..=299 => self.ok += 1,
             409 => self.conflict += 1,
             400..=499 => self.client_error += 1,
+            503 if reply.is_shed() => self.shed += 1,
             _ => self.server_error += 1,
         }
     }
@@ -61,6 +67,7 @@ impl Endpoint {
         self.ok += other.ok;
         self.conflict += other.conflict;
         self.client_error += other.client_error;
+        self.shed += other.shed;
         self.server_error += other.server_error;
         self.transport_error += other.transport_error;
     }
@@ -86,6 +93,7 @@ impl Endpoint {
             "ok": self.ok,
             "conflict_409": self.conflict,
             "client_error_4xx": self.client_error,
+            "shed_503": self.shed,
             "server_error_5xx": self.server_error,
             "transport_error": self.transport_error,
             "rps": rate(self.count(), seconds),
@@ -108,11 +116,14 @@ impl Stats {
         self.endpoints.entry(name.to_string()).or_default()
     }
 
-    /// Answers (2xx, and the 409s a race expects) under `name`; failures (other 4xx, 5xx, no
-    /// answer) under `name [failed]`, so that a fast refusal never flatters a percentile.
+    /// Answers (2xx, and the 409s a race expects) under `name`; the documented 503s of a server
+    /// shedding load under `name [shed]`; failures (other 4xx, 5xx, no answer) under
+    /// `name [failed]`: a fast refusal never flatters a percentile.
     pub fn record(&mut self, name: &str, reply: &Reply) {
         if reply.ok() || reply.status == 409 {
             self.endpoint(name).record(reply);
+        } else if reply.is_shed() {
+            self.endpoint(&format!("{name} [shed]")).record(reply);
         } else {
             self.endpoint(&format!("{name} [failed]")).record(reply);
         }
@@ -123,10 +134,32 @@ impl Stats {
         self.endpoints.get(&format!("{name} [failed]"))
     }
 
+    /// The shed requests of `name` (documented 503s), if any.
+    pub fn shed(&self, name: &str) -> Option<&Endpoint> {
+        self.endpoints.get(&format!("{name} [shed]"))
+    }
+
+    /// Documented 503s, all endpoints.
+    pub fn shed_total(&self) -> u64 {
+        self.endpoints.values().map(|e| e.shed).sum()
+    }
+
     pub fn merge(&mut self, other: &Stats) {
         for (name, endpoint) in &other.endpoints {
             self.endpoint(name).merge(endpoint);
         }
+    }
+
+    /// The figures of tasks that each measured on their own, merged (a task that failed adds
+    /// nothing).
+    pub async fn gather(tasks: Vec<tokio::task::JoinHandle<Stats>>) -> Stats {
+        let mut all = Stats::default();
+        for task in tasks {
+            if let Ok(one) = task.await {
+                all.merge(&one);
+            }
+        }
+        all
     }
 
     pub fn get(&self, name: &str) -> Option<&Endpoint> {
@@ -152,7 +185,7 @@ impl Stats {
     /// The table people read: one row per endpoint.
     pub fn table(&self, seconds: f64) -> String {
         let mut out = format!(
-            "  {:<20} {:>8} {:>10} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6} {:>5} {:>5}\n",
+            "  {:<20} {:>8} {:>10} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6} {:>5} {:>5} {:>5}\n",
             "endpoint",
             "count",
             "req/s",
@@ -163,11 +196,12 @@ impl Stats {
             "2xx",
             "409",
             "4xx",
+            "shed",
             "5xx+"
         );
         for (name, e) in &self.endpoints {
             out.push_str(&format!(
-                "  {:<20} {:>8} {:>10.1} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6} {:>5} {:>5}\n",
+                "  {:<20} {:>8} {:>10.1} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6} {:>5} {:>5} {:>5}\n",
                 name,
                 e.count(),
                 rate(e.count(), seconds),
@@ -178,6 +212,7 @@ impl Stats {
                 e.ok,
                 e.conflict,
                 e.client_error,
+                e.shed,
                 e.server_error + e.transport_error,
             ));
         }
@@ -191,6 +226,29 @@ impl Stats {
                 .map(|(name, e)| (name.clone(), e.to_json(seconds)))
                 .collect(),
         )
+    }
+}
+
+/// One request as a client that honours shedding sends it: sent again after [`RETRY_PAUSE`] while
+/// the server sheds it (a documented 503), until `give_up`; every answer recorded under `name`.
+/// The last answer is returned (still a 503 when the server shed it past `give_up`).
+pub async fn until_admitted<F, Fut>(
+    stats: &mut Stats,
+    name: &str,
+    give_up: Instant,
+    mut send: F,
+) -> Reply
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Reply>,
+{
+    loop {
+        let reply = send().await;
+        stats.record(name, &reply);
+        if !reply.is_shed() || Instant::now() >= give_up {
+            return reply;
+        }
+        tokio::time::sleep(RETRY_PAUSE).await;
     }
 }
 
@@ -261,6 +319,52 @@ mod tests {
         assert!((book.ms(0.99) - 99.0).abs() < 0.5, "{}", book.ms(0.99));
         assert!((book.max_ms() - 100.0).abs() < 0.5);
         assert_eq!(stats.server_errors(), 1);
+    }
+
+    #[test]
+    fn a_documented_503_is_shed_and_any_other_5xx_an_error() {
+        use crate::api::tests::reply as answer;
+        let busy = r#"{"status":"error","code":503,"message":"Busy."}"#;
+        let mut stats = Stats::default();
+        stats.record("login", &answer(503, Some("1"), busy));
+        stats.record("login", &answer(503, None, busy));
+        stats.record("login", &answer(500, Some("1"), busy));
+        stats.record("login", &answer(200, None, "{}"));
+        assert_eq!(
+            stats.shed("login").map(|e| (e.shed, e.count())),
+            Some((1, 1))
+        );
+        assert_eq!(stats.failed("login").map(|e| e.server_error), Some(2));
+        assert_eq!((stats.shed_total(), stats.server_errors()), (1, 2));
+        assert!(stats.table(1.0).contains("login [shed]"));
+    }
+
+    #[tokio::test]
+    async fn a_shed_request_is_sent_again_until_admitted_or_given_up() {
+        use crate::api::tests::reply as answer;
+        let busy = r#"{"status":"error","code":503,"message":"Busy."}"#;
+        let mut stats = Stats::default();
+        let mut sent = 0;
+        let far = Instant::now() + Duration::from_secs(60);
+        let reply = until_admitted(&mut stats, "pay", far, || {
+            sent += 1;
+            let status = if sent < 3 { 503 } else { 200 };
+            async move { answer(status, Some("1"), busy) }
+        })
+        .await;
+        assert_eq!((reply.status, sent), (200, 3));
+        assert_eq!(stats.shed_total(), 2);
+        let now = Instant::now();
+        let reply = until_admitted(&mut stats, "pay", now, || async {
+            answer(503, Some("1"), busy)
+        })
+        .await;
+        assert!(reply.is_shed());
+        assert_eq!(stats.shed_total(), 3);
+        // A 500 is not tried again.
+        let reply =
+            until_admitted(&mut stats, "pay", far, || async { answer(500, None, "{}") }).await;
+        assert_eq!((reply.status, stats.server_errors()), (500, 1));
     }
 
     #[test]
