@@ -48,8 +48,8 @@ BEGIN
          WHERE b.event_id = p_event_id AND b.customer_id = p_customer_id
            AND b.status IN ('pending', 'confirmed')
     ) <> p_customer_held OR (
-        SELECT count(*) FROM seats s
-         WHERE s.id = ANY (p_seat_ids) AND s.event_id = p_event_id AND NOT s.removed
+        SELECT count(*) FROM unnest(p_seat_ids) AS wanted (id) JOIN seats s ON s.id = wanted.id
+         WHERE s.event_id = p_event_id AND NOT s.removed
     ) <> v_quantity OR EXISTS (
         SELECT 1 FROM booking_seats bs
          WHERE bs.seat_id = ANY (p_seat_ids) AND bs.status IN ('pending', 'confirmed')

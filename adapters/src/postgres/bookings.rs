@@ -138,12 +138,15 @@ async fn read_place_snapshot(
          ARRAY(SELECT p.sold FROM phases p WHERE p.event_id = e.id AND NOT p.removed ORDER BY p.position) AS phase_sold, \
          ARRAY(SELECT p.start_date FROM phases p WHERE p.event_id = e.id AND NOT p.removed ORDER BY p.position) AS phase_starts, \
          ARRAY(SELECT p.end_date FROM phases p WHERE p.event_id = e.id AND NOT p.removed ORDER BY p.position) AS phase_ends, \
-         ARRAY(SELECT s.id FROM seats s WHERE s.event_id = e.id AND s.id = ANY($3) AND NOT s.removed ORDER BY s.id) AS seat_ids, \
-         ARRAY(SELECT s.row_index FROM seats s WHERE s.event_id = e.id AND s.id = ANY($3) AND NOT s.removed ORDER BY s.id) AS seat_rows, \
-         ARRAY(SELECT s.number FROM seats s WHERE s.event_id = e.id AND s.id = ANY($3) AND NOT s.removed ORDER BY s.id) AS seat_numbers, \
-         ARRAY(SELECT coalesce(bs.status, '') FROM seats s \
+         ARRAY(SELECT s.id FROM (SELECT DISTINCT unnest($3::bigint[]) AS id) AS wanted JOIN seats s ON s.id = wanted.id \
+               WHERE s.event_id = e.id AND NOT s.removed ORDER BY s.id) AS seat_ids, \
+         ARRAY(SELECT s.row_index FROM (SELECT DISTINCT unnest($3::bigint[]) AS id) AS wanted JOIN seats s ON s.id = wanted.id \
+               WHERE s.event_id = e.id AND NOT s.removed ORDER BY s.id) AS seat_rows, \
+         ARRAY(SELECT s.number FROM (SELECT DISTINCT unnest($3::bigint[]) AS id) AS wanted JOIN seats s ON s.id = wanted.id \
+               WHERE s.event_id = e.id AND NOT s.removed ORDER BY s.id) AS seat_numbers, \
+         ARRAY(SELECT coalesce(bs.status, '') FROM (SELECT DISTINCT unnest($3::bigint[]) AS id) AS wanted JOIN seats s ON s.id = wanted.id \
                LEFT JOIN booking_seats bs ON bs.seat_id = s.id AND bs.status IN ('pending', 'confirmed') \
-               WHERE s.event_id = e.id AND s.id = ANY($3) AND NOT s.removed ORDER BY s.id) AS seat_holders, \
+               WHERE s.event_id = e.id AND NOT s.removed ORDER BY s.id) AS seat_holders, \
          (SELECT coalesce(sum(b.quantity), 0) FROM bookings b WHERE b.event_id = e.id AND b.customer_id = $2 \
               AND b.status IN ('pending', 'confirmed'))::bigint AS held_by_customer, \
          EXISTS (SELECT 1 FROM bookings b WHERE b.event_id = e.id AND b.status = 'pending' AND b.expires_at <= $4) \
