@@ -1,5 +1,6 @@
 //! WarTawa's adapters: what plugs in behind the application's ports.
 
+mod audit_json;
 pub mod auth;
 pub mod http;
 pub mod memory;

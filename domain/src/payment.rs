@@ -47,6 +47,28 @@ pub struct Payment {
     pub refunded_at: Option<Timestamp>,
 }
 
+impl Payment {
+    /// The record of `input` accepted for a booking at `at`, with the change handed back.
+    pub fn accepted(
+        id: PaymentId,
+        booking_id: BookingId,
+        input: &PaymentInput,
+        change: Money,
+        at: Timestamp,
+    ) -> Payment {
+        Payment {
+            id,
+            booking_id,
+            amount: input.amount,
+            method: input.method.clone(),
+            change,
+            status: PaymentStatus::Success,
+            created_at: at,
+            refunded_at: None,
+        }
+    }
+}
+
 /// What a customer hands over: an amount and how it was paid ("BCA Virtual Account").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentInput {

@@ -9,7 +9,8 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde_json::Value;
 
 use application::views::AuditRecord;
-use domain::audit::AuditValue;
+
+use crate::audit_json::audit_value_json;
 
 use super::error::{error_responses, ApiFailure};
 use super::time::UtcTime;
@@ -85,13 +86,7 @@ impl From<&AuditRecord> for AuditEntryResponse {
             details: record
                 .details
                 .iter()
-                .map(|(name, value)| {
-                    let value = match value {
-                        AuditValue::Text(text) => Value::from(text.as_str()),
-                        AuditValue::Number(number) => Value::from(*number),
-                    };
-                    (name.clone(), value)
-                })
+                .map(|(name, value)| (name.clone(), audit_value_json(value)))
                 .collect(),
         }
     }

@@ -13,7 +13,7 @@ use domain::booking::{
     CancelRejection, CheckInRejection, PayRejection, SeatState,
 };
 use domain::event::{Event, ShownStatus};
-use domain::payment::{Payment, PaymentId, PaymentInput, PaymentStatus};
+use domain::payment::{Payment, PaymentId, PaymentInput};
 use domain::user::UserId;
 use domain::Timestamp;
 
@@ -222,16 +222,13 @@ impl BookingRepository for MemoryStore {
                 Ok(change) => change,
                 Err(rejection) => return Some(Err(rejection)),
             };
-            let recorded = Payment {
-                id: PaymentId(state.ids.next_payment()),
-                booking_id: id,
-                amount: payment.amount,
-                method: payment.method.clone(),
+            let recorded = Payment::accepted(
+                PaymentId(state.ids.next_payment()),
+                id,
+                &payment,
                 change,
-                status: PaymentStatus::Success,
-                created_at: now,
-                refunded_at: None,
-            };
+                now,
+            );
             state.bookings.get_mut(&id)?.payment = Some(recorded.clone());
             Some(Ok(recorded))
         })?;

@@ -12,18 +12,13 @@ use domain::user::UserId;
 
 use super::rows::AuditRow;
 use super::{corrupt, store_error, PostgresStore};
+use crate::audit_json::audit_value_json;
 
 /// The details as the JSON object stored in `details`.
 fn details_json(details: &AuditDetails) -> String {
     let object: Map<String, Value> = details
         .iter()
-        .map(|(name, value)| {
-            let value = match value {
-                AuditValue::Text(text) => Value::from(text.as_str()),
-                AuditValue::Number(number) => Value::from(*number),
-            };
-            (name.clone(), value)
-        })
+        .map(|(name, value)| (name.clone(), audit_value_json(value)))
         .collect();
     Value::Object(object).to_string()
 }

@@ -16,7 +16,7 @@ use domain::booking::{
 };
 use domain::event::EventId;
 use domain::money::Money;
-use domain::payment::{Payment, PaymentId, PaymentInput, PaymentStatus};
+use domain::payment::{Payment, PaymentId, PaymentInput};
 use domain::Timestamp;
 
 use super::audit::record;
@@ -311,16 +311,7 @@ impl BookingRepository for PostgresStore {
                 ("stale", _) => continue,
                 (other, _) => return Err(corrupt("outcome of apply_payment", other).into()),
             };
-            let recorded = Payment {
-                id: PaymentId(id),
-                booking_id: booking.id,
-                amount: payment.amount,
-                method: payment.method.clone(),
-                change,
-                status: PaymentStatus::Success,
-                created_at: now,
-                refunded_at: None,
-            };
+            let recorded = Payment::accepted(PaymentId(id), booking.id, &payment, change, now);
             details.payment = Some(recorded.clone());
             return Ok(PaymentReceipt {
                 payment: recorded,
