@@ -125,11 +125,12 @@ UNION ALL
 SELECT 'phase sold disagrees: ' || p.id FROM phases p LEFT JOIN bookings b ON b.phase_id = p.id GROUP BY p.id
   HAVING p.sold <> coalesce(sum(b.quantity) FILTER (WHERE b.status IN ('pending', 'confirmed')), 0)
 UNION ALL
-SELECT 'event figures disagree: ' || e.id FROM events e LEFT JOIN bookings b ON b.event_id = e.id GROUP BY e.id
-  HAVING e.seats_taken <> coalesce(sum(b.quantity) FILTER (WHERE b.status IN ('pending', 'confirmed')), 0)
-      OR e.tickets_sold <> coalesce(sum(b.quantity) FILTER (WHERE b.status = 'confirmed'), 0)
-      OR e.pending_bookings <> count(b.id) FILTER (WHERE b.status = 'pending')
-      OR e.revenue <> coalesce(sum(b.total_price) FILTER (WHERE b.status = 'confirmed'), 0)
+SELECT 'event figures disagree: ' || f.event_id || ' shard ' || f.shard FROM event_figures f
+  LEFT JOIN bookings b ON b.event_id = f.event_id AND figure_shard(b.id) = f.shard GROUP BY f.event_id, f.shard
+  HAVING f.seats_taken <> coalesce(sum(b.quantity) FILTER (WHERE b.status IN ('pending', 'confirmed')), 0)
+      OR f.tickets_sold <> coalesce(sum(b.quantity) FILTER (WHERE b.status = 'confirmed'), 0)
+      OR f.pending_bookings <> count(b.id) FILTER (WHERE b.status = 'pending')
+      OR f.revenue <> coalesce(sum(b.total_price) FILTER (WHERE b.status = 'confirmed'), 0)
 UNION ALL
 SELECT 'payments disagree: ' || b.code FROM bookings b LEFT JOIN payments p ON p.booking_id = b.id GROUP BY b.id
   HAVING count(p.id) FILTER (WHERE p.status = 'success') <> CASE WHEN b.status = 'confirmed' THEN 1 ELSE 0 END

@@ -1,5 +1,5 @@
 -- Seeds a WarTawa PostgreSQL database with many bookings, fast, straight into the schema of
--- migrations/20261125000001_initial_schema.sql, keeping every constraint and every maintained
+-- migrations/ (up to 20261126200000_event_figures_in_shards.sql), keeping every constraint and every maintained
 -- figure true. For growth curves (bench/growth.sh): how latency moves with 10k or 1M bookings.
 --
 --     psql -h 127.0.0.1 -U postgres -d DB -v bookings=1000000 -v tag=g1m -f bench/seed.sql
@@ -17,9 +17,9 @@
 --     (one in ten checked in), 1 % pending (held a day ahead, so nothing expires while measuring),
 --     12 % cancelled (half of them after paying: payment refunded), 7 % expired;
 --   * their booking_seats (carrying the booking's status, labelled like the app: A1, …, AA1),
---     payments for the paid ones, then phases.sold and the events' seats_taken, tickets_sold,
---     pending_bookings, revenue and tickets_checked_in set to what those bookings imply, and
---     checked against the rows before COMMIT.
+--     payments for the paid ones, then phases.sold and each event's figure shards (seats_taken,
+--     tickets_sold, pending_bookings, revenue, tickets_checked_in of the bookings of the shard)
+--     set to what those bookings imply, and checked against the rows before COMMIT.
 \set ON_ERROR_STOP on
 \timing on
 
@@ -171,17 +171,18 @@ FROM (SELECT phase_id, sum(q) AS sold FROM seed_plan
       WHERE status IN ('pending', 'confirmed') GROUP BY phase_id) x
 WHERE ph.id = x.phase_id;
 
-UPDATE events ev SET
+UPDATE event_figures f SET
     seats_taken = x.taken, tickets_sold = x.sold, pending_bookings = x.pending,
-    revenue = x.revenue, tickets_checked_in = x.checked_in
-FROM (SELECT event_id,
+    revenue = x.revenue, tickets_checked_in = x.checked_in,
+    seat_map_changes = f.seat_map_changes + 1
+FROM (SELECT event_id, figure_shard(booking_id) AS shard,
              coalesce(sum(q) FILTER (WHERE status IN ('pending', 'confirmed')), 0) AS taken,
              coalesce(sum(q) FILTER (WHERE status = 'confirmed'), 0) AS sold,
              count(*) FILTER (WHERE status = 'pending') AS pending,
              coalesce(sum(q * 100000) FILTER (WHERE status = 'confirmed'), 0) AS revenue,
              coalesce(sum(q) FILTER (WHERE checked_in_at IS NOT NULL), 0) AS checked_in
-      FROM seed_plan GROUP BY event_id) x
-WHERE ev.id = x.event_id;
+      FROM seed_plan GROUP BY 1, 2) x
+WHERE f.event_id = x.event_id AND f.shard = x.shard;
 
 -- Check every event's figures against its rows (not against the plan) before committing.
 DO $$
@@ -189,7 +190,10 @@ DECLARE
     bad integer;
 BEGIN
     SELECT count(*) INTO bad
-    FROM events ev
+    FROM (SELECT event_id AS id, sum(seats_taken) AS seats_taken, sum(tickets_sold) AS tickets_sold,
+                 sum(pending_bookings) AS pending_bookings, sum(revenue) AS revenue,
+                 sum(tickets_checked_in) AS tickets_checked_in
+          FROM event_figures GROUP BY event_id) ev
     LEFT JOIN (SELECT event_id,
                       sum(quantity) FILTER (WHERE status IN ('pending', 'confirmed')) AS taken,
                       sum(quantity) FILTER (WHERE status = 'confirmed') AS sold,

@@ -115,20 +115,27 @@ const BOOK_CHECKS: &[(&str, &str)] = &[
          HAVING p.sold <> coalesce(sum(b.quantity) FILTER (WHERE b.status IN ('pending', 'confirmed')), 0)",
     ),
     (
-        "an event's figures are what its bookings imply",
+        "every event has its sixteen figure shards",
+        "SELECT format('event %s has %s figure shards', e.id, count(f.shard)) \
+         FROM events e LEFT JOIN event_figures f ON f.event_id = e.id GROUP BY e.id HAVING count(f.shard) <> 16",
+    ),
+    (
+        "each figure shard of an event holds what the bookings of that shard imply",
         "WITH implied AS ( \
-             SELECT e.id, \
+             SELECT f.event_id, f.shard, \
                  coalesce(sum(b.quantity) FILTER (WHERE b.status IN ('pending', 'confirmed')), 0) AS seats_taken, \
                  coalesce(sum(b.quantity) FILTER (WHERE b.status = 'confirmed'), 0) AS tickets_sold, \
                  count(b.id) FILTER (WHERE b.status = 'pending') AS pending_bookings, \
                  coalesce(sum(b.total_price) FILTER (WHERE b.status = 'confirmed'), 0) AS revenue \
-             FROM events e LEFT JOIN bookings b ON b.event_id = e.id GROUP BY e.id) \
-         SELECT format('event %s (kept/implied): seats_taken %s/%s, tickets_sold %s/%s, pending_bookings %s/%s, revenue %s/%s', \
-                e.id, e.seats_taken, i.seats_taken, e.tickets_sold, i.tickets_sold, \
-                e.pending_bookings, i.pending_bookings, e.revenue, i.revenue) \
-         FROM events e JOIN implied i ON i.id = e.id \
-         WHERE e.seats_taken <> i.seats_taken OR e.tickets_sold <> i.tickets_sold \
-            OR e.pending_bookings <> i.pending_bookings OR e.revenue <> i.revenue",
+             FROM event_figures f \
+             LEFT JOIN bookings b ON b.event_id = f.event_id AND figure_shard(b.id) = f.shard \
+             GROUP BY f.event_id, f.shard) \
+         SELECT format('event %s shard %s (kept/implied): seats_taken %s/%s, tickets_sold %s/%s, \
+                pending_bookings %s/%s, revenue %s/%s', f.event_id, f.shard, f.seats_taken, i.seats_taken, \
+                f.tickets_sold, i.tickets_sold, f.pending_bookings, i.pending_bookings, f.revenue, i.revenue) \
+         FROM event_figures f JOIN implied i ON i.event_id = f.event_id AND i.shard = f.shard \
+         WHERE f.seats_taken <> i.seats_taken OR f.tickets_sold <> i.tickets_sold \
+            OR f.pending_bookings <> i.pending_bookings OR f.revenue <> i.revenue",
     ),
     (
         "a confirmed booking has exactly one successful payment; unpaid ones have none",

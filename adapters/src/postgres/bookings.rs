@@ -348,9 +348,13 @@ impl BookingRepository for PostgresStore {
         .map_err(store_error)?;
         match outcome {
             CancelOutcome::Released => {
-                sqlx::query("UPDATE events SET seats_taken = seats_taken - $2, pending_bookings = pending_bookings - 1, seat_map_version = seat_map_version + 1 WHERE id = $1")
+                sqlx::query(
+                    "UPDATE event_figures SET seats_taken = seats_taken - $2, pending_bookings = pending_bookings - 1, \
+                     seat_map_changes = seat_map_changes + 1 WHERE event_id = $1 AND shard = figure_shard($3)",
+                )
                     .bind(booking.event_id.0)
                     .bind(quantity)
+                    .bind(booking.id.0)
                     .execute(&mut *tx)
                     .await
                     .map_err(store_error)?;
@@ -358,8 +362,9 @@ impl BookingRepository for PostgresStore {
             CancelOutcome::Refund => {
                 sqlx::query(
                     "WITH refunded AS (UPDATE payments SET status = 'refunded', refunded_at = $4 WHERE booking_id = $5) \
-                     UPDATE events SET seats_taken = seats_taken - $2, tickets_sold = tickets_sold - $2, \
-                     revenue = revenue - $3, seat_map_version = seat_map_version + 1 WHERE id = $1",
+                     UPDATE event_figures SET seats_taken = seats_taken - $2, tickets_sold = tickets_sold - $2, \
+                     revenue = revenue - $3, seat_map_changes = seat_map_changes + 1 \
+                     WHERE event_id = $1 AND shard = figure_shard($5)",
                 )
                 .bind(booking.event_id.0)
                 .bind(quantity)
@@ -388,7 +393,8 @@ impl BookingRepository for PostgresStore {
             .check_in(now)
             .map_err(BookingCommandError::Rejected)?;
         sqlx::query(
-            "WITH counted AS (UPDATE events SET tickets_checked_in = tickets_checked_in + $3 WHERE id = $4) \
+            "WITH counted AS (UPDATE event_figures SET tickets_checked_in = tickets_checked_in + $3 \
+                              WHERE event_id = $4 AND shard = figure_shard($1)) \
              UPDATE bookings SET checked_in_at = $2 WHERE id = $1",
         )
         .bind(booking.id.0)
@@ -441,8 +447,10 @@ impl BookingRepository for PostgresStore {
         let (revenue, tickets_sold, active_events, total_events, pending_bookings, checked_in): (i64, i64, i64, i64, i64, i64) =
             sqlx::query_as(
                 "SELECT coalesce(sum(revenue), 0)::bigint, coalesce(sum(tickets_sold), 0)::bigint, \
-                 count(*) FILTER (WHERE status = 'published' AND date > $1), count(*), \
-                 coalesce(sum(pending_bookings), 0)::bigint, coalesce(sum(tickets_checked_in), 0)::bigint FROM events",
+                 (SELECT count(*) FROM events WHERE status = 'published' AND date > $1), \
+                 (SELECT count(*) FROM events), \
+                 coalesce(sum(pending_bookings), 0)::bigint, coalesce(sum(tickets_checked_in), 0)::bigint \
+                 FROM event_figures",
             )
             .bind(now)
             .fetch_one(&mut *conn)
@@ -466,7 +474,11 @@ impl BookingRepository for PostgresStore {
             tickets_checked_in: i32,
         }
         let figures: Vec<FiguresRow> = sqlx::query_as(
-            "SELECT id, name, date, capacity, tickets_sold, revenue, tickets_checked_in FROM events ORDER BY date, id",
+            "SELECT e.id, e.name, e.date, e.capacity, f.tickets_sold, f.revenue, f.tickets_checked_in FROM events e \
+             JOIN (SELECT event_id, sum(tickets_sold)::int AS tickets_sold, sum(revenue)::bigint AS revenue, \
+                          sum(tickets_checked_in)::int AS tickets_checked_in \
+                   FROM event_figures GROUP BY event_id) f ON f.event_id = e.id \
+             ORDER BY e.date, e.id",
         )
         .fetch_all(&mut *conn)
         .await

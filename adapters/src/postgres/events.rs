@@ -30,16 +30,27 @@ macro_rules! event_filter {
     };
 }
 
+/// The seat-map version of the event aliased `e`: the sum of its shards' counters of seat changes
+/// (see the migration that made `event_figures`).
+macro_rules! seat_map_version_of_e {
+    () => {
+        "(SELECT coalesce(sum(f.seat_map_changes), 0) FROM event_figures f WHERE f.event_id = e.id)::bigint"
+    };
+}
+
 async fn current_seat_map_version(
     conn: &mut PgConnection,
     id: EventId,
 ) -> Result<Option<u64>, StoreError> {
-    let version: Option<i64> =
-        sqlx::query_scalar("SELECT seat_map_version FROM events WHERE id = $1")
-            .bind(id.0)
-            .fetch_optional(conn)
-            .await
-            .map_err(store_error)?;
+    let version: Option<i64> = sqlx::query_scalar(concat!(
+        "SELECT ",
+        seat_map_version_of_e!(),
+        " FROM events e WHERE e.id = $1"
+    ))
+    .bind(id.0)
+    .fetch_optional(conn)
+    .await
+    .map_err(store_error)?;
     Ok(version.map(|version| version.max(0) as u64))
 }
 
@@ -52,7 +63,7 @@ pub(super) async fn lock_event(
     sqlx::query_as(concat!(
         "SELECT ",
         event_columns!(),
-        " FROM events WHERE id = $1 FOR UPDATE"
+        " FROM events e WHERE e.id = $1 FOR UPDATE"
     ))
     .bind(id.0)
     .fetch_optional(conn)
@@ -82,31 +93,35 @@ pub(super) async fn expire_lapsed_holds(
     event: EventId,
     now: Timestamp,
 ) -> Result<u64, StoreError> {
-    let expired: i64 = sqlx::query_scalar(
+    // Each shard gives back the holds of its own bookings. The grouping reads every expired
+    // booking (locking it) before any shard is written: bookings before figures, as everywhere.
+    let expired_per_shard: Vec<i64> = sqlx::query_scalar(
         "WITH expired AS ( \
              UPDATE bookings SET status = 'expired' \
              WHERE event_id = $1 AND status = 'pending' AND expires_at <= $2 \
-             RETURNING phase_id, quantity \
+             RETURNING id, phase_id, quantity \
          ), per_phase AS ( \
              SELECT phase_id, sum(quantity) AS tickets FROM expired GROUP BY phase_id \
          ), released AS ( \
              UPDATE phases SET sold = phases.sold - per_phase.tickets \
              FROM per_phase WHERE phases.id = per_phase.phase_id \
+         ), per_shard AS ( \
+             SELECT figure_shard(id) AS shard, count(*) AS holds, sum(quantity) AS tickets \
+             FROM expired GROUP BY 1 \
          ) \
-         UPDATE events SET \
-             seats_taken = seats_taken - (SELECT coalesce(sum(quantity), 0) FROM expired), \
-             pending_bookings = pending_bookings - (SELECT count(*) FROM expired), \
-             seat_map_version = seat_map_version + 1 \
-         WHERE id = $1 AND EXISTS (SELECT 1 FROM expired) \
-         RETURNING (SELECT count(*) FROM expired)",
+         UPDATE event_figures f SET \
+             seats_taken = f.seats_taken - per_shard.tickets, \
+             pending_bookings = f.pending_bookings - per_shard.holds, \
+             seat_map_changes = f.seat_map_changes + 1 \
+         FROM per_shard WHERE f.event_id = $1 AND f.shard = per_shard.shard \
+         RETURNING per_shard.holds",
     )
     .bind(event.0)
     .bind(now)
-    .fetch_optional(conn)
+    .fetch_all(conn)
     .await
-    .map_err(store_error)?
-    .unwrap_or(0);
-    Ok(expired.max(0) as u64)
+    .map_err(store_error)?;
+    Ok(expired_per_shard.iter().sum::<i64>().max(0) as u64)
 }
 
 impl PostgresStore {
@@ -146,7 +161,7 @@ impl PostgresStore {
         let row: Option<EventRow> = sqlx::query_as(concat!(
             "SELECT ",
             event_columns!(),
-            " FROM events WHERE id = $1"
+            " FROM events e WHERE e.id = $1"
         ))
         .bind(id.0)
         .fetch_optional(&mut *conn)
@@ -211,10 +226,10 @@ async fn cancel_open_bookings(
         .execute(&mut *conn)
         .await
         .map_err(store_error)?;
-    // Every open booking is gone: nothing is held, pending, sold or earned any more.
+    // Every open booking is gone: nothing is held, pending, sold or earned any more, in any shard.
     sqlx::query(
-        "UPDATE events SET seats_taken = 0, pending_bookings = 0, tickets_sold = 0, revenue = 0, \
-         seat_map_version = seat_map_version + 1 WHERE id = $1",
+        "UPDATE event_figures SET seats_taken = 0, pending_bookings = 0, tickets_sold = 0, revenue = 0, \
+         seat_map_changes = seat_map_changes + 1 WHERE event_id = $1",
     )
     .bind(event.0)
     .execute(&mut *conn)
@@ -231,7 +246,7 @@ async fn write_plan(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE events SET name = $2, description = $3, date = $4, venue = $5, image_url = $6, status = $7, \
-         capacity = $8, seat_map_version = seat_map_version + 1 WHERE id = $1",
+         capacity = $8 WHERE id = $1",
     )
     .bind(event.id)
     .bind(&plan.name)
@@ -241,6 +256,15 @@ async fn write_plan(
     .bind(&plan.image_url)
     .bind(plan.status.as_str())
     .bind(plan.capacity as i32)
+    .execute(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    // The seats, their layout or the sale may have changed: the seat map moves (shard 0 stands
+    // for the event itself).
+    sqlx::query(
+        "UPDATE event_figures SET seat_map_changes = seat_map_changes + 1 WHERE event_id = $1 AND shard = 0",
+    )
+    .bind(event.id)
     .execute(&mut *conn)
     .await
     .map_err(store_error)?;
@@ -343,7 +367,7 @@ impl EventRepository for PostgresStore {
     async fn create(&self, event: NewEvent) -> Result<EventView, StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         let row: EventRow = sqlx::query_as(concat!(
-            "INSERT INTO events (name, description, date, venue, image_url, capacity, seats_per_row, status, created_at) \
+            "INSERT INTO events AS e (name, description, date, venue, image_url, capacity, seats_per_row, status, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'published', $8) RETURNING ",
             event_columns!()
         ))
@@ -555,10 +579,12 @@ impl EventRepository for PostgresStore {
         now: Timestamp,
     ) -> Result<Option<u64>, StoreError> {
         // The hot path of every buyer's click: one statement, unless a hold has lapsed.
-        let found: Option<(i64, bool)> = sqlx::query_as(
-            "SELECT e.seat_map_version, EXISTS (SELECT 1 FROM bookings b WHERE b.event_id = e.id \
-             AND b.status = 'pending' AND b.expires_at <= $2) FROM events e WHERE e.id = $1",
-        )
+        let found: Option<(i64, bool)> = sqlx::query_as(concat!(
+            "SELECT ",
+            seat_map_version_of_e!(),
+            ", EXISTS (SELECT 1 FROM bookings b WHERE b.event_id = e.id \
+             AND b.status = 'pending' AND b.expires_at <= $2) FROM events e WHERE e.id = $1"
+        ))
         .bind(id.0)
         .bind(now)
         .fetch_optional(&self.pool)

@@ -83,9 +83,13 @@ pub(super) struct EventRow {
     pub tickets_sold: i32,
 }
 
+/// The columns of an `EventRow`, from `events` aliased `e`: its figures are the sums over its
+/// shards in `event_figures` (see the migration that made them).
 macro_rules! event_columns {
     () => {
-        "id, name, description, date, venue, image_url, capacity, seats_per_row, status, created_at, seats_taken, tickets_sold"
+        "e.id, e.name, e.description, e.date, e.venue, e.image_url, e.capacity, e.seats_per_row, e.status, e.created_at, \
+         (SELECT coalesce(sum(f.seats_taken), 0) FROM event_figures f WHERE f.event_id = e.id)::int AS seats_taken, \
+         (SELECT coalesce(sum(f.tickets_sold), 0) FROM event_figures f WHERE f.event_id = e.id)::int AS tickets_sold"
     };
 }
 pub(super) use event_columns;
