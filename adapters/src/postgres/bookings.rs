@@ -121,7 +121,8 @@ async fn begin_command<R>(
 
 /// Everything a booking decision reads, in one statement: the event, its phases (in order, as
 /// parallel arrays), the requested seats of the event with the status of whatever holds them,
-/// the customer's tickets for the event, and whether any hold has lapsed.
+/// the customer's tickets for the event, and whether any hold has lapsed. The phases and the seats
+/// are each read once and gathered into their arrays.
 async fn read_place_snapshot(
     conn: &mut PgConnection,
     request: &BookingRequest,
@@ -130,28 +131,30 @@ async fn read_place_snapshot(
     sqlx::query_as(concat!(
         "SELECT ",
         event_columns!(),
-        ", \
-         ARRAY(SELECT p.id FROM phases p WHERE p.event_id = e.id AND NOT p.removed ORDER BY p.position) AS phase_ids, \
-         ARRAY(SELECT p.name FROM phases p WHERE p.event_id = e.id AND NOT p.removed ORDER BY p.position) AS phase_names, \
-         ARRAY(SELECT p.price FROM phases p WHERE p.event_id = e.id AND NOT p.removed ORDER BY p.position) AS phase_prices, \
-         ARRAY(SELECT p.quota FROM phases p WHERE p.event_id = e.id AND NOT p.removed ORDER BY p.position) AS phase_quotas, \
-         ARRAY(SELECT p.sold FROM phases p WHERE p.event_id = e.id AND NOT p.removed ORDER BY p.position) AS phase_sold, \
-         ARRAY(SELECT p.start_date FROM phases p WHERE p.event_id = e.id AND NOT p.removed ORDER BY p.position) AS phase_starts, \
-         ARRAY(SELECT p.end_date FROM phases p WHERE p.event_id = e.id AND NOT p.removed ORDER BY p.position) AS phase_ends, \
-         ARRAY(SELECT s.id FROM (SELECT DISTINCT unnest($3::bigint[]) AS id) AS wanted JOIN seats s ON s.id = wanted.id \
-               WHERE s.event_id = e.id AND NOT s.removed ORDER BY s.id) AS seat_ids, \
-         ARRAY(SELECT s.row_index FROM (SELECT DISTINCT unnest($3::bigint[]) AS id) AS wanted JOIN seats s ON s.id = wanted.id \
-               WHERE s.event_id = e.id AND NOT s.removed ORDER BY s.id) AS seat_rows, \
-         ARRAY(SELECT s.number FROM (SELECT DISTINCT unnest($3::bigint[]) AS id) AS wanted JOIN seats s ON s.id = wanted.id \
-               WHERE s.event_id = e.id AND NOT s.removed ORDER BY s.id) AS seat_numbers, \
-         ARRAY(SELECT coalesce(bs.status, '') FROM (SELECT DISTINCT unnest($3::bigint[]) AS id) AS wanted JOIN seats s ON s.id = wanted.id \
-               LEFT JOIN booking_seats bs ON bs.seat_id = s.id AND bs.status IN ('pending', 'confirmed') \
-               WHERE s.event_id = e.id AND NOT s.removed ORDER BY s.id) AS seat_holders, \
+        ", phase.*, seat.*, \
          (SELECT coalesce(sum(b.quantity), 0) FROM bookings b WHERE b.event_id = e.id AND b.customer_id = $2 \
               AND b.status IN ('pending', 'confirmed'))::bigint AS held_by_customer, \
          EXISTS (SELECT 1 FROM bookings b WHERE b.event_id = e.id AND b.status = 'pending' AND b.expires_at <= $4) \
               AS has_lapsed_holds \
-         FROM events e WHERE e.id = $1"
+         FROM events e \
+         CROSS JOIN LATERAL ( \
+             SELECT coalesce(array_agg(p.id ORDER BY p.position), '{}') AS phase_ids, \
+                    coalesce(array_agg(p.name ORDER BY p.position), '{}') AS phase_names, \
+                    coalesce(array_agg(p.price ORDER BY p.position), '{}') AS phase_prices, \
+                    coalesce(array_agg(p.quota ORDER BY p.position), '{}') AS phase_quotas, \
+                    coalesce(array_agg(p.sold ORDER BY p.position), '{}') AS phase_sold, \
+                    coalesce(array_agg(p.start_date ORDER BY p.position), '{}') AS phase_starts, \
+                    coalesce(array_agg(p.end_date ORDER BY p.position), '{}') AS phase_ends \
+             FROM phases p WHERE p.event_id = e.id AND NOT p.removed) AS phase \
+         CROSS JOIN LATERAL ( \
+             SELECT coalesce(array_agg(s.id ORDER BY s.id), '{}') AS seat_ids, \
+                    coalesce(array_agg(s.row_index ORDER BY s.id), '{}') AS seat_rows, \
+                    coalesce(array_agg(s.number ORDER BY s.id), '{}') AS seat_numbers, \
+                    coalesce(array_agg(coalesce(bs.status, '') ORDER BY s.id), '{}') AS seat_holders \
+             FROM (SELECT DISTINCT unnest($3::bigint[]) AS id) AS wanted JOIN seats s ON s.id = wanted.id \
+             LEFT JOIN booking_seats bs ON bs.seat_id = s.id AND bs.status IN ('pending', 'confirmed') \
+             WHERE s.event_id = e.id AND NOT s.removed) AS seat \
+         WHERE e.id = $1"
     ))
     .bind(request.event_id.0)
     .bind(request.customer_id.0)
