@@ -962,6 +962,11 @@ async fn killed_mid_on_sale_nothing_is_half_written_and_a_new_process_carries_on
     drop(app);
     pool.close().await;
 
+    // Watches the sale from outside: the app's connections (the test database's pool among them)
+    // are the ones cut.
+    let mut observer = PgConnection::connect(&database.url)
+        .await
+        .expect("a connection of our own");
     let mut caught_mid_flight = BTreeMap::<String, usize>::new();
     let (mut answered, mut sent) = (Vec::new(), Vec::new());
     for round in 0..3u64 {
@@ -991,7 +996,7 @@ async fn killed_mid_on_sale_nothing_is_half_written_and_a_new_process_carries_on
         let started = Instant::now();
         loop {
             let made: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings")
-                .fetch_one(&database.pool)
+                .fetch_one(&mut observer)
                 .await
                 .expect("count the bookings");
             if made >= made_before + 15 {
