@@ -16,6 +16,9 @@
 #      documented 503 with Retry-After, counted as shed, not as errors);
 #   3. PostgreSQL, a fresh database: onsale and browse, same sizes; then overload, as in 1;
 #   4. pgbench TPC-B on its own database (the database's ceiling on this machine);
+#   5. pgbench booking and paying straight through apply_booking and apply_payment, 10 clients
+#      (the server's pool), on a database of its own (bench/booking_ceiling.sql): what the
+#      database alone can do of the sale's writes, with no server, no reads and no load generator;
 # then prints every figure beside its reference and target (bench/results/<stamp>/summary.md).
 # The overload scenario alone (and a sweep of MAX_IN_FLIGHT_REQUESTS): bash bench/overload.sh.
 #
@@ -44,6 +47,7 @@ ROUNDS_PG=${BENCH_ROUNDS_PG:-3}
 LOGIN_RATE=${BENCH_LOGIN_RATE:-20}
 DB="wartawa_bench_$(echo "$STAMP" | tr 'A-Z' 'a-z')"
 PGBENCH_DB="${DB}_pgbench"
+CEILING_DB="${DB}_ceiling"
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -104,6 +108,23 @@ if postgres_up; then
             echo "*** could not read tps from pgbench's output" | tee -a "$OUT/run.log"
         fi
         dropdb "${PGHOST_ARGS[@]}" --if-exists "$PGBENCH_DB" || true
+
+        # 5. The sale's own writes, straight into the database: the ceiling of bookings/s here.
+        log "pgbench apply_booking + apply_payment on $CEILING_DB"
+        createdb "${PGHOST_ARGS[@]}" "$CEILING_DB"
+        MADE_DBS+=("$CEILING_DB")
+        DATABASE_URL="$PG/$CEILING_DB" JWT_SECRET="$JWT_SECRET" "$SERVER_BIN" migrate > "$OUT/ceiling-init.log" 2>&1
+        psql "${PGHOST_ARGS[@]}" -d "$CEILING_DB" -q -f bench/booking_ceiling.sql >> "$OUT/ceiling-init.log" 2>&1
+        pgbench "${PGHOST_ARGS[@]}" -n -M prepared -c 10 -j 2 -T 20 -f bench/booking_ceiling.pgb "$CEILING_DB" 2>&1 \
+            | tee "$OUT/booking-ceiling.log" | tee -a "$OUT/run.log"
+        tps=$(sed -nE 's/^tps = ([0-9.]+) \(without initial connection time\).*/\1/p' "$OUT/booking-ceiling.log")
+        if [[ -n "$tps" ]]; then
+            printf '{"scenario":"booking-ceiling","label":"postgres","tps":%s,"clients":10,"threads":2,"seconds":20}\n' \
+                "$tps" >> "$JSON"
+        else
+            echo "*** could not read tps from the booking ceiling's pgbench output" | tee -a "$OUT/run.log"
+        fi
+        dropdb "${PGHOST_ARGS[@]}" --if-exists "$CEILING_DB" || true
     else
         echo "*** pgbench is not installed: no database ceiling to compare with" | tee -a "$OUT/run.log"
     fi

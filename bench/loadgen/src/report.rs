@@ -60,6 +60,20 @@ fn num(line: Option<&Value>, field: &str) -> Option<f64> {
 }
 
 /// A figure that must reach `factor` × its reference (or stay under it when `at_most`).
+/// A figure beside a reference, as a ratio with no target: what explains a figure.
+fn information_ratio_row(
+    figure: &str,
+    value: Option<f64>,
+    reference_name: &str,
+    reference: Option<f64>,
+) -> Row {
+    Row {
+        target: "(information)".to_string(),
+        met: None,
+        ..ratio_row(figure, value, reference_name, reference, 1.0, false)
+    }
+}
+
 fn ratio_row(
     figure: &str,
     value: Option<f64>,
@@ -120,6 +134,10 @@ pub fn rows(lines: &[Value], args: &ReportArgs) -> Vec<Row> {
         .iter()
         .rev()
         .find(|line| line["scenario"] == "pgbench");
+    let booking_ceiling = lines
+        .iter()
+        .rev()
+        .find(|line| line["scenario"] == "booking-ceiling");
     let pg_onsale = latest(lines, "onsale", pg);
     let mem_onsale = latest(lines, "onsale", mem);
     let mut rows = vec![
@@ -130,6 +148,12 @@ pub fn rows(lines: &[Value], args: &ReportArgs) -> Vec<Row> {
             num(pgbench, "tps"),
             0.5,
             false,
+        ),
+        information_ratio_row(
+            "PostgreSQL onsale bookings/s, against the database's ceiling for their writes",
+            num(pg_onsale, "bookings_per_s"),
+            "apply_booking + apply_payment alone, pgbench 10 clients, paid bookings/s",
+            num(booking_ceiling, "tps"),
         ),
         absolute_row(
             "PostgreSQL onsale p99 booking (ms)",
@@ -256,6 +280,7 @@ pub fn rows(lines: &[Value], args: &ReportArgs) -> Vec<Row> {
         .iter()
         .filter(|line| {
             line["scenario"] != "pgbench"
+                && line["scenario"] != "booking-ceiling"
                 && line["scenario"] != "probe"
                 && line["scenario"] != "book-probe"
         })
@@ -492,6 +517,7 @@ mod tests {
     fn ratios_are_set_against_their_references() {
         let lines = vec![
             json!({"scenario": "pgbench", "tps": 1000.0}),
+            json!({"scenario": "booking-ceiling", "tps": 800.0}),
             json!({"scenario": "onsale", "label": "postgres", "bookings_per_s": 400.0, "book_p99_ms": 80.0, "violations": [], "server_errors_5xx": 0, "ok": true}),
             json!({"scenario": "health", "label": "memory", "rps": 10000.0, "server_errors_5xx": 0, "ok": true}),
             json!({"scenario": "browse", "label": "memory", "seat_share": 1.0, "seat_map_rps": 4000.0, "server_errors_5xx": 0, "ok": true}),
@@ -499,10 +525,11 @@ mod tests {
         let rows = rows(&lines, &args());
         assert_eq!(rows[0].ratio, Some(0.4));
         assert_eq!(rows[0].met, Some(false));
-        assert_eq!(rows[1].met, Some(true));
-        assert_eq!(rows[2].met, None);
-        assert_eq!(rows[4].ratio, Some(0.4));
-        assert_eq!(rows[4].met, Some(true));
+        assert_eq!((rows[1].ratio, rows[1].met), (Some(0.5), None));
+        assert_eq!(rows[2].met, Some(true));
+        assert_eq!(rows[3].met, None);
+        assert_eq!(rows[5].ratio, Some(0.4));
+        assert_eq!(rows[5].met, Some(true));
         assert_eq!(rows.last().unwrap().met, Some(true));
     }
 

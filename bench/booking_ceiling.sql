@@ -1,0 +1,27 @@
+-- The database's own ceiling for WarTawa's writes of a sale (bench/run.sh, step 5): one show of
+-- 100 000 seats on sale to 100 000 customers, for bench/booking_ceiling.pgb to book and pay
+-- straight through apply_booking and apply_payment, with no HTTP server, no snapshot reads, no
+-- seat maps. Run on a database WarTawa has migrated (`wartawa migrate`) and nothing else uses.
+\set ON_ERROR_STOP on
+
+-- Booking code number n, in the code alphabet (as bench/seed.sql).
+CREATE FUNCTION ceiling_code(n bigint) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT 'BKG-'
+        || substr('ABCDEFGHJKMNPQRSTUVWXYZ23456789', ((n / 923521) % 31)::integer + 1, 1)
+        || substr('ABCDEFGHJKMNPQRSTUVWXYZ23456789', ((n / 29791) % 31)::integer + 1, 1)
+        || substr('ABCDEFGHJKMNPQRSTUVWXYZ23456789', ((n / 961) % 31)::integer + 1, 1)
+        || substr('ABCDEFGHJKMNPQRSTUVWXYZ23456789', ((n / 31) % 31)::integer + 1, 1)
+        || substr('ABCDEFGHJKMNPQRSTUVWXYZ23456789', (n % 31)::integer + 1, 1) $$;
+-- Buyer n takes seat n: every booking is one seat of its own, for a customer with none yet.
+CREATE SEQUENCE ceiling_buyer;
+
+INSERT INTO users (id, name, email, password_hash, role, created_at)
+SELECT n, 'Ceiling buyer ' || n, 'ceiling-' || n || '@bench.example', '!', 'customer', now()
+FROM generate_series(1, 100000) AS n;
+INSERT INTO events (id, name, date, venue, capacity, seats_per_row, status, created_at)
+VALUES (1, 'Booking ceiling', now() + interval '60 days', 'Bench Hall', 100000, 100, 'published', now());
+INSERT INTO phases (id, event_id, position, name, price, quota, start_date, end_date)
+VALUES (1, 1, 0, 'Normal', 150000, 100000, now() - interval '1 day', now() + interval '59 days');
+INSERT INTO seats (id, event_id, position, row_index, number)
+SELECT n, 1, n - 1, (n - 1) / 100, (n - 1) % 100 + 1 FROM generate_series(1, 100000) AS n;
+ANALYZE;
