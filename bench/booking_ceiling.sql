@@ -4,15 +4,11 @@
 -- seat maps. Run on a database WarTawa has migrated (`wartawa migrate`) and nothing else uses.
 \set ON_ERROR_STOP on
 
--- Booking code number n, in the code alphabet (as bench/seed.sql).
-CREATE FUNCTION ceiling_code(n bigint) RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    SELECT 'BKG-'
-        || substr('ABCDEFGHJKMNPQRSTUVWXYZ23456789', ((n / 923521) % 31)::integer + 1, 1)
-        || substr('ABCDEFGHJKMNPQRSTUVWXYZ23456789', ((n / 29791) % 31)::integer + 1, 1)
-        || substr('ABCDEFGHJKMNPQRSTUVWXYZ23456789', ((n / 961) % 31)::integer + 1, 1)
-        || substr('ABCDEFGHJKMNPQRSTUVWXYZ23456789', ((n / 31) % 31)::integer + 1, 1)
-        || substr('ABCDEFGHJKMNPQRSTUVWXYZ23456789', (n % 31)::integer + 1, 1) $$;
--- Buyer n takes seat n: every booking is one seat of its own, for a customer with none yet.
+\ir booking_code.sql
+-- Buyer n takes seat n and booking code n: every booking is one seat of its own, for a customer
+-- with none yet.
+CREATE TABLE ceiling_codes (buyer bigint PRIMARY KEY, code text NOT NULL);
+INSERT INTO ceiling_codes SELECT n, pg_temp.booking_code(n) FROM generate_series(1, 100000) AS n;
 CREATE SEQUENCE ceiling_buyer;
 
 INSERT INTO users (id, name, email, password_hash, role, created_at)

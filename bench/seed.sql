@@ -50,15 +50,8 @@ BEGIN
 END
 $$;
 
--- BKG- and the row number in base 31 over the code alphabet (no 0/O, 1/I/L): unique up to 31^5.
-CREATE FUNCTION pg_temp.code(n bigint) RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    SELECT 'BKG-'
-        || substr('ABCDEFGHJKMNPQRSTUVWXYZ23456789', ((n / 923521) % 31)::integer + 1, 1)
-        || substr('ABCDEFGHJKMNPQRSTUVWXYZ23456789', ((n / 29791) % 31)::integer + 1, 1)
-        || substr('ABCDEFGHJKMNPQRSTUVWXYZ23456789', ((n / 961) % 31)::integer + 1, 1)
-        || substr('ABCDEFGHJKMNPQRSTUVWXYZ23456789', ((n / 31) % 31)::integer + 1, 1)
-        || substr('ABCDEFGHJKMNPQRSTUVWXYZ23456789', (n % 31)::integer + 1, 1)
-$$;
+-- The booking codes: BKG- and the row number in base 31 over the code alphabet.
+\ir booking_code.sql
 
 DO $$
 BEGIN
@@ -116,7 +109,7 @@ FROM seed_events se, generate_series(0, se.capacity - 1) pos;
 -- The bookings, planned: booking k of an event takes 1 + k % 3 seats from position
 -- 6 * (k / 3) + (0, 1, 3)[k % 3], so the seats of an event's bookings never overlap.
 CREATE TEMP TABLE seed_plan ON COMMIT DROP AS
-SELECT g AS n, pg_temp.code(g) AS code, se.id AS event_id, se.phase_id,
+SELECT g AS n, pg_temp.booking_code(g) AS code, se.id AS event_id, se.phase_id,
        1 + k % 3 AS q,
        6 * (k / 3) + (k % 3) * (k % 3 + 1) / 2 AS first,
        CASE WHEN (g * 37) % 100 < 80 THEN 'confirmed'
