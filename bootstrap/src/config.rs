@@ -32,6 +32,11 @@ const DEFAULT_LOGIN_FAILURES_PER_ACCOUNT: u32 = 10;
 const DEFAULT_BOOKINGS_PER_CUSTOMER: u32 = 30;
 const DEFAULT_MAX_IN_FLIGHT_REQUESTS: u32 = 64;
 const DEFAULT_MAX_PASSWORD_CHECKS_IN_FLIGHT: u32 = 16;
+const DEFAULT_HEADER_READ_TIMEOUT_SECS: u32 = 10;
+const DEFAULT_BODY_READ_TIMEOUT_SECS: u32 = 10;
+const DEFAULT_BODY_MIN_BYTES_PER_SECOND: u32 = 1024;
+const DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS: u32 = 32;
+const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: u32 = 256;
 
 /// Everything the server reads from its environment.
 #[derive(Clone, PartialEq)]
@@ -68,6 +73,18 @@ pub struct Config {
     pub max_password_checks_in_flight: u32,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<IpAddr>,
+    /// How long a request's headers may take to arrive.
+    pub header_read_timeout: std::time::Duration,
+    /// How long a request's body may take to arrive, before the time its bytes earn.
+    pub body_read_timeout: std::time::Duration,
+    /// Each this many bytes of a body earn it one more second; 0: none.
+    pub body_min_bytes_per_second: u32,
+    /// Whether HTTP/2 is spoken over cleartext to clients that open with its preface.
+    pub http2_cleartext: bool,
+    /// Requests one HTTP/2 connection may have open at once.
+    pub http2_max_concurrent_streams: u32,
+    /// Connections one client address may hold at once; 0 means no limit.
+    pub max_connections_per_address: u32,
 }
 
 /// The first admin's login, from `ADMIN_EMAIL` and `ADMIN_PASSWORD`.
@@ -244,6 +261,37 @@ impl Config {
                 Vec::new(),
                 ip_addresses,
             )?,
+            header_read_timeout: seconds(parse_or(
+                "HEADER_READ_TIMEOUT_SECS",
+                var("HEADER_READ_TIMEOUT_SECS"),
+                DEFAULT_HEADER_READ_TIMEOUT_SECS,
+                whole_number_in(1..=3600),
+            )?),
+            body_read_timeout: seconds(parse_or(
+                "BODY_READ_TIMEOUT_SECS",
+                var("BODY_READ_TIMEOUT_SECS"),
+                DEFAULT_BODY_READ_TIMEOUT_SECS,
+                whole_number_in(1..=3600),
+            )?),
+            body_min_bytes_per_second: parse_or(
+                "BODY_MIN_BYTES_PER_SECOND",
+                var("BODY_MIN_BYTES_PER_SECOND"),
+                DEFAULT_BODY_MIN_BYTES_PER_SECOND,
+                whole_number_in(0..=1_000_000_000),
+            )?,
+            http2_cleartext: parse_or("HTTP2_CLEARTEXT", var("HTTP2_CLEARTEXT"), false, boolean)?,
+            http2_max_concurrent_streams: parse_or(
+                "HTTP2_MAX_CONCURRENT_STREAMS",
+                var("HTTP2_MAX_CONCURRENT_STREAMS"),
+                DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS,
+                whole_number_in(1..=10_000),
+            )?,
+            max_connections_per_address: parse_or(
+                "MAX_CONNECTIONS_PER_ADDRESS",
+                var("MAX_CONNECTIONS_PER_ADDRESS"),
+                DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+                whole_number_in(0..=1_000_000),
+            )?,
         })
     }
 
@@ -301,6 +349,19 @@ fn ip_addresses(value: &str) -> Result<Vec<IpAddr>, String> {
                 .map_err(|_| "comma-separated IP addresses such as 10.0.0.1".to_string())
         })
         .collect()
+}
+
+fn seconds(value: u32) -> std::time::Duration {
+    std::time::Duration::from_secs(u64::from(value))
+}
+
+/// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`).
+fn boolean(value: &str) -> Result<bool, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err("true or false".to_string()),
+    }
 }
 
 fn port(value: &str) -> Result<u16, String> {

@@ -4,12 +4,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use poem::listener::TcpListener;
-use poem::Server;
 use tracing_subscriber::EnvFilter;
 
 use bootstrap::config::Config;
-use bootstrap::wiring::{ensure_configured_admin, http_settings, services, Adapters, Stores};
+use bootstrap::wiring::{
+    ensure_configured_admin, http_settings, server_settings, services, Adapters, Stores,
+};
 
 const USAGE: &str = "\
 usage: wartawa [COMMAND]
@@ -26,8 +26,6 @@ Configuration comes from the environment and from a .env file; see README.md.";
 
 /// How often lapsed holds are swept, on top of the expiry done on every read.
 const EXPIRY_SWEEP_EVERY: Duration = Duration::from_secs(15);
-/// How long in-flight requests may take to finish after a shutdown signal.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -101,14 +99,17 @@ async fn serve(config: Config) -> Result<(), String> {
         .await
         .map_err(|error| format!("cannot set up the admin of ADMIN_EMAIL: {error}"))?;
 
+    let address = config.listen_address();
+    let listener = adapters::http::server::bind(&address)
+        .await
+        .map_err(|error| format!("cannot listen on {address}: {error}"))?;
     let sweeper = tokio::spawn(sweep_lapsed_holds(Arc::clone(&services)));
     let app = adapters::http::app(Arc::clone(&services), &http_settings(&config));
-    let address = config.listen_address();
     tracing::info!(%address, store = store_name(&config), "WarTawa listening; API docs at /docs");
-    let result = Server::new(TcpListener::bind(address.clone()))
-        .run_with_graceful_shutdown(app, shutdown_signal(), Some(SHUTDOWN_GRACE))
-        .await
-        .map_err(|error| format!("cannot serve on {address}: {error}"));
+    let result =
+        adapters::http::server::serve(listener, app, server_settings(&config), shutdown_signal())
+            .await
+            .map_err(|error| format!("cannot serve on {address}: {error}"));
     sweeper.abort();
     tracing::info!("WarTawa stopped");
     result

@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use adapters::auth::{BcryptHasher, JwtTokenService};
 use adapters::http::limits::{Limits, RateLimit};
+use adapters::http::middleware::BodyReading;
+use adapters::http::server::ServerSettings;
 use adapters::http::{HttpSettings, Services};
 use adapters::memory::MemoryStore;
 use adapters::postgres::{OpenError, PostgresSettings, PostgresStore};
@@ -173,7 +175,23 @@ pub fn http_settings(config: &Config) -> HttpSettings {
             max_password_checks_in_flight: config.max_password_checks_in_flight as usize,
             trusted_proxies: config.trusted_proxies.clone(),
         },
-        ..HttpSettings::default()
+        body: BodyReading {
+            timeout: config.body_read_timeout,
+            min_bytes_per_second: config.body_min_bytes_per_second,
+            ..BodyReading::default()
+        },
+    }
+}
+
+/// How the listener treats connections.
+pub fn server_settings(config: &Config) -> ServerSettings {
+    ServerSettings {
+        header_read_timeout: config.header_read_timeout,
+        http2_cleartext: config.http2_cleartext,
+        http2_max_concurrent_streams: config.http2_max_concurrent_streams,
+        max_connections_per_address: config.max_connections_per_address as usize,
+        trusted_proxies: config.trusted_proxies.clone(),
+        ..ServerSettings::default()
     }
 }
 

@@ -1,66 +1,171 @@
-//! Middleware: a bound on request bodies, the `Allow` header of a 405, and a log line with a
-//! request id for every request.
+//! Middleware: request bodies read whole (bounded in size and time) before a request is let in,
+//! the bound on requests in flight, the `Allow` header of a 405, and a log line with a request id
+//! for every request.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use poem::http::StatusCode;
-use poem::{Endpoint, Error, IntoResponse, Middleware, Request, Response, Result};
+use futures_util::StreamExt;
+use poem::http::{HeaderValue, Method, StatusCode};
+use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response, Result};
 use tracing::Instrument;
 
-/// Refuses bodies larger than the limit with 413, whether or not `Content-Length` is sent.
-pub struct BodyLimit {
-    max_bytes: usize,
+use super::error::ApiFailure;
+
+/// How request bodies are read: whole, before the request takes one of the in-flight places, so
+/// that a client trickling its body in holds a connection of its own and nothing else; bounded
+/// in size; and within a deadline that grows with what arrives, so that a body must keep coming
+/// at a minimum rate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyReading {
+    /// The largest body of a request that creates or changes an event, whose uploaded picture
+    /// arrives inside it as a `data:` URL.
+    pub max_event_bytes: usize,
+    /// The largest body of any other request.
+    pub max_bytes: usize,
+    /// The time any body may take.
+    pub timeout: Duration,
+    /// Each this many bytes received earn the body one more second; 0 gives no more time.
+    pub min_bytes_per_second: u32,
 }
 
-impl BodyLimit {
-    pub fn new(max_bytes: usize) -> Self {
-        BodyLimit { max_bytes }
-    }
-}
-
-impl<E: Endpoint> Middleware<E> for BodyLimit {
-    type Output = BodyLimitEndpoint<E>;
-
-    fn transform(&self, inner: E) -> Self::Output {
-        BodyLimitEndpoint {
-            inner,
-            max_bytes: self.max_bytes,
+impl Default for BodyReading {
+    fn default() -> Self {
+        BodyReading {
+            max_event_bytes: 3 * 1024 * 1024,
+            max_bytes: 64 * 1024,
+            timeout: Duration::from_secs(10),
+            min_bytes_per_second: 1024,
         }
     }
 }
 
-pub struct BodyLimitEndpoint<E> {
+impl BodyReading {
+    /// The largest body `method path` may carry: event creation and updates carry pictures.
+    fn limit_for(&self, method: &Method, path: &str) -> usize {
+        let segments: Vec<&str> = segments(path).collect();
+        let changes_an_event = match segments.as_slice() {
+            ["api", "events"] => method == Method::POST,
+            ["api", "events", _] => method == Method::PUT,
+            _ => false,
+        };
+        if changes_an_event {
+            self.max_event_bytes
+        } else {
+            self.max_bytes
+        }
+    }
+
+    /// When the body must be complete, having received `received` bytes of it.
+    fn deadline(&self, started: Instant, received: usize) -> Instant {
+        let earned = match self.min_bytes_per_second {
+            0 => Duration::ZERO,
+            rate => Duration::from_secs_f64(received as f64 / f64::from(rate)),
+        };
+        started + self.timeout + earned
+    }
+
+    /// Reads a whole body within the limit and the deadline.
+    async fn read(&self, body: Body, limit: usize) -> Result<Vec<u8>, ApiFailure> {
+        let started = Instant::now();
+        let mut chunks = std::pin::pin!(body.into_bytes_stream());
+        let mut bytes = Vec::new();
+        loop {
+            let deadline = self.deadline(started, bytes.len());
+            let next = tokio::time::timeout_at(deadline.into(), chunks.next()).await;
+            match next {
+                Ok(None) => return Ok(bytes),
+                Ok(Some(Ok(chunk))) => {
+                    if bytes.len() + chunk.len() > limit {
+                        return Err(too_large(limit));
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                Ok(Some(Err(_))) => {
+                    return Err(ApiFailure::new(
+                        StatusCode::BAD_REQUEST,
+                        "The request body could not be read to its end",
+                    ))
+                }
+                Err(_) => return Err(ApiFailure::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "The request body arrived too slowly: it must arrive within {} seconds, \
+                             plus one second for each {} bytes",
+                        self.timeout.as_secs(),
+                        self.min_bytes_per_second
+                    ),
+                )),
+            }
+        }
+    }
+}
+
+fn too_large(limit: usize) -> ApiFailure {
+    ApiFailure::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("The request body is too large: at most {limit} bytes are accepted here"),
+    )
+}
+
+/// Reads every request's body as [`BodyReading`] says before the inner endpoint sees it; a body
+/// too large is 413, one too slow 408, one cut off 400.
+pub struct BodyReader {
+    reading: Arc<BodyReading>,
+}
+
+impl BodyReader {
+    pub fn new(reading: BodyReading) -> Self {
+        BodyReader {
+            reading: Arc::new(reading),
+        }
+    }
+}
+
+impl<E: Endpoint> Middleware<E> for BodyReader {
+    type Output = BodyReaderEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        BodyReaderEndpoint {
+            inner,
+            reading: self.reading.clone(),
+        }
+    }
+}
+
+pub struct BodyReaderEndpoint<E> {
     inner: E,
-    max_bytes: usize,
+    reading: Arc<BodyReading>,
 }
 
-fn too_large() -> Error {
-    Error::from_status(StatusCode::PAYLOAD_TOO_LARGE)
-}
+impl<E: Endpoint> Endpoint for BodyReaderEndpoint<E> {
+    type Output = Response;
 
-impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
-    type Output = E::Output;
-
-    async fn call(&self, mut req: Request) -> Result<Self::Output> {
+    async fn call(&self, mut req: Request) -> Result<Response> {
+        let limit = self.reading.limit_for(req.method(), req.uri().path());
         let declared = req
             .headers()
             .get(poem::http::header::CONTENT_LENGTH)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.parse::<u64>().ok());
-        if declared.is_some_and(|length| length > self.max_bytes as u64) {
-            return Err(too_large());
+        if declared.is_some_and(|length| length > limit as u64) {
+            return Ok(too_large(limit).into_response());
         }
-        // Without a trustworthy length, read at most the limit before the handler sees the body.
-        if declared.is_none() {
-            let body = req
-                .take_body()
-                .into_bytes_limit(self.max_bytes)
-                .await
-                .map_err(|_| too_large())?;
-            req.set_body(body);
+        match self.reading.read(req.take_body(), limit).await {
+            Ok(body) => {
+                req.set_body(body);
+                self.inner.call(req).await.map(IntoResponse::into_response)
+            }
+            Err(failure) => {
+                let mut response = failure.into_response();
+                // The rest of the body is never read, so the connection cannot carry another request.
+                response.headers_mut().insert(
+                    poem::http::header::CONNECTION,
+                    HeaderValue::from_static("close"),
+                );
+                Ok(response)
+            }
         }
-        self.inner.call(req).await
     }
 }
 
@@ -167,6 +272,24 @@ impl<E: Endpoint> Endpoint for AllowHeaderEndpoint<E> {
         }
         Ok(response)
     }
+}
+
+/// Sent with every answer: no content sniffing, no referrer to other sites, and no framing of
+/// any page (the Swagger UI at `/docs` included), against clickjacking.
+pub const SECURITY_HEADERS: [(&str, &str); 4] = [
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("x-frame-options", "DENY"),
+    ("content-security-policy", "frame-ancestors 'none'"),
+];
+
+/// Adds [`SECURITY_HEADERS`] to every answer.
+pub fn security_headers() -> poem::middleware::SetHeader {
+    SECURITY_HEADERS
+        .iter()
+        .fold(poem::middleware::SetHeader::new(), |set, (name, value)| {
+            set.overriding(*name, *value)
+        })
 }
 
 /// Gives every request an id (`X-Request-Id`), runs it inside a tracing span carrying that id,

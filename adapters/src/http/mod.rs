@@ -9,8 +9,10 @@ mod events;
 mod health;
 pub mod idempotency;
 pub mod limits;
-mod middleware;
+pub mod middleware;
+mod protocol_errors;
 mod seat_map_cache;
+pub mod server;
 mod shared_checks;
 mod text;
 pub mod time;
@@ -53,24 +55,15 @@ pub struct Services {
 }
 
 /// How the HTTP layer is set up.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct HttpSettings {
     /// Origins allowed by CORS; `None` allows any origin.
     pub cors_origins: Option<Vec<String>>,
-    /// The largest request body accepted; event pictures arrive as data URLs of up to 2 MB.
-    pub max_body_bytes: usize,
+    /// How request bodies are read: their size, and how slowly they may arrive.
+    pub body: middleware::BodyReading,
     pub limits: limits::Limits,
 }
 
-impl Default for HttpSettings {
-    fn default() -> Self {
-        HttpSettings {
-            cors_origins: None,
-            max_body_bytes: 3 * 1024 * 1024,
-            limits: limits::Limits::default(),
-        }
-    }
-}
 
 /// A JSON Web Token from `POST /api/users/login`, sent as `Authorization: Bearer <token>`.
 #[derive(SecurityScheme)]
@@ -171,16 +164,17 @@ pub fn app(services: Arc<Services>, settings: &HttpSettings) -> impl Endpoint {
         .nest("/", api)
         .nest("/docs", docs)
         .at("/openapi.json", spec)
-        .with(middleware::BodyLimit::new(settings.max_body_bytes))
-        // Outside the body limit, so that a refused request's body is never read.
         .with(middleware::LoadShedder::new(
             settings.limits.max_in_flight_requests,
         ))
+        // Outside the bound on requests in flight: a body still arriving holds no place.
+        .with(middleware::BodyReader::new(settings.body.clone()))
         .catch_all_error(error::framework_error)
         .with(allow_header)
         .with(cors)
         // CORS refuses a preflight from an unknown origin with an error of its own.
         .catch_all_error(error::framework_error)
+        .with(middleware::security_headers())
         .with(middleware::RequestLog)
 }
 
