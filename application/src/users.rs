@@ -144,10 +144,69 @@ pub enum ChangePasswordError {
 pub enum EnsureAdminError {
     #[error("{0}")]
     Invalid(ValidationErrors),
+    /// The email belongs to an account that is not an active admin, which is never made one
+    /// silently: anyone may have registered it before the operator chose it.
+    #[error(
+        "{email} belongs to an existing account (id {id}) that is not an active admin, and it is \
+         not made one silently: anyone may have registered that email first. If the account is \
+         yours, run `wartawa create-admin --email {email} --password <new password> \
+         --promote-existing`, which makes it an admin, replaces its password and ends its \
+         sessions; otherwise choose another email"
+    )]
+    NotAnAdmin { id: UserId, email: String },
     #[error("{0}")]
     Unexpected(String),
     #[error(transparent)]
     Store(StoreError),
+}
+
+/// What to do when the admin's email already belongs to an account that is not an active admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExistingAccount {
+    /// Refuse ([`EnsureAdminError::NotAnAdmin`]): start-up, and `create-admin` by default.
+    Refuse,
+    /// Make it an admin with the given password, ending its sessions: the operator asked for it.
+    TakeOver,
+}
+
+/// What ensuring an admin did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AdminSetUp {
+    /// A new admin account was made with the given password.
+    Created(User),
+    /// The account was already an active admin; it is left as it was, password included.
+    AlreadyAdmin(User),
+    /// An existing account was made an admin with the given password (only when asked).
+    TakenOver(User),
+}
+
+impl std::fmt::Display for AdminSetUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let user = self.user();
+        let (email, id) = (user.email.as_str(), user.id);
+        match self {
+            AdminSetUp::Created(_) => write!(f, "created the admin account {email} (id {id})"),
+            AdminSetUp::AlreadyAdmin(_) => write!(
+                f,
+                "{email} (id {id}) is already an admin; its password was left as it is"
+            ),
+            AdminSetUp::TakenOver(_) => write!(
+                f,
+                "made the existing account {email} (id {id}) an admin with the new password; \
+                 its earlier sessions have ended"
+            ),
+        }
+    }
+}
+
+impl AdminSetUp {
+    pub fn user(&self) -> &User {
+        match self {
+            AdminSetUp::Created(user)
+            | AdminSetUp::AlreadyAdmin(user)
+            | AdminSetUp::TakenOver(user) => user,
+        }
+    }
 }
 
 /// The account use cases.
@@ -388,14 +447,17 @@ impl UserService {
         Ok(())
     }
 
-    /// Makes sure an admin with this email exists: creates it, or promotes the existing account
-    /// (whose password is left as it is). Used at start-up and by the `create-admin` command.
+    /// Makes sure an admin with this email exists, for start-up (`ADMIN_EMAIL`) and the
+    /// `create-admin` command: creates it, or confirms an active admin (whose password is left as
+    /// it is). An account of that email that is not an active admin is refused, unless
+    /// `existing` is [`ExistingAccount::TakeOver`].
     pub async fn ensure_admin(
         &self,
         name: &str,
         email: &str,
         password: &str,
-    ) -> Result<User, EnsureAdminError> {
+        existing: ExistingAccount,
+    ) -> Result<AdminSetUp, EnsureAdminError> {
         let mut errors = ValidationErrors::new();
         let name = errors.check("name", PersonName::parse(name));
         let email = errors.check("email", Email::parse(email));
@@ -403,45 +465,56 @@ impl UserService {
         let (Some(name), Some(email), Some(password)) = (name, email, password) else {
             return Err(EnsureAdminError::Invalid(errors));
         };
-        if let Some(existing) = self
+        let found = self
             .users
             .find_by_email(&email)
             .await
-            .map_err(EnsureAdminError::Store)?
-        {
-            if existing.role == Role::Admin {
-                return Ok(existing);
-            }
-            let promote = UserChange::Profile(ProfileChange {
-                role: Some(Role::Admin),
-                ..ProfileChange::default()
-            });
-            // Done by the server's configuration, not by a user: nobody to record it against.
-            return self.users.update(existing.id, promote, None).await.map_err(
-                |error| match error {
-                    UserWriteError::Store(store) => EnsureAdminError::Store(store),
-                    other => EnsureAdminError::Unexpected(other.to_string()),
-                },
-            );
-        }
-        let password_hash = self
-            .hasher
-            .hash(&password)
-            .await
-            .map_err(|e| EnsureAdminError::Unexpected(e.to_string()))?;
-        let admin = NewUser {
-            name,
-            email,
-            password_hash,
-            role: Role::Admin,
-            nik: None,
-            phone_number: None,
-            created_at: self.clock.now(),
-        };
-        self.users.insert(admin).await.map_err(|error| match error {
+            .map_err(EnsureAdminError::Store)?;
+        let store_failure = |error: UserWriteError| match error {
             UserWriteError::Store(store) => EnsureAdminError::Store(store),
             other => EnsureAdminError::Unexpected(other.to_string()),
-        })
+        };
+        match (found, existing) {
+            (Some(account), ExistingAccount::Refuse) if account.is_active_admin() => {
+                Ok(AdminSetUp::AlreadyAdmin(account))
+            }
+            (Some(account), ExistingAccount::Refuse) => Err(EnsureAdminError::NotAnAdmin {
+                id: account.id,
+                email: account.email.as_str().to_string(),
+            }),
+            (Some(account), ExistingAccount::TakeOver) => {
+                let hash = self.hash_for_admin(&password).await?;
+                // Done by the operator's command, not by a user: nobody to record it against.
+                self.users
+                    .update(account.id, UserChange::MakeAdmin { hash }, None)
+                    .await
+                    .map(AdminSetUp::TakenOver)
+                    .map_err(store_failure)
+            }
+            (None, _) => {
+                let admin = NewUser {
+                    name,
+                    email,
+                    password_hash: self.hash_for_admin(&password).await?,
+                    role: Role::Admin,
+                    nik: None,
+                    phone_number: None,
+                    created_at: self.clock.now(),
+                };
+                self.users
+                    .insert(admin)
+                    .await
+                    .map(AdminSetUp::Created)
+                    .map_err(store_failure)
+            }
+        }
+    }
+
+    async fn hash_for_admin(&self, password: &Password) -> Result<String, EnsureAdminError> {
+        self.hasher
+            .hash(password)
+            .await
+            .map_err(|e| EnsureAdminError::Unexpected(e.to_string()))
     }
 }
 
@@ -727,19 +800,79 @@ mod tests {
     }
 
     #[test]
-    fn the_configured_admin_is_promoted_on_nobodys_behalf() {
+    fn an_existing_customer_is_never_made_admin_silently() {
+        let mut users = MockUserRepository::new();
+        users
+            .expect_find_by_email()
+            .returning(|_| Ok(Some(user(2, Role::Customer))));
+        users.expect_update().never();
+        users.expect_insert().never();
+        let svc = service(users, MockPasswordHasher::new());
+        let refused = block_on(svc.ensure_admin(
+            "Sari Dewi",
+            "sari@example.com",
+            "rahasia123",
+            ExistingAccount::Refuse,
+        ))
+        .unwrap_err();
+        assert_eq!(
+            refused,
+            EnsureAdminError::NotAnAdmin {
+                id: UserId(2),
+                email: "sari@example.com".into()
+            }
+        );
+        assert!(refused.to_string().contains("--promote-existing"));
+    }
+
+    #[test]
+    fn an_active_admin_is_confirmed_with_its_password_untouched() {
+        let mut users = MockUserRepository::new();
+        users
+            .expect_find_by_email()
+            .returning(|_| Ok(Some(user(2, Role::Admin))));
+        users.expect_update().never();
+        let svc = service(users, MockPasswordHasher::new());
+        let confirmed = block_on(svc.ensure_admin(
+            "Sari Dewi",
+            "sari@example.com",
+            "rahasia123",
+            ExistingAccount::Refuse,
+        ))
+        .expect("confirmed");
+        assert!(matches!(confirmed, AdminSetUp::AlreadyAdmin(admin) if admin.id == UserId(2)));
+    }
+
+    #[test]
+    fn a_take_over_makes_the_account_admin_with_the_new_password_on_nobodys_behalf() {
         let mut users = MockUserRepository::new();
         users
             .expect_find_by_email()
             .returning(|_| Ok(Some(user(2, Role::Customer))));
         users
             .expect_update()
-            .withf(|id, _, audit| *id == UserId(2) && audit.is_none())
+            .withf(|id, change, audit| {
+                *id == UserId(2)
+                    && *change
+                        == UserChange::MakeAdmin {
+                            hash: "new-hash".into(),
+                        }
+                    && audit.is_none()
+            })
             .times(1)
             .returning(|id, _, _| Ok(user(id.0, Role::Admin)));
-        let svc = service(users, MockPasswordHasher::new());
-        let admin = block_on(svc.ensure_admin("Sari Dewi", "sari@example.com", "rahasia123"))
-            .expect("promoted");
-        assert_eq!(admin.role, Role::Admin);
+        let mut hasher = MockPasswordHasher::new();
+        hasher
+            .expect_hash()
+            .returning(|_| Ok("new-hash".to_string()));
+        let svc = service(users, hasher);
+        let taken_over = block_on(svc.ensure_admin(
+            "Sari Dewi",
+            "sari@example.com",
+            "rahasia123",
+            ExistingAccount::TakeOver,
+        ))
+        .expect("taken over");
+        assert!(matches!(taken_over, AdminSetUp::TakenOver(admin) if admin.role == Role::Admin));
     }
 }

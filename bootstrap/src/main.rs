@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
 
+use application::users::ExistingAccount;
 use bootstrap::config::Config;
 use bootstrap::wiring::{
     ensure_configured_admin, http_settings, server_settings, services, Adapters, Stores,
@@ -16,8 +17,11 @@ usage: wartawa [COMMAND]
 
 commands:
   serve                 run the HTTP API (the default)
-  create-admin          create or promote an admin: --email E --password P [--name N]
-                        (or ADMIN_EMAIL / ADMIN_PASSWORD); needs DATABASE_URL
+  create-admin          create an admin: --email E --password P [--name N]
+                        (or ADMIN_EMAIL / ADMIN_PASSWORD); needs DATABASE_URL. An account of
+                        that email that is not an admin is refused, unless --promote-existing
+                        is given: it then becomes an admin with the password P, and its
+                        earlier sessions end
   migrate               apply the database migrations to DATABASE_URL, then exit
   openapi               print the OpenAPI document (for generating frontend clients)
   help                  show this text
@@ -198,6 +202,11 @@ async fn create_admin(config: Config, args: &[String]) -> Result<(), String> {
         .or_else(|| configured.map(|admin| admin.password.expose().to_string()))
         .ok_or("create-admin needs --password (or ADMIN_PASSWORD)")?;
     let name = flag("--name").unwrap_or_else(|| "Administrator".to_string());
+    let existing = if args.iter().any(|arg| arg == "--promote-existing") {
+        ExistingAccount::TakeOver
+    } else {
+        ExistingAccount::Refuse
+    };
     if config.database_url.is_none() {
         return Err(
             "the embedded store keeps nothing after this command ends; set DATABASE_URL, or start \
@@ -208,11 +217,11 @@ async fn create_admin(config: Config, args: &[String]) -> Result<(), String> {
     let stores = stores(&config).await?;
     let adapters = Adapters::from_config(&config)?;
     let services = services(&config, &stores, &adapters);
-    let admin = services
+    let outcome = services
         .users
-        .ensure_admin(&name, &email, &password)
+        .ensure_admin(&name, &email, &password, existing)
         .await
         .map_err(|error| error.to_string())?;
-    println!("admin {} (id {}) is ready", admin.email.as_str(), admin.id);
+    println!("{outcome}");
     Ok(())
 }

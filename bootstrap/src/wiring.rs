@@ -21,7 +21,7 @@ use application::ports::{
     AuditLog, BookingRepository, Clock, EventRepository, IdempotencyStore, PasswordHasher,
     TokenService, UserRepository,
 };
-use application::users::{EnsureAdminError, UserService};
+use application::users::{AdminSetUp, EnsureAdminError, ExistingAccount, UserService};
 
 use crate::config::{Config, CorsOrigins};
 
@@ -195,21 +195,30 @@ pub fn server_settings(config: &Config) -> ServerSettings {
     }
 }
 
-/// Makes sure the admin of `ADMIN_EMAIL`/`ADMIN_PASSWORD` exists, when both are set.
+/// Makes sure the admin of `ADMIN_EMAIL`/`ADMIN_PASSWORD` exists, when both are set: creates
+/// it, or confirms an active admin. An account of that email that is not an active admin is
+/// refused (anyone may have registered it first), with a message naming the command that takes
+/// it over explicitly.
 pub async fn ensure_configured_admin(
     config: &Config,
     services: &Services,
 ) -> Result<(), EnsureAdminError> {
     if let Some(credentials) = &config.admin {
-        let admin = services
+        let outcome = services
             .users
             .ensure_admin(
                 "Administrator",
                 credentials.email.as_str(),
                 credentials.password.expose(),
+                ExistingAccount::Refuse,
             )
             .await?;
-        tracing::info!(email = %admin.email.as_str(), "admin account ready");
+        match outcome {
+            AdminSetUp::AlreadyAdmin(_) => tracing::info!("ADMIN_EMAIL: {outcome}"),
+            AdminSetUp::Created(_) | AdminSetUp::TakenOver(_) => {
+                tracing::warn!("ADMIN_EMAIL: {outcome}")
+            }
+        }
     }
     Ok(())
 }

@@ -227,6 +227,11 @@ pub enum UserChange {
     },
     /// Deactivation: the account can no longer log in, its tokens stop working, its bookings stay.
     Deactivate,
+    /// The operator's explicit take-over of an existing account as an admin: active, an admin,
+    /// this password hash, and every token issued before stops working (whoever held them).
+    MakeAdmin {
+        hash: String,
+    },
 }
 
 /// The account after `change`.
@@ -241,6 +246,13 @@ pub fn apply_change(user: &User, change: &UserChange) -> User {
         UserChange::Deactivate => User {
             active: false,
             token_version: user.token_version + if user.active { 1 } else { 0 },
+            ..user.clone()
+        },
+        UserChange::MakeAdmin { hash } => User {
+            role: Role::Admin,
+            active: true,
+            password_hash: hash.clone(),
+            token_version: user.token_version + 1,
             ..user.clone()
         },
     }

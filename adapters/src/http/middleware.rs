@@ -87,15 +87,17 @@ impl BodyReading {
                         "The request body could not be read to its end",
                     ))
                 }
-                Err(_) => return Err(ApiFailure::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    format!(
+                Err(_) => {
+                    return Err(ApiFailure::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        format!(
                         "The request body arrived too slowly: it must arrive within {} seconds, \
                              plus one second for each {} bytes",
                         self.timeout.as_secs(),
                         self.min_bytes_per_second
                     ),
-                )),
+                    ))
+                }
             }
         }
     }

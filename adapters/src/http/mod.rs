@@ -64,7 +64,6 @@ pub struct HttpSettings {
     pub limits: limits::Limits,
 }
 
-
 /// A JSON Web Token from `POST /api/users/login`, sent as `Authorization: Bearer <token>`.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", bearer_format = "JWT")]

@@ -25,7 +25,7 @@ fn may_remove_an_admin(change: &UserChange) -> bool {
     match change {
         UserChange::Deactivate => true,
         UserChange::Profile(profile) => profile.role.is_some(),
-        UserChange::Password { .. } => false,
+        UserChange::Password { .. } | UserChange::MakeAdmin { .. } => false,
     }
 }
 

@@ -7,6 +7,7 @@
 //! memory store and on PostgreSQL.
 
 pub mod abuse;
+pub mod attacks;
 pub mod audit;
 pub mod authorization;
 pub mod bookings;
@@ -116,6 +117,9 @@ macro_rules! http_suite_tests {
             booking_attempts_are_throttled_per_customer,
             past_the_in_flight_bound_requests_are_shed_and_probes_still_answer,
             a_login_burst_is_refused_without_crowding_out_browsing,
+        });
+        $crate::http_suite_tests!(@module ($factory) attacks {
+            admin_email_never_promotes_an_account_someone_registered,
         });
         $crate::http_suite_tests!(@module ($factory) idempotency {
             a_retried_booking_is_replayed_not_repeated,
