@@ -13,7 +13,7 @@ use domain::booking::{
 };
 use domain::event::{EventId, EventPatch, EventUpdateError, NewEvent};
 use domain::payment::{Payment, PaymentInput};
-use domain::user::{Email, NewUser, Password, Role, User, UserChange, UserId};
+use domain::user::{Email, NewUser, Nik, Password, Role, User, UserChange, UserId};
 use domain::Timestamp;
 
 use crate::idempotency::{IdempotencyKey, IdempotencyPolicy};
@@ -107,6 +107,14 @@ pub trait UserRepository: Send + Sync {
     async fn insert(&self, user: NewUser) -> Result<User, UserWriteError>;
     async fn find(&self, id: UserId) -> Result<Option<User>, StoreError>;
     async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
+    /// Whether another account already uses this email (or one that looks like it) or this
+    /// NIK: a cheap check before a sign-up's password is hashed. `insert` still refuses two
+    /// sign-ups that race past it.
+    async fn identifiers_in_use(
+        &self,
+        email: &Email,
+        nik: Option<Nik>,
+    ) -> Result<IdentifiersInUse, StoreError>;
     /// All accounts, oldest first.
     async fn list(&self, page: Page) -> Result<Paged<User>, StoreError>;
     /// Applies `domain::user::apply_change` atomically, refusing a change that would leave no
@@ -120,6 +128,13 @@ pub trait UserRepository: Send + Sync {
         change: UserChange,
         audit: Option<AuditStamp>,
     ) -> Result<User, UserWriteError>;
+}
+
+/// Which identifiers of a sign-up another account already has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IdentifiersInUse {
+    pub email: bool,
+    pub nik: bool,
 }
 
 /// Which events a list shows.
@@ -287,17 +302,25 @@ pub trait AuditLog: Send + Sync {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("password hashing failed: {0}")]
-pub struct HashError(pub String);
+pub enum HashError {
+    /// As many password checks as allowed are already running or waiting; refused at once,
+    /// so that a flood of them cannot hold everything else up. Worth retrying in a moment.
+    #[error("too many password checks at once")]
+    Busy,
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+}
 
+/// Password hashing and checking: slow on purpose, so every call is bounded (see
+/// [`HashError::Busy`]), and every path that hashes or checks a password goes through it.
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait PasswordHasher: Send + Sync {
     async fn hash(&self, password: &Password) -> Result<String, HashError>;
     async fn verify(&self, password: &str, hash: &str) -> Result<bool, HashError>;
     /// Spends as long as a `verify` does, for a login whose account does not exist, so that a
-    /// wrong email and a wrong password cannot be told apart by their timing.
-    async fn verify_nothing(&self, password: &str);
+    /// wrong email and a wrong password cannot be told apart by their timing (or by a `Busy`).
+    async fn verify_nothing(&self, password: &str) -> Result<(), HashError>;
 }
 
 /// What a valid token says.

@@ -11,8 +11,8 @@ use domain::validation::ValidationErrors;
 
 use crate::auth::{require_admin, require_self_or_admin, Actor, Denied};
 use crate::ports::{
-    Clock, IssuedToken, Page, Paged, PasswordHasher, StoreError, TokenService, UserRepository,
-    UserWriteError,
+    Clock, HashError, IssuedToken, Page, Paged, PasswordHasher, StoreError, TokenService,
+    UserRepository, UserWriteError,
 };
 
 /// A customer's sign-up form.
@@ -56,18 +56,27 @@ pub enum RegisterError {
     EmailTaken,
     #[error("an account with this NIK already exists")]
     NikTaken,
+    #[error(transparent)]
+    PasswordChecksBusy(PasswordChecksBusy),
     #[error("{0}")]
     Unexpected(String),
     #[error(transparent)]
     Store(StoreError),
 }
 
+/// Every place for password checks is taken (see `HashError::Busy`): retry in a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("many people are logging in or signing up right now; please try again in a moment")]
+pub struct PasswordChecksBusy;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LoginError {
+    /// A wrong password, an unknown email, or a deactivated account: one answer for all, so
+    /// that a deactivated account's password cannot be confirmed by guessing.
     #[error("invalid email or password")]
     InvalidCredentials,
-    #[error("this account has been deactivated")]
-    Deactivated,
+    #[error(transparent)]
+    PasswordChecksBusy(PasswordChecksBusy),
     #[error("{0}")]
     Unexpected(String),
     #[error(transparent)]
@@ -134,6 +143,8 @@ pub enum ChangePasswordError {
     Denied(#[from] Denied),
     #[error("user {0} does not exist")]
     NotFound(UserId),
+    #[error(transparent)]
+    PasswordChecksBusy(PasswordChecksBusy),
     #[error("{0}")]
     Unexpected(String),
     #[error(transparent)]
@@ -255,11 +266,26 @@ impl UserService {
         else {
             return Err(RegisterError::Invalid(errors));
         };
+        // The cheap refusals before the costly hash; `insert` still refuses two sign-ups racing.
+        let in_use = self
+            .users
+            .identifiers_in_use(&email, nik.clone())
+            .await
+            .map_err(RegisterError::Store)?;
+        if in_use.email {
+            return Err(RegisterError::EmailTaken);
+        }
+        if in_use.nik {
+            return Err(RegisterError::NikTaken);
+        }
         let password_hash = self
             .hasher
             .hash(&password)
             .await
-            .map_err(|e| RegisterError::Unexpected(e.to_string()))?;
+            .map_err(|error| match error {
+                HashError::Busy => RegisterError::PasswordChecksBusy(PasswordChecksBusy),
+                HashError::Failed(cause) => RegisterError::Unexpected(cause),
+            })?;
         let new_user = NewUser {
             name,
             email,
@@ -287,20 +313,27 @@ impl UserService {
             Ok(email) => self.users.find_by_email(&email).await?,
             Err(_) => None,
         };
+        let busy_or_failed = |error| match error {
+            HashError::Busy => LoginError::PasswordChecksBusy(PasswordChecksBusy),
+            HashError::Failed(cause) => LoginError::Unexpected(cause),
+        };
         let Some(user) = user else {
-            self.hasher.verify_nothing(password).await;
+            self.hasher
+                .verify_nothing(password)
+                .await
+                .map_err(busy_or_failed)?;
             return Err(LoginError::InvalidCredentials);
         };
         let matches = self
             .hasher
             .verify(password, &user.password_hash)
             .await
-            .map_err(|e| LoginError::Unexpected(e.to_string()))?;
+            .map_err(busy_or_failed)?;
         if !matches {
             return Err(LoginError::InvalidCredentials);
         }
         if !user.active {
-            return Err(LoginError::Deactivated);
+            return Err(LoginError::InvalidCredentials);
         }
         let token = self
             .tokens
@@ -414,6 +447,10 @@ impl UserService {
             .map_err(ChangePasswordError::Store)?
             .ok_or(ChangePasswordError::NotFound(id))?;
         let resetting_another = actor.is_admin() && actor.id != id;
+        let busy_or_failed = |error| match error {
+            HashError::Busy => ChangePasswordError::PasswordChecksBusy(PasswordChecksBusy),
+            HashError::Failed(cause) => ChangePasswordError::Unexpected(cause),
+        };
         if !resetting_another {
             let old = change.old_password.as_deref().unwrap_or_default();
             if old.is_empty() {
@@ -426,7 +463,7 @@ impl UserService {
                 .hasher
                 .verify(old, &user.password_hash)
                 .await
-                .map_err(|e| ChangePasswordError::Unexpected(e.to_string()))?;
+                .map_err(busy_or_failed)?;
             if !matches {
                 return Err(ChangePasswordError::WrongOldPassword);
             }
@@ -435,7 +472,7 @@ impl UserService {
             .hasher
             .hash(&new_password)
             .await
-            .map_err(|e| ChangePasswordError::Unexpected(e.to_string()))?;
+            .map_err(busy_or_failed)?;
         self.users
             .update(id, UserChange::Password { hash }, Some(self.stamp(actor)))
             .await
@@ -539,7 +576,9 @@ fn optional<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::{MockClock, MockPasswordHasher, MockTokenService, MockUserRepository};
+    use crate::ports::{
+        IdentifiersInUse, MockClock, MockPasswordHasher, MockTokenService, MockUserRepository,
+    };
     use chrono::{TimeZone, Utc};
     use futures_executor::block_on;
 
@@ -610,8 +649,11 @@ mod tests {
     }
 
     #[test]
-    fn registration_maps_a_taken_nik_to_a_conflict() {
+    fn a_nik_taken_by_a_racing_sign_up_is_a_conflict() {
         let mut users = MockUserRepository::new();
+        users
+            .expect_identifiers_in_use()
+            .returning(|_, _| Ok(IdentifiersInUse::default()));
         users
             .expect_insert()
             .returning(|_| Err(UserWriteError::NikTaken));
@@ -631,11 +673,53 @@ mod tests {
     }
 
     #[test]
+    fn a_taken_email_or_nik_is_refused_before_any_hashing() {
+        for (in_use, refusal) in [
+            (
+                IdentifiersInUse {
+                    email: true,
+                    nik: false,
+                },
+                RegisterError::EmailTaken,
+            ),
+            (
+                IdentifiersInUse {
+                    email: false,
+                    nik: true,
+                },
+                RegisterError::NikTaken,
+            ),
+        ] {
+            let mut users = MockUserRepository::new();
+            users
+                .expect_identifiers_in_use()
+                .returning(move |_, _| Ok(in_use));
+            users.expect_insert().never();
+            let mut hasher = MockPasswordHasher::new();
+            hasher.expect_hash().never();
+            let form = Registration {
+                name: "Sari Dewi".into(),
+                email: "sari@example.com".into(),
+                password: "rahasia123".into(),
+                nik: Some("3171234567890001".into()),
+                phone_number: None,
+            };
+            assert_eq!(
+                block_on(service(users, hasher).register(form)).unwrap_err(),
+                refusal
+            );
+        }
+    }
+
+    #[test]
     fn unknown_email_spends_a_verify_and_says_the_same_as_a_wrong_password() {
         let mut users = MockUserRepository::new();
         users.expect_find_by_email().returning(|_| Ok(None));
         let mut hasher = MockPasswordHasher::new();
-        hasher.expect_verify_nothing().times(1).returning(|_| ());
+        hasher
+            .expect_verify_nothing()
+            .times(1)
+            .returning(|_| Ok(()));
         let unknown =
             block_on(service(users, hasher).login("who@example.com", "whatever1")).unwrap_err();
 
@@ -652,7 +736,7 @@ mod tests {
     }
 
     #[test]
-    fn a_deactivated_account_cannot_log_in() {
+    fn a_deactivated_account_cannot_log_in_and_its_password_is_not_confirmed() {
         let mut users = MockUserRepository::new();
         users.expect_find_by_email().returning(|_| {
             Ok(Some(User {
@@ -664,7 +748,7 @@ mod tests {
         hasher.expect_verify().returning(|_, _| Ok(true));
         assert_eq!(
             block_on(service(users, hasher).login("sari@example.com", "rahasia123")).unwrap_err(),
-            LoginError::Deactivated
+            LoginError::InvalidCredentials
         );
     }
 

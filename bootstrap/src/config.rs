@@ -28,7 +28,12 @@ const DEFAULT_MAX_TICKETS_PER_USER: u32 = 3;
 const DEFAULT_TZ_OFFSET_SECONDS: i32 = 7 * 3600;
 const DEFAULT_BCRYPT_COST: u32 = 12;
 const DEFAULT_LOGIN_ATTEMPTS_PER_ADDRESS: u32 = 120;
-const DEFAULT_LOGIN_FAILURES_PER_ACCOUNT: u32 = 10;
+const DEFAULT_LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS: u32 = 10;
+const DEFAULT_LOGIN_FAILURES_PER_ACCOUNT: u32 = 100;
+const DEFAULT_PASSWORD_CHANGES_PER_ACCOUNT: u32 = 10;
+const DEFAULT_REGISTRATIONS_PER_ADDRESS: u32 = 20;
+const DEFAULT_PROFILE_CHANGES_PER_CUSTOMER: u32 = 20;
+const DEFAULT_BOOKING_LOOKUP_FAILURES_PER_CALLER: u32 = 30;
 const DEFAULT_BOOKINGS_PER_CUSTOMER: u32 = 30;
 const DEFAULT_MAX_IN_FLIGHT_REQUESTS: u32 = 64;
 const DEFAULT_MAX_PASSWORD_CHECKS_IN_FLIGHT: u32 = 16;
@@ -61,15 +66,27 @@ pub struct Config {
     pub venue_offset: FixedOffset,
     pub cors_origins: CorsOrigins,
     pub bcrypt_cost: u32,
-    /// Login attempts per client address per minute; 0 means no limit.
+    /// Logins and password changes per client address per minute; 0 means no limit.
     pub login_attempts_per_address: u32,
-    /// Failed logins per account per 15 minutes; 0 means no limit.
+    /// Failed logins of one account from one address per 15 minutes; 0 means no limit.
+    pub login_failures_per_account_and_address: u32,
+    /// Failed logins of one account from anywhere per 15 minutes, past which only addresses
+    /// that have not failed on it may try; 0 means no limit.
     pub login_failures_per_account: u32,
+    /// Password changes and resets by one account per hour; 0 means no limit.
+    pub password_changes_per_account: u32,
+    /// Sign-ups per client address per hour; 0 means no limit.
+    pub registrations_per_address: u32,
+    /// Profile changes per customer per hour; 0 means no limit.
+    pub profile_changes_per_customer: u32,
+    /// Failed booking look-ups (unknown or not yours) per caller per minute; 0 means no limit.
+    pub booking_lookup_failures_per_caller: u32,
     /// Booking attempts per customer per minute; 0 means no limit.
     pub bookings_per_customer: u32,
     /// Requests handled at once; past it, 503 with `Retry-After`.
     pub max_in_flight_requests: u32,
-    /// Logins and sign-ups hashing passwords at once; past it, 503 with `Retry-After`.
+    /// Password checks (logins, sign-ups, password changes) running or waiting at once; past
+    /// it, 503 with `Retry-After`.
     pub max_password_checks_in_flight: u32,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<IpAddr>,
@@ -148,6 +165,9 @@ impl Config {
     /// is unset, empty or only blanks takes its default.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let var = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let count = |name: &'static str, default: u32| {
+            parse_or(name, var(name), default, whole_number_in(0..=1_000_000))
+        };
 
         let database_url = var("DATABASE_URL")
             .or_else(|| var("DB_URL"))
@@ -231,11 +251,29 @@ impl Config {
                 DEFAULT_LOGIN_ATTEMPTS_PER_ADDRESS,
                 whole_number_in(0..=1_000_000),
             )?,
-            login_failures_per_account: parse_or(
+            login_failures_per_account_and_address: count(
+                "LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS",
+                DEFAULT_LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS,
+            )?,
+            login_failures_per_account: count(
                 "LOGIN_FAILURES_PER_ACCOUNT",
-                var("LOGIN_FAILURES_PER_ACCOUNT"),
                 DEFAULT_LOGIN_FAILURES_PER_ACCOUNT,
-                whole_number_in(0..=1_000_000),
+            )?,
+            password_changes_per_account: count(
+                "PASSWORD_CHANGES_PER_ACCOUNT",
+                DEFAULT_PASSWORD_CHANGES_PER_ACCOUNT,
+            )?,
+            registrations_per_address: count(
+                "REGISTRATIONS_PER_ADDRESS",
+                DEFAULT_REGISTRATIONS_PER_ADDRESS,
+            )?,
+            profile_changes_per_customer: count(
+                "PROFILE_CHANGES_PER_CUSTOMER",
+                DEFAULT_PROFILE_CHANGES_PER_CUSTOMER,
+            )?,
+            booking_lookup_failures_per_caller: count(
+                "BOOKING_LOOKUP_FAILURES_PER_CALLER",
+                DEFAULT_BOOKING_LOOKUP_FAILURES_PER_CALLER,
             )?,
             bookings_per_customer: parse_or(
                 "BOOKINGS_PER_CUSTOMER",

@@ -18,8 +18,8 @@ use application::events::EventService;
 use application::health::Readiness;
 use application::idempotency::{IdempotencyPolicy, IdempotencyService};
 use application::ports::{
-    AuditLog, BookingRepository, Clock, EventRepository, IdempotencyStore, PasswordHasher,
-    TokenService, UserRepository,
+    AuditLog, BookingRepository, Clock, EventRepository, HashError, IdempotencyStore,
+    PasswordHasher, TokenService, UserRepository,
 };
 use application::users::{AdminSetUp, EnsureAdminError, ExistingAccount, UserService};
 
@@ -100,7 +100,7 @@ pub struct Adapters {
 impl Adapters {
     /// bcrypt at the configured cost, JWT with the configured secret (or a random one), the system clock.
     pub fn from_config(config: &Config) -> Result<Adapters, String> {
-        let hasher = BcryptHasher::new(config.bcrypt_cost).map_err(|error| error.to_string())?;
+        let hasher = password_hasher(config).map_err(|error| error.to_string())?;
         let secret = match &config.jwt_secret {
             Some(secret) => secret.clone(),
             None => {
@@ -116,6 +116,15 @@ impl Adapters {
             clock: Arc::new(SystemClock),
         })
     }
+}
+
+/// bcrypt at the configured cost, letting in `MAX_PASSWORD_CHECKS_IN_FLIGHT` checks at once.
+pub fn password_hasher(config: &Config) -> Result<BcryptHasher, HashError> {
+    BcryptHasher::with_limits(
+        config.bcrypt_cost,
+        adapters::auth::default_max_concurrent(),
+        config.max_password_checks_in_flight as usize,
+    )
 }
 
 /// The use cases over the given store and adapters.
@@ -152,27 +161,29 @@ pub fn services(config: &Config, stores: &Stores, adapters: &Adapters) -> Arc<Se
 }
 
 pub fn http_settings(config: &Config) -> HttpSettings {
-    let minute = std::time::Duration::from_secs(60);
+    let minutes = |count: u64| std::time::Duration::from_secs(count * 60);
+    let per = |max: u32, window: std::time::Duration| RateLimit { max, per: window };
     HttpSettings {
         cors_origins: match &config.cors_origins {
             CorsOrigins::Any => None,
             CorsOrigins::List(origins) => Some(origins.clone()),
         },
         limits: Limits {
-            login_attempts_per_address: RateLimit {
-                max: config.login_attempts_per_address,
-                per: minute,
-            },
-            login_failures_per_account: RateLimit {
-                max: config.login_failures_per_account,
-                per: 15 * minute,
-            },
-            bookings_per_customer: RateLimit {
-                max: config.bookings_per_customer,
-                per: minute,
-            },
+            password_attempts_per_address: per(config.login_attempts_per_address, minutes(1)),
+            login_failures_per_account_and_address: per(
+                config.login_failures_per_account_and_address,
+                minutes(15),
+            ),
+            login_failures_per_account: per(config.login_failures_per_account, minutes(15)),
+            password_changes_per_account: per(config.password_changes_per_account, minutes(60)),
+            registrations_per_address: per(config.registrations_per_address, minutes(60)),
+            profile_changes_per_customer: per(config.profile_changes_per_customer, minutes(60)),
+            bookings_per_customer: per(config.bookings_per_customer, minutes(1)),
+            booking_lookup_failures_per_caller: per(
+                config.booking_lookup_failures_per_caller,
+                minutes(1),
+            ),
             max_in_flight_requests: config.max_in_flight_requests as usize,
-            max_password_checks_in_flight: config.max_password_checks_in_flight as usize,
             trusted_proxies: config.trusted_proxies.clone(),
         },
         body: BodyReading {

@@ -19,11 +19,13 @@ use poem::test::TestClient;
 use poem::{EndpointExt, Response};
 use serde_json::{json, Value};
 
-use adapters::auth::{BcryptHasher, JwtTokenService};
+use adapters::auth::JwtTokenService;
 use adapters::http::Services;
 use application::ports::Clock;
 use bootstrap::config::Config;
-use bootstrap::wiring::{ensure_configured_admin, http_settings, services, Adapters, Stores};
+use bootstrap::wiring::{
+    ensure_configured_admin, http_settings, password_hasher, services, Adapters, Stores,
+};
 use domain::Timestamp;
 
 /// The admin that start-up makes sure exists (`ADMIN_EMAIL` / `ADMIN_PASSWORD`).
@@ -397,6 +399,10 @@ fn default_vars() -> BTreeMap<String, String> {
         // The suite signs up, logs in and books far faster than a person, from one address;
         // the abuse limits have tests of their own that set them.
         ("LOGIN_ATTEMPTS_PER_ADDRESS", "0"),
+        ("REGISTRATIONS_PER_ADDRESS", "0"),
+        ("PROFILE_CHANGES_PER_CUSTOMER", "0"),
+        ("PASSWORD_CHANGES_PER_ACCOUNT", "0"),
+        ("BOOKING_LOOKUP_FAILURES_PER_CALLER", "0"),
         ("BOOKINGS_PER_CUSTOMER", "0"),
         ("MAX_PASSWORD_CHECKS_IN_FLIGHT", "100000"),
     ]
@@ -453,7 +459,7 @@ impl TestApp {
             .clone()
             .expect("the suite always sets JWT_SECRET");
         let outside = Adapters {
-            hasher: Arc::new(BcryptHasher::new(config.bcrypt_cost).expect("a valid bcrypt cost")),
+            hasher: Arc::new(password_hasher(&config).expect("a valid bcrypt cost")),
             tokens: Arc::new(JwtTokenService::new(&secret, config.jwt_ttl)),
             clock: clock.clone(),
         };

@@ -17,7 +17,14 @@ pub const BCRYPT_COSTS: RangeInclusive<u32> = 4..=31;
 /// so the dummy for `verify_nothing` costs nothing to make yet a full verify to check.
 const DUMMY_SALT_AND_DIGEST: &str = "mCVxOW.M7msDOSPPD2sK6ug9PDeaBrO/ZlZTf4X4BV.8l/rdr.8j6";
 
-/// bcrypt with a fixed cost, run on the blocking pool, at most `max_concurrent` at a time.
+/// Password checks let in at once (running or waiting for a core) by default.
+pub const DEFAULT_MAX_ADMITTED: usize = 16;
+
+/// bcrypt with a fixed cost, run on the blocking pool, at most `max_concurrent` at a time, and
+/// at most `max_admitted` running or waiting: past that a check is refused at once
+/// ([`HashError::Busy`]). Every path that hashes or checks a password (login, sign-up, password
+/// change and reset, the admin of start-up) shares one hasher, so a flood on any of them leaves
+/// the others' requests, and everything that hashes nothing, unharmed.
 #[derive(Debug, Clone)]
 pub struct BcryptHasher {
     cost: u32,
@@ -25,22 +32,27 @@ pub struct BcryptHasher {
     /// of occupying every core while other requests wait.
     permits: Arc<Semaphore>,
     max_concurrent: usize,
+    /// Bounds the checks waiting for those permits, so that they cannot pile up.
+    admitted: Arc<Semaphore>,
     dummy_hash: String,
 }
 
 impl BcryptHasher {
-    /// A hasher of this cost allowed [`default_max_concurrent`] hashes at once.
+    /// A hasher of this cost allowed [`default_max_concurrent`] hashes at once and
+    /// [`DEFAULT_MAX_ADMITTED`] let in.
     pub fn new(cost: u32) -> Result<BcryptHasher, HashError> {
-        BcryptHasher::with_max_concurrent(cost, default_max_concurrent())
+        BcryptHasher::with_limits(cost, default_max_concurrent(), DEFAULT_MAX_ADMITTED)
     }
 
-    /// A hasher of this cost allowed `max_concurrent` (at least 1) hashes at once.
-    pub fn with_max_concurrent(
+    /// A hasher of this cost allowed `max_concurrent` hashes at once (at least 1), and
+    /// `max_admitted` running or waiting (at least as many).
+    pub fn with_limits(
         cost: u32,
         max_concurrent: usize,
+        max_admitted: usize,
     ) -> Result<BcryptHasher, HashError> {
         if !BCRYPT_COSTS.contains(&cost) {
-            return Err(HashError(format!(
+            return Err(HashError::Failed(format!(
                 "bcrypt cost must be between {} and {}, got {cost}",
                 BCRYPT_COSTS.start(),
                 BCRYPT_COSTS.end()
@@ -51,6 +63,7 @@ impl BcryptHasher {
             cost,
             permits: Arc::new(Semaphore::new(max_concurrent)),
             max_concurrent,
+            admitted: Arc::new(Semaphore::new(max_admitted.max(max_concurrent))),
             dummy_hash: dummy_hash(cost),
         })
     }
@@ -63,24 +76,27 @@ impl BcryptHasher {
         self.max_concurrent
     }
 
-    /// Runs CPU-heavy work on the blocking pool once a permit is free.
+    /// Runs CPU-heavy work on the blocking pool once a permit is free, if it is let in.
     async fn run_limited<T, F>(&self, work: F) -> Result<T, HashError>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
+        let admitted = Arc::clone(&self.admitted)
+            .try_acquire_owned()
+            .map_err(|_| HashError::Busy)?;
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
             .await
-            .map_err(|_| HashError("the hashing permits were closed".to_string()))?;
+            .map_err(|_| HashError::Failed("the hashing permits were closed".to_string()))?;
         tokio::task::spawn_blocking(move || {
-            // The permit moves into the task so that it is held until the work ends, even
+            // The permits move into the task so that they are held until the work ends, even
             // when the caller stops waiting for it.
-            let _permit = permit;
+            let _permits = (admitted, permit);
             work()
         })
         .await
-        .map_err(|error| HashError(format!("the hashing task failed: {error}")))
+        .map_err(|error| HashError::Failed(format!("the hashing task failed: {error}")))
     }
 }
 
@@ -104,7 +120,7 @@ impl PasswordHasher for BcryptHasher {
         let cost = self.cost;
         self.run_limited(move || bcrypt::hash(password, cost))
             .await?
-            .map_err(|error| HashError(error.to_string()))
+            .map_err(|error| HashError::Failed(error.to_string()))
     }
 
     async fn verify(&self, password: &str, hash: &str) -> Result<bool, HashError> {
@@ -124,12 +140,12 @@ impl PasswordHasher for BcryptHasher {
         }
     }
 
-    async fn verify_nothing(&self, password: &str) {
+    async fn verify_nothing(&self, password: &str) -> Result<(), HashError> {
         let (password, hash) = (password.to_owned(), self.dummy_hash.clone());
         // Only the time spent matters; the answer is always "no".
-        let _ = self
-            .run_limited(move || bcrypt::verify(password, &hash))
-            .await;
+        self.run_limited(move || bcrypt::verify(password, &hash))
+            .await
+            .map(|_| ())
     }
 }
 
@@ -208,7 +224,38 @@ mod tests {
 
     #[tokio::test]
     async fn verify_nothing_completes() {
-        hasher().verify_nothing("whatever the client typed").await;
+        assert_eq!(
+            hasher().verify_nothing("whatever the client typed").await,
+            Ok(())
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn checks_past_the_admitted_bound_are_refused_at_once() {
+        // Cost 12 keeps the first check running while the second arrives.
+        let hasher = BcryptHasher::with_limits(12, 1, 1).unwrap();
+        let first = {
+            let hasher = hasher.clone();
+            tokio::spawn(async move { hasher.verify_nothing("first").await })
+        };
+        let mut refused = false;
+        while !first.is_finished() {
+            if hasher.admitted.available_permits() == 0 {
+                refused = hasher.verify_nothing("second").await == Err(HashError::Busy);
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(first.await.unwrap(), Ok(()));
+        assert!(
+            refused,
+            "a second check while the only place was taken was refused"
+        );
+        assert_eq!(
+            hasher.verify_nothing("third").await,
+            Ok(()),
+            "the place came back"
+        );
     }
 
     #[test]
@@ -222,7 +269,7 @@ mod tests {
     fn concurrency_defaults_to_one_core_fewer_and_never_zero() {
         assert!(default_max_concurrent() >= 1);
         assert_eq!(
-            BcryptHasher::with_max_concurrent(TEST_COST, 0)
+            BcryptHasher::with_limits(TEST_COST, 0, 0)
                 .unwrap()
                 .max_concurrent(),
             1
@@ -231,7 +278,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn one_permit_still_serves_a_burst_of_concurrent_verifies() {
-        let hasher = BcryptHasher::with_max_concurrent(TEST_COST, 1).unwrap();
+        let hasher = BcryptHasher::with_limits(TEST_COST, 1, 8).unwrap();
         let hash = hasher.hash(&password("burst password")).await.unwrap();
         let verifies = (0..8).map(|attempt| {
             let (hasher, hash) = (hasher.clone(), hash.clone());
@@ -263,7 +310,7 @@ mod tests {
     async fn no_more_than_the_permitted_hashes_run_at_once() {
         use std::sync::atomic::{AtomicUsize, Ordering};
 
-        let hasher = BcryptHasher::with_max_concurrent(TEST_COST, 2).unwrap();
+        let hasher = BcryptHasher::with_limits(TEST_COST, 2, 8).unwrap();
         let running = Arc::new(AtomicUsize::new(0));
         let most_at_once = Arc::new(AtomicUsize::new(0));
         let jobs: Vec<_> = (0..8)

@@ -16,7 +16,7 @@ use application::events::{
 use application::idempotency::IdempotencyError;
 use application::users::{
     ChangePasswordError, DeactivateUserError, GetUserError, ListUsersError, LoginError,
-    RegisterError, UpdateUserError,
+    PasswordChecksBusy, RegisterError, UpdateUserError,
 };
 use application::StoreError;
 use domain::booking::{BookingRejection, CancelRejection, CheckInRejection, PayRejection};
@@ -223,6 +223,12 @@ impl From<AuthError> for ApiFailure {
     }
 }
 
+impl From<PasswordChecksBusy> for ApiFailure {
+    fn from(busy: PasswordChecksBusy) -> Self {
+        ApiFailure::unavailable(busy.to_string(), 1)
+    }
+}
+
 impl From<RegisterError> for ApiFailure {
     fn from(error: RegisterError) -> Self {
         match error {
@@ -230,6 +236,7 @@ impl From<RegisterError> for ApiFailure {
             RegisterError::EmailTaken | RegisterError::NikTaken => {
                 ApiFailure::conflict(error.to_string())
             }
+            RegisterError::PasswordChecksBusy(busy) => busy.into(),
             RegisterError::Unexpected(cause) => ApiFailure::internal(&cause),
             RegisterError::Store(store) => store.into(),
         }
@@ -240,7 +247,7 @@ impl From<LoginError> for ApiFailure {
     fn from(error: LoginError) -> Self {
         match error {
             LoginError::InvalidCredentials => ApiFailure::unauthorized(error.to_string()),
-            LoginError::Deactivated => ApiFailure::new(StatusCode::FORBIDDEN, error.to_string()),
+            LoginError::PasswordChecksBusy(busy) => busy.into(),
             LoginError::Unexpected(cause) => ApiFailure::internal(&cause),
             LoginError::Store(store) => store.into(),
         }
@@ -304,6 +311,7 @@ impl From<ChangePasswordError> for ApiFailure {
             }
             ChangePasswordError::Denied(denied) => denied.into(),
             ChangePasswordError::NotFound(_) => ApiFailure::not_found(error.to_string()),
+            ChangePasswordError::PasswordChecksBusy(busy) => busy.into(),
             ChangePasswordError::Unexpected(cause) => ApiFailure::internal(&cause),
             ChangePasswordError::Store(store) => store.into(),
         }

@@ -29,33 +29,59 @@ impl RateLimit {
 /// The limits an operator sets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// Login attempts from one client address.
-    pub login_attempts_per_address: RateLimit,
-    /// Failed logins of one account, whoever tries.
+    /// Logins and password changes from one client address.
+    pub password_attempts_per_address: RateLimit,
+    /// Failed logins of one account from one address: past it, that address may not try that
+    /// account again until the window ends. The owner, elsewhere, still logs in.
+    pub login_failures_per_account_and_address: RateLimit,
+    /// Failed logins of one account from anywhere: past it, only addresses that have not failed
+    /// on that account may still try it, which slows guessing from many addresses without
+    /// locking the owner out.
     pub login_failures_per_account: RateLimit,
+    /// Password changes and resets made by one account.
+    pub password_changes_per_account: RateLimit,
+    /// Sign-ups from one client address.
+    pub registrations_per_address: RateLimit,
+    /// Profile changes made by one customer (each may answer whether an email or NIK is taken).
+    pub profile_changes_per_customer: RateLimit,
     /// Booking attempts of one customer.
     pub bookings_per_customer: RateLimit,
+    /// Booking codes one caller looked up that do not exist or are not theirs.
+    pub booking_lookup_failures_per_caller: RateLimit,
     /// Requests handled at once; more are refused at the door with 503.
     pub max_in_flight_requests: usize,
-    /// Logins and sign-ups waiting for or running bcrypt at once; more get 503 at once, so that
-    /// a burst of them (each costs a core for a quarter of a second) cannot fill the in-flight
-    /// bound and crowd out the cheap requests.
-    pub max_password_checks_in_flight: usize,
     /// Proxies whose `X-Forwarded-For` is believed; nobody else's is.
     pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
+        let minutes = |count: u64| Duration::from_secs(count * 60);
         Limits {
-            login_attempts_per_address: RateLimit::per_minute(120),
-            login_failures_per_account: RateLimit {
+            password_attempts_per_address: RateLimit::per_minute(120),
+            login_failures_per_account_and_address: RateLimit {
                 max: 10,
-                per: Duration::from_secs(15 * 60),
+                per: minutes(15),
+            },
+            login_failures_per_account: RateLimit {
+                max: 100,
+                per: minutes(15),
+            },
+            password_changes_per_account: RateLimit {
+                max: 10,
+                per: minutes(60),
+            },
+            registrations_per_address: RateLimit {
+                max: 20,
+                per: minutes(60),
+            },
+            profile_changes_per_customer: RateLimit {
+                max: 20,
+                per: minutes(60),
             },
             bookings_per_customer: RateLimit::per_minute(30),
-            max_in_flight_requests: 256,
-            max_password_checks_in_flight: 16,
+            booking_lookup_failures_per_caller: RateLimit::per_minute(30),
+            max_in_flight_requests: 64,
             trusted_proxies: Vec::new(),
         }
     }
@@ -98,6 +124,17 @@ impl Throttle {
     /// Whether `key` is still under the limit, without counting anything.
     pub fn check(&self, key: &str) -> Result<(), Throttled> {
         self.count(key, false)
+    }
+
+    /// How many events `key` has in its current window.
+    pub fn count_of(&self, key: &str) -> u32 {
+        let Ok(windows) = self.windows.lock() else {
+            return 0;
+        };
+        windows
+            .get(key)
+            .filter(|window| window.started.elapsed() < self.limit.per)
+            .map_or(0, |window| window.count)
     }
 
     fn count(&self, key: &str, counting: bool) -> Result<(), Throttled> {
@@ -152,36 +189,53 @@ impl Throttled {
 /// The throttles of one server process.
 pub struct Throttles {
     pub limits: Limits,
-    pub login_per_address: Throttle,
+    pub password_attempts_per_address: Throttle,
+    pub login_failures_per_account_and_address: Throttle,
     pub login_failures_per_account: Throttle,
+    pub password_changes_per_account: Throttle,
+    pub registrations_per_address: Throttle,
+    pub profile_changes_per_customer: Throttle,
     pub bookings_per_customer: Throttle,
-    password_checks: std::sync::Arc<tokio::sync::Semaphore>,
+    pub booking_lookup_failures_per_caller: Throttle,
 }
 
 impl Throttles {
     pub fn new(limits: Limits) -> Throttles {
         Throttles {
-            login_per_address: Throttle::new(limits.login_attempts_per_address),
+            password_attempts_per_address: Throttle::new(limits.password_attempts_per_address),
+            login_failures_per_account_and_address: Throttle::new(
+                limits.login_failures_per_account_and_address,
+            ),
             login_failures_per_account: Throttle::new(limits.login_failures_per_account),
+            password_changes_per_account: Throttle::new(limits.password_changes_per_account),
+            registrations_per_address: Throttle::new(limits.registrations_per_address),
+            profile_changes_per_customer: Throttle::new(limits.profile_changes_per_customer),
             bookings_per_customer: Throttle::new(limits.bookings_per_customer),
-            password_checks: std::sync::Arc::new(tokio::sync::Semaphore::new(
-                limits.max_password_checks_in_flight.max(1),
-            )),
+            booking_lookup_failures_per_caller: Throttle::new(
+                limits.booking_lookup_failures_per_caller,
+            ),
             limits,
         }
     }
 
-    /// A place among the password checks in flight, held until dropped; 503 when all are taken.
-    pub fn password_check_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiFailure> {
-        self.password_checks
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| {
-                ApiFailure::unavailable(
-                    "Many people are logging in right now; please try again in a moment",
-                    1,
-                )
-            })
+    /// Whether a login of `account` from `address` may be tried: refused once that address has
+    /// failed on that account too often, or once the account has failed too often from
+    /// anywhere and this address is one of those that failed.
+    pub fn login_may_try(&self, account: &str, address: &str) -> Result<(), Throttled> {
+        let pair = account_at(account, address);
+        self.login_failures_per_account_and_address.check(&pair)?;
+        if self.login_failures_per_account_and_address.count_of(&pair) > 0 {
+            self.login_failures_per_account.check(account)?;
+        }
+        Ok(())
+    }
+
+    /// Counts a failed login of `account` from `address`.
+    pub fn login_failed(&self, account: &str, address: &str) {
+        let _ = self
+            .login_failures_per_account_and_address
+            .hit(&account_at(account, address));
+        let _ = self.login_failures_per_account.hit(account);
     }
 
     /// The address a request comes from: its peer, or, when the peer is a trusted proxy, the
@@ -195,6 +249,11 @@ impl Throttles {
             .and_then(|value| value.to_str().ok());
         client_address(peer, forwarded, &self.limits.trusted_proxies)
     }
+}
+
+/// The key of one account tried from one address.
+fn account_at(account: &str, address: &str) -> String {
+    format!("{account} from {address}")
 }
 
 pub fn client_address(

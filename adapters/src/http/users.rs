@@ -204,22 +204,23 @@ enum HistoryResponse {
 error_responses!(RegisterErrors {
     /// Invalid input; `details` lists each problem.
     BadRequest = 400,
-    /// The email or NIK is already registered.
+    /// The email (or one that looks like it) or the NIK is already registered.
     Conflict = 409,
     /// The request body is larger than the server accepts.
     PayloadTooLarge = 413,
+    /// Too many sign-ups from this address; see `Retry-After`.
+    TooManyRequests = 429,
 });
 
 error_responses!(LoginErrors {
     /// Malformed request body.
     BadRequest = 400,
-    /// Wrong email or password.
+    /// Wrong email or password, or a deactivated account: one answer for all.
     Unauthorized = 401,
-    /// The account has been deactivated.
-    Forbidden = 403,
     /// The request body is larger than the server accepts.
     PayloadTooLarge = 413,
-    /// Too many attempts from this address, or too many failures for this account; see `Retry-After`.
+    /// Too many attempts from this address, or too many failures for this account from this
+    /// address; see `Retry-After`.
     TooManyRequests = 429,
 });
 
@@ -265,6 +266,8 @@ error_responses!(UpdateUserErrors {
     Conflict = 409,
     /// The request body is larger than the server accepts.
     PayloadTooLarge = 413,
+    /// Too many profile changes by this customer; see `Retry-After`.
+    TooManyRequests = 429,
 });
 
 error_responses!(DeactivateErrors {
@@ -291,6 +294,8 @@ error_responses!(PasswordErrors {
     NotFound = 404,
     /// The request body is larger than the server accepts.
     PayloadTooLarge = 413,
+    /// Too many password attempts from this address or changes by this account; see `Retry-After`.
+    TooManyRequests = 429,
 });
 
 pub struct UsersApi {
@@ -313,9 +318,14 @@ impl UsersApi {
     #[oai(path = "/", method = "post", operation_id = "register")]
     async fn register(
         &self,
+        request: &Request,
         body: Json<RegisterRequest>,
     ) -> Result<RegisterResponse, RegisterErrors> {
-        let _slot = self.throttles.password_check_slot()?;
+        let address = self.throttles.client_address(request);
+        self.throttles
+            .registrations_per_address
+            .hit(&address)
+            .map_err(|throttled| throttled.into_failure("sign-ups from your address"))?;
         let form = Registration {
             name: body.0.name.into(),
             email: body.0.email.into(),
@@ -343,13 +353,13 @@ impl UsersApi {
         let too_many = |throttled: Throttled| throttled.into_failure("login attempts");
         let address = self.throttles.client_address(request);
         self.throttles
-            .login_per_address
+            .password_attempts_per_address
             .hit(&address)
             .map_err(too_many)?;
-        let _slot = self.throttles.password_check_slot()?;
         let account = body.0.email.trim().to_lowercase();
-        let failures = &self.throttles.login_failures_per_account;
-        failures.check(&account).map_err(too_many)?;
+        self.throttles
+            .login_may_try(&account, &address)
+            .map_err(too_many)?;
         let logged_in = match self
             .services
             .users
@@ -360,7 +370,7 @@ impl UsersApi {
             Err(error) => {
                 if error == LoginError::InvalidCredentials {
                     // Counted after the fact: the limit is on failures, so a right password passes.
-                    let _ = failures.hit(&account);
+                    self.throttles.login_failed(&account, &address);
                 }
                 return Err(ApiFailure::from(error).into());
             }
@@ -422,6 +432,13 @@ impl UsersApi {
         body: Json<UpdateUserRequest>,
     ) -> Result<Json<UserResponse>, UpdateUserErrors> {
         let actor = self.services.actor(&auth).await?;
+        // Each answer may tell whether an email or NIK is taken; admins can list accounts anyway.
+        if !actor.is_admin() {
+            self.throttles
+                .profile_changes_per_customer
+                .hit(&actor.id.to_string())
+                .map_err(|throttled| throttled.into_failure("profile changes"))?;
+        }
         let update = ProfileUpdate {
             name: body.0.name.map(String::from),
             email: body.0.email.map(String::from),
@@ -463,11 +480,21 @@ impl UsersApi {
     )]
     async fn change_password(
         &self,
+        request: &Request,
         auth: BearerToken,
         id: Path<i64>,
         body: Json<PasswordChangeRequest>,
     ) -> Result<Json<MessageResponse>, PasswordErrors> {
         let actor = self.services.actor(&auth).await?;
+        let address = self.throttles.client_address(request);
+        self.throttles
+            .password_attempts_per_address
+            .hit(&address)
+            .map_err(|throttled| throttled.into_failure("password attempts from your address"))?;
+        self.throttles
+            .password_changes_per_account
+            .hit(&actor.id.to_string())
+            .map_err(|throttled| throttled.into_failure("password changes"))?;
         let change = PasswordChange {
             old_password: body.0.old_password.map(String::from),
             new_password: body.0.new_password.into(),

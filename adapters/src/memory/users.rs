@@ -4,9 +4,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
 
-use application::ports::{Page, Paged, StoreError, UserRepository, UserWriteError};
+use application::ports::{
+    IdentifiersInUse, Page, Paged, StoreError, UserRepository, UserWriteError,
+};
 use domain::audit::{entries_for_user_change, AuditStamp};
-use domain::user::{apply_change, removes_last_admin, Email, NewUser, User, UserChange, UserId};
+use domain::user::{
+    apply_change, removes_last_admin, Email, NewUser, Nik, User, UserChange, UserId,
+};
 
 use super::state::Sequences;
 use super::MemoryStore;
@@ -136,6 +140,18 @@ impl UserRepository for MemoryStore {
             .get(email.as_str())
             .and_then(|id| state.users.by_id.get(id));
         Ok(user.cloned())
+    }
+
+    async fn identifiers_in_use(
+        &self,
+        email: &Email,
+        nik: Option<Nik>,
+    ) -> Result<IdentifiersInUse, StoreError> {
+        let state = self.locked()?;
+        Ok(IdentifiersInUse {
+            email: state.users.ids_by_email.contains_key(email.as_str()),
+            nik: nik.is_some_and(|nik| state.users.ids_by_nik.contains_key(nik.as_str())),
+        })
     }
 
     async fn list(&self, page: Page) -> Result<Paged<User>, StoreError> {

@@ -2,9 +2,13 @@
 
 use async_trait::async_trait;
 
-use application::ports::{Page, Paged, StoreError, UserRepository, UserWriteError};
+use application::ports::{
+    IdentifiersInUse, Page, Paged, StoreError, UserRepository, UserWriteError,
+};
 use domain::audit::{entries_for_user_change, AuditStamp};
-use domain::user::{apply_change, removes_last_admin, Email, NewUser, User, UserChange, UserId};
+use domain::user::{
+    apply_change, removes_last_admin, Email, NewUser, Nik, User, UserChange, UserId,
+};
 
 use super::audit::record;
 use super::rows::{user_columns, UserRow};
@@ -74,6 +78,23 @@ impl UserRepository for PostgresStore {
         .await
         .map_err(store_error)?;
         row.map(UserRow::into_user).transpose()
+    }
+
+    async fn identifiers_in_use(
+        &self,
+        email: &Email,
+        nik: Option<Nik>,
+    ) -> Result<IdentifiersInUse, StoreError> {
+        let (email, nik): (bool, bool) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE email = $1), \
+                    EXISTS (SELECT 1 FROM users WHERE nik = $2)",
+        )
+        .bind(email.as_str())
+        .bind(nik.as_ref().map(|nik| nik.as_str()))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(IdentifiersInUse { email, nik })
     }
 
     async fn list(&self, page: Page) -> Result<Paged<User>, StoreError> {

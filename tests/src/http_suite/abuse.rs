@@ -61,8 +61,9 @@ pub async fn logins_from_one_address_are_throttled_whatever_forwarded_for_says(
 }
 
 pub async fn repeated_failures_lock_an_account_but_not_others(factory: AppFactory) {
+    // In-process requests all come from one address; two addresses are tried in `attacks.rs`.
     let app = factory
-        .app_with(&[("LOGIN_FAILURES_PER_ACCOUNT", "2")])
+        .app_with(&[("LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS", "2")])
         .await;
     let account = app.account("Sari Dewi").await;
     let other = app.account("Bima Sakti").await;
@@ -82,7 +83,10 @@ pub async fn repeated_failures_lock_an_account_but_not_others(factory: AppFactor
 
 pub async fn successful_logins_do_not_count_as_failures(factory: AppFactory) {
     let app = factory
-        .app_with(&[("LOGIN_FAILURES_PER_ACCOUNT", "2")])
+        .app_with(&[
+            ("LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS", "2"),
+            ("LOGIN_FAILURES_PER_ACCOUNT", "2"),
+        ])
         .await;
     let account = app.account("Sari Dewi").await;
     for _ in 0..5 {

@@ -3,7 +3,7 @@
 //! griefing holds, probing booking codes, poisoning text, hoarding idempotency keys, bloating
 //! event lists and registering look-alike emails.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use application::users::{AdminSetUp, EnsureAdminError, ExistingAccount};
 use bootstrap::config::{AdminCredentials, Config};
@@ -11,6 +11,7 @@ use bootstrap::wiring::ensure_configured_admin;
 use domain::user::{Email, Password};
 
 use crate::http_harness::AppFactory;
+use crate::live_server::{LiveServer, SECOND_ADDRESS};
 
 const OPERATOR_EMAIL: &str = "boss@example.com";
 const OPERATOR_PASSWORD: &str = "operator-password-1";
@@ -116,4 +117,167 @@ pub async fn admin_email_never_promotes_an_account_someone_registered(factory: A
     app.login(OPERATOR_EMAIL, OPERATOR_PASSWORD)
         .await
         .expect(200);
+}
+
+/// A login through the real listener from a given source address: `(status, body)`.
+async fn login_from(
+    server: &LiveServer,
+    source: &str,
+    email: &str,
+    password: &str,
+) -> (u16, Value) {
+    let response = LiveServer::client_from(source)
+        .post(server.url("/api/users/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .expect("an answer");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Failed logins lock out the address that failed, not the account: the owner, from another
+/// address, still gets in; once the account has failed from many addresses, each of those may
+/// try no more, while an address that never failed still may.
+pub async fn failed_logins_lock_out_the_guessing_address_not_the_owner(factory: AppFactory) {
+    let app = factory
+        .app_with(&[
+            ("LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS", "3"),
+            ("LOGIN_FAILURES_PER_ACCOUNT", "5"),
+        ])
+        .await;
+    let owner = app.account("Sari Dewi").await;
+    let server = LiveServer::start(&app).await;
+    const OWNER_AT_HOME: &str = "127.0.0.1";
+    const GUESSER: &str = "127.0.0.2";
+
+    for guess in 0..3 {
+        let (status, body) =
+            login_from(&server, GUESSER, &owner.email, &format!("guess-{guess}-x")).await;
+        assert_eq!(status, 401, "guess {guess}: {body}");
+    }
+    let (status, body) = login_from(&server, GUESSER, &owner.email, &owner.password).await;
+    assert_eq!(
+        status, 429,
+        "the guessing address is locked out, right password or not: {body}"
+    );
+    assert_eq!(body["code"], 429);
+    let (status, body) = login_from(&server, OWNER_AT_HOME, &owner.email, &owner.password).await;
+    assert_eq!(
+        status, 200,
+        "the owner still gets in from elsewhere: {body}"
+    );
+
+    // Two more addresses fail once each: the account has now failed five times in all.
+    for other in ["127.0.0.3", "127.0.0.4"] {
+        let (status, _) = login_from(&server, other, &owner.email, "another-guess-1").await;
+        assert_eq!(status, 401);
+    }
+    let (status, _) = login_from(&server, "127.0.0.3", &owner.email, &owner.password).await;
+    assert_eq!(
+        status, 429,
+        "an address that failed may not try again once the account is under attack"
+    );
+    let (status, body) = login_from(&server, OWNER_AT_HOME, &owner.email, &owner.password).await;
+    assert_eq!(
+        status, 200,
+        "an address that never failed still may: {body}"
+    );
+    server.stop().await;
+}
+
+/// A flood of sign-ups with a taken email, and of password changes with a wrong old password,
+/// while three password checks may run at once, each taking a quarter of a second: the sign-ups
+/// are refused before any hashing (409, never 503), the password changes past the per-account
+/// bound before any checking (429), and another customer's login, sent meanwhile, finds a place.
+pub async fn password_work_cannot_be_used_to_crowd_out_logins(factory: AppFactory) {
+    let app = factory
+        .app_with(&[
+            ("BCRYPT_COST", "12"),
+            ("MAX_PASSWORD_CHECKS_IN_FLIGHT", "3"),
+            ("PASSWORD_CHANGES_PER_ACCOUNT", "2"),
+        ])
+        .await;
+    let taken = app.account("Sudah Ada").await;
+    let attacker = app.account("Penyerang").await;
+    let victim_of_nothing = app.account("Bima Sakti").await;
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(21));
+    let mut flood = Vec::new();
+    for attempt in 0..10 {
+        let (app, start, email) = (app.clone(), start.clone(), taken.email.clone());
+        flood.push(tokio::spawn(async move {
+            start.wait().await;
+            app.post(
+                "/api/users",
+                None,
+                &json!({"name": format!("Banjir {attempt}"), "email": email, "password": "whatever-123"}),
+            )
+            .await
+            .code()
+        }));
+    }
+    for _ in 0..10 {
+        let (app, start, attacker) = (app.clone(), start.clone(), attacker.clone());
+        flood.push(tokio::spawn(async move {
+            start.wait().await;
+            app.post(
+                &format!("/api/users/{}/password", attacker.id),
+                Some(&attacker.token),
+                &json!({"old_password": "not-the-password", "new_password": "new-password-1"}),
+            )
+            .await
+            .code()
+        }));
+    }
+    start.wait().await;
+    let login = app
+        .login(&victim_of_nothing.email, &victim_of_nothing.password)
+        .await;
+    let mut statuses = Vec::new();
+    for request in flood {
+        statuses.push(request.await.expect("a request"));
+    }
+    let (sign_ups, changes) = statuses.split_at(10);
+    assert!(
+        sign_ups.iter().all(|status| *status == 409),
+        "sign-ups: {sign_ups:?}"
+    );
+    assert_eq!(
+        changes.iter().filter(|status| **status == 429).count(),
+        8,
+        "password changes past the bound are refused unchecked: {changes:?}"
+    );
+    assert!(
+        changes.iter().all(|status| matches!(status, 400 | 429)),
+        "{changes:?}"
+    );
+    login.expect(200);
+}
+
+/// One address may sign up only so many accounts an hour; another address may still.
+pub async fn sign_ups_are_bounded_per_address(factory: AppFactory) {
+    let app = factory
+        .app_with(&[("REGISTRATIONS_PER_ADDRESS", "3")])
+        .await;
+    let server = LiveServer::start(&app).await;
+    let sign_up = |source: &'static str, n: u32| {
+        let url = server.url("/api/users");
+        async move {
+            let response = LiveServer::client_from(source)
+                .post(url)
+                .json(&json!({"name": "Akun Buangan", "email": format!("throwaway{n}@example.com"), "password": "throwaway-123"}))
+                .send()
+                .await
+                .expect("an answer");
+            let status = response.status().as_u16();
+            let retry_after = response.headers().get("retry-after").is_some();
+            (status, retry_after)
+        }
+    };
+    for n in 0..3 {
+        assert_eq!(sign_up("127.0.0.1", n).await.0, 201);
+    }
+    assert_eq!(sign_up("127.0.0.1", 3).await, (429, true));
+    assert_eq!(sign_up(SECOND_ADDRESS, 4).await.0, 201);
+    server.stop().await;
 }

@@ -120,6 +120,9 @@ macro_rules! http_suite_tests {
         });
         $crate::http_suite_tests!(@module ($factory) attacks {
             admin_email_never_promotes_an_account_someone_registered,
+            failed_logins_lock_out_the_guessing_address_not_the_owner,
+            password_work_cannot_be_used_to_crowd_out_logins,
+            sign_ups_are_bounded_per_address,
         });
         $crate::http_suite_tests!(@module ($factory) idempotency {
             a_retried_booking_is_replayed_not_repeated,
