@@ -201,18 +201,18 @@ impl BookingService {
         self.bookings.expire_lapsed(self.clock.now()).await
     }
 
+    /// The booking of `code` if `actor` may see it. Someone else's booking is "not found",
+    /// exactly as an unknown code is, so that codes cannot be probed.
     async fn find_for(
         &self,
         actor: &Actor,
         code: &BookingCode,
     ) -> Result<BookingDetails, GetBookingError> {
-        let details = self
-            .bookings
+        self.bookings
             .find_by_code(code, self.clock.now())
             .await?
-            .ok_or_else(|| BookingError::NotFound(code.to_string()))?;
-        require_self_or_admin(actor, details.booking.customer_id)?;
-        Ok(details)
+            .filter(|details| require_self_or_admin(actor, details.booking.customer_id).is_ok())
+            .ok_or_else(|| BookingError::NotFound(code.to_string()))
     }
 }
 
@@ -322,7 +322,7 @@ mod tests {
     }
 
     #[test]
-    fn someone_elses_booking_is_forbidden_and_never_paid() {
+    fn someone_elses_booking_is_not_found_and_never_paid() {
         let mut bookings = MockBookingRepository::new();
         bookings
             .expect_find_by_code()
@@ -333,15 +333,15 @@ mod tests {
         let stranger = actor(8, Role::Customer);
         assert_eq!(
             block_on(svc.get(&stranger, "BKG-ABCDE")).unwrap_err(),
-            BookingError::Denied(Denied::NotYours)
+            BookingError::NotFound("BKG-ABCDE".into())
         );
         assert_eq!(
             block_on(svc.pay(&stranger, "BKG-ABCDE", 10, "Cash")).unwrap_err(),
-            BookingError::Denied(Denied::NotYours)
+            BookingError::NotFound("BKG-ABCDE".into())
         );
         assert_eq!(
             block_on(svc.cancel(&stranger, "bkg-abcde")).unwrap_err(),
-            BookingError::Denied(Denied::NotYours)
+            BookingError::NotFound("BKG-ABCDE".into())
         );
         assert!(block_on(svc.get(&actor(7, Role::Customer), "bkg-abcde")).is_ok());
         assert!(block_on(svc.get(&actor(1, Role::Admin), "BKG-ABCDE")).is_ok());

@@ -289,6 +289,13 @@ const SELF_OR_ADMIN: Access = Access::Protected {
     other: 403,
     admin: 200,
 };
+/// For operations on one's own booking: someone else's is "not found", exactly as an unknown
+/// code is, so that codes cannot be probed.
+const OWN_BOOKING_OR_ADMIN: Access = Access::Protected {
+    owner: 200,
+    other: 404,
+    admin: 200,
+};
 /// For operations only an admin may call; the owner is a customer like any other here.
 const fn admin_only(success: u16) -> Access {
     Access::Protected {
@@ -536,21 +543,21 @@ fn matrix() -> Vec<Row> {
             "/api/bookings/{code}",
             pending_code,
             no_body,
-            SELF_OR_ADMIN,
+            OWN_BOOKING_OR_ADMIN,
         ),
         row(
             Method::POST,
             "/api/bookings/{code}/pay",
             pending_code,
             |_| Some(json!({ "amount": 100_000, "method": PAYMENT_METHOD })),
-            SELF_OR_ADMIN,
+            OWN_BOOKING_OR_ADMIN,
         ),
         row(
             Method::POST,
             "/api/bookings/{code}/cancel",
             pending_code,
             no_body,
-            SELF_OR_ADMIN,
+            OWN_BOOKING_OR_ADMIN,
         ),
         row(
             Method::POST,

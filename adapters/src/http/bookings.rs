@@ -218,10 +218,10 @@ error_responses!(CreateBookingErrors {
 error_responses!(GetBookingErrors {
     /// Missing, invalid or expired token.
     Unauthorized = 401,
-    /// Not your booking.
-    Forbidden = 403,
-    /// No such booking.
+    /// No such booking, or not yours (the same answer, so that codes cannot be probed).
     NotFound = 404,
+    /// Too many codes looked up that were not found; see `Retry-After`.
+    TooManyRequests = 429,
 });
 
 error_responses!(PayErrors {
@@ -230,9 +230,7 @@ error_responses!(PayErrors {
     BadRequest = 400,
     /// Missing, invalid or expired token.
     Unauthorized = 401,
-    /// Not your booking.
-    Forbidden = 403,
-    /// No such booking.
+    /// No such booking, or not yours (the same answer, so that codes cannot be probed).
     NotFound = 404,
     /// The booking is not pending (already paid, expired or cancelled), or a request with this
     /// `Idempotency-Key` is still being processed (retry after `Retry-After` seconds).
@@ -242,17 +240,19 @@ error_responses!(PayErrors {
     /// This `Idempotency-Key` was already used for a different request (another body, or another
     /// booking); use a new key.
     UnprocessableEntity = 422,
+    /// Too many codes looked up that were not found; see `Retry-After`.
+    TooManyRequests = 429,
 });
 
 error_responses!(CancelErrors {
     /// Missing, invalid or expired token.
     Unauthorized = 401,
-    /// Not your booking.
-    Forbidden = 403,
-    /// No such booking.
+    /// No such booking, or not yours (the same answer, so that codes cannot be probed).
     NotFound = 404,
     /// Already cancelled or expired, checked in, or the event has started.
     Conflict = 409,
+    /// Too many codes looked up that were not found; see `Retry-After`.
+    TooManyRequests = 429,
 });
 
 error_responses!(CheckInErrors {
@@ -264,11 +264,33 @@ error_responses!(CheckInErrors {
     NotFound = 404,
     /// Already used (`"Ticket already used at <time>"`, `details {checked_in_at}`), or not paid.
     Conflict = 409,
+    /// Too many codes looked up that were not found; see `Retry-After`.
+    TooManyRequests = 429,
 });
 
 pub struct BookingsApi {
     services: Arc<Services>,
     throttles: Arc<Throttles>,
+}
+
+/// Runs a command on a booking named by its code, for a caller who has not missed too many
+/// codes lately (429 otherwise), and counts a miss (404) against them: codes cannot be guessed
+/// at speed.
+async fn by_code<T>(
+    throttles: &Throttles,
+    actor: &Actor,
+    command: impl std::future::Future<Output = Result<T, ApiFailure>>,
+) -> Result<T, ApiFailure> {
+    let caller = actor.id.to_string();
+    let misses = &throttles.booking_lookup_failures_per_caller;
+    misses
+        .check(&caller)
+        .map_err(|throttled| throttled.into_failure("booking codes that were not found"))?;
+    let outcome = command.await;
+    if matches!(&outcome, Err(failure) if failure.status == poem::http::StatusCode::NOT_FOUND) {
+        let _ = misses.hit(&caller);
+    }
+    outcome
 }
 
 impl BookingsApi {
@@ -315,12 +337,10 @@ impl BookingsApi {
         code: Path<String>,
     ) -> Result<Json<BookingResponse>, GetBookingErrors> {
         let actor = self.services.actor(&auth).await?;
-        let details = self
-            .services
-            .bookings
-            .get(&actor, &code.0)
-            .await
-            .map_err(ApiFailure::from)?;
+        let details = by_code(&self.throttles, &actor, async {
+            Ok(self.services.bookings.get(&actor, &code.0).await?)
+        })
+        .await?;
         Ok(Json(BookingResponse::new(
             &details,
             self.services.events.now(),
@@ -344,9 +364,9 @@ impl BookingsApi {
         // Codes are read ignoring case: `bkg-abcde` pays the same booking as `BKG-ABCDE`.
         let path = format!("/api/bookings/{}/pay", code.0.to_ascii_uppercase());
         let keyed = idempotency_key.for_request("POST", &path, &body.0);
-        let services = self.services.clone();
+        let (services, throttles) = (self.services.clone(), self.throttles.clone());
         idempotency::run(&self.services, &actor, keyed, async move {
-            pay_booking(&services, &actor, &code.0, body.0).await
+            pay_booking(&services, &throttles, &actor, &code.0, body.0).await
         })
         .await
     }
@@ -364,12 +384,10 @@ impl BookingsApi {
         code: Path<String>,
     ) -> Result<Json<CancelResponse>, CancelErrors> {
         let actor = self.services.actor(&auth).await?;
-        let details = self
-            .services
-            .bookings
-            .cancel(&actor, &code.0)
-            .await
-            .map_err(ApiFailure::from)?;
+        let details = by_code(&self.throttles, &actor, async {
+            Ok(self.services.bookings.cancel(&actor, &code.0).await?)
+        })
+        .await?;
         let refunded = details.payment.is_some();
         let message = if refunded {
             "Booking cancelled and payment refunded"
@@ -394,12 +412,10 @@ impl BookingsApi {
         code: Path<String>,
     ) -> Result<Json<CheckInResponse>, CheckInErrors> {
         let actor = self.services.actor(&auth).await?;
-        let details = self
-            .services
-            .bookings
-            .check_in(&actor, &code.0)
-            .await
-            .map_err(ApiFailure::from)?;
+        let details = by_code(&self.throttles, &actor, async {
+            Ok(self.services.bookings.check_in(&actor, &code.0).await?)
+        })
+        .await?;
         let booking = &details.booking;
         let checked_in_at = booking
             .checked_in_at
@@ -442,15 +458,18 @@ async fn place_booking(
 
 async fn pay_booking(
     services: &Services,
+    throttles: &Throttles,
     actor: &Actor,
     code: &str,
     request: PayRequest,
 ) -> Result<Json<PaymentResponse>, PayErrors> {
-    let receipt = services
-        .bookings
-        .pay(actor, code, request.amount, &request.method)
-        .await
-        .map_err(ApiFailure::from)?;
+    let receipt = by_code(throttles, actor, async {
+        Ok(services
+            .bookings
+            .pay(actor, code, request.amount, &request.method)
+            .await?)
+    })
+    .await?;
     let payment = &receipt.payment;
     let booking = BookingResponse::new(&receipt.booking, services.events.now());
     Ok(Json(PaymentResponse {

@@ -10,7 +10,7 @@ use bootstrap::config::{AdminCredentials, Config};
 use bootstrap::wiring::ensure_configured_admin;
 use domain::user::{Email, Password};
 
-use crate::http_harness::AppFactory;
+use crate::http_harness::{code, id, AppFactory};
 use crate::live_server::{LiveServer, SECOND_ADDRESS};
 
 const OPERATOR_EMAIL: &str = "boss@example.com";
@@ -280,4 +280,93 @@ pub async fn sign_ups_are_bounded_per_address(factory: AppFactory) {
     assert_eq!(sign_up("127.0.0.1", 3).await, (429, true));
     assert_eq!(sign_up(SECOND_ADDRESS, 4).await.0, 201);
     server.stop().await;
+}
+
+/// Someone else's booking code answers exactly as an unknown one, and a caller who keeps
+/// missing is refused for a while, whatever code they try next; others are not.
+pub async fn booking_codes_cannot_be_probed(factory: AppFactory) {
+    let app = factory
+        .app_with(&[("BOOKING_LOOKUP_FAILURES_PER_CALLER", "5")])
+        .await;
+    let event = app.event_on_sale("Kode Rahasia", 100_000, 20).await;
+    let (_, owner) = app.customer("Sari Dewi").await;
+    let (_, prober) = app.customer("Pencari Kode").await;
+    let booking = app.book(&owner, id(&event), &["A1"]).await;
+    let own = app.book(&prober, id(&event), &["A2"]).await;
+    let theirs = code(&booking);
+
+    let not_yours = app
+        .get(&format!("/api/bookings/{theirs}"), Some(&prober))
+        .await
+        .expect_error(404);
+    assert!(!not_yours.to_string().contains("Sari"), "{not_yours}");
+    for guess in ["BKG-AAAAA", "BKG-BBBBB", "BKG-CCCCC"] {
+        app.get(&format!("/api/bookings/{guess}"), Some(&prober))
+            .await
+            .expect_error(404);
+    }
+    app.post(
+        &format!("/api/bookings/{theirs}/cancel"),
+        Some(&prober),
+        &json!({}),
+    )
+    .await
+    .expect_error(404);
+    let refused = app
+        .get(&format!("/api/bookings/{}", code(&own)), Some(&prober))
+        .await;
+    assert_eq!(refused.code(), 429, "{:?}", refused.body);
+    assert!(refused.header("retry-after").is_some());
+    refused.expect_error(429);
+    app.get(&format!("/api/bookings/{theirs}"), Some(&owner))
+        .await
+        .expect(200);
+    assert_eq!(
+        app.booking(&theirs).await["status"],
+        "pending",
+        "nothing was cancelled"
+    );
+}
+
+/// A customer changing their profile learns from each 409 whether an email or NIK is taken:
+/// those changes are bounded per customer. Admins, who may list accounts anyway, are not.
+pub async fn profile_changes_cannot_enumerate_accounts(factory: AppFactory) {
+    let app = factory
+        .app_with(&[("PROFILE_CHANGES_PER_CUSTOMER", "3")])
+        .await;
+    let known = app.account("Sudah Terdaftar").await;
+    let prober = app.account("Pencari Akun").await;
+    let path = format!("/api/users/{}", prober.id);
+    app.put(&path, Some(&prober.token), &json!({"email": known.email}))
+        .await
+        .expect_error(409);
+    app.put(
+        &path,
+        Some(&prober.token),
+        &json!({"email": "nobody.here@example.com"}),
+    )
+    .await
+    .expect(200);
+    app.put(&path, Some(&prober.token), &json!({"name": "Pencari Lagi"}))
+        .await
+        .expect(200);
+    let refused = app
+        .put(
+            &path,
+            Some(&prober.token),
+            &json!({"email": "another.one@example.com"}),
+        )
+        .await;
+    assert!(refused.header("retry-after").is_some());
+    refused.expect_error(429);
+    let admin = app.admin_token().await;
+    for n in 0..5 {
+        app.put(
+            &path,
+            Some(&admin),
+            &json!({"name": format!("Diubah Admin {n}")}),
+        )
+        .await
+        .expect(200);
+    }
 }

@@ -80,6 +80,8 @@ fn matrix() -> Vec<Row> {
     const ANYONE: [u16; 4] = [200, 200, 200, 200];
     const SELF_OR_ADMIN: [u16; 4] = [401, 200, 403, 200];
     const ADMIN: [u16; 4] = [401, 403, 403, 200];
+    // Someone else's booking is "not found", exactly as an unknown code is.
+    const OWN_BOOKING_OR_ADMIN: [u16; 4] = [401, 200, 404, 200];
     vec![
         row(
             Method::POST,
@@ -175,19 +177,19 @@ fn matrix() -> Vec<Row> {
             Method::GET,
             |f| format!("/api/bookings/{}", f.pending_code),
             no_body,
-            SELF_OR_ADMIN,
+            OWN_BOOKING_OR_ADMIN,
         ),
         row(
             Method::POST,
             |f| format!("/api/bookings/{}/pay", f.pending_code),
             |_| Some(json!({ "amount": 100_000, "method": PAYMENT_METHOD })),
-            SELF_OR_ADMIN,
+            OWN_BOOKING_OR_ADMIN,
         ),
         row(
             Method::POST,
             |f| format!("/api/bookings/{}/cancel", f.pending_code),
             |_| Some(json!({})),
-            SELF_OR_ADMIN,
+            OWN_BOOKING_OR_ADMIN,
         ),
         row(
             Method::POST,

@@ -330,9 +330,23 @@ pub async fn bookings_are_read_by_owner_and_admin_by_any_case(factory: AppFactor
     );
     assert_eq!(lower["event_name"], "Cari Tiket");
     assert_eq!(lower["seat_labels"], json!(["A1"]));
-    app.get(&format!("/api/bookings/{code}"), Some(&budi))
+    // Someone else's booking answers exactly as an unknown code does.
+    let not_yours = app
+        .get(&format!("/api/bookings/{code}"), Some(&budi))
         .await
-        .expect_error(403);
+        .expect_error(404);
+    let unknown = app
+        .get("/api/bookings/BKG-ZZZZZ", Some(&budi))
+        .await
+        .expect_error(404);
+    assert_eq!(
+        not_yours["message"]
+            .as_str()
+            .map(|m| m.replace(code.as_str(), "CODE")),
+        unknown["message"]
+            .as_str()
+            .map(|m| m.replace("BKG-ZZZZZ", "CODE"))
+    );
     app.get(&format!("/api/bookings/{code}"), Some(&admin))
         .await
         .expect(200);
@@ -391,7 +405,7 @@ pub async fn payment_confirms_once_and_checks_the_amount(factory: AppFactory) {
     );
     assert_eq!(app.booking(&code(&booking)).await["status"], "pending");
     let full = json!({ "amount": 350_000, "method": PAYMENT_METHOD });
-    app.post(&path, Some(&budi), &full).await.expect_error(403);
+    app.post(&path, Some(&budi), &full).await.expect_error(404);
     app.post(&path, None, &full).await.expect_error(401);
 
     let paid_at = app.now();
@@ -548,7 +562,7 @@ pub async fn cancellation_frees_seats_and_refunds(factory: AppFactory) {
     let path = format!("/api/bookings/{}/cancel", code(&pending));
     app.post(&path, Some(&budi), &json!({}))
         .await
-        .expect_error(403);
+        .expect_error(404);
     let cancelled = app.post(&path, Some(&sari), &json!({})).await.expect(200);
     assert!(
         cancelled["message"]

@@ -123,6 +123,8 @@ macro_rules! http_suite_tests {
             failed_logins_lock_out_the_guessing_address_not_the_owner,
             password_work_cannot_be_used_to_crowd_out_logins,
             sign_ups_are_bounded_per_address,
+            booking_codes_cannot_be_probed,
+            profile_changes_cannot_enumerate_accounts,
         });
         $crate::http_suite_tests!(@module ($factory) idempotency {
             a_retried_booking_is_replayed_not_repeated,
