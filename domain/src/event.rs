@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::money::Money;
-use crate::validation::{text_of_length, ValidationErrors};
+use crate::validation::{multiline_text_of_length, text_of_length, ValidationErrors};
 use crate::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -307,7 +307,7 @@ impl EventChecks {
                 .errors
                 .check(
                     "description",
-                    text_of_length(text, 0, MAX_DESCRIPTION_CHARS),
+                    multiline_text_of_length(text, 0, MAX_DESCRIPTION_CHARS),
                 )
                 .map(Some),
         }

@@ -95,6 +95,7 @@ pub struct Password(String);
 
 impl Password {
     pub fn new(value: &str) -> Result<Self, String> {
+        crate::validation::without_control_characters(value, false)?;
         match value.len() {
             0..=7 => Err("must be at least 8 characters".to_string()),
             8..=72 => Ok(Password(value.to_string())),

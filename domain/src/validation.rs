@@ -67,9 +67,34 @@ impl ValidationErrors {
     }
 }
 
-/// Checks a text's length in characters, after trimming, and returns the trimmed text.
+/// The problem with control characters (a NUL byte, an escape, a line break where one line is
+/// expected): no field stores them, and PostgreSQL cannot store a NUL at all.
+pub const CONTROL_CHARACTERS: &str = "must not contain control characters";
+
+/// Refuses control characters; `multiline` text may still hold line breaks and tabs.
+pub fn without_control_characters(value: &str, multiline: bool) -> Result<(), String> {
+    let allowed = |c: char| multiline && matches!(c, '\n' | '\r' | '\t');
+    if value.chars().any(|c| c.is_control() && !allowed(c)) {
+        Err(CONTROL_CHARACTERS.to_string())
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks a one-line text: no control characters, and its length in characters after
+/// trimming; returns the trimmed text.
 pub fn text_of_length(value: &str, min: usize, max: usize) -> Result<String, String> {
-    let trimmed = value.trim();
+    without_control_characters(value, false)?;
+    length_between(value.trim(), min, max)
+}
+
+/// As [`text_of_length`], for text that may run over several lines (a description).
+pub fn multiline_text_of_length(value: &str, min: usize, max: usize) -> Result<String, String> {
+    without_control_characters(value, true)?;
+    length_between(value.trim(), min, max)
+}
+
+fn length_between(trimmed: &str, min: usize, max: usize) -> Result<String, String> {
     let length = trimmed.chars().count();
     if length < min {
         Err(if min == 1 {
@@ -110,5 +135,27 @@ mod tests {
             text_of_length("", 1, 4),
             Err("must not be empty".to_string())
         );
+    }
+
+    #[test]
+    fn control_characters_are_refused_and_only_descriptions_keep_line_breaks() {
+        for hostile in [
+            "Ari\0",
+            "A\u{1b}[31mri",
+            "Ari\nBudi",
+            "Ari\u{7f}",
+            "Ari\u{85}",
+        ] {
+            assert_eq!(
+                text_of_length(hostile, 1, 50),
+                Err(CONTROL_CHARACTERS.to_string()),
+                "{hostile:?}"
+            );
+        }
+        assert_eq!(
+            multiline_text_of_length("One line.\r\n\tAnother.", 0, 50),
+            Ok("One line.\r\n\tAnother.".to_string())
+        );
+        assert!(multiline_text_of_length("Nul\0", 0, 50).is_err());
     }
 }

@@ -414,11 +414,14 @@ impl EventsApi {
         let query =
             q.0.map(|text| text.trim().to_string())
                 .filter(|text| !text.is_empty());
-        if query
-            .as_ref()
-            .is_some_and(|text| text.chars().count() > 255)
-        {
-            return Err(ApiFailure::invalid_field("q", "must be at most 255 characters").into());
+        if let Some(text) = &query {
+            if text.chars().count() > 255 {
+                return Err(
+                    ApiFailure::invalid_field("q", "must be at most 255 characters").into(),
+                );
+            }
+            domain::validation::without_control_characters(text, false)
+                .map_err(|problem| ApiFailure::invalid_field("q", &problem))?;
         }
         let filter = EventFilter {
             query,

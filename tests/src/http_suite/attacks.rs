@@ -3,6 +3,7 @@
 //! griefing holds, probing booking codes, poisoning text, hoarding idempotency keys, bloating
 //! event lists and registering look-alike emails.
 
+use poem::http::Method;
 use serde_json::{json, Value};
 
 use application::users::{AdminSetUp, EnsureAdminError, ExistingAccount};
@@ -10,7 +11,7 @@ use bootstrap::config::{AdminCredentials, Config};
 use bootstrap::wiring::ensure_configured_admin;
 use domain::user::{Email, Password};
 
-use crate::http_harness::{code, id, AppFactory};
+use crate::http_harness::{assert_field_error, code, id, AppFactory};
 use crate::live_server::{LiveServer, SECOND_ADDRESS};
 
 const OPERATOR_EMAIL: &str = "boss@example.com";
@@ -369,4 +370,106 @@ pub async fn profile_changes_cannot_enumerate_accounts(factory: AppFactory) {
         .await
         .expect(200);
     }
+}
+
+/// A NUL byte or another control character in any text a client sends is a 400 naming the
+/// field, on every store (PostgreSQL cannot store a NUL at all), and nothing is kept.
+pub async fn control_characters_are_refused_wherever_text_is_kept(factory: AppFactory) {
+    let app = factory.app().await;
+    let admin = app.admin_token().await;
+    let customer = app.account("Sari Dewi").await;
+    let event = app.event_on_sale("Teks Bersih", 100_000, 20).await;
+    let booking = app.book(&customer.token, id(&event), &["A1"]).await;
+    let with_nul = |field: &str, text: &str| {
+        let mut body = app.event_body("Acara Baru");
+        match field {
+            "phases[0].name" => body["phases"][0]["name"] = json!(text),
+            field => body[field] = json!(text),
+        }
+        body
+    };
+    let cases: Vec<(Method, String, Option<&str>, Value, &str)> = vec![
+        (
+            Method::POST,
+            "/api/users".into(),
+            None,
+            json!({"name": "Nul\u{0}Byte", "email": "nul@example.com", "password": "password-123"}),
+            "name",
+        ),
+        (
+            Method::POST,
+            "/api/users".into(),
+            None,
+            json!({"name": "Nul Byte", "email": "nul@example.com", "password": "pass\u{0}word-123"}),
+            "password",
+        ),
+        (
+            Method::PUT,
+            format!("/api/users/{}", customer.id),
+            Some(&customer.token),
+            json!({"name": "Sari\u{1b}[2J"}),
+            "name",
+        ),
+        (
+            Method::POST,
+            "/api/events".into(),
+            Some(&admin),
+            with_nul("name", "Malam\u{0}Lawak"),
+            "name",
+        ),
+        (
+            Method::POST,
+            "/api/events".into(),
+            Some(&admin),
+            with_nul("venue", "Gedung\u{0}"),
+            "venue",
+        ),
+        (
+            Method::POST,
+            "/api/events".into(),
+            Some(&admin),
+            with_nul("description", "Lucu\u{0}sekali"),
+            "description",
+        ),
+        (
+            Method::POST,
+            "/api/events".into(),
+            Some(&admin),
+            with_nul("phases[0].name", "Early\u{0}Bird"),
+            "phases[0].name",
+        ),
+        (
+            Method::PUT,
+            format!("/api/events/{}", id(&event)),
+            Some(&admin),
+            json!({"venue": "Gedung\u{7}Baru"}),
+            "venue",
+        ),
+        (
+            Method::POST,
+            format!("/api/bookings/{}/pay", code(&booking)),
+            Some(&customer.token),
+            json!({"amount": 100_000, "method": "BCA\u{0}Virtual Account"}),
+            "method",
+        ),
+    ];
+    for (method, path, token, body, field) in cases {
+        let reply = app.request(method.clone(), &path, token, Some(&body)).await;
+        let error = reply.expect_error(400);
+        assert_field_error(&error, field);
+    }
+    let search = app.get("/api/events?q=%00", None).await.expect_error(400);
+    assert_field_error(&search, "q");
+    // Nothing was kept: one event, unchanged, and its booking still unpaid.
+    let events = app.get("/api/events", None).await.expect(200);
+    assert_eq!(events.as_array().map(Vec::len), Some(1), "{events}");
+    assert_eq!(app.booking(&code(&booking)).await["status"], "pending");
+    app.login("nul@example.com", "password-123")
+        .await
+        .expect_error(401);
+    // A description keeps its line breaks.
+    let mut body = app.event_body("Beberapa Baris");
+    body["description"] = json!("Baris satu.\nBaris dua.");
+    let created = app.create_event(&body).await;
+    assert_eq!(created["description"], "Baris satu.\nBaris dua.");
 }

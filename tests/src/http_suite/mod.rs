@@ -125,6 +125,7 @@ macro_rules! http_suite_tests {
             sign_ups_are_bounded_per_address,
             booking_codes_cannot_be_probed,
             profile_changes_cannot_enumerate_accounts,
+            control_characters_are_refused_wherever_text_is_kept,
         });
         $crate::http_suite_tests!(@module ($factory) idempotency {
             a_retried_booking_is_replayed_not_repeated,
