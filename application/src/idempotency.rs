@@ -47,23 +47,52 @@ impl IdempotencyKey {
     }
 }
 
-/// How long keys live.
+/// How long keys live, and how many one user may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IdempotencyPolicy {
-    /// How long an answer is replayed; an older key is as good as unused.
+    /// How long a success is replayed; an older key is as good as unused.
     pub ttl: Duration,
+    /// How long a refusal (a 4xx: a seat taken, an amount too low) is replayed: long enough
+    /// for any retry, short enough that refusals do not pile up.
+    pub refusal_ttl: Duration,
     /// How long a request may stay in progress before its handler is presumed dead (a crashed
     /// process) and a retry may take the key over. Far longer than any request can run: the
     /// store's statements time out in seconds.
     pub takeover_after: Duration,
+    /// Keys one user may hold unexpired; a new key past it is refused (a retry of a held key
+    /// never is). 0 means no limit.
+    pub max_live_keys_per_user: u32,
 }
 
 impl Default for IdempotencyPolicy {
     fn default() -> Self {
         IdempotencyPolicy {
             ttl: Duration::hours(24),
+            refusal_ttl: Duration::hours(1),
             takeover_after: Duration::minutes(5),
+            max_live_keys_per_user: 100,
         }
+    }
+}
+
+impl IdempotencyPolicy {
+    /// When a key claimed at `at` expires while its request is in progress.
+    pub fn expiry_of_claim(&self, at: Timestamp) -> Timestamp {
+        at + self.ttl
+    }
+
+    /// When a key whose request began at `claimed_at` and was answered with `status` expires.
+    pub fn expiry_of_answer(&self, claimed_at: Timestamp, status: u16) -> Timestamp {
+        if (400..500).contains(&status) {
+            claimed_at + self.refusal_ttl
+        } else {
+            claimed_at + self.ttl
+        }
+    }
+
+    /// Whether a user holding `live_keys` unexpired keys may claim another one.
+    pub fn admits_new_key(&self, live_keys: u64) -> bool {
+        self.max_live_keys_per_user == 0 || live_keys < u64::from(self.max_live_keys_per_user)
     }
 }
 
@@ -89,7 +118,7 @@ pub fn decide(
     let Some(record) = existing else {
         return Decision::Start;
     };
-    if is_expired(record, policy, now) {
+    if is_expired(record, now) {
         return Decision::Start;
     }
     if record.fingerprint != fingerprint {
@@ -103,8 +132,8 @@ pub fn decide(
 }
 
 /// Whether a key is past its time to live, and may be forgotten.
-pub fn is_expired(record: &KeyRecord, policy: IdempotencyPolicy, now: Timestamp) -> bool {
-    record.created_at + policy.ttl <= now
+pub fn is_expired(record: &KeyRecord, now: Timestamp) -> bool {
+    record.expires_at <= now
 }
 
 /// Whether an answer is final, and so replayed to retries: successes and the client's own
@@ -125,6 +154,10 @@ pub enum IdempotencyError {
         "this Idempotency-Key was already used for a different request; use a new key for a new request"
     )]
     Mismatch,
+    #[error(
+        "you hold {max} Idempotency-Keys from the last day already; retry with one of them, or send the request without a new key"
+    )]
+    TooManyKeys { max: u32 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -135,6 +168,7 @@ pub struct Claim {
     user: UserId,
     key: IdempotencyKey,
     attempt: i64,
+    claimed_at: Timestamp,
 }
 
 /// What to do with a keyed request.
@@ -176,27 +210,35 @@ impl IdempotencyService {
         let key = IdempotencyKey::parse(key).map_err(|problem| {
             IdempotencyError::Invalid(ValidationErrors::single(KEY_HEADER, problem))
         })?;
+        let now = self.clock.now();
         let begin = self
             .store
-            .begin(actor.id, &key, fingerprint, self.policy, self.clock.now())
+            .begin(actor.id, &key, fingerprint, self.policy, now)
             .await?;
         match begin {
             Begin::Started { attempt } => Ok(Claimed::Run(Claim {
                 user: actor.id,
                 key,
                 attempt,
+                claimed_at: now,
             })),
             Begin::Replay(response) => Ok(Claimed::Replay(response)),
             Begin::InProgress => Err(IdempotencyError::InProgress),
             Begin::Mismatch => Err(IdempotencyError::Mismatch),
+            Begin::TooManyKeys => Err(IdempotencyError::TooManyKeys {
+                max: self.policy.max_live_keys_per_user,
+            }),
         }
     }
 
     /// Records a final answer for replays, or releases the key after a server failure.
     pub async fn finish(&self, claim: Claim, response: StoredResponse) -> Result<(), StoreError> {
         if is_final(response.status) {
+            let expires_at = self
+                .policy
+                .expiry_of_answer(claim.claimed_at, response.status);
             self.store
-                .complete(claim.user, &claim.key, claim.attempt, response)
+                .complete(claim.user, &claim.key, claim.attempt, response, expires_at)
                 .await
         } else {
             self.abandon(claim).await
@@ -212,9 +254,7 @@ impl IdempotencyService {
 
     /// Forgets expired keys; returns how many.
     pub async fn purge_expired(&self) -> Result<u64, StoreError> {
-        self.store
-            .purge_expired(self.policy, self.clock.now())
-            .await
+        self.store.purge_expired(self.clock.now()).await
     }
 }
 
@@ -238,12 +278,20 @@ mod tests {
         }
     }
 
+    /// A key claimed `age` ago, expiring as the default policy says for its state.
     fn record(fingerprint: &str, state: KeyState, age: Duration) -> KeyRecord {
+        let policy = IdempotencyPolicy::default();
+        let created_at = now() - age;
+        let expires_at = match &state {
+            KeyState::InProgress => policy.expiry_of_claim(created_at),
+            KeyState::Completed(response) => policy.expiry_of_answer(created_at, response.status),
+        };
         KeyRecord {
             fingerprint: fingerprint.into(),
             attempt: 1,
             state,
-            created_at: now() - age,
+            created_at,
+            expires_at,
         }
     }
 
@@ -298,6 +346,22 @@ mod tests {
                 Decision::Start,
             ),
             (
+                "refused an hour ago",
+                Some(record("f1", KeyState::Completed(answer(409)), hour)),
+                "f2",
+                Decision::Start,
+            ),
+            (
+                "refused just short of an hour ago",
+                Some(record(
+                    "f1",
+                    KeyState::Completed(answer(409)),
+                    Duration::minutes(59),
+                )),
+                "f1",
+                Decision::Replay(answer(409)),
+            ),
+            (
                 "in progress",
                 Some(record("f1", KeyState::InProgress, Duration::seconds(10))),
                 "f1",
@@ -329,6 +393,22 @@ mod tests {
                 "{case}"
             );
         }
+    }
+
+    #[test]
+    fn a_user_holds_a_bounded_number_of_keys() {
+        let policy = IdempotencyPolicy {
+            max_live_keys_per_user: 2,
+            ..IdempotencyPolicy::default()
+        };
+        assert!(policy.admits_new_key(0));
+        assert!(policy.admits_new_key(1));
+        assert!(!policy.admits_new_key(2));
+        let unbounded = IdempotencyPolicy {
+            max_live_keys_per_user: 0,
+            ..policy
+        };
+        assert!(unbounded.admits_new_key(1_000_000));
     }
 
     #[test]
@@ -378,11 +458,16 @@ mod tests {
                     user: UserId(7),
                     key: key.clone(),
                     attempt: 3,
+                    claimed_at: now(),
                 })),
             ),
             (Begin::Replay(answer(201)), Ok(Claimed::Replay(answer(201)))),
             (Begin::InProgress, Err(IdempotencyError::InProgress)),
             (Begin::Mismatch, Err(IdempotencyError::Mismatch)),
+            (
+                Begin::TooManyKeys,
+                Err(IdempotencyError::TooManyKeys { max: 100 }),
+            ),
         ];
         for (begin, expected) in outcomes {
             let mut store = MockIdempotencyStore::new();
@@ -409,18 +494,20 @@ mod tests {
             user: UserId(7),
             key: IdempotencyKey::parse("key-1").unwrap(),
             attempt: 2,
+            claimed_at: now(),
         };
         let mut store = MockIdempotencyStore::new();
         store
             .expect_complete()
-            .withf(|user, key, attempt, response| {
+            .withf(|user, key, attempt, response, expires_at| {
                 *user == UserId(7)
                     && key.as_str() == "key-1"
                     && *attempt == 2
                     && response.status == 409
+                    && *expires_at == now() + Duration::hours(1)
             })
             .times(1)
-            .returning(|_, _, _, _| Ok(()));
+            .returning(|_, _, _, _, _| Ok(()));
         store
             .expect_abandon()
             .withf(|user, key, attempt| {

@@ -394,6 +394,8 @@ pub struct KeyRecord {
     pub state: KeyState,
     /// When the current attempt began.
     pub created_at: Timestamp,
+    /// When the key is forgotten (`IdempotencyPolicy::expiry_of_claim`, `expiry_of_answer`).
+    pub expires_at: Timestamp,
 }
 
 /// What `IdempotencyStore::begin` found.
@@ -407,6 +409,8 @@ pub enum Begin {
     InProgress,
     /// The key was used for a different request.
     Mismatch,
+    /// The key is new and the user already holds as many unexpired keys as the policy admits.
+    TooManyKeys,
 }
 
 #[cfg_attr(feature = "mocks", mockall::automock)]
@@ -414,7 +418,9 @@ pub enum Begin {
 pub trait IdempotencyStore: Send + Sync {
     /// Claims `key` of `user` for a request with `fingerprint`, or says why not, as one atomic
     /// step (`idempotency::decide` on the record read under the store's lock or row lock): of
-    /// any number of simultaneous calls, across processes, at most one is `Started`.
+    /// any number of simultaneous calls, across processes, at most one is `Started`. A key the
+    /// user does not hold yet is `TooManyKeys` unless `policy.admits_new_key` of the user's
+    /// unexpired keys; a claimed key expires at `policy.expiry_of_claim(now)`.
     async fn begin(
         &self,
         user: UserId,
@@ -423,13 +429,14 @@ pub trait IdempotencyStore: Send + Sync {
         policy: IdempotencyPolicy,
         now: Timestamp,
     ) -> Result<Begin, StoreError>;
-    /// Records the answer of the attempt that holds the key, for replays.
+    /// Records the answer of the attempt that holds the key, for replays until `expires_at`.
     async fn complete(
         &self,
         user: UserId,
         key: &IdempotencyKey,
         attempt: i64,
         response: StoredResponse,
+        expires_at: Timestamp,
     ) -> Result<(), StoreError>;
     /// Releases the key held by `attempt` without an answer, so that a retry runs again.
     async fn abandon(
@@ -438,10 +445,6 @@ pub trait IdempotencyStore: Send + Sync {
         key: &IdempotencyKey,
         attempt: i64,
     ) -> Result<(), StoreError>;
-    /// Forgets the keys older than `policy.ttl`; returns how many.
-    async fn purge_expired(
-        &self,
-        policy: IdempotencyPolicy,
-        now: Timestamp,
-    ) -> Result<u64, StoreError>;
+    /// Forgets the keys expired at `now`; returns how many.
+    async fn purge_expired(&self, now: Timestamp) -> Result<u64, StoreError>;
 }

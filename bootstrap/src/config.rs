@@ -34,6 +34,7 @@ const DEFAULT_PASSWORD_CHANGES_PER_ACCOUNT: u32 = 10;
 const DEFAULT_REGISTRATIONS_PER_ADDRESS: u32 = 20;
 const DEFAULT_PROFILE_CHANGES_PER_CUSTOMER: u32 = 20;
 const DEFAULT_BOOKING_LOOKUP_FAILURES_PER_CALLER: u32 = 30;
+const DEFAULT_IDEMPOTENCY_KEYS_PER_USER: u32 = 100;
 const DEFAULT_BOOKINGS_PER_CUSTOMER: u32 = 30;
 const DEFAULT_MAX_IN_FLIGHT_REQUESTS: u32 = 64;
 const DEFAULT_MAX_PASSWORD_CHECKS_IN_FLIGHT: u32 = 16;
@@ -81,6 +82,8 @@ pub struct Config {
     pub profile_changes_per_customer: u32,
     /// Failed booking look-ups (unknown or not yours) per caller per minute; 0 means no limit.
     pub booking_lookup_failures_per_caller: u32,
+    /// Unexpired `Idempotency-Key`s one user may hold; 0 means no limit.
+    pub idempotency_keys_per_user: u32,
     /// Booking attempts per customer per minute; 0 means no limit.
     pub bookings_per_customer: u32,
     /// Requests handled at once; past it, 503 with `Retry-After`.
@@ -274,6 +277,10 @@ impl Config {
             booking_lookup_failures_per_caller: count(
                 "BOOKING_LOOKUP_FAILURES_PER_CALLER",
                 DEFAULT_BOOKING_LOOKUP_FAILURES_PER_CALLER,
+            )?,
+            idempotency_keys_per_user: count(
+                "IDEMPOTENCY_KEYS_PER_USER",
+                DEFAULT_IDEMPOTENCY_KEYS_PER_USER,
             )?,
             bookings_per_customer: parse_or(
                 "BOOKINGS_PER_CUSTOMER",

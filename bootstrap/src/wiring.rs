@@ -154,7 +154,10 @@ pub fn services(config: &Config, stores: &Stores, adapters: &Adapters) -> Arc<Se
         idempotency: IdempotencyService::new(
             stores.idempotency.clone(),
             clock,
-            IdempotencyPolicy::default(),
+            IdempotencyPolicy {
+                max_live_keys_per_user: config.idempotency_keys_per_user,
+                ..IdempotencyPolicy::default()
+            },
         ),
         venue_offset: config.venue_offset,
     })

@@ -49,10 +49,11 @@ pub use audit::{
 
 mod idempotency;
 pub use idempotency::{
-    a_dead_attempt_is_taken_over_and_its_late_answer_ignored, an_abandoned_key_runs_again,
+    a_dead_attempt_is_taken_over_and_its_late_answer_ignored,
+    a_user_holds_a_bounded_number_of_live_idempotency_keys, an_abandoned_key_runs_again,
     an_idempotency_key_is_claimed_once_then_replayed,
     expired_idempotency_keys_are_unused_and_purged, idempotency_keys_are_per_user,
-    racing_for_one_idempotency_key_has_one_winner,
+    racing_for_one_idempotency_key_has_one_winner, refusals_are_kept_for_less_time_than_successes,
 };
 
 /// Makes an empty store for each contract test.
@@ -129,6 +130,8 @@ macro_rules! store_contract_tests {
             a_dead_attempt_is_taken_over_and_its_late_answer_ignored,
             expired_idempotency_keys_are_unused_and_purged,
             racing_for_one_idempotency_key_has_one_winner,
+            a_user_holds_a_bounded_number_of_live_idempotency_keys,
+            refusals_are_kept_for_less_time_than_successes,
         );
     };
     (@each $factory:expr; $($test:ident),* $(,)?) => {

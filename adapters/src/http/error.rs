@@ -526,6 +526,12 @@ impl From<IdempotencyError> for ApiFailure {
             IdempotencyError::Mismatch => {
                 ApiFailure::new(StatusCode::UNPROCESSABLE_ENTITY, error.to_string())
             }
+            IdempotencyError::TooManyKeys { .. } => {
+                let mut failure = ApiFailure::new(StatusCode::TOO_MANY_REQUESTS, error.to_string());
+                // Keys free up as they expire (refusals within the hour); a minute is a fair wait.
+                failure.retry_after = Some(60);
+                failure
+            }
             IdempotencyError::Store(store) => store.into(),
         }
     }

@@ -15,7 +15,8 @@ use domain::Timestamp;
 
 use super::MemoryStore;
 
-type KeyMap = HashMap<(UserId, IdempotencyKey), KeyRecord>;
+/// Each user's keys apart, so that counting one user's keys reads only theirs.
+type KeyMap = HashMap<UserId, HashMap<IdempotencyKey, KeyRecord>>;
 
 /// Every user's keys.
 #[derive(Default)]
@@ -43,18 +44,29 @@ impl IdempotencyStore for MemoryStore {
         now: Timestamp,
     ) -> Result<Begin, StoreError> {
         let mut keys = self.keys.locked()?;
-        let slot = (user, key.clone());
-        let existing = keys.get(&slot);
+        let held = keys.entry(user).or_default();
+        let existing = held.get(key).filter(|record| !is_expired(record, now));
+        if existing.is_none() {
+            let live = held
+                .values()
+                .filter(|record| !is_expired(record, now))
+                .count();
+            if !policy.admits_new_key(live as u64) {
+                return Ok(Begin::TooManyKeys);
+            }
+        }
+        let existing = held.get(key);
         Ok(match decide(existing, fingerprint, policy, now) {
             Decision::Start => {
                 let attempt = existing.map_or(1, |record| record.attempt + 1);
-                keys.insert(
-                    slot,
+                held.insert(
+                    key.clone(),
                     KeyRecord {
                         fingerprint: fingerprint.to_string(),
                         attempt,
                         state: KeyState::InProgress,
                         created_at: now,
+                        expires_at: policy.expiry_of_claim(now),
                     },
                 );
                 Begin::Started { attempt }
@@ -71,11 +83,14 @@ impl IdempotencyStore for MemoryStore {
         key: &IdempotencyKey,
         attempt: i64,
         response: StoredResponse,
+        expires_at: Timestamp,
     ) -> Result<(), StoreError> {
         let mut keys = self.keys.locked()?;
-        if let Some(record) = keys.get_mut(&(user, key.clone())) {
+        let record = keys.get_mut(&user).and_then(|held| held.get_mut(key));
+        if let Some(record) = record {
             if record.attempt == attempt && record.state == KeyState::InProgress {
                 record.state = KeyState::Completed(response);
+                record.expires_at = expires_at;
             }
         }
         Ok(())
@@ -88,24 +103,25 @@ impl IdempotencyStore for MemoryStore {
         attempt: i64,
     ) -> Result<(), StoreError> {
         let mut keys = self.keys.locked()?;
-        let slot = (user, key.clone());
-        if keys
-            .get(&slot)
-            .is_some_and(|record| record.attempt == attempt && record.state == KeyState::InProgress)
-        {
-            keys.remove(&slot);
+        if let Some(held) = keys.get_mut(&user) {
+            if held.get(key).is_some_and(|record| {
+                record.attempt == attempt && record.state == KeyState::InProgress
+            }) {
+                held.remove(key);
+            }
         }
         Ok(())
     }
 
-    async fn purge_expired(
-        &self,
-        policy: IdempotencyPolicy,
-        now: Timestamp,
-    ) -> Result<u64, StoreError> {
+    async fn purge_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
         let mut keys = self.keys.locked()?;
-        let before = keys.len();
-        keys.retain(|_, record| !is_expired(record, policy, now));
-        Ok((before - keys.len()) as u64)
+        let mut purged = 0;
+        keys.retain(|_, held| {
+            let before = held.len();
+            held.retain(|_, record| !is_expired(record, now));
+            purged += before - held.len();
+            !held.is_empty()
+        });
+        Ok(purged as u64)
     }
 }

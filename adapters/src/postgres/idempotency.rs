@@ -31,6 +31,7 @@ struct KeyRow {
     response_status: Option<i16>,
     response_body: Option<Vec<u8>>,
     created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
 }
 
 impl KeyRow {
@@ -53,6 +54,7 @@ impl KeyRow {
             attempt: self.attempt,
             state,
             created_at: self.created_at,
+            expires_at: self.expires_at,
         })
     }
 }
@@ -67,15 +69,32 @@ impl IdempotencyStore for PostgresStore {
         policy: IdempotencyPolicy,
         now: Timestamp,
     ) -> Result<Begin, StoreError> {
+        // A key the user does not hold yet must fit under the bound on their live keys. Two new
+        // keys racing past the count may both be let in: the bound is on storage, not on sales.
+        let (live, held): (i64, bool) = sqlx::query_as(
+            "SELECT count(*), coalesce(bool_or(key = $3), false) FROM idempotency_keys \
+             WHERE user_id = $1 AND expires_at > $2",
+        )
+        .bind(user.0)
+        .bind(now)
+        .bind(key.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)?;
+        if !held && !policy.admits_new_key(live.max(0) as u64) {
+            return Ok(Begin::TooManyKeys);
+        }
+        let expires_at = policy.expiry_of_claim(now);
         for _ in 0..BEGIN_ATTEMPTS {
             let inserted = sqlx::query(
-                "INSERT INTO idempotency_keys (user_id, key, fingerprint, attempt, status, created_at) \
-                 VALUES ($1, $2, $3, 1, 'in_progress', $4) ON CONFLICT (user_id, key) DO NOTHING",
+                "INSERT INTO idempotency_keys (user_id, key, fingerprint, attempt, status, created_at, expires_at) \
+                 VALUES ($1, $2, $3, 1, 'in_progress', $4, $5) ON CONFLICT (user_id, key) DO NOTHING",
             )
             .bind(user.0)
             .bind(key.as_str())
             .bind(fingerprint)
             .bind(now)
+            .bind(expires_at)
             .execute(&self.pool)
             .await
             .map_err(store_error)?;
@@ -85,7 +104,7 @@ impl IdempotencyStore for PostgresStore {
 
             let mut tx = self.pool.begin().await.map_err(store_error)?;
             let row: Option<KeyRow> = sqlx::query_as(
-                "SELECT fingerprint, attempt, status, response_status, response_body, created_at \
+                "SELECT fingerprint, attempt, status, response_status, response_body, created_at, expires_at \
                  FROM idempotency_keys WHERE user_id = $1 AND key = $2 FOR UPDATE",
             )
             .bind(user.0)
@@ -104,13 +123,14 @@ impl IdempotencyStore for PostgresStore {
                     sqlx::query(
                         "UPDATE idempotency_keys SET fingerprint = $3, attempt = $4, \
                          status = 'in_progress', response_status = NULL, response_body = NULL, \
-                         created_at = $5 WHERE user_id = $1 AND key = $2",
+                         created_at = $5, expires_at = $6 WHERE user_id = $1 AND key = $2",
                     )
                     .bind(user.0)
                     .bind(key.as_str())
                     .bind(fingerprint)
                     .bind(attempt)
                     .bind(now)
+                    .bind(expires_at)
                     .execute(&mut *tx)
                     .await
                     .map_err(store_error)?;
@@ -134,10 +154,11 @@ impl IdempotencyStore for PostgresStore {
         key: &IdempotencyKey,
         attempt: i64,
         response: StoredResponse,
+        expires_at: Timestamp,
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE idempotency_keys SET status = 'completed', response_status = $4, \
-             response_body = $5 \
+             response_body = $5, expires_at = $6 \
              WHERE user_id = $1 AND key = $2 AND attempt = $3 AND status = 'in_progress'",
         )
         .bind(user.0)
@@ -145,6 +166,7 @@ impl IdempotencyStore for PostgresStore {
         .bind(attempt)
         .bind(i16::try_from(response.status).unwrap_or(i16::MAX))
         .bind(response.body)
+        .bind(expires_at)
         .execute(&self.pool)
         .await
         .map_err(store_error)?;
@@ -170,13 +192,9 @@ impl IdempotencyStore for PostgresStore {
         Ok(())
     }
 
-    async fn purge_expired(
-        &self,
-        policy: IdempotencyPolicy,
-        now: Timestamp,
-    ) -> Result<u64, StoreError> {
-        let purged = sqlx::query("DELETE FROM idempotency_keys WHERE created_at <= $1")
-            .bind(now - policy.ttl)
+    async fn purge_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let purged = sqlx::query("DELETE FROM idempotency_keys WHERE expires_at <= $1")
+            .bind(now)
             .execute(&self.pool)
             .await
             .map_err(store_error)?;

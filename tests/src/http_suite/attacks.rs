@@ -473,3 +473,55 @@ pub async fn control_characters_are_refused_wherever_text_is_kept(factory: AppFa
     let created = app.create_event(&body).await;
     assert_eq!(created["description"], "Baris satu.\nBaris dua.");
 }
+
+/// One customer storing keys as fast as they can: past the bound on their unexpired keys, a
+/// new key is refused with 429 (a retry of a held key still replays, and a request without a
+/// key still runs); other customers are untouched.
+pub async fn idempotency_keys_cannot_be_hoarded(factory: AppFactory) {
+    let app = factory
+        .app_with(&[
+            ("IDEMPOTENCY_KEYS_PER_USER", "3"),
+            ("MAX_TICKETS_PER_USER", "0"),
+        ])
+        .await;
+    let event = app.event_on_sale("Kunci Banyak", 100_000, 20).await;
+    let (_, hoarder) = app.customer("Penimbun Kunci").await;
+    let (_, other) = app.customer("Bima Sakti").await;
+    let seats = app
+        .seat_ids(id(&event), &["A1", "A2", "A3", "A4", "A5"])
+        .await;
+    let keyed = |token: &str, key: &str, seat: i64| {
+        let body = json!({"event_id": id(&event), "seat_ids": [seat]});
+        let (authorization, key) = (format!("Bearer {token}"), key.to_string());
+        let app = app.clone();
+        async move {
+            let headers = [
+                ("content-type", "application/json"),
+                ("authorization", authorization.as_str()),
+                ("idempotency-key", key.as_str()),
+            ];
+            app.raw(
+                Method::POST,
+                "/api/bookings",
+                &headers,
+                body.to_string().into_bytes(),
+            )
+            .await
+        }
+    };
+    for (n, seat) in seats[..3].iter().enumerate() {
+        keyed(&hoarder, &format!("key-{n}"), *seat)
+            .await
+            .expect(201);
+    }
+    let refused = keyed(&hoarder, "key-3", seats[3]).await;
+    assert!(refused.header("retry-after").is_some());
+    refused.expect_error(429);
+    let replay = keyed(&hoarder, "key-0", seats[0]).await;
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    replay.expect(201);
+    app.book_ids(&hoarder, id(&event), &[seats[3]])
+        .await
+        .expect(201);
+    keyed(&other, "key-3", seats[4]).await.expect(201);
+}

@@ -126,6 +126,7 @@ macro_rules! http_suite_tests {
             booking_codes_cannot_be_probed,
             profile_changes_cannot_enumerate_accounts,
             control_characters_are_refused_wherever_text_is_kept,
+            idempotency_keys_cannot_be_hoarded,
         });
         $crate::http_suite_tests!(@module ($factory) idempotency {
             a_retried_booking_is_replayed_not_repeated,

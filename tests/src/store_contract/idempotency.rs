@@ -53,16 +53,18 @@ async fn started(
     }
 }
 
+/// Records the answer of the attempt claimed at `claimed_at`, expiring as the policy says.
 async fn complete(
     stores: &Stores,
     user: UserId,
     key_text: &str,
-    attempt: i64,
+    (attempt, claimed_at): (i64, Timestamp),
     response: StoredResponse,
 ) {
+    let expires_at = policy().expiry_of_answer(claimed_at, response.status);
     stores
         .idempotency
-        .complete(user, &key(key_text), attempt, response)
+        .complete(user, &key(key_text), attempt, response, expires_at)
         .await
         .expect("complete");
 }
@@ -85,7 +87,7 @@ pub async fn an_idempotency_key_is_claimed_once_then_replayed(factory: &dyn Stor
 
     // Exact bytes, however unusual.
     let body = "{\"booking_code\":\"BKG-ABCDE\",\"note\":\"sp\u{e4}ces  and\\nnewlines\"}";
-    complete(&stores, user, "key-1", attempt, answer(201, body)).await;
+    complete(&stores, user, "key-1", (attempt, now()), answer(201, body)).await;
     for later in [
         now(),
         now() + minutes(60 * 24) - chrono::Duration::seconds(1),
@@ -116,7 +118,7 @@ pub async fn idempotency_keys_are_per_user(factory: &dyn StoreFactory) {
         &stores,
         sari,
         "shared-key",
-        saris,
+        (saris, now()),
         answer(201, "{\"who\":\"sari\"}"),
     )
     .await;
@@ -143,7 +145,7 @@ pub async fn an_abandoned_key_runs_again(factory: &dyn StoreFactory) {
         .await
         .expect("abandon");
     let again = started(&stores, user, "key-1", "fp-1", now()).await;
-    complete(&stores, user, "key-1", again, answer(200, "{}")).await;
+    complete(&stores, user, "key-1", (again, now()), answer(200, "{}")).await;
 
     // Abandoning an answered key changes nothing.
     stores
@@ -183,7 +185,7 @@ pub async fn a_dead_attempt_is_taken_over_and_its_late_answer_ignored(factory: &
         &stores,
         user,
         "key-1",
-        first,
+        (first, now()),
         answer(201, "{\"late\":true}"),
     )
     .await;
@@ -201,7 +203,7 @@ pub async fn a_dead_attempt_is_taken_over_and_its_late_answer_ignored(factory: &
         &stores,
         user,
         "key-1",
-        second,
+        (second, takeover),
         answer(409, "{\"code\":409}"),
     )
     .await;
@@ -217,20 +219,34 @@ pub async fn expired_idempotency_keys_are_unused_and_purged(factory: &dyn StoreF
     let day = policy().ttl;
 
     let old = started(&stores, user, "old", "fp-1", now()).await;
-    complete(&stores, user, "old", old, answer(201, "{\"old\":true}")).await;
+    complete(
+        &stores,
+        user,
+        "old",
+        (old, now()),
+        answer(201, "{\"old\":true}"),
+    )
+    .await;
     let recent = started(&stores, user, "recent", "fp-1", now() + minutes(60)).await;
     complete(
         &stores,
         user,
         "recent",
-        recent,
+        (recent, now() + minutes(60)),
         answer(201, "{\"recent\":true}"),
     )
     .await;
 
     // A day on, the old key is as good as unused, even for another request.
     let reused = started(&stores, user, "old", "fp-2", now() + day).await;
-    complete(&stores, user, "old", reused, answer(201, "{\"new\":true}")).await;
+    complete(
+        &stores,
+        user,
+        "old",
+        (reused, now() + day),
+        answer(201, "{\"new\":true}"),
+    )
+    .await;
     assert_eq!(
         begin(&stores, user, "old", "fp-2", now() + day).await,
         Begin::Replay(answer(201, "{\"new\":true}"))
@@ -238,7 +254,7 @@ pub async fn expired_idempotency_keys_are_unused_and_purged(factory: &dyn StoreF
 
     let purged = stores
         .idempotency
-        .purge_expired(policy(), now() + day + minutes(60))
+        .purge_expired(now() + day + minutes(60))
         .await
         .expect("purge");
     assert_eq!(purged, 1, "only the recent key has lived a day");
@@ -286,4 +302,90 @@ pub async fn racing_for_one_idempotency_key_has_one_winner(factory: &dyn StoreFa
             "the others are told it is in progress: {mine:?}"
         );
     }
+}
+
+pub async fn a_user_holds_a_bounded_number_of_live_idempotency_keys(factory: &dyn StoreFactory) {
+    let stores = factory.fresh().await;
+    let people = customers(&stores, 2).await;
+    let (hoarder, other) = (people[0].id, people[1].id);
+    let bounded = IdempotencyPolicy {
+        max_live_keys_per_user: 3,
+        ..policy()
+    };
+    let claim = |user: UserId, key_text: &'static str, at: Timestamp| {
+        let keys = Arc::clone(&stores.idempotency);
+        async move {
+            keys.begin(user, &key(key_text), "fp-1", bounded, at)
+                .await
+                .expect("begin")
+        }
+    };
+    for (n, key_text) in ["k1", "k2", "k3"].into_iter().enumerate() {
+        let attempt = match claim(hoarder, key_text, now()).await {
+            Begin::Started { attempt } => attempt,
+            other => panic!("key {n} was not claimed: {other:?}"),
+        };
+        complete(
+            &stores,
+            hoarder,
+            key_text,
+            (attempt, now()),
+            answer(409, "{}"),
+        )
+        .await;
+    }
+    assert_eq!(claim(hoarder, "k4", now()).await, Begin::TooManyKeys);
+    assert_eq!(
+        claim(hoarder, "k1", now()).await,
+        Begin::Replay(answer(409, "{}")),
+        "a retry of a held key is never refused"
+    );
+    assert!(
+        matches!(claim(other, "k4", now()).await, Begin::Started { .. }),
+        "another user has keys of their own"
+    );
+    // Refusals are kept an hour: then their keys stop counting.
+    let later = now() + bounded.refusal_ttl;
+    assert!(matches!(
+        claim(hoarder, "k4", later).await,
+        Begin::Started { .. }
+    ));
+}
+
+pub async fn refusals_are_kept_for_less_time_than_successes(factory: &dyn StoreFactory) {
+    let stores = factory.fresh().await;
+    let user = customer(&stores, "Sari Dewi").await.id;
+    let refused = started(&stores, user, "refused", "fp-1", now()).await;
+    complete(
+        &stores,
+        user,
+        "refused",
+        (refused, now()),
+        answer(409, "{}"),
+    )
+    .await;
+    let booked = started(&stores, user, "booked", "fp-1", now()).await;
+    complete(&stores, user, "booked", (booked, now()), answer(201, "{}")).await;
+    let hour = policy().refusal_ttl;
+    assert_eq!(
+        begin(&stores, user, "refused", "fp-1", now() + hour - minutes(1)).await,
+        Begin::Replay(answer(409, "{}"))
+    );
+    let purged = stores
+        .idempotency
+        .purge_expired(now() + hour)
+        .await
+        .expect("purge");
+    assert_eq!(
+        purged, 1,
+        "the refusal is forgotten after an hour, the booking is not"
+    );
+    assert_eq!(
+        begin(&stores, user, "booked", "fp-1", now() + hour).await,
+        Begin::Replay(answer(201, "{}"))
+    );
+    assert!(matches!(
+        begin(&stores, user, "refused", "fp-2", now() + hour).await,
+        Begin::Started { .. }
+    ));
 }
