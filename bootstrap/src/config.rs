@@ -35,6 +35,8 @@ const DEFAULT_REGISTRATIONS_PER_ADDRESS: u32 = 20;
 const DEFAULT_PROFILE_CHANGES_PER_CUSTOMER: u32 = 20;
 const DEFAULT_BOOKING_LOOKUP_FAILURES_PER_CALLER: u32 = 30;
 const DEFAULT_IDEMPOTENCY_KEYS_PER_USER: u32 = 100;
+const DEFAULT_ABANDONED_HOLDS_PER_CUSTOMER: u32 = 3;
+const DEFAULT_ABANDONED_HOLD_WINDOW_MINUTES: u32 = 360;
 const DEFAULT_BOOKINGS_PER_CUSTOMER: u32 = 30;
 const DEFAULT_MAX_IN_FLIGHT_REQUESTS: u32 = 64;
 const DEFAULT_MAX_PASSWORD_CHECKS_IN_FLIGHT: u32 = 16;
@@ -63,6 +65,9 @@ pub struct Config {
     pub max_seats_per_booking: u32,
     /// 0 means no limit.
     pub max_tickets_per_user: u32,
+    /// Holds of one event a customer may give up within the window before waiting; 0: no limit.
+    pub abandoned_holds_per_customer: u32,
+    pub abandoned_hold_window: Duration,
     /// The venue's offset, for request times written without one.
     pub venue_offset: FixedOffset,
     pub cors_origins: CorsOrigins,
@@ -226,6 +231,16 @@ impl Config {
                 DEFAULT_MAX_TICKETS_PER_USER,
                 whole_number_in(0..=1000),
             )?,
+            abandoned_holds_per_customer: count(
+                "ABANDONED_HOLDS_PER_CUSTOMER",
+                DEFAULT_ABANDONED_HOLDS_PER_CUSTOMER,
+            )?,
+            abandoned_hold_window: Duration::minutes(i64::from(parse_or(
+                "ABANDONED_HOLD_WINDOW_MINUTES",
+                var("ABANDONED_HOLD_WINDOW_MINUTES"),
+                DEFAULT_ABANDONED_HOLD_WINDOW_MINUTES,
+                whole_number_in(1..=10_080),
+            )?)),
             venue_offset: match var("APP_TZ_OFFSET") {
                 Some(value) => {
                     utc_offset(value.trim()).map_err(|expected| ConfigError::Invalid {
@@ -346,6 +361,8 @@ impl Config {
             max_seats_per_booking: self.max_seats_per_booking,
             max_tickets_per_user: self.max_tickets_per_user,
             hold: self.booking_hold,
+            max_abandoned_holds: self.abandoned_holds_per_customer,
+            abandoned_hold_window: self.abandoned_hold_window,
         }
     }
 
@@ -626,6 +643,8 @@ mod tests {
                 max_seats_per_booking: 10,
                 max_tickets_per_user: 3,
                 hold: Duration::minutes(15),
+                max_abandoned_holds: 3,
+                abandoned_hold_window: Duration::hours(6),
             }
         );
     }
@@ -682,6 +701,7 @@ mod tests {
                 max_seats_per_booking: 4,
                 max_tickets_per_user: 0,
                 hold: Duration::minutes(5),
+                ..BookingPolicy::default()
             }
         );
     }

@@ -289,6 +289,12 @@ pub struct BookingPolicy {
     /// Pending or confirmed tickets one customer may hold per event; 0 means no limit.
     pub max_tickets_per_user: u32,
     pub hold: Duration,
+    /// Holds of one event a customer may give up (let lapse, or cancel unpaid) within
+    /// `abandoned_hold_window` before they may not hold its seats again until the oldest of
+    /// them is that old: holding seats to keep others from them is a way to grief a show. 0
+    /// means no limit.
+    pub max_abandoned_holds: u32,
+    pub abandoned_hold_window: Duration,
 }
 
 impl Default for BookingPolicy {
@@ -297,6 +303,38 @@ impl Default for BookingPolicy {
             max_seats_per_booking: 10,
             max_tickets_per_user: 3,
             hold: Duration::minutes(15),
+            max_abandoned_holds: 3,
+            abandoned_hold_window: Duration::hours(6),
+        }
+    }
+}
+
+impl BookingPolicy {
+    /// The earliest creation time of a booking whose hold could count as abandoned now: the
+    /// store reads the customer's unpaid bookings of the event made since then.
+    pub fn unpaid_bookings_read_since(&self, now: Timestamp) -> Timestamp {
+        now - self.abandoned_hold_window - self.hold
+    }
+}
+
+/// One of the customer's bookings of the event that was never paid, as the abandoned-hold rule
+/// reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnpaidBooking {
+    pub status: BookingStatus,
+    pub expires_at: Timestamp,
+    pub cancelled_at: Option<Timestamp>,
+}
+
+impl UnpaidBooking {
+    /// When its hold was given up: cancelled while pending, or run out unpaid (a lapsed hold
+    /// not yet marked expired counts too); `None` for a hold still running.
+    pub fn abandoned_at(&self, now: Timestamp) -> Option<Timestamp> {
+        match self.status {
+            BookingStatus::Cancelled => self.cancelled_at,
+            BookingStatus::Expired => Some(self.expires_at),
+            BookingStatus::Pending if self.expires_at <= now => Some(self.expires_at),
+            BookingStatus::Pending | BookingStatus::Confirmed => None,
         }
     }
 }
@@ -354,6 +392,9 @@ pub struct BookingSnapshot {
     pub seats: Vec<SeatState>,
     /// Tickets of this customer's pending and confirmed bookings for this event.
     pub tickets_held_by_customer: u32,
+    /// This customer's bookings of this event never paid, made since
+    /// `BookingPolicy::unpaid_bookings_read_since`.
+    pub unpaid_bookings_of_customer: Vec<UnpaidBooking>,
 }
 
 /// The store's instructions for writing an accepted booking.
@@ -429,6 +470,11 @@ pub enum BookingRejection {
     },
     #[error("the total price is too large")]
     PriceOverflow,
+    #[error(
+        "you have given up {abandoned} holds of this show lately (let them run out or cancelled them unpaid); you may hold its seats again in {} minutes",
+        wait.num_minutes().max(1)
+    )]
+    TooManyAbandonedHolds { abandoned: u32, wait: Duration },
 }
 
 fn join_ids(ids: &[SeatId]) -> String {
@@ -448,6 +494,34 @@ fn describe_taken(seats: &[BookedSeat]) -> String {
         format!("seat {labels} is")
     } else {
         format!("seats {labels} are")
+    }
+}
+
+/// Refuses a customer who has given up too many holds of the event lately, until the oldest of
+/// them is old enough.
+fn check_abandoned_holds(
+    snapshot: &BookingSnapshot,
+    policy: &BookingPolicy,
+    now: Timestamp,
+) -> Result<(), BookingRejection> {
+    if policy.max_abandoned_holds == 0 {
+        return Ok(());
+    }
+    let since = now - policy.abandoned_hold_window;
+    let abandoned: Vec<Timestamp> = snapshot
+        .unpaid_bookings_of_customer
+        .iter()
+        .filter_map(|booking| booking.abandoned_at(now))
+        .filter(|at| *at > since)
+        .collect();
+    match abandoned.iter().min() {
+        Some(oldest) if abandoned.len() as u32 >= policy.max_abandoned_holds => {
+            Err(BookingRejection::TooManyAbandonedHolds {
+                abandoned: abandoned.len() as u32,
+                wait: *oldest - since,
+            })
+        }
+        _ => Ok(()),
     }
 }
 
@@ -471,6 +545,8 @@ pub fn decide(
             })
         }
     }
+
+    check_abandoned_holds(snapshot, policy, now)?;
 
     let unknown: Vec<SeatId> = request
         .seat_ids
@@ -608,6 +684,7 @@ mod tests {
             sales: PhaseSales::new(),
             seats,
             tickets_held_by_customer: 0,
+            unpaid_bookings_of_customer: Vec::new(),
         }
     }
 
@@ -943,5 +1020,57 @@ mod tests {
             BookingCode::from_random([0, 30, 31, 62, 4]).as_str(),
             "BKG-A9AAE"
         );
+    }
+
+    #[test]
+    fn a_customer_who_keeps_giving_up_holds_waits_until_the_oldest_is_old_enough() {
+        let policy = BookingPolicy::default();
+        let window = policy.abandoned_hold_window;
+        let lapsed = |minutes_ago: i64| UnpaidBooking {
+            status: BookingStatus::Expired,
+            expires_at: now() - Duration::minutes(minutes_ago),
+            cancelled_at: None,
+        };
+        let cancelled = |minutes_ago: i64| UnpaidBooking {
+            status: BookingStatus::Cancelled,
+            expires_at: now() + Duration::minutes(10),
+            cancelled_at: Some(now() - Duration::minutes(minutes_ago)),
+        };
+        let lapsed_unmarked = UnpaidBooking {
+            status: BookingStatus::Pending,
+            expires_at: now(),
+            cancelled_at: None,
+        };
+        let running = UnpaidBooking {
+            status: BookingStatus::Pending,
+            expires_at: now() + Duration::minutes(1),
+            cancelled_at: None,
+        };
+        let decide_with = |unpaid: Vec<UnpaidBooking>, policy: &BookingPolicy| {
+            let mut snap = snapshot(vec![seat(11, 10, SeatStatus::Available)]);
+            snap.unpaid_bookings_of_customer = unpaid;
+            decide(&snap, &request(&[11], None), policy, now())
+        };
+        assert!(decide_with(vec![lapsed(30), cancelled(5), running], &policy).is_ok());
+        assert_eq!(
+            decide_with(vec![lapsed(90), cancelled(5), lapsed_unmarked], &policy),
+            Err(BookingRejection::TooManyAbandonedHolds {
+                abandoned: 3,
+                wait: window - Duration::minutes(90),
+            })
+        );
+        assert!(
+            decide_with(
+                vec![lapsed(window.num_minutes()), cancelled(5), lapsed(1)],
+                &policy
+            )
+            .is_ok(),
+            "a hold given up a whole window ago no longer counts"
+        );
+        let unlimited = BookingPolicy {
+            max_abandoned_holds: 0,
+            ..policy
+        };
+        assert!(decide_with(vec![lapsed(1); 10], &unlimited).is_ok());
     }
 }

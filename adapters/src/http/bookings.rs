@@ -211,7 +211,8 @@ error_responses!(CreateBookingErrors {
     PayloadTooLarge = 413,
     /// This `Idempotency-Key` was already used for a different request; use a new key.
     UnprocessableEntity = 422,
-    /// Too many booking attempts by this customer; see `Retry-After`.
+    /// Too many booking attempts by this customer, too many holds of this show given up lately
+    /// (let run out or cancelled unpaid), or too many `Idempotency-Key`s held; see `Retry-After`.
     TooManyRequests = 429,
 });
 

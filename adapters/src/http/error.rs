@@ -424,6 +424,12 @@ impl From<BookingRejection> for ApiFailure {
             | BookingRejection::PhaseNotOnSale { .. }
             | BookingRejection::QuotaExhausted { .. }
             | BookingRejection::TicketLimit { .. } => ApiFailure::conflict(rejection.to_string()),
+            BookingRejection::TooManyAbandonedHolds { wait, .. } => {
+                let mut failure =
+                    ApiFailure::new(StatusCode::TOO_MANY_REQUESTS, rejection.to_string());
+                failure.retry_after = Some(wait.num_seconds().max(1) as u64);
+                failure
+            }
         }
     }
 }

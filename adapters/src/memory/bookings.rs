@@ -10,7 +10,7 @@ use application::views::{BookingDetails, Dashboard, EventFigures, RecentTransact
 use domain::audit::{entry_for_check_in, AuditStamp};
 use domain::booking::{
     decide, BookingCode, BookingId, BookingPolicy, BookingRequest, BookingSnapshot, CancelOutcome,
-    CancelRejection, CheckInRejection, PayRejection, SeatState,
+    CancelRejection, CheckInRejection, PayRejection, SeatState, UnpaidBooking,
 };
 use domain::event::{Event, ShownStatus};
 use domain::payment::{Payment, PaymentId, PaymentInput};
@@ -85,7 +85,12 @@ impl MemoryStore {
 }
 
 impl State {
-    fn snapshot_for(&self, request: &BookingRequest) -> Result<BookingSnapshot, PlaceBookingError> {
+    /// What deciding `request` reads; unpaid bookings of the customer since `unpaid_since`.
+    fn snapshot_for(
+        &self,
+        request: &BookingRequest,
+        unpaid_since: Timestamp,
+    ) -> Result<BookingSnapshot, PlaceBookingError> {
         let record = self
             .events
             .get(&request.event_id)
@@ -108,6 +113,20 @@ impl State {
                 .get(&request.customer_id)
                 .copied()
                 .unwrap_or(0),
+            unpaid_bookings_of_customer: self
+                .bookings_by_customer
+                .get(&request.customer_id)
+                .into_iter()
+                .flat_map(|bookings| bookings.range((unpaid_since, BookingId(i64::MIN))..))
+                .filter_map(|(_, id)| self.bookings.get(id))
+                .map(|record| &record.booking)
+                .filter(|booking| booking.event_id == request.event_id && booking.paid_at.is_none())
+                .map(|booking| UnpaidBooking {
+                    status: booking.status,
+                    expires_at: booking.expires_at,
+                    cancelled_at: booking.cancelled_at,
+                })
+                .collect(),
         })
     }
 
@@ -177,7 +196,7 @@ impl BookingRepository for MemoryStore {
     ) -> Result<BookingDetails, PlaceBookingError> {
         let parts = {
             let mut state = self.locked_at(now)?;
-            let snapshot = state.snapshot_for(&request)?;
+            let snapshot = state.snapshot_for(&request, policy.unpaid_bookings_read_since(now))?;
             if !state.users.exists(request.customer_id) {
                 return Err(StoreError::Unexpected(format!(
                     "customer {} does not exist",

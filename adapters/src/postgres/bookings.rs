@@ -121,12 +121,14 @@ async fn begin_command<R>(
 
 /// Everything a booking decision reads, in one statement: the event, its phases (in order, as
 /// parallel arrays), the requested seats of the event with the status of whatever holds them,
-/// the customer's tickets for the event, and whether any hold has lapsed. The phases and the seats
+/// the customer's tickets for the event and their unpaid bookings of it since `unpaid_since`,
+/// and whether any hold has lapsed. The phases and the seats
 /// are each read once and gathered into their arrays.
 async fn read_place_snapshot(
     conn: &mut PgConnection,
     request: &BookingRequest,
     now: Timestamp,
+    unpaid_since: Timestamp,
 ) -> Result<Option<PlaceSnapshotRow>, StoreError> {
     sqlx::query_as(concat!(
         "SELECT ",
@@ -135,7 +137,8 @@ async fn read_place_snapshot(
          (SELECT coalesce(sum(b.quantity), 0) FROM bookings b WHERE b.event_id = e.id AND b.customer_id = $2 \
               AND b.status IN ('pending', 'confirmed'))::bigint AS held_by_customer, \
          EXISTS (SELECT 1 FROM bookings b WHERE b.event_id = e.id AND b.status = 'pending' AND b.expires_at <= $4) \
-              AS has_lapsed_holds \
+              AS has_lapsed_holds, \
+         unpaid.* \
          FROM events e \
          CROSS JOIN LATERAL ( \
              SELECT coalesce(array_agg(p.id ORDER BY p.position), '{}') AS phase_ids, \
@@ -154,12 +157,19 @@ async fn read_place_snapshot(
              FROM (SELECT DISTINCT unnest($3::bigint[]) AS id) AS wanted JOIN seats s ON s.id = wanted.id \
              LEFT JOIN booking_seats bs ON bs.seat_id = s.id AND bs.status IN ('pending', 'confirmed') \
              WHERE s.event_id = e.id AND NOT s.removed) AS seat \
+         CROSS JOIN LATERAL ( \
+             SELECT coalesce(array_agg(b.status ORDER BY b.id), '{}') AS unpaid_statuses, \
+                    coalesce(array_agg(b.expires_at ORDER BY b.id), '{}') AS unpaid_expiries, \
+                    coalesce(array_agg(b.cancelled_at ORDER BY b.id), '{}') AS unpaid_cancellations \
+             FROM bookings b \
+             WHERE b.customer_id = $2 AND b.event_id = e.id AND b.created_at >= $5 AND b.paid_at IS NULL) AS unpaid \
          WHERE e.id = $1"
     ))
     .bind(request.event_id.0)
     .bind(request.customer_id.0)
     .bind(request.seat_ids.iter().map(|seat| seat.0).collect::<Vec<_>>())
     .bind(now)
+    .bind(unpaid_since)
     .fetch_optional(conn)
     .await
     .map_err(store_error)
@@ -186,7 +196,8 @@ impl BookingRepository for PostgresStore {
         // holds; when it no longer does, read again.
         for _ in 0..APPLY_ATTEMPTS {
             let mut conn = self.pool.acquire().await.map_err(store_error)?;
-            let read = read_place_snapshot(&mut conn, &request, now)
+            let unpaid_since = policy.unpaid_bookings_read_since(now);
+            let read = read_place_snapshot(&mut conn, &request, now, unpaid_since)
                 .await?
                 .ok_or(PlaceBookingError::EventNotFound)?;
             if read.has_lapsed_holds {

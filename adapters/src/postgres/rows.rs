@@ -4,6 +4,7 @@ use application::ports::StoreError;
 use application::views::{BookingDetails, EventSummary, EventView};
 use domain::booking::{
     BookedSeat, Booking, BookingCode, BookingId, BookingSnapshot, BookingStatus, SeatState,
+    UnpaidBooking,
 };
 use domain::event::{Event, EventId, EventStatus, Phase, PhaseId, PhaseSales};
 use domain::money::Money;
@@ -397,6 +398,10 @@ pub(super) struct PlaceSnapshotRow {
     pub seat_holders: Vec<String>,
     pub held_by_customer: i64,
     pub has_lapsed_holds: bool,
+    /// The customer's unpaid bookings of the event, as parallel arrays.
+    pub unpaid_statuses: Vec<String>,
+    pub unpaid_expiries: Vec<Timestamp>,
+    pub unpaid_cancellations: Vec<Option<Timestamp>>,
 }
 
 impl PlaceSnapshotRow {
@@ -449,6 +454,20 @@ impl PlaceSnapshotRow {
             sales: view.sales,
             seats,
             tickets_held_by_customer: u32::try_from(self.held_by_customer).unwrap_or(u32::MAX),
+            unpaid_bookings_of_customer: self
+                .unpaid_statuses
+                .iter()
+                .zip(&self.unpaid_expiries)
+                .zip(&self.unpaid_cancellations)
+                .map(|((status, expires_at), cancelled_at)| {
+                    Ok(UnpaidBooking {
+                        status: BookingStatus::parse(status)
+                            .ok_or_else(|| corrupt("booking status", status))?,
+                        expires_at: *expires_at,
+                        cancelled_at: *cancelled_at,
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?,
         };
         Ok((snapshot, image_url))
     }

@@ -525,3 +525,49 @@ pub async fn idempotency_keys_cannot_be_hoarded(factory: AppFactory) {
         .expect(201);
     keyed(&other, "key-3", seats[4]).await.expect(201);
 }
+
+/// Holding seats to keep others from them: a customer who books and cancels (or lets the hold
+/// run out) again and again is refused that show for a while, with 429 and `Retry-After`;
+/// other customers and other shows are not affected.
+pub async fn a_customer_who_keeps_giving_up_holds_is_refused_for_that_show(factory: AppFactory) {
+    let app = factory
+        .app_with(&[
+            ("ABANDONED_HOLDS_PER_CUSTOMER", "3"),
+            ("ABANDONED_HOLD_WINDOW_MINUTES", "360"),
+        ])
+        .await;
+    let show = id(&app.event_on_sale("Kursi Ditahan", 100_000, 20).await);
+    let other_show = id(&app.event_on_sale("Acara Lain", 100_000, 20).await);
+    let (_, griefer) = app.customer("Penahan Kursi").await;
+    let (_, fan) = app.customer("Penggemar Setia").await;
+
+    // Cancel-then-rebook twice, then a hold left to run out.
+    let started = app.now();
+    for _ in 0..2 {
+        let held = app.book(&griefer, show, &["A1", "A2", "A3"]).await;
+        app.post(
+            &format!("/api/bookings/{}/cancel", code(&held)),
+            Some(&griefer),
+            &json!({}),
+        )
+        .await
+        .expect(200);
+    }
+    app.book(&griefer, show, &["A1", "A2", "A3"]).await;
+    app.advance(chrono::Duration::minutes(16));
+
+    let seats = app.seat_ids(show, &["A1"]).await;
+    let refused = app.book_ids(&griefer, show, &seats).await;
+    let retry_after: i64 = refused
+        .header("retry-after")
+        .and_then(|value| value.parse().ok())
+        .expect("a Retry-After in seconds");
+    assert!((1..=6 * 3600).contains(&retry_after), "{retry_after}");
+    refused.expect_error(429);
+    app.book(&fan, show, &["A1"]).await;
+    app.book(&griefer, other_show, &["A1"]).await;
+
+    // Once the cancellations are six hours old, only the lapsed hold still counts.
+    app.advance(started + chrono::Duration::hours(6) + chrono::Duration::minutes(1) - app.now());
+    app.book(&griefer, show, &["B1"]).await;
+}

@@ -127,6 +127,7 @@ macro_rules! http_suite_tests {
             profile_changes_cannot_enumerate_accounts,
             control_characters_are_refused_wherever_text_is_kept,
             idempotency_keys_cannot_be_hoarded,
+            a_customer_who_keeps_giving_up_holds_is_refused_for_that_show,
         });
         $crate::http_suite_tests!(@module ($factory) idempotency {
             a_retried_booking_is_replayed_not_repeated,
