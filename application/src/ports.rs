@@ -92,6 +92,8 @@ pub enum UserWriteError {
     NotFound,
     #[error("email address already registered")]
     EmailTaken,
+    #[error("an email address that looks the same is already registered")]
+    EmailLooksLikeAnother,
     #[error("NIK already registered")]
     NikTaken,
     #[error("the last active admin cannot be demoted or deactivated")]
@@ -103,7 +105,9 @@ pub enum UserWriteError {
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait UserRepository: Send + Sync {
-    /// Stores a new account; email (case-insensitively) and NIK must be unused.
+    /// Stores a new account; email (case-insensitively) and NIK must be unused, and no other
+    /// account's email may look like it (`Email::looks_like`): checked atomically with the write,
+    /// as `update` does for a changed email.
     async fn insert(&self, user: NewUser) -> Result<User, UserWriteError>;
     async fn find(&self, id: UserId) -> Result<Option<User>, StoreError>;
     async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
@@ -134,6 +138,8 @@ pub trait UserRepository: Send + Sync {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct IdentifiersInUse {
     pub email: bool,
+    /// Another account's email looks like this one (`Email::looks_like`).
+    pub email_look_alike: bool,
     pub nik: bool,
 }
 

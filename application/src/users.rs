@@ -54,6 +54,8 @@ pub enum RegisterError {
     Invalid(ValidationErrors),
     #[error("an account with this email address already exists")]
     EmailTaken,
+    #[error("an account with an email address that looks the same already exists; please use another address")]
+    EmailLooksLikeAnother,
     #[error("an account with this NIK already exists")]
     NikTaken,
     #[error(transparent)]
@@ -113,6 +115,8 @@ pub enum UpdateUserError {
     NotFound(UserId),
     #[error("an account with this email address already exists")]
     EmailTaken,
+    #[error("an account with an email address that looks the same already exists; please use another address")]
+    EmailLooksLikeAnother,
     #[error("an account with this NIK already exists")]
     NikTaken,
     #[error("the last active admin cannot be demoted; promote another admin first")]
@@ -275,6 +279,9 @@ impl UserService {
         if in_use.email {
             return Err(RegisterError::EmailTaken);
         }
+        if in_use.email_look_alike {
+            return Err(RegisterError::EmailLooksLikeAnother);
+        }
         if in_use.nik {
             return Err(RegisterError::NikTaken);
         }
@@ -300,6 +307,7 @@ impl UserService {
             .await
             .map_err(|error| match error {
                 UserWriteError::EmailTaken => RegisterError::EmailTaken,
+                UserWriteError::EmailLooksLikeAnother => RegisterError::EmailLooksLikeAnother,
                 UserWriteError::NikTaken => RegisterError::NikTaken,
                 UserWriteError::Store(store) => RegisterError::Store(store),
                 other => RegisterError::Unexpected(other.to_string()),
@@ -407,6 +415,7 @@ impl UserService {
             .map_err(|error| match error {
                 UserWriteError::NotFound => UpdateUserError::NotFound(id),
                 UserWriteError::EmailTaken => UpdateUserError::EmailTaken,
+                UserWriteError::EmailLooksLikeAnother => UpdateUserError::EmailLooksLikeAnother,
                 UserWriteError::NikTaken => UpdateUserError::NikTaken,
                 UserWriteError::LastAdmin => UpdateUserError::LastAdmin,
                 UserWriteError::Store(store) => UpdateUserError::Store(store),
@@ -423,7 +432,9 @@ impl UserService {
                 UserWriteError::NotFound => DeactivateUserError::NotFound(id),
                 UserWriteError::LastAdmin => DeactivateUserError::LastAdmin,
                 UserWriteError::Store(store) => DeactivateUserError::Store(store),
-                UserWriteError::EmailTaken | UserWriteError::NikTaken => {
+                UserWriteError::EmailTaken
+                | UserWriteError::EmailLooksLikeAnother
+                | UserWriteError::NikTaken => {
                     DeactivateUserError::Store(StoreError::Unexpected(error.to_string()))
                 }
             })
@@ -678,14 +689,21 @@ mod tests {
             (
                 IdentifiersInUse {
                     email: true,
-                    nik: false,
+                    ..IdentifiersInUse::default()
                 },
                 RegisterError::EmailTaken,
             ),
             (
                 IdentifiersInUse {
-                    email: false,
+                    email_look_alike: true,
+                    ..IdentifiersInUse::default()
+                },
+                RegisterError::EmailLooksLikeAnother,
+            ),
+            (
+                IdentifiersInUse {
                     nik: true,
+                    ..IdentifiersInUse::default()
                 },
                 RegisterError::NikTaken,
             ),

@@ -52,13 +52,31 @@ impl PersonName {
     }
 }
 
-/// An email address, kept in lower case so that uniqueness ignores case.
+/// An email address, NFKC-normalised (so fullwidth and other compatibility forms become the
+/// plain ones) and in lower case, so that uniqueness ignores case and form.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
 
+/// The problem with invisible characters: an address that differs from another only by them
+/// would look the same.
+pub const INVISIBLE_CHARACTERS: &str =
+    "must not contain invisible or text-direction characters (such as zero-width spaces)";
+
+/// Characters that are not shown (zero-width spaces and joiners, soft hyphens, byte-order
+/// marks) or that reorder text (bidirectional controls): Unicode's default-ignorable ones.
+fn is_invisible(c: char) -> bool {
+    use unicode_security::general_security_profile::{GeneralSecurityProfile, IdentifierType};
+    c.identifier_type() == Some(IdentifierType::Default_Ignorable)
+}
+
 impl Email {
     pub fn parse(value: &str) -> Result<Self, String> {
-        let email = value.trim().to_lowercase();
+        use unicode_normalization::UnicodeNormalization;
+        let typed = value.trim();
+        if typed.chars().any(is_invisible) {
+            return Err(INVISIBLE_CHARACTERS.to_string());
+        }
+        let email = typed.nfkc().collect::<String>().to_lowercase();
         let invalid = || "is not a valid email address".to_string();
         if email.len() > 254 {
             return Err("must be at most 254 characters".to_string());
@@ -86,6 +104,21 @@ impl Email {
     }
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// What the address looks like, as Unicode's confusable skeleton (UTS #39): two addresses
+    /// with the same skeleton look alike (`аdmin` with a Cyrillic а, and `admin`).
+    pub fn skeleton(&self) -> String {
+        unicode_security::skeleton(&self.0).collect()
+    }
+
+    /// Whether this address would be mistaken for `other`: another address that looks the
+    /// same, one of the two using letters beyond ASCII. Two plain-ASCII addresses are each
+    /// what they say, however alike (`rn` and `m`).
+    pub fn looks_like(&self, other: &Email) -> bool {
+        self != other
+            && !(self.0.is_ascii() && other.0.is_ascii())
+            && self.skeleton() == other.skeleton()
     }
 }
 
@@ -288,6 +321,50 @@ mod tests {
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
         }
+    }
+
+    #[test]
+    fn emails_are_normalised_and_refuse_invisible_characters() {
+        assert_eq!(
+            Email::parse("ＡＤＭＩＮ＠example.com").unwrap().as_str(),
+            "admin@example.com",
+            "fullwidth forms are the plain letters"
+        );
+        for hidden in [
+            "ad\u{200b}min@example.com",
+            "admin\u{200d}@example.com",
+            "\u{202e}nimda@example.com",
+            "ad\u{2066}min@example.com",
+            "ad\u{ad}min@example.com",
+            "\u{feff}admin@example.com",
+        ] {
+            assert_eq!(
+                Email::parse(hidden),
+                Err(INVISIBLE_CHARACTERS.to_string()),
+                "{hidden:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn look_alike_emails_are_told_apart_from_different_ones() {
+        let email = |text: &str| Email::parse(text).unwrap();
+        let admin = email("admin@example.com");
+        assert!(
+            email("\u{430}dmin@example.com").looks_like(&admin),
+            "Cyrillic а"
+        );
+        assert!(admin.looks_like(&email("\u{430}dmin@example.com")));
+        assert!(email("admin@ex\u{430}mple.com").looks_like(&admin));
+        assert!(
+            !admin.looks_like(&admin),
+            "the same address is not a look-alike"
+        );
+        assert!(
+            !email("rnartin@example.com").looks_like(&email("martin@example.com")),
+            "plain ASCII addresses are each what they say"
+        );
+        assert!(!email("budi@example.com").looks_like(&admin));
     }
 
     #[test]

@@ -233,9 +233,9 @@ impl From<RegisterError> for ApiFailure {
     fn from(error: RegisterError) -> Self {
         match error {
             RegisterError::Invalid(errors) => ApiFailure::bad_request(&errors),
-            RegisterError::EmailTaken | RegisterError::NikTaken => {
-                ApiFailure::conflict(error.to_string())
-            }
+            RegisterError::EmailTaken
+            | RegisterError::EmailLooksLikeAnother
+            | RegisterError::NikTaken => ApiFailure::conflict(error.to_string()),
             RegisterError::PasswordChecksBusy(busy) => busy.into(),
             RegisterError::Unexpected(cause) => ApiFailure::internal(&cause),
             RegisterError::Store(store) => store.into(),
@@ -283,6 +283,7 @@ impl From<UpdateUserError> for ApiFailure {
             }
             UpdateUserError::NotFound(_) => ApiFailure::not_found(error.to_string()),
             UpdateUserError::EmailTaken
+            | UpdateUserError::EmailLooksLikeAnother
             | UpdateUserError::NikTaken
             | UpdateUserError::LastAdmin => ApiFailure::conflict(error.to_string()),
             UpdateUserError::Store(store) => store.into(),

@@ -22,6 +22,8 @@ pub(super) struct Users {
     by_id: BTreeMap<UserId, User>,
     /// Emails are lower-cased by `Email::parse`, so this index ignores case.
     ids_by_email: HashMap<String, UserId>,
+    /// The accounts whose emails share a confusable skeleton (`Email::skeleton`).
+    ids_by_email_skeleton: HashMap<String, BTreeSet<UserId>>,
     ids_by_nik: HashMap<String, UserId>,
     active_admins: BTreeSet<UserId>,
 }
@@ -43,9 +45,23 @@ impl Users {
             .unwrap_or_default()
     }
 
+    /// Whether another account than `except` has an email that `email` looks like.
+    fn look_alike_of(&self, email: &Email, except: Option<UserId>) -> bool {
+        self.ids_by_email_skeleton
+            .get(&email.skeleton())
+            .into_iter()
+            .flatten()
+            .filter(|id| Some(**id) != except)
+            .filter_map(|id| self.by_id.get(id))
+            .any(|other| email.looks_like(&other.email))
+    }
+
     fn insert(&mut self, new: NewUser, ids: &mut Sequences) -> Result<User, UserWriteError> {
         if self.ids_by_email.contains_key(new.email.as_str()) {
             return Err(UserWriteError::EmailTaken);
+        }
+        if self.look_alike_of(&new.email, None) {
+            return Err(UserWriteError::EmailLooksLikeAnother);
         }
         if let Some(nik) = &new.nik {
             if self.ids_by_nik.contains_key(nik.as_str()) {
@@ -76,6 +92,9 @@ impl Users {
         if self.belongs_to_another(&self.ids_by_email, after.email.as_str(), id) {
             return Err(UserWriteError::EmailTaken);
         }
+        if after.email != before.email && self.look_alike_of(&after.email, Some(id)) {
+            return Err(UserWriteError::EmailLooksLikeAnother);
+        }
         if let Some(nik) = &after.nik {
             if self.belongs_to_another(&self.ids_by_nik, nik.as_str(), id) {
                 return Err(UserWriteError::NikTaken);
@@ -103,6 +122,10 @@ impl Users {
     fn index(&mut self, user: &User) {
         self.ids_by_email
             .insert(user.email.as_str().to_string(), user.id);
+        self.ids_by_email_skeleton
+            .entry(user.email.skeleton())
+            .or_default()
+            .insert(user.id);
         if let Some(nik) = &user.nik {
             self.ids_by_nik.insert(nik.as_str().to_string(), user.id);
         }
@@ -113,6 +136,13 @@ impl Users {
 
     fn unindex(&mut self, user: &User) {
         self.ids_by_email.remove(user.email.as_str());
+        let skeleton = user.email.skeleton();
+        if let Some(ids) = self.ids_by_email_skeleton.get_mut(&skeleton) {
+            ids.remove(&user.id);
+            if ids.is_empty() {
+                self.ids_by_email_skeleton.remove(&skeleton);
+            }
+        }
         if let Some(nik) = &user.nik {
             self.ids_by_nik.remove(nik.as_str());
         }
@@ -150,6 +180,7 @@ impl UserRepository for MemoryStore {
         let state = self.locked()?;
         Ok(IdentifiersInUse {
             email: state.users.ids_by_email.contains_key(email.as_str()),
+            email_look_alike: state.users.look_alike_of(email, None),
             nik: nik.is_some_and(|nik| state.users.ids_by_nik.contains_key(nik.as_str())),
         })
     }

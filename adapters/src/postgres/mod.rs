@@ -130,7 +130,12 @@ pub async fn migrate(pool: &PgPool) -> Result<(), OpenError> {
     MIGRATOR
         .run(pool)
         .await
-        .map_err(|error| OpenError::Migration(error.to_string()))
+        .map_err(|error| OpenError::Migration(error.to_string()))?;
+    // Data that only WarTawa can compute, for rows made before it was kept.
+    users::fill_in_email_skeletons(pool)
+        .await
+        .map_err(|error| OpenError::Migration(error.to_string()))?;
+    Ok(())
 }
 
 /// The store; implements the user, event and booking repositories, the audit log and the

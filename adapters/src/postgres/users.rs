@@ -13,6 +13,7 @@ use domain::user::{
 use super::audit::record;
 use super::rows::{user_columns, UserRow};
 use super::{store_error, violated_unique, PostgresStore};
+use sqlx::{PgConnection, PgPool};
 
 /// A write that broke a uniqueness rule of accounts.
 fn user_write_error(error: sqlx::Error) -> UserWriteError {
@@ -33,12 +34,75 @@ fn may_remove_an_admin(change: &UserChange) -> bool {
     }
 }
 
+/// The namespace of the advisory locks that serialise writes of emails with one skeleton.
+const EMAIL_SKELETON_LOCKS: i32 = 7_201;
+
+/// Whether an account other than `except` has an email that `email` looks like
+/// (`Email::looks_like`). With `lock`, writes of emails of the same skeleton wait for this
+/// transaction, so that two look-alikes cannot both pass the check.
+async fn look_alike_exists(
+    conn: &mut PgConnection,
+    email: &Email,
+    except: Option<UserId>,
+    lock: bool,
+) -> Result<bool, StoreError> {
+    let skeleton = email.skeleton();
+    if lock {
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind(EMAIL_SKELETON_LOCKS)
+            .bind(&skeleton)
+            .execute(&mut *conn)
+            .await
+            .map_err(store_error)?;
+    }
+    let others: Vec<String> =
+        sqlx::query_scalar("SELECT email FROM users WHERE email_skeleton = $1 AND id <> $2")
+            .bind(&skeleton)
+            .bind(except.map_or(0, |id| id.0))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(store_error)?;
+    Ok(others
+        .iter()
+        .filter_map(|other| Email::parse(other).ok())
+        .any(|other| email.looks_like(&other)))
+}
+
+/// Fills in the skeleton of accounts made before skeletons were kept; run after migrating.
+pub(super) async fn fill_in_email_skeletons(pool: &PgPool) -> Result<u64, StoreError> {
+    let missing: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, email FROM users WHERE email_skeleton IS NULL")
+            .fetch_all(pool)
+            .await
+            .map_err(store_error)?;
+    let mut filled = 0;
+    for (id, email) in missing {
+        let Ok(email) = Email::parse(&email) else {
+            continue;
+        };
+        sqlx::query(
+            "UPDATE users SET email_skeleton = $2 WHERE id = $1 AND email_skeleton IS NULL",
+        )
+        .bind(id)
+        .bind(email.skeleton())
+        .execute(pool)
+        .await
+        .map_err(store_error)?;
+        filled += 1;
+    }
+    Ok(filled)
+}
+
 #[async_trait]
 impl UserRepository for PostgresStore {
     async fn insert(&self, user: NewUser) -> Result<User, UserWriteError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        if look_alike_exists(&mut tx, &user.email, None, true).await? {
+            return Err(UserWriteError::EmailLooksLikeAnother);
+        }
         let row: UserRow = sqlx::query_as(concat!(
-            "INSERT INTO users (name, email, password_hash, role, nik, phone_number, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
+            "INSERT INTO users (name, email, password_hash, role, nik, phone_number, created_at, email_skeleton) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
             user_columns!()
         ))
         .bind(user.name.as_str())
@@ -48,9 +112,11 @@ impl UserRepository for PostgresStore {
         .bind(user.nik.as_ref().map(|nik| nik.as_str()))
         .bind(user.phone_number.as_ref().map(|phone| phone.as_str()))
         .bind(user.created_at)
-        .fetch_one(&self.pool)
+        .bind(user.email.skeleton())
+        .fetch_one(&mut *tx)
         .await
         .map_err(user_write_error)?;
+        tx.commit().await.map_err(store_error)?;
         Ok(row.into_user()?)
     }
 
@@ -85,16 +151,21 @@ impl UserRepository for PostgresStore {
         email: &Email,
         nik: Option<Nik>,
     ) -> Result<IdentifiersInUse, StoreError> {
-        let (email, nik): (bool, bool) = sqlx::query_as(
+        let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        let (taken, nik): (bool, bool) = sqlx::query_as(
             "SELECT EXISTS (SELECT 1 FROM users WHERE email = $1), \
                     EXISTS (SELECT 1 FROM users WHERE nik = $2)",
         )
         .bind(email.as_str())
         .bind(nik.as_ref().map(|nik| nik.as_str()))
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *conn)
         .await
         .map_err(store_error)?;
-        Ok(IdentifiersInUse { email, nik })
+        Ok(IdentifiersInUse {
+            email: taken,
+            email_look_alike: look_alike_exists(&mut conn, email, None, false).await?,
+            nik,
+        })
     }
 
     async fn list(&self, page: Page) -> Result<Paged<User>, StoreError> {
@@ -152,6 +223,11 @@ impl UserRepository for PostgresStore {
         .map_err(store_error)?;
         let before = row.ok_or(UserWriteError::NotFound)?.into_user()?;
         let after = apply_change(&before, &change);
+        if after.email != before.email
+            && look_alike_exists(&mut tx, &after.email, Some(id), true).await?
+        {
+            return Err(UserWriteError::EmailLooksLikeAnother);
+        }
         let other_active_admins = active_admins.iter().filter(|admin| **admin != id.0).count();
         if may_remove_an_admin(&change) && removes_last_admin(&before, &after, other_active_admins)
         {
@@ -159,7 +235,7 @@ impl UserRepository for PostgresStore {
         }
         let row: UserRow = sqlx::query_as(concat!(
             "UPDATE users SET name = $2, email = $3, password_hash = $4, role = $5, nik = $6, phone_number = $7, \
-             active = $8, token_version = $9 WHERE id = $1 RETURNING ",
+             active = $8, token_version = $9, email_skeleton = $10 WHERE id = $1 RETURNING ",
             user_columns!()
         ))
         .bind(id.0)
@@ -171,6 +247,7 @@ impl UserRepository for PostgresStore {
         .bind(after.phone_number.as_ref().map(|phone| phone.as_str()))
         .bind(after.active)
         .bind(after.token_version)
+        .bind(after.email.skeleton())
         .fetch_one(&mut *tx)
         .await
         .map_err(user_write_error)?;

@@ -571,3 +571,96 @@ pub async fn a_customer_who_keeps_giving_up_holds_is_refused_for_that_show(facto
     app.advance(started + chrono::Duration::hours(6) + chrono::Duration::minutes(1) - app.now());
     app.book(&griefer, show, &["B1"]).await;
 }
+
+/// Addresses made to look like an existing account's: fullwidth forms are the plain address
+/// (taken), invisible and text-direction characters are refused, and an address with look-alike
+/// letters (Cyrillic а for Latin a) is refused as a look-alike, at sign-up and on a profile
+/// change alike. Two different plain-ASCII addresses both remain possible.
+pub async fn look_alike_emails_do_not_make_new_accounts(factory: AppFactory) {
+    let app = factory.app().await;
+    let sign_up = |email: &str| {
+        let body = json!({"name": "Peniru Akun", "email": email, "password": "look-alike-123"});
+        let app = app.clone();
+        async move { app.post("/api/users", None, &body).await }
+    };
+    sign_up("boss@example.com").await.expect(201);
+    sign_up("ＢＯＳＳ@example.com").await.expect_error(409);
+    for hidden in [
+        "bo\u{200b}ss@example.com",
+        "boss\u{200d}@example.com",
+        "\u{202e}ssob@example.com",
+        "boss\u{feff}@example.com",
+    ] {
+        let refused = sign_up(hidden).await.expect_error(400);
+        assert_field_error(&refused, "email");
+    }
+    for look_alike in ["b\u{43e}ss@example.com", "boss@ex\u{430}mple.com"] {
+        let refused = sign_up(look_alike).await.expect_error(409);
+        assert!(
+            refused["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("looks the same")),
+            "{refused}"
+        );
+    }
+    let someone = app.account("Orang Lain").await;
+    app.put(
+        &format!("/api/users/{}", someone.id),
+        Some(&someone.token),
+        &json!({"email": "b\u{43e}ss@example.com"}),
+    )
+    .await
+    .expect_error(409);
+    sign_up("martin@example.com").await.expect(201);
+    sign_up("rnartin@example.com").await.expect(201);
+    app.login("ＢＯＳＳ@EXAMPLE.COM", "look-alike-123")
+        .await
+        .expect(200);
+}
+
+/// Look-alikes of one address signed up at once, on two instances: exactly one account is made.
+pub async fn look_alikes_racing_make_one_account(factory: AppFactory) {
+    let first = factory.app().await;
+    let second = first.second_instance().await;
+    let variants = [
+        "kasir@example.com",
+        "k\u{430}sir@example.com",
+        "kas\u{456}r@example.com",
+        "k\u{430}s\u{456}r@example.com",
+        "kasir@ex\u{430}mple.com",
+        "k\u{430}sir@ex\u{430}mple.com",
+        "kas\u{456}r@ex\u{430}mple.com",
+        "k\u{430}s\u{456}r@ex\u{430}mple.com",
+    ];
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(variants.len()));
+    let sign_ups: Vec<_> = variants
+        .iter()
+        .enumerate()
+        .map(|(n, email)| {
+            let app = if n % 2 == 0 {
+                first.clone()
+            } else {
+                second.clone()
+            };
+            let (start, email) = (start.clone(), email.to_string());
+            tokio::spawn(async move {
+                start.wait().await;
+                app.post(
+                    "/api/users",
+                    None,
+                    &json!({"name": "Kasir Palsu", "email": email, "password": "look-alike-123"}),
+                )
+                .await
+                .code()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for sign_up in sign_ups {
+        statuses.push(sign_up.await.expect("a sign-up"));
+    }
+    statuses.sort_unstable();
+    let mut expected = vec![409; variants.len() - 1];
+    expected.insert(0, 201);
+    assert_eq!(statuses, expected);
+}

@@ -128,6 +128,8 @@ macro_rules! http_suite_tests {
             control_characters_are_refused_wherever_text_is_kept,
             idempotency_keys_cannot_be_hoarded,
             a_customer_who_keeps_giving_up_holds_is_refused_for_that_show,
+            look_alike_emails_do_not_make_new_accounts,
+            look_alikes_racing_make_one_account,
         });
         $crate::http_suite_tests!(@module ($factory) idempotency {
             a_retried_booking_is_replayed_not_repeated,
