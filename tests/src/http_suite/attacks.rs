@@ -664,3 +664,26 @@ pub async fn look_alikes_racing_make_one_account(factory: AppFactory) {
     expected.insert(0, 201);
     assert_eq!(statuses, expected);
 }
+
+/// Every answer, the API's, the docs' and the framework's own errors alike, tells the browser
+/// not to sniff content types, not to send a referrer elsewhere, and not to frame the page.
+pub async fn every_answer_carries_the_security_headers(factory: AppFactory) {
+    let app = factory.app().await;
+    for path in [
+        "/api/events",
+        "/docs",
+        "/openapi.json",
+        "/api/nowhere",
+        "/health",
+    ] {
+        let reply = app.get(path, None).await;
+        for (name, value) in [
+            ("x-content-type-options", "nosniff"),
+            ("referrer-policy", "no-referrer"),
+            ("x-frame-options", "DENY"),
+            ("content-security-policy", "frame-ancestors 'none'"),
+        ] {
+            assert_eq!(reply.header(name), Some(value), "{name} of {path}");
+        }
+    }
+}

@@ -130,6 +130,7 @@ macro_rules! http_suite_tests {
             a_customer_who_keeps_giving_up_holds_is_refused_for_that_show,
             look_alike_emails_do_not_make_new_accounts,
             look_alikes_racing_make_one_account,
+            every_answer_carries_the_security_headers,
         });
         $crate::http_suite_tests!(@module ($factory) idempotency {
             a_retried_booking_is_replayed_not_repeated,
