@@ -901,22 +901,25 @@ mod tests {
         block_on(svc.update(&admin(9), UserId(4), promote)).expect("promoted");
     }
 
-    #[test]
-    fn an_existing_customer_is_never_made_admin_silently() {
+    /// Ensures Sari is an admin, her account being `found` as `role`, writing nothing.
+    fn ensure_sari_without_writes(
+        role: Role,
+        existing: ExistingAccount,
+    ) -> Result<AdminSetUp, EnsureAdminError> {
         let mut users = MockUserRepository::new();
         users
             .expect_find_by_email()
-            .returning(|_| Ok(Some(user(2, Role::Customer))));
+            .returning(move |_| Ok(Some(user(2, role))));
         users.expect_update().never();
         users.expect_insert().never();
         let svc = service(users, MockPasswordHasher::new());
-        let refused = block_on(svc.ensure_admin(
-            "Sari Dewi",
-            "sari@example.com",
-            "rahasia123",
-            ExistingAccount::Refuse,
-        ))
-        .unwrap_err();
+        block_on(svc.ensure_admin("Sari Dewi", "sari@example.com", "rahasia123", existing))
+    }
+
+    #[test]
+    fn an_existing_customer_is_never_made_admin_silently() {
+        let refused =
+            ensure_sari_without_writes(Role::Customer, ExistingAccount::Refuse).unwrap_err();
         assert_eq!(
             refused,
             EnsureAdminError::NotAnAdmin {
@@ -929,19 +932,8 @@ mod tests {
 
     #[test]
     fn an_active_admin_is_confirmed_with_its_password_untouched() {
-        let mut users = MockUserRepository::new();
-        users
-            .expect_find_by_email()
-            .returning(|_| Ok(Some(user(2, Role::Admin))));
-        users.expect_update().never();
-        let svc = service(users, MockPasswordHasher::new());
-        let confirmed = block_on(svc.ensure_admin(
-            "Sari Dewi",
-            "sari@example.com",
-            "rahasia123",
-            ExistingAccount::Refuse,
-        ))
-        .expect("confirmed");
+        let confirmed =
+            ensure_sari_without_writes(Role::Admin, ExistingAccount::Refuse).expect("confirmed");
         assert!(matches!(confirmed, AdminSetUp::AlreadyAdmin(admin) if admin.id == UserId(2)));
     }
 

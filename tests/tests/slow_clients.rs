@@ -20,7 +20,9 @@ fn unfinished_login() -> Vec<u8> {
         .to_vec()
 }
 
-async fn json_of(response: reqwest::Response) -> (u16, Value) {
+/// Sends a request and reads its answer as `(status, JSON body)`.
+async fn json_of(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.expect("an answer");
     let status = response.status().as_u16();
     let body = response.json().await.unwrap_or(Value::Null);
     (status, body)
@@ -31,33 +33,17 @@ async fn json_of(response: reqwest::Response) -> (u16, Value) {
 async fn browse_and_buy(server: &LiveServer, token: &str, event_id: i64, seat_id: i64) {
     let client = LiveServer::client();
     for _ in 0..10 {
-        let (status, body) = json_of(
-            client
-                .get(server.url("/api/events"))
-                .send()
-                .await
-                .expect("an answer"),
-        )
-        .await;
+        let (status, body) = json_of(client.get(server.url("/api/events"))).await;
         assert_eq!(status, 200, "browsing during the attack: {body}");
-        let (status, body) = json_of(
-            client
-                .get(server.url(&format!("/api/events/{event_id}/seats")))
-                .send()
-                .await
-                .expect("an answer"),
-        )
-        .await;
+        let (status, body) =
+            json_of(client.get(server.url(&format!("/api/events/{event_id}/seats")))).await;
         assert_eq!(status, 200, "the seat map during the attack: {body}");
     }
     let (status, booking) = json_of(
         client
             .post(server.url("/api/bookings"))
             .bearer_auth(token)
-            .json(&json!({"event_id": event_id, "seat_ids": [seat_id]}))
-            .send()
-            .await
-            .expect("an answer"),
+            .json(&json!({"event_id": event_id, "seat_ids": [seat_id]})),
     )
     .await;
     assert_eq!(status, 201, "booking during the attack: {booking}");
@@ -65,10 +51,7 @@ async fn browse_and_buy(server: &LiveServer, token: &str, event_id: i64, seat_id
         client
             .post(server.url(&format!("/api/bookings/{}/pay", code(&booking))))
             .bearer_auth(token)
-            .json(&json!({"amount": booking["total_price"], "method": PAYMENT_METHOD}))
-            .send()
-            .await
-            .expect("an answer"),
+            .json(&json!({"amount": booking["total_price"], "method": PAYMENT_METHOD})),
     )
     .await;
     assert_eq!(status, 200, "paying during the attack: {payment}");
@@ -217,14 +200,8 @@ async fn connections_are_bounded_per_client_address() {
     assert!(refused.header("retry-after").is_some());
 
     // Another address is not held back by this one.
-    let (status, _) = json_of(
-        LiveServer::client_from(SECOND_ADDRESS)
-            .get(server.url("/api/events"))
-            .send()
-            .await
-            .expect("an answer"),
-    )
-    .await;
+    let (status, _) =
+        json_of(LiveServer::client_from(SECOND_ADDRESS).get(server.url("/api/events"))).await;
     assert_eq!(status, 200);
 
     // A connection closed gives its place back.
