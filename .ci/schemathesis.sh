@@ -179,6 +179,10 @@ event() {
 # booking of seats 1 and 2 (A1, A2) is left free to succeed.
 fuzzed_event=$(event "Stand-up Night Jakarta" 40)
 event_id=$(field id <<<"$fuzzed_event")
+# With an uploaded picture (a 1x1 PNG), so that its own address has something to serve.
+tiny_png=iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=
+call PUT "/api/events/$event_id" 200 "$admin_token" \
+    "{\"image_url\": \"data:image/png;base64,$tiny_png\"}" >/dev/null
 phase_ids=$(python3 -c 'import json, sys; print(", ".join(str(p["id"]) for p in json.load(sys.stdin)["phases"]))' <<<"$fuzzed_event")
 seat_ids=$(call GET "/api/events/$event_id/seats" 200 |
     python3 -c 'import json, sys; print(", ".join(str(seat["id"]) for seat in json.load(sys.stdin)))')

@@ -289,7 +289,7 @@ mod tests {
                 name: "Show".into(),
                 date: now(),
                 venue: "Hall".into(),
-                image_url: None,
+                image: None,
             },
             customer_name: "Sari".into(),
             payment: None,

@@ -13,11 +13,20 @@ use crate::auth::{require_admin, require_self_or_admin, Actor, Denied};
 use crate::ports::{
     Clock, EventDeleteError, EventFilter, EventRepository, EventWriteError, Page, Paged, StoreError,
 };
-use crate::views::{EventView, SeatMap};
+use crate::views::{EventView, ImageFile, SeatMap};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GetEventError {
     #[error("event {0} does not exist")]
+    NotFound(EventId),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GetImageError {
+    /// An unknown event has none either.
+    #[error("event {0} has no uploaded picture")]
     NotFound(EventId),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -159,6 +168,14 @@ impl EventService {
             })
     }
 
+    /// The event's uploaded picture, for anyone to read.
+    pub async fn image(&self, id: EventId) -> Result<ImageFile, GetImageError> {
+        self.events
+            .image(id)
+            .await?
+            .ok_or(GetImageError::NotFound(id))
+    }
+
     pub async fn seats(&self, id: EventId) -> Result<SeatMap, GetEventError> {
         self.events
             .seats(id, self.clock.now())
@@ -264,7 +281,7 @@ mod tests {
             description: None,
             date,
             venue: "Hall".into(),
-            image_url: Some("ftp://x".into()),
+            image_url: Some("data:image/svg+xml;base64,PHN2Zy8+".into()),
             seats_per_row: None,
             capacity: None,
             phases: vec![PhaseInput {
@@ -301,6 +318,20 @@ mod tests {
         assert_eq!(
             block_on(svc.delete(&admin(), EventId(1))).unwrap_err(),
             DeleteEventError::HasBookings
+        );
+    }
+
+    #[test]
+    fn an_event_without_an_uploaded_picture_has_none_to_serve() {
+        let mut events = MockEventRepository::new();
+        events
+            .expect_image()
+            .withf(|id| *id == EventId(4))
+            .times(1)
+            .returning(|_| Ok(None));
+        assert_eq!(
+            block_on(service(events).image(EventId(4))).unwrap_err(),
+            GetImageError::NotFound(EventId(4))
         );
     }
 

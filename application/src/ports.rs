@@ -17,7 +17,7 @@ use domain::user::{Email, NewUser, Nik, Password, Role, User, UserChange, UserId
 use domain::Timestamp;
 
 use crate::idempotency::{IdempotencyKey, IdempotencyPolicy};
-use crate::views::{AuditRecord, BookingDetails, Dashboard, EventView, SeatMap};
+use crate::views::{AuditRecord, BookingDetails, Dashboard, EventView, ImageFile, SeatMap};
 
 /// The store could not do what was asked, for a reason of its own.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -177,10 +177,11 @@ pub enum EventDeleteError {
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait EventRepository: Send + Sync {
-    /// Stores the event, its phases in order, and `capacity` seats laid out by `domain::seat::layout`.
+    /// Stores the event, its phases in order, and `capacity` seats laid out by `domain::seat::layout`;
+    /// an uploaded picture's bytes are stored once, apart from the event's fields.
     async fn create(&self, event: NewEvent) -> Result<EventView, StoreError>;
     async fn find(&self, id: EventId, now: Timestamp) -> Result<Option<EventView>, StoreError>;
-    /// Events ordered by date (then id).
+    /// Events ordered by date (then id). Never reads a picture's bytes.
     async fn list(
         &self,
         filter: EventFilter,
@@ -190,7 +191,8 @@ pub trait EventRepository: Send + Sync {
     /// Applies `domain::event::plan_event_update` atomically: phases added, changed and removed,
     /// seats appended or removed from the end, and, when the event is cancelled, its open
     /// bookings cancelled and their payments refunded, and the cancellation recorded in the
-    /// audit trail as `audit`'s actor's.
+    /// audit trail as `audit`'s actor's. The picture follows the plan's `ImageChange`: an uploaded
+    /// picture that is replaced or removed is deleted.
     async fn update(
         &self,
         id: EventId,
@@ -198,9 +200,12 @@ pub trait EventRepository: Send + Sync {
         now: Timestamp,
         audit: AuditStamp,
     ) -> Result<EventView, EventWriteError>;
-    /// Deletes an event that has no bookings at all, and records the deletion, with the event's
-    /// name, in the audit trail as `audit`'s actor's.
+    /// Deletes an event that has no bookings at all, with its uploaded picture, and records the
+    /// deletion, with the event's name, in the audit trail as `audit`'s actor's.
     async fn delete(&self, id: EventId, audit: AuditStamp) -> Result<(), EventDeleteError>;
+    /// The event's uploaded picture, reading no other event's; `None` for an unknown event or one
+    /// without an uploaded picture.
+    async fn image(&self, id: EventId) -> Result<Option<ImageFile>, StoreError>;
     /// The seat map in row, number order, with its version; `None` for an unknown event.
     async fn seats(&self, id: EventId, now: Timestamp) -> Result<Option<SeatMap>, StoreError>;
     /// The version the seat map has now (lapsed holds expired first); `None` for an unknown event.

@@ -3,6 +3,7 @@
 use domain::audit::{AuditActionKind, AuditDetails, AuditTargetType};
 use domain::booking::Booking;
 use domain::event::{current_phase, Event, EventId, Phase, PhaseSales, ShownStatus};
+use domain::image::{EventImage, ImageDigest, ImageMediaType};
 use domain::money::Money;
 use domain::payment::Payment;
 use domain::seat::{Seat, SeatStatus};
@@ -50,7 +51,7 @@ pub struct EventSummary {
     pub name: String,
     pub date: Timestamp,
     pub venue: String,
-    pub image_url: Option<String>,
+    pub image: Option<EventImage>,
 }
 
 impl From<&Event> for EventSummary {
@@ -60,8 +61,28 @@ impl From<&Event> for EventSummary {
             name: event.name.clone(),
             date: event.date,
             venue: event.venue.clone(),
-            image_url: event.image_url.clone(),
+            image: event.image.clone(),
         }
+    }
+}
+
+/// An event's uploaded picture as stored, read on its own: never with the event, never in a list.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ImageFile {
+    pub media_type: ImageMediaType,
+    /// Names this version of the picture.
+    pub digest: ImageDigest,
+    pub bytes: Vec<u8>,
+}
+
+/// Megabytes of bytes are never printed.
+impl std::fmt::Debug for ImageFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageFile")
+            .field("media_type", &self.media_type)
+            .field("digest", &self.digest)
+            .field("bytes", &self.bytes.len())
+            .finish()
     }
 }
 

@@ -71,6 +71,10 @@ pub struct Config {
     /// The venue's offset, for request times written without one.
     pub venue_offset: FixedOffset,
     pub cors_origins: CorsOrigins,
+    /// Where the API is reached from outside (`https://api.wartawa.id`, maybe with a path), with
+    /// no trailing slash: links to uploaded pictures start here. `None`: each request's own
+    /// scheme and `Host`.
+    pub public_base_url: Option<String>,
     pub bcrypt_cost: u32,
     /// Logins and password changes per client address per minute; 0 means no limit.
     pub login_attempts_per_address: u32,
@@ -257,6 +261,9 @@ impl Config {
                 CorsOrigins::Any,
                 cors_origins,
             )?,
+            public_base_url: parse_or("PUBLIC_BASE_URL", var("PUBLIC_BASE_URL"), None, |value| {
+                public_base_url(value).map(Some)
+            })?,
             bcrypt_cost: parse_or(
                 "BCRYPT_COST",
                 var("BCRYPT_COST"),
@@ -544,6 +551,59 @@ fn cors_origins(value: &str) -> Result<CorsOrigins, String> {
     Ok(CorsOrigins::List(origins))
 }
 
+/// `http(s)://host[:port]` with an optional path, as a browser would reach the API: no query,
+/// fragment, credentials, spaces or characters that could break out of a link. Trailing slashes
+/// are dropped, so that a path can be appended.
+fn public_base_url(value: &str) -> Result<String, String> {
+    let expected = || {
+        "an http(s) URL such as https://api.wartawa.id or https://wartawa.id/backend \
+         (scheme, host, optional port and path; no query, fragment or credentials)"
+            .to_string()
+    };
+    let base = value.trim_end_matches('/');
+    let (scheme, rest) = base.split_once("://").ok_or_else(expected)?;
+    let (authority, path) = rest
+        .find('/')
+        .map_or((rest, ""), |index| (&rest[..index], &rest[index..]));
+    let (host, port) = if authority.starts_with('[') {
+        let end = authority.find(']').ok_or_else(expected)?;
+        (&authority[..=end], &authority[end + 1..])
+    } else {
+        authority.find(':').map_or((authority, ""), |index| {
+            (&authority[..index], &authority[index..])
+        })
+    };
+    let host_is_valid = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(ipv6) => {
+            !ipv6.is_empty()
+                && ipv6
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() || matches!(c, ':' | '.'))
+        }
+        None => {
+            !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
+        }
+    };
+    let port_is_valid = port.is_empty()
+        || port.strip_prefix(':').is_some_and(|digits| {
+            !digits.is_empty()
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && digits.parse::<u16>().is_ok_and(|port| port > 0)
+        });
+    let path_is_valid = !path.contains("//")
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '.' | '_' | '~' | '%'));
+    if matches!(scheme, "http" | "https") && host_is_valid && port_is_valid && path_is_valid {
+        Ok(base.to_string())
+    } else {
+        Err(expected())
+    }
+}
+
 /// What a browser puts in `Origin`: a scheme, a host and maybe a port; never a path, so a
 /// trailing slash would never match.
 fn is_origin(candidate: &str) -> bool {
@@ -576,6 +636,7 @@ impl fmt::Debug for Config {
             .field("max_tickets_per_user", &self.max_tickets_per_user)
             .field("venue_offset", &self.venue_offset)
             .field("cors_origins", &self.cors_origins)
+            .field("public_base_url", &self.public_base_url)
             .field("bcrypt_cost", &self.bcrypt_cost)
             .finish()
     }
@@ -907,6 +968,50 @@ mod tests {
                 "{message}"
             );
             assert!(message.ends_with(&format!("got \"{bad}\"")), "{message}");
+        }
+    }
+
+    #[test]
+    fn the_public_base_url_is_an_http_origin_with_an_optional_path() {
+        let base = |value: &str| config(&[("PUBLIC_BASE_URL", value)]).map(|c| c.public_base_url);
+        assert_eq!(config(&[]).unwrap().public_base_url, None);
+        assert_eq!(base(" ").unwrap(), None, "blank takes the default");
+        for (value, expected) in [
+            ("https://api.wartawa.id", "https://api.wartawa.id"),
+            ("https://api.wartawa.id/", "https://api.wartawa.id"),
+            (" https://api.wartawa.id ", "https://api.wartawa.id"),
+            ("http://localhost:6543", "http://localhost:6543"),
+            ("https://wartawa.id/backend/", "https://wartawa.id/backend"),
+            ("http://[::1]:6543", "http://[::1]:6543"),
+            ("http://10.0.0.5:8080/api-gw", "http://10.0.0.5:8080/api-gw"),
+        ] {
+            assert_eq!(base(value).unwrap().as_deref(), Some(expected), "{value}");
+        }
+        for value in [
+            "api.wartawa.id",
+            "ftp://api.wartawa.id",
+            "javascript://alert(1)",
+            "https://",
+            "https:///path",
+            "https://api.wartawa.id?x=1",
+            "https://api.wartawa.id/#top",
+            "https://user:pw@api.wartawa.id",
+            "https://api.wartawa.id:0",
+            "https://api.wartawa.id:99999",
+            "https://api.wartawa.id:+80",
+            "https://api.wartawa.id:",
+            "https://api wartawa.id",
+            "https://api.wartawa.id/a b",
+            "https://api.wartawa.id/\"><script>",
+            "https://api.wartawa.id//evil.com",
+            "https://[::1",
+            "https://[]",
+        ] {
+            let error = base(value).unwrap_err().to_string();
+            assert!(
+                error.starts_with("PUBLIC_BASE_URL must be an http(s) URL"),
+                "{value}: {error}"
+            );
         }
     }
 

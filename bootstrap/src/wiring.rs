@@ -194,6 +194,7 @@ pub fn http_settings(config: &Config) -> HttpSettings {
             min_bytes_per_second: config.body_min_bytes_per_second,
             ..BodyReading::default()
         },
+        public_base_url: config.public_base_url.clone(),
     }
 }
 

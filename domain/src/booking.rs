@@ -653,7 +653,7 @@ mod tests {
             description: None,
             date: now() + Duration::days(30),
             venue: "Hall".into(),
-            image_url: None,
+            image: None,
             capacity: 20,
             seats_per_row: 10,
             status: EventStatus::Published,

@@ -3,6 +3,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::image::{
+    parse_image_url, EventImage, ImageChange, ImageUrlError, NewImage, MAX_IMAGE_DATA_URL_BYTES,
+};
 use crate::money::Money;
 use crate::validation::{multiline_text_of_length, text_of_length, ValidationErrors};
 use crate::Timestamp;
@@ -30,10 +33,6 @@ pub const MAX_SEATS_PER_ROW: u32 = 100;
 pub const DEFAULT_SEATS_PER_ROW: u32 = 10;
 pub const MAX_PHASES: usize = 10;
 pub const MAX_DESCRIPTION_CHARS: usize = 10_000;
-/// The largest picture an organiser may upload as a `data:` URL.
-pub const MAX_IMAGE_DATA_URL_BYTES: usize = 2 * 1024 * 1024;
-pub const MAX_IMAGE_LINK_BYTES: usize = 2048;
-
 /// The status an organiser sets. `ended` is not stored: it follows from the date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventStatus {
@@ -144,7 +143,7 @@ pub struct Event {
     pub description: Option<String>,
     pub date: Timestamp,
     pub venue: String,
-    pub image_url: Option<String>,
+    pub image: Option<EventImage>,
     pub capacity: u32,
     pub seats_per_row: u32,
     pub status: EventStatus,
@@ -212,7 +211,8 @@ pub struct NewEvent {
     pub description: Option<String>,
     pub date: Timestamp,
     pub venue: String,
-    pub image_url: Option<String>,
+    /// The picture, with an upload's bytes, which the store keeps apart from the event.
+    pub image: Option<NewImage>,
     pub capacity: u32,
     pub seats_per_row: u32,
     pub phases: Vec<PhasePlan>,
@@ -225,57 +225,6 @@ pub enum EventInputError {
     Invalid(ValidationErrors),
     #[error("the picture is larger than the {limit_bytes} bytes allowed")]
     ImageTooLarge { limit_bytes: usize },
-}
-
-/// A picture: an http(s) link, or an uploaded picture as a `data:image/…;base64,…` URL.
-pub fn parse_image_url(value: &str) -> Result<String, ImageUrlError> {
-    let url = value.trim();
-    if let Some(rest) = url.strip_prefix("data:") {
-        let (media, data) = rest.split_once(',').ok_or(ImageUrlError::Malformed)?;
-        if !media.starts_with("image/") || !media.ends_with(";base64") {
-            return Err(ImageUrlError::Malformed);
-        }
-        if url.len() > MAX_IMAGE_DATA_URL_BYTES {
-            return Err(ImageUrlError::TooLarge);
-        }
-        let is_base64 = data
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
-        return if is_base64 {
-            Ok(url.to_string())
-        } else {
-            Err(ImageUrlError::Malformed)
-        };
-    }
-    let lower = url.to_ascii_lowercase();
-    let host_part = lower
-        .strip_prefix("https://")
-        .or_else(|| lower.strip_prefix("http://"))
-        .ok_or(ImageUrlError::Scheme)?;
-    if host_part.is_empty() || host_part.starts_with('/') || url.chars().any(char::is_whitespace) {
-        return Err(ImageUrlError::Malformed);
-    }
-    if url.len() > MAX_IMAGE_LINK_BYTES {
-        return Err(ImageUrlError::Malformed);
-    }
-    Ok(url.to_string())
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImageUrlError {
-    Scheme,
-    Malformed,
-    TooLarge,
-}
-
-impl fmt::Display for ImageUrlError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ImageUrlError::Scheme => "must be an http(s) URL or a data:image/…;base64 URL",
-            ImageUrlError::Malformed => "is not a well-formed http(s) or data:image/…;base64 URL",
-            ImageUrlError::TooLarge => "is larger than the 2 MB allowed for a picture",
-        })
-    }
 }
 
 /// Field checks shared by creation and update.
@@ -319,11 +268,11 @@ impl EventChecks {
         }
     }
 
-    fn image_url(&mut self, image_url: Option<&str>) -> Option<Option<String>> {
+    fn image_url(&mut self, image_url: Option<&str>) -> Option<Option<NewImage>> {
         match image_url.map(str::trim) {
             None | Some("") => Some(None),
             Some(url) => match parse_image_url(url) {
-                Ok(url) => Some(Some(url)),
+                Ok(image) => Some(Some(image)),
                 Err(ImageUrlError::TooLarge) => {
                     self.image_too_large = true;
                     None
@@ -419,7 +368,7 @@ pub fn validate_new_event(input: &EventInput, now: Timestamp) -> Result<NewEvent
     let venue = checks.venue(&input.venue);
     let description = checks.description(input.description.as_deref());
     checks.date(input.date, now);
-    let image_url = checks.image_url(input.image_url.as_deref());
+    let image = checks.image_url(input.image_url.as_deref());
     let seats_per_row = match input.seats_per_row {
         None => Some(DEFAULT_SEATS_PER_ROW),
         Some(n) if (1..=i64::from(MAX_SEATS_PER_ROW)).contains(&n) => Some(n as u32),
@@ -459,7 +408,7 @@ pub fn validate_new_event(input: &EventInput, now: Timestamp) -> Result<NewEvent
         description: description.unwrap_or_default(),
         date: input.date,
         venue: venue.unwrap_or_default(),
-        image_url: image_url.unwrap_or_default(),
+        image: image.unwrap_or_default(),
         capacity: capacity.unwrap_or_default(),
         seats_per_row: seats_per_row.unwrap_or_default(),
         phases,
@@ -496,7 +445,7 @@ pub struct EventUpdatePlan {
     pub description: Option<String>,
     pub date: Timestamp,
     pub venue: String,
-    pub image_url: Option<String>,
+    pub image: ImageChange,
     pub status: EventStatus,
     pub capacity: u32,
     /// The phases in their new order; those without an id are to be created.
@@ -540,7 +489,7 @@ pub fn plan_event_update(
         checks.date(date, now);
     }
     let date = patch.date.unwrap_or(event.date);
-    let image_url = patch
+    let image = patch
         .image_url
         .as_ref()
         .map(|url| checks.image_url(url.as_deref()));
@@ -622,9 +571,11 @@ pub fn plan_event_update(
             .unwrap_or_else(|| event.description.clone()),
         date,
         venue: venue.flatten().unwrap_or_else(|| event.venue.clone()),
-        image_url: image_url
-            .flatten()
-            .unwrap_or_else(|| event.image_url.clone()),
+        image: match image.flatten() {
+            None => ImageChange::Keep,
+            Some(None) => ImageChange::Remove,
+            Some(Some(image)) => ImageChange::Set(image),
+        },
         status,
         capacity,
         phases,
@@ -636,6 +587,7 @@ pub fn plan_event_update(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::image::ImageMediaType;
     use chrono::{Duration, TimeZone, Utc};
 
     fn now() -> Timestamp {
@@ -781,22 +733,42 @@ mod tests {
         assert!(validate_new_event(&many, now()).is_err());
     }
 
+    /// A real 1×1 PNG as a data URL.
+    const PNG_DATA_URL: &str = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
+
     #[test]
-    fn pictures_are_links_or_small_data_urls() {
-        assert!(parse_image_url("https://cdn.example.com/a.jpg").is_ok());
-        assert!(parse_image_url("data:image/png;base64,iVBORw0KGgo=").is_ok());
+    fn pictures_are_links_or_raster_uploads_up_to_two_megabytes() {
+        let mut with_link = input();
+        with_link.image_url = Some("https://cdn.example.com/a.jpg".into());
         assert_eq!(
-            parse_image_url("ftp://example.com/a.jpg"),
-            Err(ImageUrlError::Scheme)
+            validate_new_event(&with_link, now()).unwrap().image,
+            Some(NewImage::Link("https://cdn.example.com/a.jpg".into()))
         );
-        assert_eq!(
-            parse_image_url("javascript:alert(1)"),
-            Err(ImageUrlError::Scheme)
+        let mut with_upload = input();
+        with_upload.image_url = Some(PNG_DATA_URL.into());
+        let image = validate_new_event(&with_upload, now()).unwrap().image;
+        assert!(
+            matches!(&image, Some(NewImage::Upload(upload)) if upload.media_type() == ImageMediaType::Png),
+            "{image:?}"
         );
-        assert_eq!(
-            parse_image_url("data:text/html;base64,PGI+"),
-            Err(ImageUrlError::Malformed)
-        );
+        let mut without = input();
+        without.image_url = Some("  ".into());
+        assert_eq!(validate_new_event(&without, now()).unwrap().image, None);
+
+        for refused in [
+            "data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9ImFsZXJ0KDEpIi8+",
+            "data:image/png;base64,SGFsbw==",
+            "javascript:alert(1)",
+            "https://example.com/a.png\"onerror=\"alert(1)",
+        ] {
+            let mut bad = input();
+            bad.image_url = Some(refused.into());
+            let Err(EventInputError::Invalid(errors)) = validate_new_event(&bad, now()) else {
+                panic!("{refused} was not refused");
+            };
+            assert_eq!(errors.errors()[0].field, "image_url", "{refused}");
+        }
+
         let big = format!(
             "data:image/png;base64,{}",
             "A".repeat(MAX_IMAGE_DATA_URL_BYTES)
@@ -810,6 +782,34 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn an_update_keeps_clears_or_replaces_the_picture() {
+        let plan = |image_url: Option<Option<&str>>| {
+            let patch = EventPatch {
+                image_url: image_url.map(|url| url.map(String::from)),
+                ..Default::default()
+            };
+            plan_event_update(&snapshot(), &patch, now()).map(|plan| plan.image)
+        };
+        assert_eq!(plan(None), Ok(ImageChange::Keep));
+        assert_eq!(plan(Some(None)), Ok(ImageChange::Remove));
+        assert_eq!(plan(Some(Some(""))), Ok(ImageChange::Remove));
+        assert_eq!(
+            plan(Some(Some("https://example.com/b.png"))),
+            Ok(ImageChange::Set(NewImage::Link(
+                "https://example.com/b.png".into()
+            )))
+        );
+        assert!(matches!(
+            plan(Some(Some(PNG_DATA_URL))),
+            Ok(ImageChange::Set(NewImage::Upload(_)))
+        ));
+        assert!(matches!(
+            plan(Some(Some("data:image/svg+xml;base64,PHN2Zy8+"))),
+            Err(EventUpdateError::Input(EventInputError::Invalid(_)))
+        ));
+    }
+
     fn snapshot() -> EventSnapshot {
         let event = Event {
             id: EventId(1),
@@ -817,7 +817,7 @@ mod tests {
             description: None,
             date: now() + Duration::days(30),
             venue: "Hall".into(),
-            image_url: None,
+            image: None,
             capacity: 50,
             seats_per_row: 10,
             status: EventStatus::Published,

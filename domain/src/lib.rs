@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod booking;
 pub mod event;
+pub mod image;
 pub mod money;
 pub mod payment;
 pub mod seat;

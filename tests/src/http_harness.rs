@@ -37,6 +37,8 @@ pub const CUSTOMER_PASSWORD: &str = "customer-pass-1";
 const JWT_SECRET: &str = "wartawa-http-suite-jwt-secret-0123456789";
 /// What the web app sends as a payment method.
 pub const PAYMENT_METHOD: &str = "BCA Virtual Account";
+/// The `Host` every request of [`TestApp::request`] names, as every HTTP/1.1 client sends one.
+pub const TEST_HOST: &str = "api.wartawa.test";
 
 /// A clock that stands still until a test moves it.
 #[derive(Debug)]
@@ -183,12 +185,13 @@ impl AppFactory {
 pub type AppClient = TestClient<BoxEndpoint<'static, Response>>;
 
 /// One answer of the app: status, headers and the body as JSON (`Null` when empty, a string
-/// when the body is not JSON).
+/// when the body is not JSON), and as it came.
 #[derive(Debug)]
 pub struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Value,
+    pub bytes: Vec<u8>,
 }
 
 impl Reply {
@@ -502,7 +505,7 @@ impl TestApp {
     // ---- requests -------------------------------------------------------------------------
 
     /// A JSON request as the web app sends it: `Content-Type: application/json` on every call,
-    /// GETs included, and the bearer token when there is one.
+    /// GETs included, the bearer token when there is one, and the `Host` [`TEST_HOST`].
     pub async fn request(
         &self,
         method: Method,
@@ -513,6 +516,7 @@ impl TestApp {
         let mut request = self
             .client
             .request(method, path)
+            .header("host", TEST_HOST)
             .content_type("application/json");
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
@@ -771,5 +775,6 @@ async fn into_reply(response: Response) -> Reply {
         status,
         headers,
         body,
+        bytes,
     }
 }

@@ -4,5 +4,6 @@ pub mod http_harness;
 pub mod http_suite;
 pub mod live_server;
 pub mod pg_cluster;
+pub mod pictures;
 pub mod postgres_db;
 pub mod store_contract;

@@ -110,6 +110,17 @@ pub struct TestDatabase {
 impl TestDatabase {
     /// Creates and migrates a database, or `None` when PostgreSQL tests are skipped.
     pub async fn create() -> Option<TestDatabase> {
+        let database = TestDatabase::create_unmigrated().await?;
+        adapters::postgres::migrate(&database.pool)
+            .await
+            .expect("migrate the test database");
+        Some(database)
+    }
+
+    /// Creates an empty database, for a test to migrate as it needs (e.g. up to a version, to
+    /// show what a later migration does to the data of an existing database), or `None` when
+    /// PostgreSQL tests are skipped.
+    pub async fn create_unmigrated() -> Option<TestDatabase> {
         let server_url = server_url().await?;
         let name = format!(
             "wartawa_test_{}_{}",
@@ -130,9 +141,8 @@ impl TestDatabase {
             .await
             .expect("create a test database");
         let url = database_url(&server_url, &name);
-        let pool = adapters::postgres::open(&PostgresSettings::new(url.clone(), POOL_SIZE))
-            .await
-            .expect("migrate the test database");
+        let pool = adapters::postgres::pool(&PostgresSettings::new(url.clone(), POOL_SIZE))
+            .expect("a pool on the test database");
         Some(TestDatabase {
             url,
             pool,

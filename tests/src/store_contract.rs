@@ -30,6 +30,9 @@ use domain::event::{
     validate_new_event, EventId, EventInput, EventPatch, EventStatus, EventUpdateError, Phase,
     PhaseId, PhaseInput,
 };
+use domain::image::{EventImage, ImageDigest, ImageMediaType};
+
+use crate::pictures::{data_url, png};
 use domain::money::Money;
 use domain::payment::{PaymentInput, PaymentStatus};
 use domain::seat::{SeatId, SeatStatus};
@@ -101,6 +104,7 @@ macro_rules! store_contract_tests {
             capacity_grows_at_the_end_and_never_drops_below_seats_in_use,
             phases_change_only_as_their_sales_allow,
             only_an_event_without_bookings_can_be_deleted,
+            an_uploaded_picture_is_kept_apart_replaced_and_deleted_with_its_event,
             cancelling_an_event_cancels_its_bookings_and_refunds_payments,
             a_booking_holds_its_seats_at_the_current_phase_price,
             taken_seats_are_named_and_nothing_is_claimed,
@@ -954,8 +958,10 @@ pub async fn a_new_event_gets_its_seats_and_phases_in_order(factory: &dyn StoreF
     assert_eq!(event.date, date);
     assert_eq!(event.description.as_deref(), Some("An evening of stand-up"));
     assert_eq!(
-        event.image_url.as_deref(),
-        Some("https://cdn.example.com/poster.jpg")
+        event.image,
+        Some(EventImage::Link(
+            "https://cdn.example.com/poster.jpg".into()
+        ))
     );
     assert_eq!((event.capacity, event.seats_per_row), (12, 5));
     assert_eq!(event.status, EventStatus::Published);
@@ -1351,6 +1357,137 @@ pub async fn only_an_event_without_bookings_can_be_deleted(factory: &dyn StoreFa
     );
 }
 
+fn uploaded(media_type: ImageMediaType, bytes: &[u8]) -> Option<EventImage> {
+    Some(EventImage::Uploaded {
+        media_type,
+        digest: ImageDigest::of(bytes),
+    })
+}
+
+async fn change_picture(stores: &Stores, event: EventId, image_url: Option<String>) -> EventView {
+    let patch = EventPatch {
+        image_url: Some(image_url),
+        ..EventPatch::default()
+    };
+    stores
+        .events
+        .update(event, patch, now(), by_staff(stores, now()).await)
+        .await
+        .expect("the picture changes")
+}
+
+pub async fn an_uploaded_picture_is_kept_apart_replaced_and_deleted_with_its_event(
+    factory: &dyn StoreFactory,
+) {
+    let stores = factory.fresh().await;
+    let image_of = |event: EventId| {
+        let stores = stores.clone();
+        async move { stores.events.image(event).await.expect("the picture") }
+    };
+    let mut input = standard_show();
+    input.image_url = Some(data_url("image/png", &png(1)));
+    let created = create_event(&stores, input).await;
+    let first = created.event.id;
+    assert_eq!(created.event.image, uploaded(ImageMediaType::Png, &png(1)));
+    let gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;".to_vec();
+    let mut input = show("Open Mic", "Kafe Komedi", now() + days(20));
+    input.image_url = Some(data_url("image/gif", &gif));
+    let second = create_event(&stores, input).await.event.id;
+    let linked = create_event(&stores, standard_show()).await.event.id;
+
+    let file = image_of(first).await.expect("the first event's picture");
+    assert_eq!(
+        (file.media_type, &file.digest, &file.bytes),
+        (ImageMediaType::Png, &ImageDigest::of(&png(1)), &png(1))
+    );
+    let file = image_of(second).await.expect("the second event's picture");
+    assert_eq!(
+        (file.media_type, file.bytes),
+        (ImageMediaType::Gif, gif.clone())
+    );
+    assert_eq!(image_of(linked).await, None, "a link is no upload");
+    assert_eq!(image_of(EventId(999_999)).await, None);
+
+    let found = stores.events.find(first, now()).await.expect("find");
+    assert_eq!(found.expect("the event").event.image, created.event.image);
+    let listed = stores
+        .events
+        .list(EventFilter::default(), Page::default(), now())
+        .await
+        .expect("list");
+    let shown: Vec<Option<EventImage>> =
+        listed.items.iter().map(|v| v.event.image.clone()).collect();
+    assert_eq!(
+        shown,
+        [
+            uploaded(ImageMediaType::Gif, &gif),
+            uploaded(ImageMediaType::Png, &png(1)),
+            Some(EventImage::Link(
+                "https://cdn.example.com/poster.jpg".into()
+            )),
+        ]
+    );
+
+    let ari = customer(&stores, "Ari Wibowo").await;
+    let seats = seat_ids(&stores, first).await;
+    let booking = place(&stores, request(&ari, first, &seats[..1]), now()).await;
+    assert_eq!(
+        booking.event.image, created.event.image,
+        "a booking shows its event's picture"
+    );
+
+    let renamed = stores
+        .events
+        .update(
+            first,
+            EventPatch {
+                name: Some("Stand-up Night II".into()),
+                ..EventPatch::default()
+            },
+            now(),
+            by_staff(&stores, now()).await,
+        )
+        .await
+        .expect("rename");
+    assert_eq!(
+        renamed.event.image, created.event.image,
+        "a change that leaves the picture keeps it"
+    );
+    assert_eq!(image_of(first).await.map(|file| file.bytes), Some(png(1)));
+
+    let replaced = change_picture(&stores, first, Some(data_url("image/png", &png(2)))).await;
+    assert_eq!(replaced.event.image, uploaded(ImageMediaType::Png, &png(2)));
+    assert_eq!(image_of(first).await.map(|file| file.bytes), Some(png(2)));
+    let found = find_booking(&stores, &booking.booking.code, now()).await;
+    assert_eq!(found.event.image, uploaded(ImageMediaType::Png, &png(2)));
+
+    let link = "https://cdn.example.com/baru.png".to_string();
+    let relinked = change_picture(&stores, first, Some(link.clone())).await;
+    assert_eq!(relinked.event.image, Some(EventImage::Link(link)));
+    assert_eq!(image_of(first).await, None, "a link replaces the upload");
+
+    change_picture(&stores, first, Some(data_url("image/png", &png(3)))).await;
+    let cleared = change_picture(&stores, first, None).await;
+    assert_eq!(cleared.event.image, None);
+    assert_eq!(image_of(first).await, None, "clearing deletes the upload");
+    assert_eq!(
+        image_of(second).await.map(|file| file.bytes),
+        Some(gif.clone()),
+        "other events' pictures are untouched"
+    );
+
+    stores
+        .events
+        .delete(second, by_staff(&stores, now()).await)
+        .await
+        .expect("delete");
+    assert_eq!(
+        image_of(second).await,
+        None,
+        "a deleted event's picture goes with it"
+    );
+}
+
 pub async fn cancelling_an_event_cancels_its_bookings_and_refunds_payments(
     factory: &dyn StoreFactory,
 ) {
@@ -1489,7 +1626,7 @@ pub async fn a_booking_holds_its_seats_at_the_current_phase_price(factory: &dyn 
     assert_eq!(placed.event.id, event);
     assert_eq!(placed.event.name, "Stand-up Night");
     assert_eq!(placed.event.venue, "Jakarta Comedy Club");
-    assert_eq!(placed.event.image_url, created.event.image_url);
+    assert_eq!(placed.event.image, created.event.image);
     assert_eq!(placed.payment, None);
 
     let typed = BookingCode::parse(&booking.code.as_str().to_lowercase()).expect("a code");

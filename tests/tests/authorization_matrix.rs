@@ -20,6 +20,7 @@ use tests::http_harness::{
     assert_error_shape, code, id, jwt_part, Account, AppFactory, TestApp, CUSTOMER_PASSWORD,
     PAYMENT_METHOD,
 };
+use tests::pictures::{data_url, tiny_png};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_operation_answers_every_kind_of_caller_on_the_memory_store() {
@@ -256,6 +257,13 @@ impl Fixture {
             }
         };
         let event = create("Acara Matriks").await;
+        app.put(
+            &format!("/api/events/{event}"),
+            Some(admin_token),
+            &json!({ "image_url": data_url("image/png", &tiny_png()) }),
+        )
+        .await
+        .expect(200);
         let empty_event = create("Acara Kosong").await;
         let pending = app.book(&owner.token, event, &["A1"]).await;
         let paid = app.paid_booking(&owner.token, event, &["A2"]).await;
@@ -523,6 +531,13 @@ fn matrix() -> Vec<Row> {
         row(
             Method::GET,
             "/api/events/{id}/seats",
+            event_id,
+            no_body,
+            Access::Public(200),
+        ),
+        row(
+            Method::GET,
+            "/api/events/{id}/image",
             event_id,
             no_body,
             Access::Public(200),

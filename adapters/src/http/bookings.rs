@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use poem::Request;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -14,6 +15,7 @@ use domain::Timestamp;
 use super::error::{error_responses, ApiFailure};
 use super::idempotency::{self, IdempotencyKeyHeader, Idempotent};
 use super::limits::Throttles;
+use super::pictures::{LinkBase, PictureLinks};
 use super::text::Text;
 use super::time::UtcTime;
 use super::{BearerToken, Services, Tag};
@@ -74,6 +76,7 @@ struct BookingEventResponse {
     name: String,
     date: UtcTime,
     venue: String,
+    /// As the event's `image_url`: a link, or the absolute address of the uploaded picture.
     #[oai(nullable)]
     image_url: Option<String>,
 }
@@ -112,7 +115,8 @@ pub struct BookingResponse {
 }
 
 impl BookingResponse {
-    pub fn new(details: &BookingDetails, now: Timestamp) -> Self {
+    /// The booking as shown at `now`, its event's picture's address starting at `links`.
+    pub fn new(details: &BookingDetails, now: Timestamp, links: &LinkBase) -> Self {
         let booking = &details.booking;
         BookingResponse {
             id: booking.id.0,
@@ -124,7 +128,11 @@ impl BookingResponse {
                 name: details.event.name.clone(),
                 date: details.event.date.into(),
                 venue: details.event.venue.clone(),
-                image_url: details.event.image_url.clone(),
+                image_url: details
+                    .event
+                    .image
+                    .as_ref()
+                    .map(|image| links.image_url(details.event.id, image)),
             },
             phase_id: booking.phase_id.0,
             ticket_type: booking.ticket_type.clone(),
@@ -272,6 +280,7 @@ error_responses!(CheckInErrors {
 pub struct BookingsApi {
     services: Arc<Services>,
     throttles: Arc<Throttles>,
+    links: PictureLinks,
 }
 
 /// Runs a command on a booking named by its code, for a caller who has not missed too many
@@ -295,10 +304,11 @@ async fn by_code<T>(
 }
 
 impl BookingsApi {
-    pub fn new(services: Arc<Services>, throttles: Arc<Throttles>) -> Self {
+    pub fn new(services: Arc<Services>, throttles: Arc<Throttles>, links: PictureLinks) -> Self {
         BookingsApi {
             services,
             throttles,
+            links,
         }
     }
 }
@@ -309,6 +319,7 @@ impl BookingsApi {
     #[oai(path = "/", method = "post", operation_id = "createBooking")]
     async fn create(
         &self,
+        request: &Request,
         auth: BearerToken,
         /// Makes retries safe: a retry with the same key gets the first answer again (for 24
         /// hours) instead of booking twice. 1 to 255 printable ASCII characters, e.g. a UUID;
@@ -324,8 +335,9 @@ impl BookingsApi {
             .map_err(|throttled| throttled.into_failure("booking attempts"))?;
         let keyed = idempotency_key.for_request("POST", "/api/bookings", &body.0);
         let services = self.services.clone();
+        let links = self.links.base_for(request);
         idempotency::run(&self.services, &actor, keyed, async move {
-            place_booking(&services, &actor, body.0).await
+            place_booking(&services, &actor, body.0, &links).await
         })
         .await
     }
@@ -334,6 +346,7 @@ impl BookingsApi {
     #[oai(path = "/:code", method = "get", operation_id = "getBooking")]
     async fn get(
         &self,
+        request: &Request,
         auth: BearerToken,
         code: Path<String>,
     ) -> Result<Json<BookingResponse>, GetBookingErrors> {
@@ -345,6 +358,7 @@ impl BookingsApi {
         Ok(Json(BookingResponse::new(
             &details,
             self.services.events.now(),
+            &self.links.base_for(request),
         )))
     }
 
@@ -352,6 +366,7 @@ impl BookingsApi {
     #[oai(path = "/:code/pay", method = "post", operation_id = "payBooking")]
     async fn pay(
         &self,
+        request: &Request,
         auth: BearerToken,
         code: Path<String>,
         /// Makes retries safe: a retry with the same key gets the first answer again (for 24
@@ -366,8 +381,9 @@ impl BookingsApi {
         let path = format!("/api/bookings/{}/pay", code.0.to_ascii_uppercase());
         let keyed = idempotency_key.for_request("POST", &path, &body.0);
         let (services, throttles) = (self.services.clone(), self.throttles.clone());
+        let links = self.links.base_for(request);
         idempotency::run(&self.services, &actor, keyed, async move {
-            pay_booking(&services, &throttles, &actor, &code.0, body.0).await
+            pay_booking(&services, &throttles, &actor, &code.0, body.0, &links).await
         })
         .await
     }
@@ -381,6 +397,7 @@ impl BookingsApi {
     )]
     async fn cancel(
         &self,
+        request: &Request,
         auth: BearerToken,
         code: Path<String>,
     ) -> Result<Json<CancelResponse>, CancelErrors> {
@@ -397,7 +414,11 @@ impl BookingsApi {
         };
         Ok(Json(CancelResponse {
             message: message.into(),
-            booking: BookingResponse::new(&details, self.services.events.now()),
+            booking: BookingResponse::new(
+                &details,
+                self.services.events.now(),
+                &self.links.base_for(request),
+            ),
         }))
     }
 
@@ -439,6 +460,7 @@ async fn place_booking(
     services: &Services,
     actor: &Actor,
     request: CreateBookingRequest,
+    links: &LinkBase,
 ) -> Result<CreatedBookingResponse, CreateBookingErrors> {
     let checkout = Checkout {
         event_id: request.event_id,
@@ -454,6 +476,7 @@ async fn place_booking(
     Ok(CreatedBookingResponse::Created(Json(BookingResponse::new(
         &details,
         services.events.now(),
+        links,
     ))))
 }
 
@@ -463,6 +486,7 @@ async fn pay_booking(
     actor: &Actor,
     code: &str,
     request: PayRequest,
+    links: &LinkBase,
 ) -> Result<Json<PaymentResponse>, PayErrors> {
     let receipt = by_code(throttles, actor, async {
         Ok(services
@@ -472,7 +496,7 @@ async fn pay_booking(
     })
     .await?;
     let payment = &receipt.payment;
-    let booking = BookingResponse::new(&receipt.booking, services.events.now());
+    let booking = BookingResponse::new(&receipt.booking, services.events.now(), links);
     Ok(Json(PaymentResponse {
         id: payment.id.0,
         booking_id: payment.booking_id.0,

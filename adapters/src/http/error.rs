@@ -11,7 +11,8 @@ use application::auth::{AuthError, Denied};
 use application::bookings::{BookingError, HistoryError, Never, PlaceError};
 use application::dashboard::DashboardError;
 use application::events::{
-    CreateEventError, DeleteEventError, GetEventError, TicketHolderEventsError, UpdateEventError,
+    CreateEventError, DeleteEventError, GetEventError, GetImageError, TicketHolderEventsError,
+    UpdateEventError,
 };
 use application::idempotency::IdempotencyError;
 use application::users::{
@@ -324,6 +325,15 @@ impl From<GetEventError> for ApiFailure {
         match error {
             GetEventError::NotFound(_) => ApiFailure::not_found(error.to_string()),
             GetEventError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<GetImageError> for ApiFailure {
+    fn from(error: GetImageError) -> Self {
+        match error {
+            GetImageError::NotFound(_) => ApiFailure::not_found(error.to_string()),
+            GetImageError::Store(store) => store.into(),
         }
     }
 }

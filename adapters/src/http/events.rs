@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::FixedOffset;
-use poem_openapi::param::{Path, Query};
+use poem::Request;
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -19,6 +20,7 @@ use domain::validation::ValidationErrors;
 use domain::Timestamp;
 
 use super::error::{error_responses, ApiFailure};
+use super::pictures::{names_own_picture, LinkBase, PictureLinks, PictureResponse};
 use super::seat_map_cache::{SeatMapCache, SerializedJson};
 use super::shared_checks::SharedChecks;
 use super::text::Text;
@@ -54,7 +56,10 @@ struct CreateEventRequest {
     date: Text,
     /// 1 to 255 characters.
     venue: Text,
-    /// An http(s) URL, or a `data:image/…;base64,…` URL of up to 2 MB.
+    /// An http(s) link, kept as it is (no quotes, angle brackets, backslashes, spaces or control
+    /// characters; at most 2048 bytes); or a picture uploaded as a
+    /// `data:image/png|jpeg|gif|webp;base64,…` URL of up to 2 MB whose bytes are that format,
+    /// stored once and served at `GET /api/events/{id}/image`.
     #[oai(nullable)]
     image_url: Option<Text>,
     /// 1 to 100 seats to a row; 10 when left out.
@@ -117,7 +122,8 @@ struct UpdateEventRequest {
     date: Option<Text>,
     #[oai(nullable)]
     venue: Option<Text>,
-    /// Left out: kept; `null`: cleared.
+    /// As on creation. Left out, or the `image_url` the event shows: kept; `null`: cleared (an
+    /// uploaded picture is deleted); a new link or upload replaces the picture.
     #[oai(nullable)]
     image_url: MaybeUndefined<Text>,
     /// `"published"` or `"cancelled"`; cancelling cancels and refunds the open bookings.
@@ -157,6 +163,8 @@ pub struct EventResponse {
     description: Option<String>,
     date: UtcTime,
     venue: String,
+    /// An http(s) link as the organiser gave it, or the absolute address of the uploaded picture
+    /// (`…/api/events/{id}/image?v=<version>`); never the picture itself.
     #[oai(nullable)]
     image_url: Option<String>,
     /// Seats in the hall.
@@ -177,7 +185,8 @@ pub struct EventResponse {
 }
 
 impl EventResponse {
-    pub fn new(view: &EventView, now: Timestamp) -> Self {
+    /// The event as shown at `now`, its picture's address starting at `links`.
+    pub fn new(view: &EventView, now: Timestamp, links: &LinkBase) -> Self {
         let event = &view.event;
         let phase = |phase: &Phase| PhaseResponse {
             id: phase.id.0,
@@ -196,7 +205,10 @@ impl EventResponse {
             description: event.description.clone(),
             date: event.date.into(),
             venue: event.venue.clone(),
-            image_url: event.image_url.clone(),
+            image_url: event
+                .image
+                .as_ref()
+                .map(|image| links.image_url(event.id, image)),
             capacity: i64::from(event.capacity),
             total_capacity: i64::from(event.capacity),
             seats_per_row: i64::from(event.seats_per_row),
@@ -278,6 +290,13 @@ error_responses!(GetEventErrors {
     /// The id is not a number.
     BadRequest = 400,
     /// No such event.
+    NotFound = 404,
+});
+
+error_responses!(GetImageErrors {
+    /// The id is not a number.
+    BadRequest = 400,
+    /// No such event, or it has no uploaded picture.
     NotFound = 404,
 });
 
@@ -382,6 +401,7 @@ async fn current_seat_map(
 
 pub struct EventsApi {
     services: Arc<Services>,
+    links: PictureLinks,
     seat_maps: Arc<SeatMapCache>,
     /// Seat-map reads: one version check (and, when the map moved, one load) for all the
     /// readers of an event asking at once.
@@ -389,9 +409,10 @@ pub struct EventsApi {
 }
 
 impl EventsApi {
-    pub fn new(services: Arc<Services>) -> Self {
+    pub fn new(services: Arc<Services>, links: PictureLinks) -> Self {
         EventsApi {
             services,
+            links,
             seat_maps: Arc::default(),
             seat_map_reads: Arc::default(),
         }
@@ -405,6 +426,7 @@ impl EventsApi {
     #[oai(path = "/", method = "get", operation_id = "listEvents")]
     async fn list(
         &self,
+        request: &Request,
         q: Query<Option<String>>,
         upcoming: Query<Option<bool>>,
         page: Query<Option<u32>>,
@@ -435,12 +457,13 @@ impl EventsApi {
             .await
             .map_err(ApiFailure::from)?;
         let now = self.services.events.now();
+        let links = self.links.base_for(request);
         Ok(EventListResponse::Ok(
             Json(
                 events
                     .items
                     .iter()
-                    .map(|view| EventResponse::new(view, now))
+                    .map(|view| EventResponse::new(view, now, &links))
                     .collect(),
             ),
             events.total,
@@ -451,6 +474,7 @@ impl EventsApi {
     #[oai(path = "/", method = "post", operation_id = "createEvent")]
     async fn create(
         &self,
+        request: &Request,
         auth: BearerToken,
         body: Json<CreateEventRequest>,
     ) -> Result<CreatedEventResponse, CreateEventErrors> {
@@ -482,25 +506,35 @@ impl EventsApi {
         Ok(CreatedEventResponse::Created(Json(EventResponse::new(
             &view,
             self.services.events.now(),
+            &self.links.base_for(request),
         ))))
     }
 
     /// An event with its phases and figures.
     #[oai(path = "/:id", method = "get", operation_id = "getEvent")]
-    async fn get(&self, id: Path<i64>) -> Result<Json<EventResponse>, GetEventErrors> {
+    async fn get(
+        &self,
+        request: &Request,
+        id: Path<i64>,
+    ) -> Result<Json<EventResponse>, GetEventErrors> {
         let view = self
             .services
             .events
             .get(EventId(id.0))
             .await
             .map_err(ApiFailure::from)?;
-        Ok(Json(EventResponse::new(&view, self.services.events.now())))
+        Ok(Json(EventResponse::new(
+            &view,
+            self.services.events.now(),
+            &self.links.base_for(request),
+        )))
     }
 
     /// Change an event (admin). Setting `status` to `cancelled` cancels and refunds its bookings.
     #[oai(path = "/:id", method = "put", operation_id = "updateEvent")]
     async fn update(
         &self,
+        request: &Request,
         auth: BearerToken,
         id: Path<i64>,
         body: Json<UpdateEventRequest>,
@@ -520,12 +554,18 @@ impl EventsApi {
         if !errors.is_empty() {
             return Err(ApiFailure::bad_request(&errors).into());
         }
+        let event = EventId(id.0);
+        let image_url = match patch_field(body.image_url) {
+            // The form sent back the address it read: the picture stays.
+            Some(Some(url)) if names_own_picture(&url, event) => None,
+            other => other,
+        };
         let patch = EventPatch {
             name: body.name.map(String::from),
             description: patch_field(body.description),
             date: date.flatten(),
             venue: body.venue.map(String::from),
-            image_url: patch_field(body.image_url),
+            image_url,
             status: body.status.map(String::from),
             capacity: body.capacity,
             phases,
@@ -533,10 +573,14 @@ impl EventsApi {
         let view = self
             .services
             .events
-            .update(&actor, EventId(id.0), patch)
+            .update(&actor, event, patch)
             .await
             .map_err(ApiFailure::from)?;
-        Ok(Json(EventResponse::new(&view, self.services.events.now())))
+        Ok(Json(EventResponse::new(
+            &view,
+            self.services.events.now(),
+            &self.links.base_for(request),
+        )))
     }
 
     /// Delete an event that has no bookings (admin); one with bookings must be cancelled instead.
@@ -553,6 +597,35 @@ impl EventsApi {
             .await
             .map_err(ApiFailure::from)?;
         Ok(DeletedResponse::Deleted)
+    }
+
+    /// An event's uploaded picture.
+    ///
+    /// For anyone, as it was uploaded (PNG, JPEG, GIF or WebP). Its address, as `image_url`
+    /// gives it, carries the picture's version (`?v=`): the answer for the current version may be
+    /// kept for a year, any other briefly. `If-None-Match` with the `ETag` of the current picture
+    /// answers 304.
+    #[oai(path = "/:id/image", method = "get", operation_id = "getEventImage")]
+    async fn image(
+        &self,
+        id: Path<i64>,
+        /// The picture's version, as `image_url` gives it.
+        v: Query<Option<String>>,
+        /// ETags of copies the client holds.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> Result<PictureResponse, GetImageErrors> {
+        let file = self
+            .services
+            .events
+            .image(EventId(id.0))
+            .await
+            .map_err(ApiFailure::from)?;
+        Ok(PictureResponse::of(
+            file,
+            v.0.as_deref(),
+            if_none_match.0.as_deref(),
+        ))
     }
 
     /// The seat map, in row and number order.

@@ -10,6 +10,7 @@ mod health;
 pub mod idempotency;
 pub mod limits;
 pub mod middleware;
+mod pictures;
 mod protocol_errors;
 mod seat_map_cache;
 pub mod server;
@@ -62,6 +63,9 @@ pub struct HttpSettings {
     /// How request bodies are read: their size, and how slowly they may arrive.
     pub body: middleware::BodyReading,
     pub limits: limits::Limits,
+    /// Where links to uploaded pictures start (`PUBLIC_BASE_URL`, checked by the configuration:
+    /// `http(s)://host[:port][/path]`); `None` builds them on each request's scheme and `Host`.
+    pub public_base_url: Option<String>,
 }
 
 /// A JSON Web Token from `POST /api/users/login`, sent as `Authorization: Bearer <token>`.
@@ -119,10 +123,11 @@ type Apis = (
 /// The OpenAPI service: every operation of the contract.
 pub fn api_service(services: Arc<Services>, settings: &HttpSettings) -> OpenApiService<Apis, ()> {
     let throttles = Arc::new(limits::Throttles::new(settings.limits.clone()));
+    let links = pictures::PictureLinks::new(settings.public_base_url.as_deref());
     let apis = (
-        users::UsersApi::new(services.clone(), throttles.clone()),
-        events::EventsApi::new(services.clone()),
-        bookings::BookingsApi::new(services.clone(), throttles),
+        users::UsersApi::new(services.clone(), throttles.clone(), links.clone()),
+        events::EventsApi::new(services.clone(), links.clone()),
+        bookings::BookingsApi::new(services.clone(), throttles, links),
         dashboard::DashboardApi::new(services.clone()),
         audit::AuditApi::new(services.clone()),
         health::HealthApi::new(services),

@@ -15,6 +15,7 @@ use super::bookings::BookingResponse;
 use super::error::{error_responses, ApiFailure};
 use super::events::EventResponse;
 use super::limits::{Throttled, Throttles};
+use super::pictures::PictureLinks;
 use super::text::Text;
 use super::time::UtcTime;
 use super::{page_of, patch_field, BearerToken, Services, Tag};
@@ -301,13 +302,15 @@ error_responses!(PasswordErrors {
 pub struct UsersApi {
     services: Arc<Services>,
     throttles: Arc<Throttles>,
+    links: PictureLinks,
 }
 
 impl UsersApi {
-    pub fn new(services: Arc<Services>, throttles: Arc<Throttles>) -> Self {
+    pub fn new(services: Arc<Services>, throttles: Arc<Throttles>, links: PictureLinks) -> Self {
         UsersApi {
             services,
             throttles,
+            links,
         }
     }
 }
@@ -513,6 +516,7 @@ impl UsersApi {
     #[oai(path = "/:id/events", method = "get", operation_id = "listUserEvents")]
     async fn events(
         &self,
+        request: &Request,
         auth: BearerToken,
         id: Path<i64>,
         page: Query<Option<u32>>,
@@ -527,12 +531,13 @@ impl UsersApi {
             .await
             .map_err(ApiFailure::from)?;
         let now = self.services.events.now();
+        let links = self.links.base_for(request);
         Ok(HeldEventsResponse::Ok(
             Json(
                 events
                     .items
                     .iter()
-                    .map(|view| EventResponse::new(view, now))
+                    .map(|view| EventResponse::new(view, now, &links))
                     .collect(),
             ),
             events.total,
@@ -547,6 +552,7 @@ impl UsersApi {
     )]
     async fn bookings(
         &self,
+        request: &Request,
         auth: BearerToken,
         id: Path<i64>,
         page: Query<Option<u32>>,
@@ -561,12 +567,13 @@ impl UsersApi {
             .await
             .map_err(ApiFailure::from)?;
         let now = self.services.events.now();
+        let links = self.links.base_for(request);
         Ok(HistoryResponse::Ok(
             Json(
                 bookings
                     .items
                     .iter()
-                    .map(|details| BookingResponse::new(details, now))
+                    .map(|details| BookingResponse::new(details, now, &links))
                     .collect(),
             ),
             bookings.total,

@@ -28,7 +28,7 @@ const CODE_ATTEMPTS: usize = 32;
 const RECENT_TRANSACTIONS: usize = 10;
 
 /// The event as `decide` needs it. The description and picture are left out: `decide` reads
-/// neither, and a picture uploaded as a data URL can be megabytes, copied for every booking.
+/// neither, and a description can be long, copied for every booking.
 fn event_for_decision(event: &Event) -> Event {
     Event {
         id: event.id,
@@ -36,7 +36,7 @@ fn event_for_decision(event: &Event) -> Event {
         description: None,
         date: event.date,
         venue: event.venue.clone(),
-        image_url: None,
+        image: None,
         capacity: event.capacity,
         seats_per_row: event.seats_per_row,
         status: event.status,

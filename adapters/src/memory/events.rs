@@ -7,13 +7,14 @@ use async_trait::async_trait;
 use application::ports::{
     EventDeleteError, EventFilter, EventRepository, EventWriteError, Page, Paged, StoreError,
 };
-use application::views::{EventView, SeatMap, SeatView};
+use application::views::{EventView, ImageFile, SeatMap, SeatView};
 use domain::audit::{AuditAction, AuditStamp};
 use domain::booking::{BookingId, CancelOutcome};
 use domain::event::{
     plan_event_update, Event, EventId, EventPatch, EventSnapshot, EventStatus, EventUpdatePlan,
     NewEvent, Phase, PhaseId, PhasePlan,
 };
+use domain::image::{ImageChange, NewImage};
 use domain::seat::{layout, Seat, SeatId, SeatPosition};
 use domain::user::UserId;
 use domain::Timestamp;
@@ -96,7 +97,7 @@ impl State {
             description: new.description,
             date: new.date,
             venue: new.venue,
-            image_url: new.image_url,
+            image: new.image.as_ref().map(NewImage::shown),
             capacity: new.capacity,
             seats_per_row: new.seats_per_row,
             status: EventStatus::Published,
@@ -104,6 +105,9 @@ impl State {
             created_at: new.created_at,
         };
         let mut record = EventRecord::new(event);
+        if let Some(NewImage::Upload(upload)) = new.image {
+            record.image_upload = Some(Arc::new(upload));
+        }
         record.append_seats(layout(0, new.capacity, new.seats_per_row), &mut self.ids);
         let parts = record.view_parts();
         self.events_by_date.insert((new.date, id));
@@ -164,7 +168,7 @@ impl State {
             description: plan.description,
             date: plan.date,
             venue: plan.venue,
-            image_url: plan.image_url,
+            image: plan.image.shown_after(before.image.as_ref()),
             status: plan.status,
             capacity: plan.capacity,
             phases,
@@ -173,6 +177,13 @@ impl State {
         let Some(record) = self.events.get_mut(&after.id) else {
             return;
         };
+        match plan.image {
+            ImageChange::Keep => {}
+            ImageChange::Remove | ImageChange::Set(NewImage::Link(_)) => record.image_upload = None,
+            ImageChange::Set(NewImage::Upload(upload)) => {
+                record.image_upload = Some(Arc::new(upload));
+            }
+        }
         let old_capacity = record.seats.len() as u32;
         if plan.capacity > old_capacity {
             let added = layout(
@@ -287,6 +298,19 @@ impl EventRepository for MemoryStore {
             .audit
             .record([audit.entry(AuditAction::EventDeleted { event: id, name })]);
         Ok(())
+    }
+
+    async fn image(&self, id: EventId) -> Result<Option<ImageFile>, StoreError> {
+        let upload = self
+            .locked()?
+            .events
+            .get(&id)
+            .and_then(|record| record.image_upload.clone());
+        Ok(upload.map(|upload| ImageFile {
+            media_type: upload.media_type(),
+            digest: upload.digest().clone(),
+            bytes: upload.bytes().to_vec(),
+        }))
     }
 
     async fn seats(&self, id: EventId, now: Timestamp) -> Result<Option<SeatMap>, StoreError> {

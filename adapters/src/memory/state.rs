@@ -6,6 +6,7 @@ use std::sync::Arc;
 use application::views::{BookingDetails, EventSummary, EventView};
 use domain::booking::{Booking, BookingCode, BookingId, BookingStatus};
 use domain::event::{Event, EventId, PhaseSales};
+use domain::image::ImageUpload;
 use domain::money::Money;
 use domain::payment::{Payment, PaymentStatus};
 use domain::seat::{Seat, SeatId, SeatStatus};
@@ -122,9 +123,12 @@ impl Figures {
 
 /// An event, its seats and the figures derived from its bookings.
 pub(super) struct EventRecord {
-    /// Shared so that views can be assembled after the lock is released: a picture uploaded as
-    /// a data URL can be megabytes long.
+    /// Shared so that views can be assembled after the lock is released.
     pub event: Arc<Event>,
+    /// The uploaded picture the event shows, if it shows one: kept apart from the event, so that
+    /// lists and bookings never copy it, and shared, so that it is copied out after the lock is
+    /// released.
+    pub image_upload: Option<Arc<ImageUpload>>,
     /// In seat order, which is row, number order.
     pub seats: Vec<Seat>,
     /// Each seat's index in `seats`.
@@ -148,6 +152,7 @@ impl EventRecord {
     pub fn new(event: Event) -> EventRecord {
         EventRecord {
             event: Arc::new(event),
+            image_upload: None,
             seats: Vec::new(),
             seat_order: HashMap::new(),
             sales: PhaseSales::new(),

@@ -67,7 +67,7 @@ async fn store_with_event(codes: Arc<ScriptedCodes>) -> (MemoryStore, UserId, Ev
             description: None,
             date: now() + Duration::days(30),
             venue: "Jakarta".into(),
-            image_url: None,
+            image: None,
             capacity: 10,
             seats_per_row: 10,
             phases: vec![PhasePlan {

@@ -206,7 +206,7 @@ impl BookingRepository for PostgresStore {
                     .await?;
                 continue;
             }
-            let (snapshot, image_url) = read.into_snapshot()?;
+            let snapshot = read.into_snapshot()?;
             let decision = decide(&snapshot, &request, &policy, now)?;
             let code = self.codes.generate();
             let applied: Applied = sqlx::query_as(
@@ -247,11 +247,9 @@ impl BookingRepository for PostgresStore {
                     ("stale" | "code_taken", _, _) => continue,
                     (other, _, _) => return Err(corrupt("outcome of apply_booking", other).into()),
                 };
-            let mut event = EventSummary::from(&snapshot.event);
-            event.image_url = image_url;
             return Ok(BookingDetails {
                 booking: decision.into_booking(BookingId(id), code, &request, now),
-                event,
+                event: EventSummary::from(&snapshot.event),
                 customer_name,
                 payment: None,
             });

@@ -6,12 +6,13 @@ use sqlx::PgConnection;
 use application::ports::{
     EventDeleteError, EventFilter, EventRepository, EventWriteError, Page, Paged, StoreError,
 };
-use application::views::{EventView, SeatMap, SeatView};
+use application::views::{EventView, ImageFile, SeatMap, SeatView};
 use domain::audit::{AuditAction, AuditStamp};
 use domain::booking::{outcome_of_event_cancellation, BookingStatus, CancelOutcome};
 use domain::event::{
     plan_event_update, EventId, EventPatch, EventSnapshot, EventUpdatePlan, NewEvent,
 };
+use domain::image::{ImageChange, ImageDigest, ImageMediaType, ImageUpload, NewImage};
 use domain::seat::layout;
 use domain::Timestamp;
 
@@ -249,27 +250,82 @@ async fn cancel_open_bookings(
     Ok((cancelled.len() as u64, refunded.len() as u64))
 }
 
-/// Writes a validated change: the event's fields, its phases, its seats.
+/// Stores an uploaded picture as the event's, replacing the one it had.
+async fn store_image(
+    conn: &mut PgConnection,
+    event: i64,
+    upload: &ImageUpload,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO event_images (event_id, media_type, digest, bytes) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (event_id) DO UPDATE SET media_type = EXCLUDED.media_type, \
+         digest = EXCLUDED.digest, bytes = EXCLUDED.bytes",
+    )
+    .bind(event)
+    .bind(upload.media_type().as_str())
+    .bind(upload.digest().as_str())
+    .bind(upload.bytes())
+    .execute(conn)
+    .await
+    .map_err(store_error)?;
+    Ok(())
+}
+
+/// What `events.image_url` holds for a picture: a link, never a picture itself.
+fn link_of(image: Option<&NewImage>) -> Option<&str> {
+    match image {
+        Some(NewImage::Link(url)) => Some(url),
+        Some(NewImage::Upload(_)) | None => None,
+    }
+}
+
+/// Writes a picture change to `event_images`: an upload replaces the event's stored picture; a
+/// link or no picture deletes it. The link itself is in the event's row.
+async fn write_image_change(
+    conn: &mut PgConnection,
+    event: i64,
+    change: &ImageChange,
+) -> Result<(), StoreError> {
+    match change {
+        ImageChange::Keep => Ok(()),
+        ImageChange::Set(NewImage::Upload(upload)) => store_image(conn, event, upload).await,
+        ImageChange::Set(NewImage::Link(_)) | ImageChange::Remove => {
+            sqlx::query("DELETE FROM event_images WHERE event_id = $1")
+                .bind(event)
+                .execute(conn)
+                .await
+                .map_err(store_error)?;
+            Ok(())
+        }
+    }
+}
+
+/// Writes a validated change: the event's fields, its picture, its phases, its seats.
 async fn write_plan(
     conn: &mut PgConnection,
     event: &EventRow,
     plan: &EventUpdatePlan,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE events SET name = $2, description = $3, date = $4, venue = $5, image_url = $6, status = $7, \
-         capacity = $8 WHERE id = $1",
+        "UPDATE events SET name = $2, description = $3, date = $4, venue = $5, status = $6, \
+         capacity = $7, image_url = CASE WHEN $8 THEN $9 ELSE image_url END WHERE id = $1",
     )
     .bind(event.id)
     .bind(&plan.name)
     .bind(&plan.description)
     .bind(plan.date)
     .bind(&plan.venue)
-    .bind(&plan.image_url)
     .bind(plan.status.as_str())
     .bind(plan.capacity as i32)
+    .bind(plan.image != ImageChange::Keep)
+    .bind(match &plan.image {
+        ImageChange::Set(image) => link_of(Some(image)),
+        ImageChange::Keep | ImageChange::Remove => None,
+    })
     .execute(&mut *conn)
     .await
     .map_err(store_error)?;
+    write_image_change(conn, event.id, &plan.image).await?;
     // The seats, their layout or the sale may have changed: the seat map moves (shard 0 stands
     // for the event itself).
     sqlx::query(
@@ -386,13 +442,16 @@ impl EventRepository for PostgresStore {
         .bind(&event.description)
         .bind(event.date)
         .bind(&event.venue)
-        .bind(&event.image_url)
+        .bind(link_of(event.image.as_ref()))
         .bind(event.capacity as i32)
         .bind(event.seats_per_row as i32)
         .bind(event.created_at)
         .fetch_one(&mut *tx)
         .await
         .map_err(store_error)?;
+        if let Some(NewImage::Upload(upload)) = &event.image {
+            store_image(&mut tx, row.id, upload).await?;
+        }
         sqlx::query(
             "INSERT INTO phases (event_id, position, name, price, quota, start_date, end_date) \
              SELECT $1, position, name, price, quota, start_date, end_date \
@@ -413,7 +472,10 @@ impl EventRepository for PostgresStore {
         let phases = phases(&mut tx, &[row.id]).await?;
         tx.commit().await.map_err(store_error)?;
         self.refresh_seat_statistics().await;
-        row.into_view(phases)
+        let mut view = row.into_view(phases)?;
+        // The row was returned before the picture was stored beside it.
+        view.event.image = event.image.as_ref().map(NewImage::shown);
+        Ok(view)
     }
 
     async fn find(&self, id: EventId, now: Timestamp) -> Result<Option<EventView>, StoreError> {
@@ -554,6 +616,32 @@ impl EventRepository for PostgresStore {
         record(&mut tx, &[audit.entry(deleted)]).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(())
+    }
+
+    async fn image(&self, id: EventId) -> Result<Option<ImageFile>, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct ImageRow {
+            media_type: String,
+            digest: String,
+            bytes: Vec<u8>,
+        }
+        let row: Option<ImageRow> = sqlx::query_as(
+            "SELECT media_type, digest, bytes FROM event_images WHERE event_id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        row.map(|row| {
+            Ok(ImageFile {
+                media_type: ImageMediaType::parse(&row.media_type)
+                    .ok_or_else(|| corrupt("picture media type", &row.media_type))?,
+                digest: ImageDigest::parse(&row.digest)
+                    .map_err(|e| corrupt("picture digest", e))?,
+                bytes: row.bytes,
+            })
+        })
+        .transpose()
     }
 
     async fn seats(&self, id: EventId, now: Timestamp) -> Result<Option<SeatMap>, StoreError> {

@@ -7,6 +7,7 @@ use domain::booking::{
     UnpaidBooking,
 };
 use domain::event::{Event, EventId, EventStatus, Phase, PhaseId, PhaseSales};
+use domain::image::{EventImage, ImageDigest, ImageMediaType};
 use domain::money::Money;
 use domain::payment::{Payment, PaymentId, PaymentStatus};
 use domain::seat::{Seat, SeatId, SeatPosition, SeatStatus};
@@ -18,6 +19,38 @@ use super::corrupt;
 fn count(value: i32, what: &str) -> Result<u32, StoreError> {
     u32::try_from(value).map_err(|_| corrupt(what, format!("negative count {value}")))
 }
+
+/// The picture an event shows: its uploaded one (whose media type and digest are read from
+/// `event_images`, never its bytes), else the link in `events.image_url`.
+fn event_image(
+    link: Option<String>,
+    media_type: Option<String>,
+    digest: Option<String>,
+) -> Result<Option<EventImage>, StoreError> {
+    match (media_type, digest) {
+        (Some(media_type), Some(digest)) => Ok(Some(EventImage::Uploaded {
+            media_type: ImageMediaType::parse(&media_type)
+                .ok_or_else(|| corrupt("picture media type", &media_type))?,
+            digest: ImageDigest::parse(&digest).map_err(|e| corrupt("picture digest", e))?,
+        })),
+        _ => Ok(link.map(EventImage::Link)),
+    }
+}
+
+/// The columns of an event's uploaded picture that a view shows, for the event aliased `e`:
+/// two probes of `event_images`' primary key, which read neither the bytes nor other events'.
+macro_rules! event_image_columns {
+    ($prefix:literal) => {
+        concat!(
+            "(SELECT i.media_type FROM event_images i WHERE i.event_id = e.id) AS ",
+            $prefix,
+            "image_media_type, (SELECT i.digest FROM event_images i WHERE i.event_id = e.id) AS ",
+            $prefix,
+            "image_digest"
+        )
+    };
+}
+pub(super) use event_image_columns;
 
 #[derive(sqlx::FromRow)]
 pub(super) struct UserRow {
@@ -75,7 +108,10 @@ pub(super) struct EventRow {
     pub description: Option<String>,
     pub date: Timestamp,
     pub venue: String,
+    /// A link to a picture elsewhere; never a picture itself.
     pub image_url: Option<String>,
+    pub image_media_type: Option<String>,
+    pub image_digest: Option<String>,
     pub capacity: i32,
     pub seats_per_row: i32,
     pub status: String,
@@ -88,9 +124,13 @@ pub(super) struct EventRow {
 /// shards in `event_figures` (see the migration that made them).
 macro_rules! event_columns {
     () => {
-        "e.id, e.name, e.description, e.date, e.venue, e.image_url, e.capacity, e.seats_per_row, e.status, e.created_at, \
-         (SELECT coalesce(sum(f.seats_taken), 0) FROM event_figures f WHERE f.event_id = e.id)::int AS seats_taken, \
-         (SELECT coalesce(sum(f.tickets_sold), 0) FROM event_figures f WHERE f.event_id = e.id)::int AS tickets_sold"
+        concat!(
+            "e.id, e.name, e.description, e.date, e.venue, e.image_url, ",
+            $crate::postgres::rows::event_image_columns!(""),
+            ", e.capacity, e.seats_per_row, e.status, e.created_at, \
+             (SELECT coalesce(sum(f.seats_taken), 0) FROM event_figures f WHERE f.event_id = e.id)::int AS seats_taken, \
+             (SELECT coalesce(sum(f.tickets_sold), 0) FROM event_figures f WHERE f.event_id = e.id)::int AS tickets_sold"
+        )
     };
 }
 pub(super) use event_columns;
@@ -138,7 +178,7 @@ impl EventRow {
                 description: self.description,
                 date: self.date,
                 venue: self.venue,
-                image_url: self.image_url,
+                image: event_image(self.image_url, self.image_media_type, self.image_digest)?,
                 capacity: count(self.capacity, "capacity")?,
                 seats_per_row: count(self.seats_per_row, "seats per row")?,
                 status,
@@ -211,16 +251,22 @@ pub(super) struct BookingRow {
     pub event_date: Timestamp,
     pub event_venue: String,
     pub event_image_url: Option<String>,
+    pub event_image_media_type: Option<String>,
+    pub event_image_digest: Option<String>,
     pub customer_name: String,
 }
 
 /// The columns of a `BookingRow`, for `bookings b JOIN events e JOIN users u`.
 macro_rules! booking_columns {
     () => {
-        "b.id, b.code, b.event_id, b.phase_id, b.ticket_type, b.customer_id, \
-         b.unit_price, b.total_price, b.status, b.created_at, b.expires_at, b.paid_at, b.cancelled_at, \
-         b.checked_in_at, e.name AS event_name, e.date AS event_date, e.venue AS event_venue, \
-         e.image_url AS event_image_url, u.name AS customer_name "
+        concat!(
+            "b.id, b.code, b.event_id, b.phase_id, b.ticket_type, b.customer_id, \
+             b.unit_price, b.total_price, b.status, b.created_at, b.expires_at, b.paid_at, b.cancelled_at, \
+             b.checked_in_at, e.name AS event_name, e.date AS event_date, e.venue AS event_venue, \
+             e.image_url AS event_image_url, ",
+            $crate::postgres::rows::event_image_columns!("event_"),
+            ", u.name AS customer_name "
+        )
     };
 }
 
@@ -334,7 +380,11 @@ impl BookingRow {
                 name: self.event_name,
                 date: self.event_date,
                 venue: self.event_venue,
-                image_url: self.event_image_url,
+                image: event_image(
+                    self.event_image_url,
+                    self.event_image_media_type,
+                    self.event_image_digest,
+                )?,
             },
             customer_name: self.customer_name,
             payment,
@@ -405,8 +455,8 @@ pub(super) struct PlaceSnapshotRow {
 }
 
 impl PlaceSnapshotRow {
-    /// The domain's snapshot, and the event's picture kept aside (the decision never reads it).
-    pub fn into_snapshot(self) -> Result<(BookingSnapshot, Option<String>), StoreError> {
+    /// The domain's snapshot.
+    pub fn into_snapshot(self) -> Result<BookingSnapshot, StoreError> {
         let event_id = self.event.id;
         let phases = (0..self.phase_ids.len())
             .map(|index| {
@@ -447,9 +497,8 @@ impl PlaceSnapshotRow {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let mut view = self.event.into_view(phases)?;
-        let image_url = view.event.image_url.take();
-        let snapshot = BookingSnapshot {
+        let view = self.event.into_view(phases)?;
+        Ok(BookingSnapshot {
             event: view.event,
             sales: view.sales,
             seats,
@@ -468,8 +517,7 @@ impl PlaceSnapshotRow {
                     })
                 })
                 .collect::<Result<_, StoreError>>()?,
-        };
-        Ok((snapshot, image_url))
+        })
     }
 }
 

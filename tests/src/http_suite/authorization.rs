@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use crate::http_harness::{
     assert_error_shape, Account, AppFactory, TestApp, CUSTOMER_PASSWORD, PAYMENT_METHOD,
 };
+use crate::pictures::{data_url, tiny_png};
 
 /// Fresh resources for one call, so that every call of the matrix starts from the same state.
 struct Fixture {
@@ -24,7 +25,9 @@ struct Fixture {
 async fn fixture(app: &TestApp) -> Fixture {
     let owner = app.account("Sari Dewi").await;
     let other = app.account("Budi Santoso").await;
-    let event = app.event_on_sale("Acara Matriks", 100_000, 20).await;
+    let mut body = app.event_body("Acara Matriks");
+    body["image_url"] = json!(data_url("image/png", &tiny_png()));
+    let event = app.create_event(&body).await;
     let event = event["id"].as_i64().expect("an id");
     let empty_event = app.event_on_sale("Acara Kosong", 100_000, 20).await["id"]
         .as_i64()
@@ -164,6 +167,12 @@ fn matrix() -> Vec<Row> {
         row(
             Method::GET,
             |f| format!("/api/events/{}/seats", f.event),
+            no_body,
+            ANYONE,
+        ),
+        row(
+            Method::GET,
+            |f| format!("/api/events/{}/image", f.event),
             no_body,
             ANYONE,
         ),

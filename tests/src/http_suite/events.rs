@@ -2,9 +2,13 @@
 //! price phases.
 
 use chrono::{Duration, FixedOffset};
+use poem::http::Method;
 use serde_json::{json, Value};
 
-use crate::http_harness::{assert_field_error, id, naive_at, utc_time, AppFactory, TestApp};
+use crate::http_harness::{
+    assert_field_error, detail_lines, id, naive_at, utc_time, AppFactory, Reply, TestApp, TEST_HOST,
+};
+use crate::pictures::{data_url, jpeg, png, poster, tiny_png};
 
 /// Row names as the contract letters them: A…Z, AA, AB, …
 fn row_name(index: usize) -> String {
@@ -303,49 +307,225 @@ pub async fn create_event_reports_invalid_input(factory: AppFactory) {
     assert_eq!(reply.total_count(), 0, "no invalid event was created");
 }
 
-pub async fn image_data_urls_are_kept_up_to_two_megabytes(factory: AppFactory) {
+/// The address in an `image_url` without its scheme and host, to request it in-process; asserts
+/// that it is absolute on `base` and names `event`'s picture with a version.
+#[track_caller]
+fn picture_path(image_url: &Value, base: &str, event: i64) -> String {
+    let url = image_url
+        .as_str()
+        .unwrap_or_else(|| panic!("image_url is not a string: {image_url}"));
+    assert!(
+        !url.contains("data:"),
+        "a picture itself in image_url: {url:.80}"
+    );
+    let path = url
+        .strip_prefix(base)
+        .unwrap_or_else(|| panic!("image_url {url} does not start with {base}"));
+    let version = path
+        .strip_prefix(&format!("/api/events/{event}/image?v="))
+        .unwrap_or_else(|| panic!("image_url {url} is not event {event}'s picture"));
+    assert!(
+        !version.is_empty() && version.bytes().all(|b| b.is_ascii_hexdigit()),
+        "image_url {url} carries no version"
+    );
+    path.to_string()
+}
+
+/// `GET` of a picture's address, with headers.
+async fn get_picture(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> Reply {
+    app.raw(Method::GET, path, headers, Vec::new()).await
+}
+
+fn base() -> String {
+    format!("http://{TEST_HOST}")
+}
+
+pub async fn uploaded_pictures_are_served_from_their_own_address(factory: AppFactory) {
+    let app = factory.app().await;
+    let mut body = app.event_body("Poster Unggahan");
+    body["image_url"] = json!(data_url("image/png", &tiny_png()));
+    let event = app.create_event(&body).await;
+    let event_id = id(&event);
+    let path = picture_path(&event["image_url"], &base(), event_id);
+
+    let detail = app.event(event_id).await;
+    assert_eq!(detail["image_url"], event["image_url"]);
+    let list = app.get("/api/events", None).await.expect(200);
+    assert_eq!(list[0]["image_url"], event["image_url"]);
+
+    let served = get_picture(&app, &path, &[]).await;
+    assert_eq!(served.code(), 200, "{:?}", served.body);
+    assert_eq!(
+        served.bytes,
+        tiny_png(),
+        "the picture is served as uploaded"
+    );
+    assert_eq!(served.header("content-type"), Some("image/png"));
+    assert_eq!(served.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(
+        served.header("cache-control"),
+        Some("public, max-age=31536000, immutable"),
+        "the current version may be kept for a year"
+    );
+    let etag = served.header("etag").expect("an ETag").to_string();
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+
+    let again = get_picture(&app, &path, &[("if-none-match", &etag)]).await;
+    assert_eq!(again.code(), 304);
+    assert!(again.bytes.is_empty(), "a 304 has no body");
+    assert_eq!(again.header("etag"), Some(etag.as_str()));
+    let stale = get_picture(&app, &path, &[("if-none-match", "\"something-else\"")]).await;
+    assert_eq!((stale.code(), stale.bytes), (200, tiny_png()));
+
+    let unversioned = get_picture(&app, &format!("/api/events/{event_id}/image"), &[]).await;
+    assert_eq!(unversioned.code(), 200);
+    assert_eq!(unversioned.bytes, tiny_png());
+    let cache = unversioned.header("cache-control").unwrap_or_default();
+    assert!(
+        cache.starts_with("public, max-age=")
+            && !cache.contains("immutable")
+            && cache != "public, max-age=31536000",
+        "an address without the current version is kept briefly, not {cache:?}"
+    );
+    let old_version = get_picture(
+        &app,
+        &format!("/api/events/{event_id}/image?v=0000000000000000"),
+        &[],
+    )
+    .await;
+    assert!(!old_version
+        .header("cache-control")
+        .unwrap_or_default()
+        .contains("immutable"));
+
+    // Everywhere an event is shown.
+    let (customer, token) = app.customer("Sari Dewi").await;
+    let booking = app.book(&token, event_id, &["A1"]).await;
+    assert_eq!(booking["event"]["image_url"], event["image_url"]);
+    let code = booking["booking_code"]
+        .as_str()
+        .expect("a code")
+        .to_string();
+    let shown = app
+        .get(&format!("/api/bookings/{code}"), Some(&token))
+        .await
+        .expect(200);
+    assert_eq!(shown["event"]["image_url"], event["image_url"]);
+    let history = app
+        .get(&format!("/api/users/{customer}/bookings"), Some(&token))
+        .await
+        .expect(200);
+    assert_eq!(history[0]["event"]["image_url"], event["image_url"]);
+    let held = app
+        .get(&format!("/api/users/{customer}/events"), Some(&token))
+        .await
+        .expect(200);
+    assert_eq!(held[0]["image_url"], event["image_url"]);
+    let paid = app.pay(&token, &booking).await;
+    assert_eq!(paid["booking"]["event"]["image_url"], event["image_url"]);
+}
+
+pub async fn a_list_of_posters_stays_small(factory: AppFactory) {
+    let app = factory.app().await;
+    // Each about 1.9 MB as a data URL, close to the 2 MB allowed.
+    let posters: Vec<Vec<u8>> = (0..5u8).map(|mark| poster(1_400_000, mark + 1)).collect();
+    let mut ids = Vec::new();
+    for (index, picture) in posters.iter().enumerate() {
+        let mut body = app.event_body(&format!("Malam Poster {index}"));
+        let url = data_url("image/png", picture);
+        assert!(url.len() > 1_800_000 && url.len() < 2 * 1024 * 1024);
+        body["image_url"] = json!(url);
+        ids.push(id(&app.create_event(&body).await));
+    }
+
+    let list = app.get("/api/events", None).await;
+    assert_eq!(list.code(), 200);
+    assert!(
+        list.bytes.len() < 64 * 1024,
+        "five posters make a list of {} bytes",
+        list.bytes.len()
+    );
+    let events = list.body.as_array().expect("a list").clone();
+    assert_eq!(events.len(), 5);
+    for (event_id, picture) in ids.iter().zip(&posters) {
+        let event = events
+            .iter()
+            .find(|event| id(event) == *event_id)
+            .expect("listed");
+        let path = picture_path(&event["image_url"], &base(), *event_id);
+        let detail = app.get(&format!("/api/events/{event_id}"), None).await;
+        assert!(
+            detail.bytes.len() < 16 * 1024,
+            "a detail of {} bytes",
+            detail.bytes.len()
+        );
+        let served = get_picture(&app, &path, &[]).await;
+        assert_eq!(served.code(), 200);
+        assert!(
+            served.bytes == *picture,
+            "event {event_id} serves its own poster"
+        );
+    }
+}
+
+pub async fn pictures_are_replaced_cleared_and_deleted_with_their_event(factory: AppFactory) {
     let app = factory.app().await;
     let admin = app.admin_token().await;
-    let prefix = "data:image/png;base64,";
-    let fits = format!("{prefix}{}", "QUFB".repeat(1_500_000 / 4));
-    let mut body = app.event_body("Poster Unggahan");
-    body["image_url"] = json!(fits);
-    let event = app
-        .post("/api/events", Some(&admin), &body)
-        .await
-        .expect(201);
-    assert_eq!(
-        event["image_url"].as_str(),
-        Some(fits.as_str()),
-        "the uploaded picture is kept"
-    );
+    let mut body = app.event_body("Ganti Poster");
+    body["image_url"] = json!(data_url("image/png", &png(1)));
+    let event = app.create_event(&body).await;
+    let event_id = id(&event);
+    let path = format!("/api/events/{event_id}");
+    let first = picture_path(&event["image_url"], &base(), event_id);
 
-    let at_limit = format!("{prefix}{}", "A".repeat(2 * 1024 * 1024 - prefix.len()));
-    body["image_url"] = json!(at_limit);
-    app.post("/api/events", Some(&admin), &body)
-        .await
-        .expect(201);
-
-    let too_large = format!("{prefix}{}", "A".repeat(2 * 1024 * 1024 + 4 - prefix.len()));
-    body["image_url"] = json!(too_large);
-    app.post("/api/events", Some(&admin), &body)
-        .await
-        .expect_error(413);
-    let path = format!("/api/events/{}", id(&event));
-    app.put(&path, Some(&admin), &json!({ "image_url": too_large }))
-        .await
-        .expect_error(413);
-    let error = app
+    let replaced = app
         .put(
             &path,
             Some(&admin),
-            &json!({ "image_url": "javascript:alert(1)" }),
+            &json!({ "image_url": data_url("image/png", &png(2)) }),
         )
         .await
-        .expect_error(400);
-    assert_field_error(&error, "image_url");
+        .expect(200);
+    let second = picture_path(&replaced["image_url"], &base(), event_id);
+    assert_ne!(
+        second, first,
+        "a new picture gets a new version in its address"
+    );
+    assert_eq!(get_picture(&app, &second, &[]).await.bytes, png(2));
+    let old = get_picture(&app, &first, &[]).await;
+    assert_eq!(
+        old.bytes,
+        png(2),
+        "the old address serves the current picture"
+    );
+    assert!(!old
+        .header("cache-control")
+        .unwrap_or_default()
+        .contains("immutable"));
 
-    let changed = app
+    let renamed = app
+        .put(&path, Some(&admin), &json!({ "name": "Ganti Nama" }))
+        .await
+        .expect(200);
+    assert_eq!(
+        renamed["image_url"], replaced["image_url"],
+        "left out, the picture stays"
+    );
+    let sent_back = app
+        .put(
+            &path,
+            Some(&admin),
+            &json!({ "name": "Ganti Nama Lagi", "image_url": replaced["image_url"] }),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        sent_back["image_url"], replaced["image_url"],
+        "a form that sends back the address it read keeps the picture"
+    );
+    assert_eq!(get_picture(&app, &second, &[]).await.bytes, png(2));
+
+    let linked = app
         .put(
             &path,
             Some(&admin),
@@ -353,7 +533,195 @@ pub async fn image_data_urls_are_kept_up_to_two_megabytes(factory: AppFactory) {
         )
         .await
         .expect(200);
-    assert_eq!(changed["image_url"], "https://example.com/baru.jpg");
+    assert_eq!(
+        linked["image_url"], "https://example.com/baru.jpg",
+        "a link stays a link"
+    );
+    assert_eq!(
+        app.event(event_id).await["image_url"],
+        "https://example.com/baru.jpg"
+    );
+    get_picture(&app, &second, &[]).await.expect_error(404);
+
+    let uploaded = app
+        .put(
+            &path,
+            Some(&admin),
+            &json!({ "image_url": data_url("image/png", &png(3)) }),
+        )
+        .await
+        .expect(200);
+    let third = picture_path(&uploaded["image_url"], &base(), event_id);
+    assert_eq!(get_picture(&app, &third, &[]).await.bytes, png(3));
+    let cleared = app
+        .put(&path, Some(&admin), &json!({ "image_url": null }))
+        .await
+        .expect(200);
+    assert_eq!(cleared["image_url"], Value::Null);
+    assert_eq!(app.event(event_id).await["image_url"], Value::Null);
+    get_picture(&app, &third, &[]).await.expect_error(404);
+
+    let mut body = app.event_body("Hapus Poster");
+    body["image_url"] = json!(data_url("image/png", &png(4)));
+    let doomed = app.create_event(&body).await;
+    let doomed_id = id(&doomed);
+    let doomed_path = picture_path(&doomed["image_url"], &base(), doomed_id);
+    assert_eq!(get_picture(&app, &doomed_path, &[]).await.code(), 200);
+    app.delete(&format!("/api/events/{doomed_id}"), Some(&admin))
+        .await
+        .expect(204);
+    get_picture(&app, &doomed_path, &[]).await.expect_error(404);
+}
+
+pub async fn events_without_an_uploaded_picture_have_none_to_serve(factory: AppFactory) {
+    let app = factory.app().await;
+    let linked = app.create_event(&app.event_body("Poster Tautan")).await;
+    assert_eq!(linked["image_url"], "https://example.com/poster.jpg");
+    let error = app
+        .get(&format!("/api/events/{}/image", id(&linked)), None)
+        .await
+        .expect_error(404);
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("picture")),
+        "{error}"
+    );
+    let mut body = app.event_body("Tanpa Poster");
+    body.as_object_mut().expect("an object").remove("image_url");
+    let bare = app.create_event(&body).await;
+    assert_eq!(bare["image_url"], Value::Null);
+    app.get(&format!("/api/events/{}/image", id(&bare)), None)
+        .await
+        .expect_error(404);
+    app.get("/api/events/999999/image", None)
+        .await
+        .expect_error(404);
+    app.get("/api/events/satu/image", None)
+        .await
+        .expect_error(400);
+}
+
+pub async fn picture_addresses_follow_the_public_base_url_or_the_host(factory: AppFactory) {
+    let configured = factory
+        .app_with(&[("PUBLIC_BASE_URL", "https://api.wartawa.id/backend/")])
+        .await;
+    let mut body = configured.event_body("Poster Publik");
+    body["image_url"] = json!(data_url("image/png", &tiny_png()));
+    let event = configured.create_event(&body).await;
+    let event_id = id(&event);
+    let path = picture_path(
+        &event["image_url"],
+        "https://api.wartawa.id/backend",
+        event_id,
+    );
+    let listed = configured.get("/api/events", None).await.expect(200);
+    assert_eq!(listed[0]["image_url"], event["image_url"]);
+    let hostless = configured
+        .raw(
+            Method::GET,
+            &format!("/api/events/{event_id}"),
+            &[],
+            Vec::new(),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        hostless["image_url"], event["image_url"],
+        "whatever the request's Host"
+    );
+    assert_eq!(get_picture(&configured, &path, &[]).await.bytes, tiny_png());
+
+    let app = factory.app().await;
+    let event = app.create_event(&body).await;
+    let event_id = id(&event);
+    picture_path(&event["image_url"], &base(), event_id);
+    let on_port = app
+        .raw(
+            Method::GET,
+            &format!("/api/events/{event_id}"),
+            &[("host", "LOCALHOST:6543")],
+            Vec::new(),
+        )
+        .await
+        .expect(200);
+    picture_path(&on_port["image_url"], "http://localhost:6543", event_id);
+    for host in [
+        None,
+        Some("evil.example/x"),
+        Some("evil.example\"><b>"),
+        Some("a b"),
+    ] {
+        let headers: Vec<(&str, &str)> = host.iter().map(|host| ("host", *host)).collect();
+        let reply = app
+            .raw(
+                Method::GET,
+                &format!("/api/events/{event_id}"),
+                &headers,
+                Vec::new(),
+            )
+            .await;
+        if let Some(host) = host {
+            if reply.code() == 400 {
+                continue; // refused before it reached the API: nothing to link
+            }
+            assert_eq!(reply.code(), 200, "Host {host:?}: {:?}", reply.body);
+        }
+        let relative = &reply.body["image_url"];
+        picture_path(relative, "", event_id);
+    }
+}
+
+pub async fn image_url_accepts_only_links_and_raster_uploads(factory: AppFactory) {
+    let app = factory.app().await;
+    let admin = app.admin_token().await;
+    let svg = b"<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(1)\"/>";
+    let refused = [
+        data_url("image/svg+xml", svg),
+        data_url("image/png", &jpeg()),
+        data_url("image/png", b"not a picture at all"),
+        data_url("text/html", b"<script>alert(1)</script>"),
+        "data:image/png;base64,not base64!".to_string(),
+        "https://example.com/a.png\" onerror=\"alert(1)".to_string(),
+        "https://example.com/<script>.png".to_string(),
+        "https://example.com\\evil.png".to_string(),
+        "https://example.com/a b.png".to_string(),
+        "javascript:alert(1)".to_string(),
+        "ftp://example.com/poster.png".to_string(),
+    ];
+    let existing = app.create_event(&app.event_body("Poster Lama")).await;
+    let path = format!("/api/events/{}", id(&existing));
+    for image_url in &refused {
+        let mut body = app.event_body("Poster Salah");
+        body["image_url"] = json!(image_url);
+        for reply in [
+            app.post("/api/events", Some(&admin), &body).await,
+            app.put(&path, Some(&admin), &json!({ "image_url": image_url }))
+                .await,
+        ] {
+            assert_eq!(reply.code(), 400, "{image_url:.60}: {}", reply.body);
+            let error = reply.expect_error(400);
+            assert_eq!(detail_lines(&error).len(), 1, "{error}");
+            assert_field_error(&error, "image_url");
+        }
+    }
+    assert_eq!(
+        app.event(id(&existing)).await["image_url"],
+        "https://example.com/poster.jpg",
+        "a refused change changes nothing"
+    );
+
+    let prefix = "data:image/png;base64,";
+    let too_large = format!("{prefix}{}", "A".repeat(2 * 1024 * 1024 + 4 - prefix.len()));
+    let mut body = app.event_body("Poster Besar");
+    body["image_url"] = json!(too_large);
+    app.post("/api/events", Some(&admin), &body)
+        .await
+        .expect_error(413);
+    app.put(&path, Some(&admin), &json!({ "image_url": too_large }))
+        .await
+        .expect_error(413);
+    assert_eq!(app.get("/api/events", None).await.total_count(), 1);
 }
 
 pub async fn events_are_listed_by_date_filtered_and_paged(factory: AppFactory) {

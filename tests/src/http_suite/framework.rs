@@ -404,6 +404,7 @@ pub const CONTRACT_OPERATIONS: &[(&str, &str)] = &[
     ("put", "/api/events/{id}"),
     ("delete", "/api/events/{id}"),
     ("get", "/api/events/{id}/seats"),
+    ("get", "/api/events/{id}/image"),
     ("post", "/api/bookings"),
     ("get", "/api/bookings/{code}"),
     ("post", "/api/bookings/{code}/pay"),

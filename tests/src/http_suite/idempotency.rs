@@ -65,6 +65,7 @@ async fn post_keyed(app: &TestApp, path: &str, token: &str, key: &[u8], body: &V
             status,
             headers,
             body,
+            bytes: raw.clone(),
         },
         raw,
     }
