@@ -49,6 +49,15 @@ impl Page {
         }
     }
 
+    /// The whole list, for the lists a client reads whole unless it asks for pages (the event
+    /// list and a customer's booking history, whose lengths people bound).
+    pub fn everything() -> Page {
+        Page {
+            page: 1,
+            per_page: u32::MAX,
+        }
+    }
+
     pub fn offset(&self) -> usize {
         (self.page as usize - 1) * self.per_page as usize
     }

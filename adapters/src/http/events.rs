@@ -25,7 +25,7 @@ use super::seat_map_cache::{SeatMapCache, SerializedJson};
 use super::shared_checks::SharedChecks;
 use super::text::Text;
 use super::time::{parse_time, UtcTime};
-use super::{page_of, patch_field, BearerToken, Services, Tag};
+use super::{page_or_everything, patch_field, BearerToken, Services, Tag};
 
 /// A price phase as the organiser sends it.
 #[derive(Object, Clone)]
@@ -422,7 +422,9 @@ impl EventsApi {
 #[OpenApi(prefix_path = "/api/events", tag = "Tag::Events")]
 impl EventsApi {
     /// List events by date. `q` matches name or venue, ignoring case; `upcoming=true` keeps
-    /// events still to come.
+    /// events still to come. Without `page` and `per_page` every matching event is listed;
+    /// with either, one page (`per_page` 20 by default, at most 100). The total is always in
+    /// `X-Total-Count`.
     #[oai(path = "/", method = "get", operation_id = "listEvents")]
     async fn list(
         &self,
@@ -432,7 +434,7 @@ impl EventsApi {
         page: Query<Option<u32>>,
         per_page: Query<Option<u32>>,
     ) -> Result<EventListResponse, ListEventErrors> {
-        let page = page_of(page.0, per_page.0)?;
+        let page = page_or_everything(page.0, per_page.0)?;
         let query =
             q.0.map(|text| text.trim().to_string())
                 .filter(|text| !text.is_empty());

@@ -101,6 +101,16 @@ pub fn page_of(page: Option<u32>, per_page: Option<u32>) -> Result<Page, ApiFail
     }
 }
 
+/// As [`page_of`], but without either parameter the whole list: for the lists the web app reads
+/// whole (the event list, a customer's booking history).
+pub fn page_or_everything(page: Option<u32>, per_page: Option<u32>) -> Result<Page, ApiFailure> {
+    if page.is_none() && per_page.is_none() {
+        Ok(Page::everything())
+    } else {
+        page_of(page, per_page)
+    }
+}
+
 /// A field of a partial update: left out keeps the value, `null` clears it, a value sets it.
 fn patch_field(value: poem_openapi::types::MaybeUndefined<text::Text>) -> Option<Option<String>> {
     use poem_openapi::types::MaybeUndefined;

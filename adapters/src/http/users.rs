@@ -18,7 +18,7 @@ use super::limits::{Throttled, Throttles};
 use super::pictures::PictureLinks;
 use super::text::Text;
 use super::time::UtcTime;
-use super::{page_of, patch_field, BearerToken, Services, Tag};
+use super::{page_of, page_or_everything, patch_field, BearerToken, Services, Tag};
 
 /// An account. Never carries a password hash.
 #[derive(Object)]
@@ -194,7 +194,9 @@ enum HeldEventsResponse {
 
 #[derive(ApiResponse)]
 enum HistoryResponse {
-    /// The user's bookings, newest first.
+    /// The user's bookings, newest first. Without `page` and `per_page` every booking is
+    /// listed; with either, one page (`per_page` 20 by default, at most 100). The total is always
+    /// in `X-Total-Count`.
     #[oai(status = 200)]
     Ok(
         Json<Vec<BookingResponse>>,
@@ -544,7 +546,9 @@ impl UsersApi {
         ))
     }
 
-    /// The user's bookings, newest first.
+    /// The user's bookings, newest first. Without `page` and `per_page` every booking is
+    /// listed; with either, one page (`per_page` 20 by default, at most 100). The total is always
+    /// in `X-Total-Count`.
     #[oai(
         path = "/:id/bookings",
         method = "get",
@@ -559,7 +563,7 @@ impl UsersApi {
         per_page: Query<Option<u32>>,
     ) -> Result<HistoryResponse, OwnListErrors> {
         let actor = self.services.actor(&auth).await?;
-        let page = page_of(page.0, per_page.0)?;
+        let page = page_or_everything(page.0, per_page.0)?;
         let bookings = self
             .services
             .bookings

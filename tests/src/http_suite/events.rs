@@ -1204,3 +1204,33 @@ pub async fn current_phase_gives_way_when_its_window_closes(factory: AppFactory)
         .await
         .expect_error(409);
 }
+
+/// The web app never pages: with more shows than a page holds, the event list and a customer's
+/// booking history without paging parameters answer every item; with them, one page.
+pub async fn lists_the_web_app_reads_are_whole_without_paging(factory: AppFactory) {
+    let app = factory.app_with(&[("MAX_TICKETS_PER_USER", "0")]).await;
+    let token = app.admin_token().await;
+    let (customer_id, customer) = app.customer("Sari Dewi").await;
+    for n in 0..22 {
+        let body = app.event_body(&format!("Malam Lawak {n:02}"));
+        let event = app
+            .post("/api/events", Some(&token), &body)
+            .await
+            .expect(201);
+        app.book(&customer, id(&event), &["A1"]).await;
+    }
+    let all = app.get("/api/events", None).await;
+    assert_eq!(all.total_count(), 22);
+    assert_eq!(all.expect(200).as_array().map(Vec::len), Some(22));
+    let first_page = app.get("/api/events?page=1", None).await.expect(200);
+    assert_eq!(first_page.as_array().map(Vec::len), Some(20));
+
+    let history = app
+        .get(
+            &format!("/api/users/{customer_id}/bookings"),
+            Some(&customer),
+        )
+        .await;
+    assert_eq!(history.total_count(), 22);
+    assert_eq!(history.expect(200).as_array().map(Vec::len), Some(22));
+}

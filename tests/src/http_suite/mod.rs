@@ -63,6 +63,7 @@ macro_rules! http_suite_tests {
             picture_addresses_follow_the_public_base_url_or_the_host,
             image_url_accepts_only_links_and_raster_uploads,
             events_are_listed_by_date_filtered_and_paged,
+            lists_the_web_app_reads_are_whole_without_paging,
             unknown_events_are_not_found,
             update_event_changes_fields_and_appends_seats,
             capacity_cannot_drop_below_held_seats,
