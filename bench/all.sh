@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every table of BENCHMARKS.md, in one command, from the repository root (about 15 minutes):
+# Every table of BENCHMARKS.md, in one command, from the repository root (about 21 minutes):
 #
 #     bash bench/all.sh
 #
@@ -9,10 +9,12 @@
 #   2. bench/growth.sh: the growth curves (seat maps by size, bookings and the dashboard with 10k
 #      and 1M bookings already there);
 #   3. bench/overload.sh on PostgreSQL at MAX_IN_FLIGHT_REQUESTS 32, 48 and 64: the sweep that
-#      chose the default bound.
+#      chose the default bound;
+#   4. bench/attacks.sh: browsing, buying and logins unloaded and under slow-client, password and
+#      sign-up floods, on both stores.
 # Each writes its own folder in bench/results/ and prints where; the knobs of each script apply
 # (BENCH_OVERLOAD_IN_FLIGHT and BENCH_OVERLOAD_STORES replace the sweep's). Exits non-zero when
-# any of the three does.
+# any of the four does.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -26,4 +28,5 @@ bash bench/growth.sh || failed=1
 BENCH_OVERLOAD_STORES=${BENCH_OVERLOAD_STORES:-postgres} \
     BENCH_OVERLOAD_IN_FLIGHT=${BENCH_OVERLOAD_IN_FLIGHT:-"32 48 64"} \
     bash bench/overload.sh || failed=1
+bash bench/attacks.sh || failed=1
 exit "$failed"

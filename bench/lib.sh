@@ -77,9 +77,13 @@ cleanup() {
 }
 
 # start_server NAME [VAR=value ...]: the release server on $PORT, from the results folder (so that
-# no .env of the working tree is read), with the given environment on top of a clean one. Every
-# simulated buyer comes from 127.0.0.1 and clicks far faster than a person, so the per-address
-# login and per-customer booking throttles are off; the in-flight bound stays as configured.
+# no .env of the working tree is read), with the given environment on top of a clean one (a
+# setting given here wins over the defaults below). Every simulated buyer comes from 127.0.0.1
+# and clicks far faster than a person, so the throttles that one address of robots would hit are
+# off: logins and sign-ups per address (the on-sale signs up hundreds of buyers), connections per
+# address (the overload rush holds thousands), booking attempts per customer. The in-flight bound
+# stays as configured. bench/attacks.sh turns the per-address ones back on: they are what it
+# measures.
 start_server() {
     local name=$1
     shift
@@ -89,7 +93,8 @@ start_server() {
         exec env -u DATABASE_URL -u DB_URL -u JWT_SECRET \
             APP_HOST=127.0.0.1 APP_PORT="$PORT" RUST_LOG="$SERVER_LOG_LEVEL" \
             ADMIN_EMAIL="$ADMIN_EMAIL" ADMIN_PASSWORD="$ADMIN_PASSWORD" \
-            LOGIN_ATTEMPTS_PER_ADDRESS=0 BOOKINGS_PER_CUSTOMER=0 "$@" \
+            LOGIN_ATTEMPTS_PER_ADDRESS=0 REGISTRATIONS_PER_ADDRESS=0 MAX_CONNECTIONS_PER_ADDRESS=0 \
+            BOOKINGS_PER_CUSTOMER=0 "$@" \
             "$SERVER_BIN" serve
     ) > "$OUT/server-$name.log" 2>&1 &
     SERVER_PID=$!

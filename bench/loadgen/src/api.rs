@@ -2,6 +2,7 @@
 //! every request (GETs included), `Authorization: Bearer` where a login is needed. Every call is
 //! timed; nothing here retries.
 
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
@@ -92,6 +93,26 @@ pub fn check_shed(reply: &Reply) -> Result<(), String> {
     }
 }
 
+/// Which of the server's bounds a 503 came from, read from its message: the requests in flight
+/// (`MAX_IN_FLIGHT_REQUESTS`), the password checks (`MAX_PASSWORD_CHECKS_IN_FLIGHT`), or the
+/// database (no pooled connection within `DATABASE_ACQUIRE_TIMEOUT_MS`); `other` when the
+/// message says none of these.
+pub fn shed_reason(reply: &Reply) -> &'static str {
+    let message = serde_json::from_slice::<Value>(&reply.body)
+        .ok()
+        .and_then(|body| body["message"].as_str().map(str::to_lowercase))
+        .unwrap_or_default();
+    if message.contains("more requests than it can") {
+        "in-flight bound"
+    } else if message.contains("logging in or signing up") {
+        "password checks"
+    } else if message.contains("busy right now") {
+        "database"
+    } else {
+        "other"
+    }
+}
+
 /// A client of one WarTawa server.
 #[derive(Clone)]
 pub struct Api {
@@ -105,11 +126,24 @@ impl Api {
     /// `max_idle` bounds the kept-alive connections (one per concurrent client is what a load
     /// test wants: no connection churn, no more sockets than callers).
     pub fn new(base_url: &str, timeout: Duration, max_idle: usize) -> Result<Api, String> {
+        Api::from_address(base_url, timeout, max_idle, None)
+    }
+
+    /// As [`Api::new`], its connections opened from `local` (e.g. one of the loopback addresses
+    /// 127.0.0.0/8, which Linux answers from without set-up): the server then sees another
+    /// client address, as it would another person or another attacker.
+    pub fn from_address(
+        base_url: &str,
+        timeout: Duration,
+        max_idle: usize,
+        local: Option<IpAddr>,
+    ) -> Result<Api, String> {
         let client = Client::builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(5))
             .pool_max_idle_per_host(max_idle.max(1))
             .tcp_nodelay(true)
+            .local_address(local)
             .build()
             .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
         Ok(Api {
@@ -203,6 +237,12 @@ pub struct Seat {
 #[derive(Debug, Deserialize)]
 pub struct LoginAnswer {
     pub token: String,
+    pub user: LoginUser,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginUser {
+    pub id: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -421,6 +461,35 @@ pub mod tests {
             transport_error: None,
             retry_after: retry_after.map(str::to_string),
         }
+    }
+
+    #[test]
+    fn a_503_says_which_bound_refused_it() {
+        let said = |message: &str| {
+            shed_reason(&reply(
+                503,
+                Some("1"),
+                &format!(r#"{{"status":"error","code":503,"message":"{message}"}}"#),
+            ))
+        };
+        assert_eq!(
+            said(
+                "WarTawa is handling more requests than it can right now; please retry in a moment"
+            ),
+            "in-flight bound"
+        );
+        assert_eq!(
+            said(
+                "many people are logging in or signing up right now; please try again in a moment"
+            ),
+            "password checks"
+        );
+        assert_eq!(
+            said("The service is busy right now; please try again in a moment"),
+            "database"
+        );
+        assert_eq!(said("?"), "other");
+        assert_eq!(shed_reason(&reply(503, None, "busy")), "other");
     }
 
     #[test]

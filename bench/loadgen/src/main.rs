@@ -5,6 +5,7 @@
 //! shape) is counted as shed, not as a failure.
 
 mod api;
+mod attack;
 mod books;
 mod browse;
 mod onsale;
@@ -89,6 +90,10 @@ enum Scenario {
     /// on-sale load (64 buyers) at its sustainable rate R; then an open-loop rush of 10 × R, then
     /// recovery; admitted p99 against the baseline's, the 503s shed, every event's books verified.
     Overload(overload::OverloadArgs),
+    /// Browsing, buying and logins measured unloaded, then while an attack runs (slow clients,
+    /// a password flood or a sign-up flood): their p99 against the unloaded one, their 503s, what
+    /// the attackers got; the books verified.
+    Attack(attack::AttackArgs),
     /// C readers of the event list and a seat map for a while.
     Browse(browse::BrowseArgs),
     /// Browse alone, then browse again while logins arrive at a steady rate; compares p99.
@@ -126,6 +131,7 @@ fn main() -> ExitCode {
         match &cli.scenario {
             Scenario::Onsale(args) => onsale::run(common, args).await,
             Scenario::Overload(args) => overload::run(common, args).await,
+            Scenario::Attack(args) => attack::run(common, args).await,
             Scenario::Browse(args) => browse::browse(common, args).await,
             Scenario::LoginBurst(args) => browse::login_burst(common, args).await,
             Scenario::Health(args) => browse::health(common, args).await,

@@ -26,7 +26,7 @@
 //! that neither its thousands of tasks nor one connection pool's bookkeeping delay the recovery's
 //! buyers inside the load generator; the arrival lag (due time to request sent) is reported.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -38,7 +38,8 @@ use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
 use crate::api::{
-    check_shed, Api, Booking, CpuWindow, EventAnswer, PaymentAnswer, Reply, RETRY_PAUSE,
+    check_shed, Api, Booking, CpuWindow, DashboardAnswer, EventAnswer, PaymentAnswer, Reply,
+    RETRY_PAUSE,
 };
 use crate::books::{self, Paid};
 use crate::setup::{self, Customer};
@@ -135,18 +136,20 @@ const ANSWER_TIMES: usize = 1_000_000;
 
 /// What one phase saw, answer by answer.
 #[derive(Default)]
-struct Tally {
-    admitted: Stats,
+pub(crate) struct Tally {
+    pub(crate) admitted: Stats,
     shed: Stats,
     failed: Stats,
     /// 503s without a usable `Retry-After` or the error shape: not the documented 503.
     bad_shed: u64,
-    seat_conflicts: u64,
+    pub(crate) seat_conflicts: u64,
     /// 409s that are not seat races (the per-user limit or the quota).
-    other_conflicts: u64,
+    pub(crate) other_conflicts: u64,
     /// Unexpected answers: failures, 4xx other than 409, wrong bodies.
     errors: u64,
-    error_lines: Vec<String>,
+    pub(crate) error_lines: Vec<String>,
+    /// 503s by the bound that refused them ([`crate::api::shed_reason`]).
+    pub(crate) shed_reasons: BTreeMap<&'static str, u64>,
     /// Every answer with when it came, when the phase has a clock (the recovery's: the end of the
     /// rush).
     answers: Vec<Answer>,
@@ -181,6 +184,10 @@ impl Tally {
         match reply.status {
             503 => {
                 self.shed.endpoint(name).record(reply);
+                *self
+                    .shed_reasons
+                    .entry(crate::api::shed_reason(reply))
+                    .or_default() += 1;
                 if let Err(why) = check_shed(reply) {
                     self.bad_shed += 1;
                     self.error(format!("{name}: a 503 {why}"));
@@ -217,6 +224,9 @@ impl Tally {
         self.seat_conflicts += other.seat_conflicts;
         self.other_conflicts += other.other_conflicts;
         self.errors += other.errors;
+        for (reason, count) in other.shed_reasons {
+            *self.shed_reasons.entry(reason).or_default() += count;
+        }
         for line in other.error_lines {
             if self.error_lines.len() < ERROR_LINES {
                 self.error_lines.push(line);
@@ -226,7 +236,7 @@ impl Tally {
     }
 
     /// Every admitted answer in one histogram.
-    fn admitted_all(&self) -> Endpoint {
+    pub(crate) fn admitted_all(&self) -> Endpoint {
         merged(&self.admitted)
     }
 
@@ -238,12 +248,12 @@ impl Tally {
         self.admitted.total()
     }
 
-    fn shed_count(&self) -> u64 {
+    pub(crate) fn shed_count(&self) -> u64 {
         self.shed.total()
     }
 
     /// 5xx other than 503, no answer, and 503s out of shape.
-    fn failures(&self) -> u64 {
+    pub(crate) fn failures(&self) -> u64 {
         self.failed.total() + self.bad_shed
     }
 
@@ -387,7 +397,7 @@ fn pick_open<R: Rng + ?Sized>(events: &[OnSale], rng: &mut R) -> usize {
 }
 
 /// The sale every phase sells from, and what the buyers were told.
-struct Sale {
+pub(crate) struct Sale {
     api: Api,
     events: Vec<OnSale>,
     customers: Vec<Customer>,
@@ -401,6 +411,45 @@ struct Sale {
 }
 
 impl Sale {
+    /// A sale of `events` (in the order given) to `customers`, 1 to `max_per_booking` seats a
+    /// booking.
+    pub(crate) fn new(
+        api: Api,
+        events: &[EventAnswer],
+        customers: Vec<Customer>,
+        max_per_booking: usize,
+    ) -> Result<Sale, String> {
+        let events = events
+            .iter()
+            .map(|event| {
+                let phase = event.phases.first().ok_or("a new event has no phase")?;
+                Ok(OnSale {
+                    id: event.id,
+                    phase_id: phase.id,
+                    seats_path: format!("/api/events/{}/seats", event.id),
+                    sold_out: AtomicBool::new(false),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Sale {
+            api,
+            events,
+            customers,
+            max_per_booking: max_per_booking.max(1),
+            unpaid: Mutex::new(VecDeque::new()),
+            troubled: Mutex::new(Vec::new()),
+            paid: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The seat-map path of each event on sale.
+    pub(crate) fn seat_map_paths(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .map(|event| event.seats_path.clone())
+            .collect()
+    }
+
     fn token(&self, customer: usize) -> &str {
         &self.customers[customer % self.customers.len()].token
     }
@@ -544,13 +593,15 @@ const PAUSE: Duration = RETRY_PAUSE;
 const STEP_CAP: u64 = 10_000_000;
 
 /// C closed-loop buyers for `duration`: an event not sold out, its seat map, 1–2 free seats
-/// booked, paid (a shed payment is tried again until the phase ends). The 503s are timed against
+/// booked, paid (a shed payment is tried again until the phase ends), `think` between one step
+/// and the next (zero: at once, as fast as the server answers). The 503s are timed against
 /// `clock` when given.
-async fn closed_loop(
+pub(crate) async fn closed_loop(
     sale: &Arc<Sale>,
     clients: usize,
     duration: Duration,
     clock: Option<Instant>,
+    think: Duration,
 ) -> (Tally, f64) {
     let start = Instant::now();
     let deadline = start + duration;
@@ -563,6 +614,9 @@ async fn closed_loop(
                 let customer = client % sale.customers.len();
                 let mut steps = 0u64;
                 while Instant::now() < deadline && steps < STEP_CAP {
+                    if steps > 0 && !think.is_zero() {
+                        tokio::time::sleep(think.min(deadline - Instant::now())).await;
+                    }
                     steps += 1;
                     let event = sale.pick_event(&mut rng);
                     let Some(map) = sale
@@ -918,6 +972,37 @@ async fn settle(sale: &Sale, admin: &str, tally: &Mutex<Tally>) -> (u64, Vec<Str
     (settled, problems)
 }
 
+/// The books after a sale: what is still unpaid is paid ([`settle`]), then every event's books are
+/// checked against the paid bookings ([`books::verify_events`]). The settling's answers, how many
+/// bookings were paid at the end, every paid booking (with its event's index in `events`), and
+/// the violations found.
+pub(crate) async fn settle_and_verify(
+    sale: &Sale,
+    admin: &str,
+    events: &[EventAnswer],
+    seats: u32,
+    dashboard_before: &DashboardAnswer,
+) -> Result<(Tally, u64, Vec<(usize, Paid)>, Vec<String>), String> {
+    let settle_tally = Mutex::new(Tally::default());
+    let (settled, mut violations) = settle(sale, admin, &settle_tally).await;
+    let settle_tally = settle_tally
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let paid = std::mem::take(&mut *lock(&sale.paid));
+    let mut by_event: Vec<Vec<Paid>> = vec![Vec::new(); events.len()];
+    for (event, booking) in &paid {
+        by_event[*event].push(booking.clone());
+    }
+    let sales: Vec<(&EventAnswer, &[Paid])> = events
+        .iter()
+        .zip(&by_event)
+        .map(|(event, paid)| (event, paid.as_slice()))
+        .collect();
+    violations
+        .extend(books::verify_events(&sale.api, admin, &sales, seats, dashboard_before).await?);
+    Ok((settle_tally, settled, paid, violations))
+}
+
 fn phase_line(name: &str, tally: &Tally, seconds: f64) -> String {
     let admitted = tally.admitted_all();
     format!(
@@ -999,18 +1084,6 @@ pub async fn run(common: &Common, args: &OverloadArgs) -> Result<bool, String> {
         args.register_concurrency,
     )
     .await?;
-    let on_sale = events
-        .iter()
-        .map(|event| {
-            let phase = event.phases.first().ok_or("a new event has no phase")?;
-            Ok(OnSale {
-                id: event.id,
-                phase_id: phase.id,
-                seats_path: format!("/api/events/{}/seats", event.id),
-                sold_out: AtomicBool::new(false),
-            })
-        })
-        .collect::<Result<Vec<_>, String>>()?;
     let dashboard_before = books::dashboard(&api, &admin).await?;
     let ids = events.iter().map(|event| event.id);
     let event_ids = format!(
@@ -1023,19 +1096,17 @@ pub async fn run(common: &Common, args: &OverloadArgs) -> Result<bool, String> {
         customers.len(),
         setup_started.elapsed().as_secs_f64()
     );
-    let sale = Arc::new(Sale {
-        api: api.clone(),
-        events: on_sale,
+    let sale = Arc::new(Sale::new(
+        api.clone(),
+        &events,
         customers,
-        max_per_booking: args.max_seats_per_booking.max(1),
-        unpaid: Mutex::new(VecDeque::new()),
-        troubled: Mutex::new(Vec::new()),
-        paid: Mutex::new(Vec::new()),
-    });
+        args.max_seats_per_booking,
+    )?);
 
     // 1. Baseline.
     let cpu = CpuWindow::start(common.server_pid.as_deref());
-    let (baseline, baseline_s) = closed_loop(&sale, args.clients, duration, None).await;
+    let (baseline, baseline_s) =
+        closed_loop(&sale, args.clients, duration, None, Duration::ZERO).await;
     let baseline_cpu = cpu.end();
     let requests = baseline.admitted_count() + baseline.shed_count() + baseline.failed.total();
     let sustainable = rate(baseline.admitted_count(), baseline_s);
@@ -1130,7 +1201,14 @@ pub async fn run(common: &Common, args: &OverloadArgs) -> Result<bool, String> {
 
     // 3. Recovery, while what the rush left outstanding drains.
     let cpu = CpuWindow::start(common.server_pid.as_deref());
-    let (recovery, recovery_s) = closed_loop(&sale, args.clients, duration, Some(rush_end)).await;
+    let (recovery, recovery_s) = closed_loop(
+        &sale,
+        args.clients,
+        duration,
+        Some(rush_end),
+        Duration::ZERO,
+    )
+    .await;
     let recovery_cpu = cpu.end();
     let horizon = rush_end.elapsed().as_secs_f64();
     let drained = tokio::time::timeout(
@@ -1225,23 +1303,8 @@ pub async fn run(common: &Common, args: &OverloadArgs) -> Result<bool, String> {
     );
 
     // 4. Whatever is still unpaid is paid; then the books.
-    let settle_tally = Mutex::new(Tally::default());
-    let (settled, mut violations) = settle(&sale, &admin, &settle_tally).await;
-    let settle_tally = settle_tally
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let paid = std::mem::take(&mut *lock(&sale.paid));
-    let mut by_event: Vec<Vec<Paid>> = vec![Vec::new(); events.len()];
-    for (event, booking) in &paid {
-        by_event[*event].push(booking.clone());
-    }
-    let sales: Vec<(&EventAnswer, &[Paid])> = events
-        .iter()
-        .zip(&by_event)
-        .map(|(event, paid)| (event, paid.as_slice()))
-        .collect();
-    violations
-        .extend(books::verify_events(&api, &admin, &sales, args.seats, &dashboard_before).await?);
+    let (settle_tally, settled, paid, mut violations) =
+        settle_and_verify(&sale, &admin, &events, args.seats, &dashboard_before).await?;
     let mut all = Tally::default();
     for tally in [&baseline, &rush_tally, &recovery, &settle_tally] {
         all.bad_shed += tally.bad_shed;

@@ -23,6 +23,9 @@ pub struct ReportArgs {
     /// Print the overload runs, one row each, instead of the targets.
     #[arg(long)]
     pub overload: bool,
+    /// Print the attack runs, one row each, instead of the targets.
+    #[arg(long)]
+    pub attacks: bool,
     /// Exit non-zero when a performance target is missed too (not only on violations and 5xx).
     #[arg(long)]
     pub strict: bool,
@@ -367,6 +370,13 @@ pub fn run(args: &ReportArgs) -> Result<bool, String> {
         print!("{}", growth_markdown(&lines));
         return Ok(lines.iter().all(|line| line["ok"] != false));
     }
+    if args.attacks {
+        print!("{}", attacks_markdown(&lines));
+        return Ok(lines
+            .iter()
+            .filter(|line| line["scenario"] == "attack")
+            .all(|line| line["ok"] == true));
+    }
     if args.overload {
         print!("{}", overload_markdown(&lines));
         return Ok(lines
@@ -388,6 +398,73 @@ pub fn run(args: &ReportArgs) -> Result<bool, String> {
         eprintln!("note: some targets were missed or not measured (marked above)");
     }
     Ok(correctness && (targets || !args.strict))
+}
+
+/// The attack runs, one row each, in the order they ran: the genuine traffic's p99 unloaded and
+/// under attack, its 503s, the genuine logins, and what the attackers got.
+pub fn attacks_markdown(lines: &[Value]) -> String {
+    let mut out = String::from(
+        "| store | attack | browse p99 ms: unloaded → attack (×) | buy p99 ms: unloaded → attack (×) | ≤ 2×? | 503s to browsing + buying: unloaded / attack | genuine logins ok of started (503, 429; ok p99 ms): unloaded | … under attack | what the attackers got | books | ok |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    let ms = |line: &Value, field: &str| line[field].as_f64().map_or("—".to_string(), fmt);
+    let logins = |logins: &Value| {
+        let count = |field: &str| logins[field].as_u64().unwrap_or(0);
+        format!(
+            "{} of {} ({}, {}; {})",
+            count("ok"),
+            count("count"),
+            count("shed_503"),
+            count("throttled_429"),
+            logins["ok_p99_ms"].as_f64().map_or("—".to_string(), fmt)
+        )
+    };
+    for line in lines.iter().filter(|line| line["scenario"] == "attack") {
+        let met = |yes: bool| if yes { "yes" } else { "**NO**" };
+        let attack = match line["address_rate"].as_f64() {
+            Some(rate) if rate > 0.0 => format!(
+                "{} (each address paced to {}/s)",
+                line["kind"].as_str().unwrap_or("?"),
+                fmt(rate)
+            ),
+            _ => line["kind"].as_str().unwrap_or("?").to_string(),
+        };
+        let reasons = line["genuine_503_reasons_attack"]
+            .as_object()
+            .filter(|reasons| !reasons.is_empty())
+            .map_or(String::new(), |reasons| {
+                format!(
+                    " ({})",
+                    reasons
+                        .iter()
+                        .map(|(reason, count)| format!("{reason} ×{count}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            });
+        out.push_str(&format!(
+            "| {} | {attack} | {} → {} ({}) | {} → {} ({}) | {} | {} / {}{reasons} | {} | {} | {} | {} paid, {} | {} |\n",
+            line["label"].as_str().unwrap_or("?"),
+            ms(line, "browse_p99_ms_unloaded"),
+            ms(line, "browse_p99_ms_attack"),
+            ms(line, "browse_p99_ratio"),
+            ms(line, "buy_p99_ms_unloaded"),
+            ms(line, "buy_p99_ms_attack"),
+            ms(line, "buy_p99_ratio"),
+            met(line["p99_ratio_met"] == true),
+            line["genuine_503_unloaded"].as_u64().unwrap_or(0),
+            line["genuine_503_attack"].as_u64().unwrap_or(0),
+            logins(&line["logins_unloaded"]),
+            logins(&line["logins_attack"]),
+            line["attackers_summary"].as_str().unwrap_or("?"),
+            line["bookings"].as_u64().unwrap_or(0),
+            match line["violations"].as_array().map_or(0, Vec::len) {
+                0 => "verified".to_string(),
+                count => format!("**{count} violations**"),
+            },
+            met(line["ok"] == true),
+        ));
+    }
+    out
 }
 
 /// The overload runs, one row each, in the order they ran.
@@ -509,6 +586,7 @@ mod tests {
             login_label: "memory-bcrypt12".into(),
             growth: false,
             overload: false,
+            attacks: false,
             strict: false,
         }
     }
@@ -543,6 +621,32 @@ mod tests {
             json!({"scenario": "browse", "label": "memory", "server_errors_5xx": 2, "ok": false}),
         ];
         assert_eq!(rows(&lines, &args()).last().unwrap().met, Some(false));
+    }
+
+    #[test]
+    fn an_attack_row_sets_the_p99_under_attack_beside_the_unloaded_one() {
+        let lines = vec![json!({
+            "scenario": "attack", "kind": "password-flood", "label": "postgres", "address_rate": 2.0,
+            "browse_p99_ms_unloaded": 20.0, "browse_p99_ms_attack": 50.0, "browse_p99_ratio": 2.5,
+            "buy_p99_ms_unloaded": 30.0, "buy_p99_ms_attack": 45.0, "buy_p99_ratio": 1.5,
+            "p99_ratio_met": false, "genuine_503_unloaded": 0, "genuine_503_attack": 7,
+            "genuine_503_reasons_attack": {"in-flight bound": 7},
+            "logins_unloaded": {"ok": 20, "count": 20, "shed_503": 0, "throttled_429": 0, "ok_p99_ms": 225.0},
+            "logins_attack": {"ok": 1, "count": 20, "shed_503": 19, "throttled_429": 0, "ok_p99_ms": 3200.0},
+            "attackers_summary": "32 addresses: login_unknown 401 ×20", "bookings": 3000,
+            "violations": [], "ok": true,
+        })];
+        let table = attacks_markdown(&lines);
+        let row = table.lines().nth(2).expect("a row");
+        assert!(
+            row.contains("password-flood (each address paced to 2.00/s)"),
+            "{row}"
+        );
+        assert!(row.contains("20.0 → 50.0 (2.50)"), "{row}");
+        assert!(row.contains("**NO**"), "{row}");
+        assert!(row.contains("0 / 7 (in-flight bound ×7)"), "{row}");
+        assert!(row.contains("1 of 20 (19, 0; 3200)"), "{row}");
+        assert!(row.contains("3000 paid, verified"), "{row}");
     }
 
     #[test]

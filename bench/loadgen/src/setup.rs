@@ -14,6 +14,7 @@ use crate::api::{Api, EventAnswer, LoginAnswer, SeatRef};
 /// A customer who can book: a login, and how many more tickets the per-user limit allows.
 #[derive(Debug, Clone)]
 pub struct Customer {
+    pub id: i64,
     pub email: String,
     pub token: String,
 }
@@ -108,10 +109,25 @@ pub async fn register_customers(
     count: usize,
     concurrency: usize,
 ) -> Result<Vec<Customer>, String> {
-    let (api, run_tag) = (api.clone(), run_tag.to_string());
+    register_customers_via(std::slice::from_ref(api), run_tag, count, concurrency).await
+}
+
+/// As [`register_customers`], customer `i` signing up and logging in through `apis[i % len]`:
+/// from as many client addresses as there are clients, so that the per-address sign-up limit
+/// (`REGISTRATIONS_PER_ADDRESS`) sees people signing up from their own homes.
+pub async fn register_customers_via(
+    apis: &[Api],
+    run_tag: &str,
+    count: usize,
+    concurrency: usize,
+) -> Result<Vec<Customer>, String> {
+    if apis.is_empty() {
+        return Err("no client to register customers through".to_string());
+    }
+    let (apis, run_tag) = (Arc::new(apis.to_vec()), run_tag.to_string());
     in_parallel(count, concurrency, move |index| {
-        let (api, run_tag) = (api.clone(), run_tag.clone());
-        async move { register_one(&api, &run_tag, index).await }
+        let (apis, run_tag) = (Arc::clone(&apis), run_tag.clone());
+        async move { register_one(&apis[index % apis.len()], &run_tag, index).await }
     })
     .await
 }
@@ -170,6 +186,7 @@ async fn register_one(api: &Api, run_tag: &str, index: usize) -> Result<Customer
     }
     let answer = login(api, &email, CUSTOMER_PASSWORD).await?;
     Ok(Customer {
+        id: answer.user.id,
         email,
         token: answer.token,
     })
