@@ -331,16 +331,37 @@ pub enum HashError {
     Failed(String),
 }
 
+/// How much of the password-checking capacity a piece of work may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckPriority {
+    /// A login or password change of someone with no recent failures, and the admin of start-up.
+    Normal,
+    /// Sign-ups, and logins and password changes from an address that failed a check lately:
+    /// together never more than a share of the places, so that a flood of them leaves room for
+    /// everyone else.
+    Low,
+}
+
 /// Password hashing and checking: slow on purpose, so every call is bounded (see
 /// [`HashError::Busy`]), and every path that hashes or checks a password goes through it.
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait PasswordHasher: Send + Sync {
-    async fn hash(&self, password: &Password) -> Result<String, HashError>;
-    async fn verify(&self, password: &str, hash: &str) -> Result<bool, HashError>;
+    async fn hash(&self, password: &Password, priority: CheckPriority)
+        -> Result<String, HashError>;
+    async fn verify(
+        &self,
+        password: &str,
+        hash: &str,
+        priority: CheckPriority,
+    ) -> Result<bool, HashError>;
     /// Spends as long as a `verify` does, for a login whose account does not exist, so that a
     /// wrong email and a wrong password cannot be told apart by their timing (or by a `Busy`).
-    async fn verify_nothing(&self, password: &str) -> Result<(), HashError>;
+    async fn verify_nothing(
+        &self,
+        password: &str,
+        priority: CheckPriority,
+    ) -> Result<(), HashError>;
 }
 
 /// What a valid token says.

@@ -11,8 +11,8 @@ use domain::validation::ValidationErrors;
 
 use crate::auth::{require_admin, require_self_or_admin, Actor, Denied};
 use crate::ports::{
-    Clock, HashError, IssuedToken, Page, Paged, PasswordHasher, StoreError, TokenService,
-    UserRepository, UserWriteError,
+    CheckPriority, Clock, HashError, IssuedToken, Page, Paged, PasswordHasher, StoreError,
+    TokenService, UserRepository, UserWriteError,
 };
 
 /// A customer's sign-up form.
@@ -287,7 +287,7 @@ impl UserService {
         }
         let password_hash = self
             .hasher
-            .hash(&password)
+            .hash(&password, CheckPriority::Low)
             .await
             .map_err(|error| match error {
                 HashError::Busy => RegisterError::PasswordChecksBusy(PasswordChecksBusy),
@@ -315,8 +315,13 @@ impl UserService {
     }
 
     /// Checks a password and issues a token. An unknown email and a wrong password give the same
-    /// answer in the same time.
-    pub async fn login(&self, email: &str, password: &str) -> Result<LoggedIn, LoginError> {
+    /// answer in the same time. `priority` is the caller's standing (see [`CheckPriority`]).
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        priority: CheckPriority,
+    ) -> Result<LoggedIn, LoginError> {
         let user = match Email::parse(email) {
             Ok(email) => self.users.find_by_email(&email).await?,
             Err(_) => None,
@@ -327,14 +332,14 @@ impl UserService {
         };
         let Some(user) = user else {
             self.hasher
-                .verify_nothing(password)
+                .verify_nothing(password, priority)
                 .await
                 .map_err(busy_or_failed)?;
             return Err(LoginError::InvalidCredentials);
         };
         let matches = self
             .hasher
-            .verify(password, &user.password_hash)
+            .verify(password, &user.password_hash, priority)
             .await
             .map_err(busy_or_failed)?;
         if !matches {
@@ -441,12 +446,14 @@ impl UserService {
     }
 
     /// Changes a password; the user's own change needs the current password, an admin's reset of
-    /// someone else's does not. Tokens issued before stop working.
+    /// someone else's does not. Tokens issued before stop working. `priority` is the caller's
+    /// standing (see [`CheckPriority`]).
     pub async fn change_password(
         &self,
         actor: &Actor,
         id: UserId,
         change: PasswordChange,
+        priority: CheckPriority,
     ) -> Result<(), ChangePasswordError> {
         require_self_or_admin(actor, id)?;
         let new_password = Password::new(&change.new_password)
@@ -472,7 +479,7 @@ impl UserService {
             }
             let matches = self
                 .hasher
-                .verify(old, &user.password_hash)
+                .verify(old, &user.password_hash, priority)
                 .await
                 .map_err(busy_or_failed)?;
             if !matches {
@@ -481,7 +488,7 @@ impl UserService {
         }
         let hash = self
             .hasher
-            .hash(&new_password)
+            .hash(&new_password, priority)
             .await
             .map_err(busy_or_failed)?;
         self.users
@@ -560,7 +567,7 @@ impl UserService {
 
     async fn hash_for_admin(&self, password: &Password) -> Result<String, EnsureAdminError> {
         self.hasher
-            .hash(password)
+            .hash(password, CheckPriority::Normal)
             .await
             .map_err(|e| EnsureAdminError::Unexpected(e.to_string()))
     }
@@ -588,7 +595,8 @@ fn optional<T>(
 mod tests {
     use super::*;
     use crate::ports::{
-        IdentifiersInUse, MockClock, MockPasswordHasher, MockTokenService, MockUserRepository,
+        CheckPriority, IdentifiersInUse, MockClock, MockPasswordHasher, MockTokenService,
+        MockUserRepository,
     };
     use chrono::{TimeZone, Utc};
     use futures_executor::block_on;
@@ -669,7 +677,7 @@ mod tests {
             .expect_insert()
             .returning(|_| Err(UserWriteError::NikTaken));
         let mut hasher = MockPasswordHasher::new();
-        hasher.expect_hash().returning(|_| Ok("hash".into()));
+        hasher.expect_hash().returning(|_, _| Ok("hash".into()));
         let form = Registration {
             name: "Sari Dewi".into(),
             email: "sari@example.com".into(),
@@ -737,18 +745,26 @@ mod tests {
         hasher
             .expect_verify_nothing()
             .times(1)
-            .returning(|_| Ok(()));
-        let unknown =
-            block_on(service(users, hasher).login("who@example.com", "whatever1")).unwrap_err();
+            .returning(|_, _| Ok(()));
+        let unknown = block_on(service(users, hasher).login(
+            "who@example.com",
+            "whatever1",
+            CheckPriority::Normal,
+        ))
+        .unwrap_err();
 
         let mut users = MockUserRepository::new();
         users
             .expect_find_by_email()
             .returning(|_| Ok(Some(user(1, Role::Customer))));
         let mut hasher = MockPasswordHasher::new();
-        hasher.expect_verify().returning(|_, _| Ok(false));
-        let wrong =
-            block_on(service(users, hasher).login("sari@example.com", "whatever1")).unwrap_err();
+        hasher.expect_verify().returning(|_, _, _| Ok(false));
+        let wrong = block_on(service(users, hasher).login(
+            "sari@example.com",
+            "whatever1",
+            CheckPriority::Normal,
+        ))
+        .unwrap_err();
         assert_eq!(unknown, LoginError::InvalidCredentials);
         assert_eq!(wrong.to_string(), unknown.to_string());
     }
@@ -763,9 +779,14 @@ mod tests {
             }))
         });
         let mut hasher = MockPasswordHasher::new();
-        hasher.expect_verify().returning(|_, _| Ok(true));
+        hasher.expect_verify().returning(|_, _, _| Ok(true));
         assert_eq!(
-            block_on(service(users, hasher).login("sari@example.com", "rahasia123")).unwrap_err(),
+            block_on(service(users, hasher).login(
+                "sari@example.com",
+                "rahasia123",
+                CheckPriority::Normal
+            ))
+            .unwrap_err(),
             LoginError::InvalidCredentials
         );
     }
@@ -843,30 +864,50 @@ mod tests {
         let mut hasher = MockPasswordHasher::new();
         hasher
             .expect_verify()
-            .returning(|password, _| Ok(password == "right-old"));
+            .returning(|password, _, _| Ok(password == "right-old"));
         hasher
             .expect_hash()
             .times(1)
-            .returning(|_| Ok("new-hash".into()));
+            .returning(|_, _| Ok("new-hash".into()));
         let svc = service(users, hasher);
         let change = |old: Option<&str>| PasswordChange {
             old_password: old.map(Into::into),
             new_password: "brand-new-pass".into(),
         };
         assert_eq!(
-            block_on(svc.change_password(&customer(1), UserId(1), change(Some("wrong-old")))),
+            block_on(svc.change_password(
+                &customer(1),
+                UserId(1),
+                change(Some("wrong-old")),
+                CheckPriority::Normal
+            )),
             Err(ChangePasswordError::WrongOldPassword)
         );
         assert!(matches!(
-            block_on(svc.change_password(&customer(1), UserId(1), change(None))),
+            block_on(svc.change_password(
+                &customer(1),
+                UserId(1),
+                change(None),
+                CheckPriority::Normal
+            )),
             Err(ChangePasswordError::Invalid(_))
         ));
         assert!(matches!(
-            block_on(svc.change_password(&customer(1), UserId(2), change(None))),
+            block_on(svc.change_password(
+                &customer(1),
+                UserId(2),
+                change(None),
+                CheckPriority::Normal
+            )),
             Err(ChangePasswordError::Denied(_))
         ));
         assert_eq!(
-            block_on(svc.change_password(&admin(9), UserId(1), change(None))),
+            block_on(svc.change_password(
+                &admin(9),
+                UserId(1),
+                change(None),
+                CheckPriority::Normal
+            )),
             Ok(())
         );
     }
@@ -958,7 +999,7 @@ mod tests {
         let mut hasher = MockPasswordHasher::new();
         hasher
             .expect_hash()
-            .returning(|_| Ok("new-hash".to_string()));
+            .returning(|_, _| Ok("new-hash".to_string()));
         let svc = service(users, hasher);
         let taken_over = block_on(svc.ensure_admin(
             "Sari Dewi",

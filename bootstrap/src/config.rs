@@ -44,6 +44,7 @@ const DEFAULT_HEADER_READ_TIMEOUT_SECS: u32 = 10;
 const DEFAULT_BODY_READ_TIMEOUT_SECS: u32 = 10;
 const DEFAULT_BODY_MIN_BYTES_PER_SECOND: u32 = 1024;
 const DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS: u32 = 32;
+const DEFAULT_HTTP2_IDLE_TIMEOUT_SECS: u32 = 60;
 const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: u32 = 256;
 
 /// Everything the server reads from its environment.
@@ -112,6 +113,8 @@ pub struct Config {
     pub http2_cleartext: bool,
     /// Requests one HTTP/2 connection may have open at once.
     pub http2_max_concurrent_streams: u32,
+    /// How long an HTTP/2 connection may carry nothing either way before it is closed.
+    pub http2_idle_timeout: std::time::Duration,
     /// Connections one client address may hold at once; 0 means no limit.
     pub max_connections_per_address: u32,
 }
@@ -353,6 +356,12 @@ impl Config {
                 DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS,
                 whole_number_in(1..=10_000),
             )?,
+            http2_idle_timeout: seconds(parse_or(
+                "HTTP2_IDLE_TIMEOUT_SECS",
+                var("HTTP2_IDLE_TIMEOUT_SECS"),
+                DEFAULT_HTTP2_IDLE_TIMEOUT_SECS,
+                whole_number_in(1..=86_400),
+            )?),
             max_connections_per_address: parse_or(
                 "MAX_CONNECTIONS_PER_ADDRESS",
                 var("MAX_CONNECTIONS_PER_ADDRESS"),

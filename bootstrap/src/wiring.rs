@@ -204,6 +204,7 @@ pub fn server_settings(config: &Config) -> ServerSettings {
         header_read_timeout: config.header_read_timeout,
         http2_cleartext: config.http2_cleartext,
         http2_max_concurrent_streams: config.http2_max_concurrent_streams,
+        http2_idle_timeout: config.http2_idle_timeout,
         max_connections_per_address: config.max_connections_per_address as usize,
         trusted_proxies: config.trusted_proxies.clone(),
         ..ServerSettings::default()

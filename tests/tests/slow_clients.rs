@@ -293,3 +293,33 @@ async fn http_level_errors_have_the_error_shape() {
     }
     server.stop().await;
 }
+
+/// An HTTP/2 connection that opens and then carries nothing is closed once it has been idle for
+/// `HTTP2_IDLE_TIMEOUT_SECS`, as an idle HTTP/1.1 one is after the header timeout.
+#[tokio::test]
+async fn idle_http2_connections_are_closed() {
+    let app = AppFactory::memory()
+        .app_with(&[
+            ("HTTP2_CLEARTEXT", "true"),
+            ("HTTP2_IDLE_TIMEOUT_SECS", "1"),
+        ])
+        .await;
+    let server = LiveServer::start(&app).await;
+    let mut stream = server.connect().await;
+    // The preface and an empty SETTINGS frame, then nothing.
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .expect("sent");
+    let mut bytes = Vec::new();
+    let closed = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut bytes),
+    )
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the idle HTTP/2 connection was still open after 30 s"
+    );
+    server.stop().await;
+}

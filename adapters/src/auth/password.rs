@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::Semaphore;
 
-use application::ports::{HashError, PasswordHasher};
+use application::ports::{CheckPriority, HashError, PasswordHasher};
 use domain::user::Password;
 
 /// The work factors bcrypt accepts; 12 suits production, 4 keeps tests fast.
@@ -22,9 +22,11 @@ pub const DEFAULT_MAX_ADMITTED: usize = 16;
 
 /// bcrypt with a fixed cost, run on the blocking pool, at most `max_concurrent` at a time, and
 /// at most `max_admitted` running or waiting: past that a check is refused at once
-/// ([`HashError::Busy`]). Every path that hashes or checks a password (login, sign-up, password
+/// ([`HashError::Busy`]). Low-priority work (sign-ups, and checks for addresses that failed one
+/// lately) may take only half of those places, so that a flood of it always leaves room for
+/// everyone else's logins. Every path that hashes or checks a password (login, sign-up, password
 /// change and reset, the admin of start-up) shares one hasher, so a flood on any of them leaves
-/// the others' requests, and everything that hashes nothing, unharmed.
+/// everything that hashes nothing unharmed.
 #[derive(Debug, Clone)]
 pub struct BcryptHasher {
     cost: u32,
@@ -34,6 +36,8 @@ pub struct BcryptHasher {
     max_concurrent: usize,
     /// Bounds the checks waiting for those permits, so that they cannot pile up.
     admitted: Arc<Semaphore>,
+    /// The share of `admitted` that low-priority work may hold.
+    admitted_low: Arc<Semaphore>,
     dummy_hash: String,
 }
 
@@ -59,11 +63,13 @@ impl BcryptHasher {
             )));
         }
         let max_concurrent = max_concurrent.max(1);
+        let max_admitted = max_admitted.max(max_concurrent);
         Ok(BcryptHasher {
             cost,
             permits: Arc::new(Semaphore::new(max_concurrent)),
             max_concurrent,
-            admitted: Arc::new(Semaphore::new(max_admitted.max(max_concurrent))),
+            admitted: Arc::new(Semaphore::new(max_admitted)),
+            admitted_low: Arc::new(Semaphore::new((max_admitted / 2).max(1))),
             dummy_hash: dummy_hash(cost),
         })
     }
@@ -77,11 +83,19 @@ impl BcryptHasher {
     }
 
     /// Runs CPU-heavy work on the blocking pool once a permit is free, if it is let in.
-    async fn run_limited<T, F>(&self, work: F) -> Result<T, HashError>
+    async fn run_limited<T, F>(&self, priority: CheckPriority, work: F) -> Result<T, HashError>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
+        let low = match priority {
+            CheckPriority::Normal => None,
+            CheckPriority::Low => Some(
+                Arc::clone(&self.admitted_low)
+                    .try_acquire_owned()
+                    .map_err(|_| HashError::Busy)?,
+            ),
+        };
         let admitted = Arc::clone(&self.admitted)
             .try_acquire_owned()
             .map_err(|_| HashError::Busy)?;
@@ -92,7 +106,7 @@ impl BcryptHasher {
         tokio::task::spawn_blocking(move || {
             // The permits move into the task so that they are held until the work ends, even
             // when the caller stops waiting for it.
-            let _permits = (admitted, permit);
+            let _permits = (low, admitted, permit);
             work()
         })
         .await
@@ -115,18 +129,27 @@ fn dummy_hash(cost: u32) -> String {
 
 #[async_trait]
 impl PasswordHasher for BcryptHasher {
-    async fn hash(&self, password: &Password) -> Result<String, HashError> {
+    async fn hash(
+        &self,
+        password: &Password,
+        priority: CheckPriority,
+    ) -> Result<String, HashError> {
         let password = password.expose().to_owned();
         let cost = self.cost;
-        self.run_limited(move || bcrypt::hash(password, cost))
+        self.run_limited(priority, move || bcrypt::hash(password, cost))
             .await?
             .map_err(|error| HashError::Failed(error.to_string()))
     }
 
-    async fn verify(&self, password: &str, hash: &str) -> Result<bool, HashError> {
+    async fn verify(
+        &self,
+        password: &str,
+        hash: &str,
+        priority: CheckPriority,
+    ) -> Result<bool, HashError> {
         let (password, hash) = (password.to_owned(), hash.to_owned());
         match self
-            .run_limited(move || bcrypt::verify(password, &hash))
+            .run_limited(priority, move || bcrypt::verify(password, &hash))
             .await?
         {
             Ok(matches) => Ok(matches),
@@ -140,10 +163,14 @@ impl PasswordHasher for BcryptHasher {
         }
     }
 
-    async fn verify_nothing(&self, password: &str) -> Result<(), HashError> {
+    async fn verify_nothing(
+        &self,
+        password: &str,
+        priority: CheckPriority,
+    ) -> Result<(), HashError> {
         let (password, hash) = (password.to_owned(), self.dummy_hash.clone());
         // Only the time spent matters; the answer is always "no".
-        self.run_limited(move || bcrypt::verify(password, &hash))
+        self.run_limited(priority, move || bcrypt::verify(password, &hash))
             .await
             .map(|_| ())
     }
@@ -166,19 +193,41 @@ mod tests {
     #[tokio::test]
     async fn a_hashed_password_verifies_and_a_wrong_one_does_not() {
         let hasher = hasher();
-        let hash = hasher.hash(&password("open sesame 123")).await.unwrap();
+        let hash = hasher
+            .hash(&password("open sesame 123"), CheckPriority::Normal)
+            .await
+            .unwrap();
         assert!(hash.starts_with("$2b$04$"), "{hash}");
         assert!(!hash.contains("open sesame"));
-        assert_eq!(hasher.verify("open sesame 123", &hash).await, Ok(true));
-        assert_eq!(hasher.verify("open sesame 124", &hash).await, Ok(false));
-        assert_eq!(hasher.verify("", &hash).await, Ok(false));
+        assert_eq!(
+            hasher
+                .verify("open sesame 123", &hash, CheckPriority::Normal)
+                .await,
+            Ok(true)
+        );
+        assert_eq!(
+            hasher
+                .verify("open sesame 124", &hash, CheckPriority::Normal)
+                .await,
+            Ok(false)
+        );
+        assert_eq!(
+            hasher.verify("", &hash, CheckPriority::Normal).await,
+            Ok(false)
+        );
     }
 
     #[tokio::test]
     async fn the_same_password_hashes_differently_each_time() {
         let hasher = hasher();
-        let first = hasher.hash(&password("same password")).await.unwrap();
-        let second = hasher.hash(&password("same password")).await.unwrap();
+        let first = hasher
+            .hash(&password("same password"), CheckPriority::Normal)
+            .await
+            .unwrap();
+        let second = hasher
+            .hash(&password("same password"), CheckPriority::Normal)
+            .await
+            .unwrap();
         assert_ne!(first, second);
     }
 
@@ -195,7 +244,9 @@ mod tests {
             "€".repeat(20).as_str(),
         ] {
             assert_eq!(
-                hasher.verify("plaintext-password", stored).await,
+                hasher
+                    .verify("plaintext-password", stored, CheckPriority::Normal)
+                    .await,
                 Ok(false),
                 "{stored:?}"
             );
@@ -225,7 +276,38 @@ mod tests {
     #[tokio::test]
     async fn verify_nothing_completes() {
         assert_eq!(
-            hasher().verify_nothing("whatever the client typed").await,
+            hasher()
+                .verify_nothing("whatever the client typed", CheckPriority::Normal)
+                .await,
+            Ok(())
+        );
+    }
+
+    #[tokio::test]
+    async fn low_priority_work_takes_at_most_half_the_places() {
+        let hasher = BcryptHasher::with_limits(TEST_COST, 1, 4).unwrap();
+        let low_places: Vec<_> = (0..2)
+            .map(|_| {
+                Arc::clone(&hasher.admitted_low)
+                    .try_acquire_owned()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(
+            hasher.verify_nothing("a sign-up", CheckPriority::Low).await,
+            Err(HashError::Busy),
+            "the low-priority share is taken"
+        );
+        assert_eq!(
+            hasher
+                .verify_nothing("someone's login", CheckPriority::Normal)
+                .await,
+            Ok(()),
+            "everyone else still gets in"
+        );
+        drop(low_places);
+        assert_eq!(
+            hasher.verify_nothing("a sign-up", CheckPriority::Low).await,
             Ok(())
         );
     }
@@ -236,12 +318,13 @@ mod tests {
         let hasher = BcryptHasher::with_limits(12, 1, 1).unwrap();
         let first = {
             let hasher = hasher.clone();
-            tokio::spawn(async move { hasher.verify_nothing("first").await })
+            tokio::spawn(async move { hasher.verify_nothing("first", CheckPriority::Normal).await })
         };
         let mut refused = false;
         while !first.is_finished() {
             if hasher.admitted.available_permits() == 0 {
-                refused = hasher.verify_nothing("second").await == Err(HashError::Busy);
+                refused = hasher.verify_nothing("second", CheckPriority::Normal).await
+                    == Err(HashError::Busy);
                 break;
             }
             tokio::task::yield_now().await;
@@ -252,7 +335,7 @@ mod tests {
             "a second check while the only place was taken was refused"
         );
         assert_eq!(
-            hasher.verify_nothing("third").await,
+            hasher.verify_nothing("third", CheckPriority::Normal).await,
             Ok(()),
             "the place came back"
         );
@@ -279,7 +362,10 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn one_permit_still_serves_a_burst_of_concurrent_verifies() {
         let hasher = BcryptHasher::with_limits(TEST_COST, 1, 8).unwrap();
-        let hash = hasher.hash(&password("burst password")).await.unwrap();
+        let hash = hasher
+            .hash(&password("burst password"), CheckPriority::Normal)
+            .await
+            .unwrap();
         let verifies = (0..8).map(|attempt| {
             let (hasher, hash) = (hasher.clone(), hash.clone());
             tokio::spawn(async move {
@@ -288,7 +374,7 @@ mod tests {
                 } else {
                     "wrong password"
                 };
-                hasher.verify(guess, &hash).await
+                hasher.verify(guess, &hash, CheckPriority::Normal).await
             })
         });
         let mut results = Vec::new();
@@ -319,7 +405,7 @@ mod tests {
                     (hasher.clone(), running.clone(), most_at_once.clone());
                 tokio::spawn(async move {
                     hasher
-                        .run_limited(move || {
+                        .run_limited(CheckPriority::Normal, move || {
                             let now_running = running.fetch_add(1, Ordering::SeqCst) + 1;
                             most_at_once.fetch_max(now_running, Ordering::SeqCst);
                             // Long enough for unbounded jobs to overlap on the blocking pool.

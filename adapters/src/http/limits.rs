@@ -6,6 +6,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use application::ports::CheckPriority;
+
 use poem::http::StatusCode;
 
 use super::error::ApiFailure;
@@ -197,7 +199,13 @@ pub struct Throttles {
     pub profile_changes_per_customer: Throttle,
     pub bookings_per_customer: Throttle,
     pub booking_lookup_failures_per_caller: Throttle,
+    /// Failed password checks (logins, password changes) per address, counted, never refused:
+    /// an address that failed lately has its password checks at low priority.
+    password_failures_per_address: Throttle,
 }
+
+/// How long an address that failed a password check has its checks at low priority.
+const LOW_PRIORITY_AFTER_A_FAILURE: Duration = Duration::from_secs(15 * 60);
 
 impl Throttles {
     pub fn new(limits: Limits) -> Throttles {
@@ -214,6 +222,10 @@ impl Throttles {
             booking_lookup_failures_per_caller: Throttle::new(
                 limits.booking_lookup_failures_per_caller,
             ),
+            password_failures_per_address: Throttle::new(RateLimit {
+                max: u32::MAX,
+                per: LOW_PRIORITY_AFTER_A_FAILURE,
+            }),
             limits,
         }
     }
@@ -236,6 +248,23 @@ impl Throttles {
             .login_failures_per_account_and_address
             .hit(&account_at(account, address));
         let _ = self.login_failures_per_account.hit(account);
+        self.password_check_failed(address);
+    }
+
+    /// Counts a failed password check from `address` (a wrong password at login or as the
+    /// old password of a change).
+    pub fn password_check_failed(&self, address: &str) {
+        let _ = self.password_failures_per_address.hit(address);
+    }
+
+    /// The priority of a login's or a password change's check from `address`: low once the
+    /// address has failed one lately, so that a flood of guesses cannot take every place.
+    pub fn check_priority(&self, address: &str) -> CheckPriority {
+        if self.password_failures_per_address.count_of(address) > 0 {
+            CheckPriority::Low
+        } else {
+            CheckPriority::Normal
+        }
     }
 
     /// The address a request comes from: its peer, or, when the peer is a trusted proxy, the

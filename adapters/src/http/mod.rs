@@ -3,6 +3,7 @@
 
 mod audit;
 mod bookings;
+mod connection_io;
 mod dashboard;
 pub mod error;
 mod events;

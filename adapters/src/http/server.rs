@@ -8,7 +8,8 @@
 //!   it a new connection gets 429 and is closed); trusted proxies, which carry many clients, are
 //!   exempt;
 //! - HTTP/2 over cleartext (h2c) is off unless enabled, and an HTTP/2 connection carries at most
-//!   `http2_max_concurrent_streams` requests at once.
+//!   `http2_max_concurrent_streams` requests at once, and is closed after `http2_idle_timeout`
+//!   with nothing sent either way.
 //!
 //! Bodies are read by the app's middleware (see `middleware::BodyReader`), with a deadline and a
 //! minimum rate, before a request takes one of the in-flight places.
@@ -29,9 +30,10 @@ use poem::endpoint::BoxEndpoint;
 use poem::http::uri::Scheme;
 use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Addr, Endpoint, EndpointExt, IntoEndpoint, Request};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use super::connection_io::{IdleTimeout, Replayed};
 use super::error::ApiFailure;
 use super::protocol_errors::ProtocolErrorBodies;
 
@@ -45,6 +47,8 @@ pub struct ServerSettings {
     pub http2_cleartext: bool,
     /// Requests one HTTP/2 connection may have open at once.
     pub http2_max_concurrent_streams: u32,
+    /// How long an HTTP/2 connection may carry nothing either way before it is closed.
+    pub http2_idle_timeout: Duration,
     /// Connections one client address may hold at once; 0 means no limit.
     pub max_connections_per_address: usize,
     /// Addresses exempt from the per-address bound: the proxies in front of WarTawa, through
@@ -60,6 +64,7 @@ impl Default for ServerSettings {
             header_read_timeout: Duration::from_secs(10),
             http2_cleartext: false,
             http2_max_concurrent_streams: 32,
+            http2_idle_timeout: Duration::from_secs(60),
             max_connections_per_address: 256,
             trusted_proxies: Vec::new(),
             shutdown_grace: Duration::from_secs(20),
@@ -164,14 +169,16 @@ impl Connection {
             app,
             settings,
         } = self;
-        let protocol = if settings.http2_cleartext {
-            match opening(&stream, settings.header_read_timeout).await {
-                Some(protocol) => protocol,
+        let mut stream = stream;
+        let (protocol, read_already) = if settings.http2_cleartext {
+            match opening(&mut stream, settings.header_read_timeout).await {
+                Some(opening) => opening,
                 None => return,
             }
         } else {
-            Protocol::Http1
+            (Protocol::Http1, Vec::new())
         };
+        let stream = Replayed::new(read_already, stream);
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             let app = app.clone();
             async move {
@@ -195,10 +202,13 @@ impl Connection {
                 watcher.watch(connection).await
             }
             Protocol::Http2 => {
+                // HTTP/2 has no header timeout between requests: a connection that carries
+                // nothing either way for a while is closed instead.
+                let io = TokioIo::new(IdleTimeout::new(stream, settings.http2_idle_timeout));
                 let connection = http2::Builder::new(TokioExecutor::new())
                     .timer(TokioTimer::new())
                     .max_concurrent_streams(settings.http2_max_concurrent_streams)
-                    .serve_connection(TokioIo::new(stream), service);
+                    .serve_connection(io, service);
                 watcher.watch(connection).await
             }
         };
@@ -208,32 +218,29 @@ impl Connection {
     }
 }
 
-/// Which protocol a connection opens with, read without consuming its bytes: HTTP/2 when its
-/// first bytes are the HTTP/2 preface, HTTP/1.1 as soon as they cannot be. `None` when the
-/// client sends nothing telling within the header timeout (the connection is then dropped).
-async fn opening(stream: &TcpStream, within: Duration) -> Option<Protocol> {
+/// Which protocol a connection opens with, from its first bytes: HTTP/2 when they are the
+/// HTTP/2 preface, HTTP/1.1 as soon as they cannot be; with the bytes read to tell. `None` when
+/// the client sends nothing telling within the header timeout (the connection is then dropped).
+async fn opening(stream: &mut TcpStream, within: Duration) -> Option<(Protocol, Vec<u8>)> {
     let deadline = tokio::time::Instant::now() + within;
-    let mut seen = [0u8; HTTP2_PREFACE.len()];
+    let mut seen = Vec::with_capacity(HTTP2_PREFACE.len());
+    let mut chunk = [0u8; HTTP2_PREFACE.len()];
     loop {
-        let read = tokio::time::timeout_at(deadline, stream.peek(&mut seen))
+        let wanted = HTTP2_PREFACE.len() - seen.len();
+        let read = tokio::time::timeout_at(deadline, stream.read(&mut chunk[..wanted]))
             .await
             .ok()?
             .ok()?;
         if read == 0 {
             return None;
         }
-        if seen[..read] != HTTP2_PREFACE[..read] {
-            return Some(Protocol::Http1);
+        seen.extend_from_slice(&chunk[..read]);
+        if seen[..] != HTTP2_PREFACE[..seen.len()] {
+            return Some((Protocol::Http1, seen));
         }
-        if read == HTTP2_PREFACE.len() {
-            return Some(Protocol::Http2);
+        if seen.len() == HTTP2_PREFACE.len() {
+            return Some((Protocol::Http2, seen));
         }
-        // A prefix of the preface so far: wait a moment for the rest (peeking again at once
-        // would only see the same bytes).
-        if tokio::time::Instant::now() >= deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 

@@ -7,7 +7,9 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
-use application::users::{LoginError, PasswordChange, ProfileUpdate, Registration};
+use application::users::{
+    ChangePasswordError, LoginError, PasswordChange, ProfileUpdate, Registration,
+};
 use domain::user::{User, UserId};
 use poem::Request;
 
@@ -365,10 +367,11 @@ impl UsersApi {
         self.throttles
             .login_may_try(&account, &address)
             .map_err(too_many)?;
+        let priority = self.throttles.check_priority(&address);
         let logged_in = match self
             .services
             .users
-            .login(&body.0.email, &body.0.password)
+            .login(&body.0.email, &body.0.password, priority)
             .await
         {
             Ok(logged_in) => logged_in,
@@ -490,12 +493,13 @@ impl UsersApi {
         id: Path<i64>,
         body: Json<PasswordChangeRequest>,
     ) -> Result<Json<MessageResponse>, PasswordErrors> {
-        let actor = self.services.actor(&auth).await?;
+        // The address's throttle first: refusing a flood must cost no database read.
         let address = self.throttles.client_address(request);
         self.throttles
             .password_attempts_per_address
             .hit(&address)
             .map_err(|throttled| throttled.into_failure("password attempts from your address"))?;
+        let actor = self.services.actor(&auth).await?;
         self.throttles
             .password_changes_per_account
             .hit(&actor.id.to_string())
@@ -506,9 +510,19 @@ impl UsersApi {
         };
         self.services
             .users
-            .change_password(&actor, UserId(id.0), change)
+            .change_password(
+                &actor,
+                UserId(id.0),
+                change,
+                self.throttles.check_priority(&address),
+            )
             .await
-            .map_err(ApiFailure::from)?;
+            .map_err(|error| {
+                if error == ChangePasswordError::WrongOldPassword {
+                    self.throttles.password_check_failed(&address);
+                }
+                ApiFailure::from(error)
+            })?;
         Ok(Json(MessageResponse {
             message: "Password changed; please log in again".into(),
         }))

@@ -687,3 +687,74 @@ pub async fn every_answer_carries_the_security_headers(factory: AppFactory) {
         }
     }
 }
+
+/// Many addresses guessing passwords, each within its own limits, cannot take every place for
+/// password checks: once an address has failed, its checks share half the places, and a login
+/// from an address that never failed still finds one.
+pub async fn guessing_from_many_addresses_leaves_room_for_other_logins(factory: AppFactory) {
+    // Cost 12 keeps each check running long enough for the guesses to overlap.
+    let app = factory
+        .app_with(&[
+            ("BCRYPT_COST", "12"),
+            ("MAX_PASSWORD_CHECKS_IN_FLIGHT", "2"),
+        ])
+        .await;
+    let owner = app.account("Sari Dewi").await;
+    let server = LiveServer::start(&app).await;
+    let guessers: Vec<String> = (2..=9).map(|n| format!("127.0.0.{n}")).collect();
+    for guesser in &guessers {
+        let (status, _) = login_from(&server, guesser, &owner.email, "first-guess-1").await;
+        assert_eq!(status, 401);
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood: Vec<_> = guessers
+        .iter()
+        .map(|guesser| {
+            let (url, guesser, email, stop) = (
+                server.url("/api/users/login"),
+                guesser.clone(),
+                owner.email.clone(),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                let client = LiveServer::client_from(&guesser);
+                let mut statuses = Vec::new();
+                // Bounded: a few seconds of guessing at most.
+                for guess in 0..40 {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    let response = client
+                        .post(url.clone())
+                        .json(&json!({"email": email, "password": format!("guess-{guess}-x")}))
+                        .send()
+                        .await
+                        .expect("an answer");
+                    statuses.push(response.status().as_u16());
+                }
+                statuses
+            })
+        })
+        .collect();
+    // Once the guesses hold the places they may, three logins from home all get in.
+    let mut logins = Vec::new();
+    for _ in 0..3 {
+        logins.push(login_from(&server, "127.0.0.1", &owner.email, &owner.password).await);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut guesses = Vec::new();
+    for guesser in flood {
+        guesses.extend(guesser.await.expect("a guesser"));
+    }
+    for (status, body) in logins {
+        assert_eq!(
+            status, 200,
+            "a login from an address that never failed: {body}"
+        );
+    }
+    assert!(
+        guesses.contains(&503),
+        "the guesses filled their share of the places: {guesses:?}"
+    );
+    server.stop().await;
+}

@@ -137,6 +137,7 @@ macro_rules! http_suite_tests {
             look_alike_emails_do_not_make_new_accounts,
             look_alikes_racing_make_one_account,
             every_answer_carries_the_security_headers,
+            guessing_from_many_addresses_leaves_room_for_other_logins,
         });
         $crate::http_suite_tests!(@module ($factory) idempotency {
             a_retried_booking_is_replayed_not_repeated,
