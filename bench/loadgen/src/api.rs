@@ -142,6 +142,9 @@ impl Api {
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(5))
             .pool_max_idle_per_host(max_idle.max(1))
+            // Let idle connections go before the server does (after HEADER_READ_TIMEOUT_SECS,
+            // 10 s by default), so that no request is sent on one the server is closing.
+            .pool_idle_timeout(Duration::from_secs(5))
             .tcp_nodelay(true)
             .local_address(local)
             .build()
