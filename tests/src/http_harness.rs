@@ -316,16 +316,32 @@ pub fn is_booking_code(code: &str) -> bool {
         .is_some_and(|rest| rest.chars().count() == 5 && rest.chars().all(|c| ALPHABET.contains(c)))
 }
 
-/// Reads an RFC 3339 time of a response, insisting on UTC with a `Z`.
+/// The offset the suite's apps run at (`APP_TZ_OFFSET`'s default, WIB).
+pub fn venue_offset() -> FixedOffset {
+    FixedOffset::east_opt(7 * 3600).expect("+07:00 is an offset")
+}
+
+/// Reads an RFC 3339 time of a response, insisting that it is written at `offset` (the venue's:
+/// a client that prints it as it is shows the venue's wall time).
 #[track_caller]
-pub fn utc_time(value: &Value) -> Timestamp {
+pub fn time_at(value: &Value, offset: FixedOffset) -> Timestamp {
     let text = value
         .as_str()
         .unwrap_or_else(|| panic!("not a time string: {value}"));
-    assert!(text.ends_with('Z'), "time {text} is not in UTC with a Z");
-    DateTime::parse_from_rfc3339(text)
-        .unwrap_or_else(|error| panic!("time {text} is not RFC 3339: {error}"))
-        .with_timezone(&Utc)
+    let time = DateTime::parse_from_rfc3339(text)
+        .unwrap_or_else(|error| panic!("time {text} is not RFC 3339: {error}"));
+    assert_eq!(
+        time.offset().local_minus_utc(),
+        offset.local_minus_utc(),
+        "time {text} is not written at the venue's offset {offset}"
+    );
+    time.with_timezone(&Utc)
+}
+
+/// Reads an RFC 3339 time of a response of an app at the suite's venue offset (+07:00).
+#[track_caller]
+pub fn venue_time(value: &Value) -> Timestamp {
+    time_at(value, venue_offset())
 }
 
 /// RFC 3339 in UTC, as a client may send it.

@@ -13,7 +13,7 @@ use application::views::AuditRecord;
 use crate::audit_json::audit_value_json;
 
 use super::error::{error_responses, ApiFailure};
-use super::time::UtcTime;
+use super::time::VenueTime;
 use super::{page_of, BearerToken, Services, Tag};
 
 /// Who did it, as their account is now.
@@ -30,7 +30,7 @@ struct AuditActorResponse {
 struct AuditEntryResponse {
     /// Increases with every entry written.
     id: i64,
-    occurred_at: UtcTime,
+    occurred_at: VenueTime,
     actor: AuditActorResponse,
     /// `booking_checked_in`, `user_role_changed`, `user_deactivated`, `user_password_reset`,
     /// `event_cancelled` or `event_deleted`.
@@ -49,10 +49,12 @@ impl poem_openapi::types::Example for AuditEntryResponse {
     fn example() -> Self {
         AuditEntryResponse {
             id: 42,
-            occurred_at: UtcTime(
+            occurred_at: VenueTime::new(
                 chrono::DateTime::parse_from_rfc3339("2026-12-01T12:30:00Z")
                     .map(|time| time.with_timezone(&chrono::Utc))
                     .unwrap_or_default(),
+                chrono::FixedOffset::east_opt(7 * 3600)
+                    .unwrap_or(chrono::FixedOffset::east_opt(0).expect("UTC")),
             ),
             actor: AuditActorResponse {
                 id: 1,
@@ -70,11 +72,12 @@ impl poem_openapi::types::Example for AuditEntryResponse {
     }
 }
 
-impl From<&AuditRecord> for AuditEntryResponse {
-    fn from(record: &AuditRecord) -> Self {
+impl AuditEntryResponse {
+    /// The entry, its time at the venue's offset.
+    fn new(record: &AuditRecord, venue_offset: chrono::FixedOffset) -> Self {
         AuditEntryResponse {
             id: record.id,
-            occurred_at: record.occurred_at.into(),
+            occurred_at: VenueTime::new(record.occurred_at, venue_offset),
             actor: AuditActorResponse {
                 id: record.actor.id.0,
                 name: record.actor.name.clone(),
@@ -144,7 +147,13 @@ impl AuditApi {
             .await
             .map_err(ApiFailure::from)?;
         Ok(AuditListResponse::Ok(
-            Json(entries.items.iter().map(AuditEntryResponse::from).collect()),
+            Json(
+                entries
+                    .items
+                    .iter()
+                    .map(|entry| AuditEntryResponse::new(entry, self.services.venue_offset))
+                    .collect(),
+            ),
             entries.total,
         ))
     }

@@ -10,15 +10,14 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use application::auth::Actor;
 use application::bookings::Checkout;
 use application::views::BookingDetails;
-use domain::Timestamp;
 
-use super::error::{error_responses, ApiFailure};
+use super::error::{check_in_failure, error_responses, ApiFailure};
 use super::idempotency::{self, IdempotencyKeyHeader, Idempotent};
 use super::limits::Throttles;
-use super::pictures::{LinkBase, PictureLinks};
+use super::pictures::PictureLinks;
 use super::text::Text;
-use super::time::UtcTime;
-use super::{BearerToken, Services, Tag};
+use super::time::VenueTime;
+use super::{BearerToken, Presentation, Services, Tag};
 
 #[derive(Object)]
 #[oai(example)]
@@ -74,7 +73,7 @@ struct BookedSeatResponse {
 struct BookingEventResponse {
     id: i64,
     name: String,
-    date: UtcTime,
+    date: VenueTime,
     venue: String,
     /// As the event's `image_url`: a link, or the absolute address of the uploaded picture.
     #[oai(nullable)]
@@ -101,22 +100,23 @@ pub struct BookingResponse {
     status: String,
     seats: Vec<BookedSeatResponse>,
     seat_labels: Vec<String>,
-    created_at: UtcTime,
+    created_at: VenueTime,
     /// When an unpaid hold lapses.
-    expires_at: UtcTime,
+    expires_at: VenueTime,
     #[oai(nullable)]
-    paid_at: Option<UtcTime>,
+    paid_at: Option<VenueTime>,
     #[oai(nullable)]
-    cancelled_at: Option<UtcTime>,
+    cancelled_at: Option<VenueTime>,
     #[oai(nullable)]
-    checked_in_at: Option<UtcTime>,
+    checked_in_at: Option<VenueTime>,
     /// `"checked in"` or `"not checked in"`.
     check_in_status: String,
 }
 
 impl BookingResponse {
-    /// The booking as shown at `now`, its event's picture's address starting at `links`.
-    pub fn new(details: &BookingDetails, now: Timestamp, links: &LinkBase) -> Self {
+    /// The booking as `shown` in an answer.
+    pub fn new(details: &BookingDetails, shown: &Presentation) -> Self {
+        let (now, links) = (shown.now, &shown.links);
         let booking = &details.booking;
         BookingResponse {
             id: booking.id.0,
@@ -126,7 +126,7 @@ impl BookingResponse {
             event: BookingEventResponse {
                 id: details.event.id.0,
                 name: details.event.name.clone(),
-                date: details.event.date.into(),
+                date: shown.time(details.event.date),
                 venue: details.event.venue.clone(),
                 image_url: details
                     .event
@@ -150,11 +150,11 @@ impl BookingResponse {
                 })
                 .collect(),
             seat_labels: booking.seat_labels(),
-            created_at: booking.created_at.into(),
-            expires_at: booking.expires_at.into(),
-            paid_at: booking.paid_at.map(UtcTime),
-            cancelled_at: booking.cancelled_at.map(UtcTime),
-            checked_in_at: booking.checked_in_at.map(UtcTime),
+            created_at: shown.time(booking.created_at),
+            expires_at: shown.time(booking.expires_at),
+            paid_at: booking.paid_at.map(|at| shown.time(at)),
+            cancelled_at: booking.cancelled_at.map(|at| shown.time(at)),
+            checked_in_at: booking.checked_in_at.map(|at| shown.time(at)),
             check_in_status: if booking.checked_in_at.is_some() {
                 "checked in"
             } else {
@@ -176,7 +176,7 @@ struct PaymentResponse {
     status: String,
     /// `amount` minus the total price.
     change: i64,
-    created_at: UtcTime,
+    created_at: VenueTime,
     booking: BookingResponse,
 }
 
@@ -193,7 +193,7 @@ struct CheckInResponse {
     guest: String,
     booking_code: String,
     seat_labels: Vec<String>,
-    checked_in_at: UtcTime,
+    checked_in_at: VenueTime,
 }
 
 #[derive(ApiResponse)]
@@ -335,9 +335,9 @@ impl BookingsApi {
             .map_err(|throttled| throttled.into_failure("booking attempts"))?;
         let keyed = idempotency_key.for_request("POST", "/api/bookings", &body.0);
         let services = self.services.clone();
-        let links = self.links.base_for(request);
+        let shown = Presentation::of(&self.services, &self.links, request);
         idempotency::run(&self.services, &actor, keyed, async move {
-            place_booking(&services, &actor, body.0, &links).await
+            place_booking(&services, &actor, body.0, shown).await
         })
         .await
     }
@@ -357,8 +357,7 @@ impl BookingsApi {
         .await?;
         Ok(Json(BookingResponse::new(
             &details,
-            self.services.events.now(),
-            &self.links.base_for(request),
+            &Presentation::of(&self.services, &self.links, request),
         )))
     }
 
@@ -381,9 +380,9 @@ impl BookingsApi {
         let path = format!("/api/bookings/{}/pay", code.0.to_ascii_uppercase());
         let keyed = idempotency_key.for_request("POST", &path, &body.0);
         let (services, throttles) = (self.services.clone(), self.throttles.clone());
-        let links = self.links.base_for(request);
+        let shown = Presentation::of(&self.services, &self.links, request);
         idempotency::run(&self.services, &actor, keyed, async move {
-            pay_booking(&services, &throttles, &actor, &code.0, body.0, &links).await
+            pay_booking(&services, &throttles, &actor, &code.0, body.0, shown).await
         })
         .await
     }
@@ -416,8 +415,7 @@ impl BookingsApi {
             message: message.into(),
             booking: BookingResponse::new(
                 &details,
-                self.services.events.now(),
-                &self.links.base_for(request),
+                &Presentation::of(&self.services, &self.links, request),
             ),
         }))
     }
@@ -434,8 +432,13 @@ impl BookingsApi {
         code: Path<String>,
     ) -> Result<Json<CheckInResponse>, CheckInErrors> {
         let actor = self.services.actor(&auth).await?;
+        let venue_offset = self.services.venue_offset;
         let details = by_code(&self.throttles, &actor, async {
-            Ok(self.services.bookings.check_in(&actor, &code.0).await?)
+            self.services
+                .bookings
+                .check_in(&actor, &code.0)
+                .await
+                .map_err(|error| check_in_failure(error, venue_offset))
         })
         .await?;
         let booking = &details.booking;
@@ -451,7 +454,7 @@ impl BookingsApi {
             guest: details.customer_name.clone(),
             booking_code: booking.code.to_string(),
             seat_labels: booking.seat_labels(),
-            checked_in_at: checked_in_at.into(),
+            checked_in_at: VenueTime::new(checked_in_at, self.services.venue_offset),
         }))
     }
 }
@@ -460,7 +463,7 @@ async fn place_booking(
     services: &Services,
     actor: &Actor,
     request: CreateBookingRequest,
-    links: &LinkBase,
+    shown: Presentation,
 ) -> Result<CreatedBookingResponse, CreateBookingErrors> {
     let checkout = Checkout {
         event_id: request.event_id,
@@ -473,10 +476,12 @@ async fn place_booking(
         .place(actor, checkout)
         .await
         .map_err(ApiFailure::from)?;
+    let shown = Presentation {
+        now: services.events.now(),
+        ..shown
+    };
     Ok(CreatedBookingResponse::Created(Json(BookingResponse::new(
-        &details,
-        services.events.now(),
-        links,
+        &details, &shown,
     ))))
 }
 
@@ -486,7 +491,7 @@ async fn pay_booking(
     actor: &Actor,
     code: &str,
     request: PayRequest,
-    links: &LinkBase,
+    shown: Presentation,
 ) -> Result<Json<PaymentResponse>, PayErrors> {
     let receipt = by_code(throttles, actor, async {
         Ok(services
@@ -496,7 +501,11 @@ async fn pay_booking(
     })
     .await?;
     let payment = &receipt.payment;
-    let booking = BookingResponse::new(&receipt.booking, services.events.now(), links);
+    let shown = Presentation {
+        now: services.events.now(),
+        ..shown
+    };
+    let booking = BookingResponse::new(&receipt.booking, &shown);
     Ok(Json(PaymentResponse {
         id: payment.id.0,
         booking_id: payment.booking_id.0,
@@ -505,7 +514,7 @@ async fn pay_booking(
         method: payment.method.clone(),
         status: payment.status.as_str().to_string(),
         change: payment.change.amount(),
-        created_at: payment.created_at.into(),
+        created_at: shown.time(payment.created_at),
         booking,
     }))
 }

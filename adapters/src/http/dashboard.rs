@@ -8,7 +8,7 @@ use poem_openapi::{Object, OpenApi};
 use application::views::Dashboard;
 
 use super::error::{error_responses, ApiFailure};
-use super::time::UtcTime;
+use super::time::VenueTime;
 use super::{BearerToken, Services, Tag};
 
 #[derive(Object)]
@@ -21,14 +21,14 @@ struct RecentTransactionResponse {
     amount: i64,
     status: String,
     /// When the booking was made.
-    date: UtcTime,
+    date: VenueTime,
 }
 
 #[derive(Object)]
 struct EventFiguresResponse {
     id: i64,
     name: String,
-    date: UtcTime,
+    date: VenueTime,
     capacity: i64,
     tickets_sold: i64,
     revenue: i64,
@@ -60,8 +60,9 @@ fn count(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-impl From<&Dashboard> for DashboardResponse {
-    fn from(dashboard: &Dashboard) -> Self {
+impl DashboardResponse {
+    /// The figures, their times at the venue's offset.
+    fn new(dashboard: &Dashboard, venue_offset: chrono::FixedOffset) -> Self {
         DashboardResponse {
             total_revenue: dashboard.total_revenue.amount(),
             tickets_sold: count(dashboard.tickets_sold),
@@ -78,7 +79,7 @@ impl From<&Dashboard> for DashboardResponse {
                     event_name: tx.event_name.clone(),
                     amount: tx.amount.amount(),
                     status: tx.status.clone(),
-                    date: tx.date.into(),
+                    date: VenueTime::new(tx.date, venue_offset),
                 })
                 .collect(),
             events: dashboard
@@ -87,7 +88,7 @@ impl From<&Dashboard> for DashboardResponse {
                 .map(|figures| EventFiguresResponse {
                     id: figures.id.0,
                     name: figures.name.clone(),
-                    date: figures.date.into(),
+                    date: VenueTime::new(figures.date, venue_offset),
                     capacity: i64::from(figures.capacity),
                     tickets_sold: count(figures.tickets_sold),
                     revenue: figures.revenue.amount(),
@@ -128,6 +129,9 @@ impl DashboardApi {
             .get(&actor)
             .await
             .map_err(ApiFailure::from)?;
-        Ok(Json(DashboardResponse::from(&dashboard)))
+        Ok(Json(DashboardResponse::new(
+            &dashboard,
+            self.services.venue_offset,
+        )))
     }
 }

@@ -1,6 +1,7 @@
 //! The one error shape of every failure, and the single place where use-case errors become
 //! HTTP statuses.
 
+use chrono::FixedOffset;
 use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
 use poem_openapi::Object;
@@ -8,7 +9,7 @@ use serde_json::{json, Value};
 
 use application::audit::ListAuditError;
 use application::auth::{AuthError, Denied};
-use application::bookings::{BookingError, HistoryError, Never, PlaceError};
+use application::bookings::{BookingError, CheckInError, HistoryError, Never, PlaceError};
 use application::dashboard::DashboardError;
 use application::events::{
     CreateEventError, DeleteEventError, GetEventError, GetImageError, TicketHolderEventsError,
@@ -22,6 +23,8 @@ use application::users::{
 use application::StoreError;
 use domain::booking::{BookingRejection, CancelRejection, CheckInRejection, PayRejection};
 use domain::validation::ValidationErrors;
+
+use super::time::VenueTime;
 
 /// `{"status":"error","code":…,"message":…,"details":…}`: every failure, from every route and
 /// from the framework, has this shape. The web app shows `message` as it is.
@@ -488,18 +491,25 @@ impl From<CancelRejection> for ApiFailure {
     }
 }
 
-impl From<CheckInRejection> for ApiFailure {
-    fn from(rejection: CheckInRejection) -> Self {
-        match rejection {
-            CheckInRejection::AlreadyCheckedIn { at } => {
-                let at = crate::http::time::format_time(at);
-                // The door staff read this sentence as it is.
-                let mut failure = ApiFailure::conflict("");
-                failure.body.message = format!("Ticket already used at {at}");
-                failure.with_details(json!({ "checked_in_at": at }))
-            }
-            CheckInRejection::NotPaid { .. } => ApiFailure::conflict(rejection.to_string()),
+/// A refused check-in, told as the door staff read it: a second scan names when the ticket was
+/// used, as the venue's wall time.
+pub fn check_in_failure(error: CheckInError, venue_offset: FixedOffset) -> ApiFailure {
+    match error {
+        BookingError::Rejected(CheckInRejection::AlreadyCheckedIn { at }) => {
+            let at = VenueTime::new(at, venue_offset);
+            let mut failure = ApiFailure::conflict("");
+            failure.body.message = format!("Ticket already used at {}", at.to_wall_clock());
+            failure.with_details(json!({ "checked_in_at": at.to_rfc3339() }))
         }
+        BookingError::Rejected(rejection @ CheckInRejection::NotPaid { .. }) => {
+            ApiFailure::conflict(rejection.to_string())
+        }
+        BookingError::NotFound(code) => {
+            ApiFailure::not_found(format!("Booking {code} does not exist"))
+        }
+        BookingError::Denied(denied) => denied.into(),
+        BookingError::Invalid(errors) => ApiFailure::bad_request(&errors),
+        BookingError::Store(store) => store.into(),
     }
 }
 

@@ -20,12 +20,12 @@ use domain::validation::ValidationErrors;
 use domain::Timestamp;
 
 use super::error::{error_responses, ApiFailure};
-use super::pictures::{names_own_picture, LinkBase, PictureLinks, PictureResponse};
+use super::pictures::{names_own_picture, PictureLinks, PictureResponse};
 use super::seat_map_cache::{SeatMapCache, SerializedJson};
 use super::shared_checks::SharedChecks;
 use super::text::Text;
-use super::time::{parse_time, UtcTime};
-use super::{page_or_everything, patch_field, BearerToken, Services, Tag};
+use super::time::{parse_time, VenueTime};
+use super::{page_or_everything, patch_field, BearerToken, Presentation, Services, Tag};
 
 /// A price phase as the organiser sends it.
 #[derive(Object, Clone)]
@@ -148,8 +148,8 @@ pub struct PhaseResponse {
     /// Tickets of pending and confirmed bookings.
     sold: i64,
     remaining: i64,
-    start_date: UtcTime,
-    end_date: UtcTime,
+    start_date: VenueTime,
+    end_date: VenueTime,
     /// On sale now: inside its window and not sold out.
     is_active: bool,
 }
@@ -161,7 +161,7 @@ pub struct EventResponse {
     name: String,
     #[oai(nullable)]
     description: Option<String>,
-    date: UtcTime,
+    date: VenueTime,
     venue: String,
     /// An http(s) link as the organiser gave it, or the absolute address of the uploaded picture
     /// (`…/api/events/{id}/image?v=<version>`); never the picture itself.
@@ -185,8 +185,9 @@ pub struct EventResponse {
 }
 
 impl EventResponse {
-    /// The event as shown at `now`, its picture's address starting at `links`.
-    pub fn new(view: &EventView, now: Timestamp, links: &LinkBase) -> Self {
+    /// The event as `shown` in an answer.
+    pub fn new(view: &EventView, shown: &Presentation) -> Self {
+        let (now, links) = (shown.now, &shown.links);
         let event = &view.event;
         let phase = |phase: &Phase| PhaseResponse {
             id: phase.id.0,
@@ -195,15 +196,15 @@ impl EventResponse {
             quota: i64::from(phase.quota),
             sold: i64::from(view.sales.sold(phase.id)),
             remaining: i64::from(view.sales.remaining(phase)),
-            start_date: phase.start_date.into(),
-            end_date: phase.end_date.into(),
+            start_date: shown.time(phase.start_date),
+            end_date: shown.time(phase.end_date),
             is_active: view.phase_is_active(phase, now),
         };
         EventResponse {
             id: event.id.0,
             name: event.name.clone(),
             description: event.description.clone(),
-            date: event.date.into(),
+            date: shown.time(event.date),
             venue: event.venue.clone(),
             image_url: event
                 .image
@@ -458,14 +459,13 @@ impl EventsApi {
             .list(filter, page)
             .await
             .map_err(ApiFailure::from)?;
-        let now = self.services.events.now();
-        let links = self.links.base_for(request);
+        let shown = Presentation::of(&self.services, &self.links, request);
         Ok(EventListResponse::Ok(
             Json(
                 events
                     .items
                     .iter()
-                    .map(|view| EventResponse::new(view, now, &links))
+                    .map(|view| EventResponse::new(view, &shown))
                     .collect(),
             ),
             events.total,
@@ -507,8 +507,7 @@ impl EventsApi {
             .map_err(ApiFailure::from)?;
         Ok(CreatedEventResponse::Created(Json(EventResponse::new(
             &view,
-            self.services.events.now(),
-            &self.links.base_for(request),
+            &Presentation::of(&self.services, &self.links, request),
         ))))
     }
 
@@ -527,8 +526,7 @@ impl EventsApi {
             .map_err(ApiFailure::from)?;
         Ok(Json(EventResponse::new(
             &view,
-            self.services.events.now(),
-            &self.links.base_for(request),
+            &Presentation::of(&self.services, &self.links, request),
         )))
     }
 
@@ -580,8 +578,7 @@ impl EventsApi {
             .map_err(ApiFailure::from)?;
         Ok(Json(EventResponse::new(
             &view,
-            self.services.events.now(),
-            &self.links.base_for(request),
+            &Presentation::of(&self.services, &self.links, request),
         )))
     }
 

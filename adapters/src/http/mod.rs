@@ -69,6 +69,34 @@ pub struct HttpSettings {
     pub public_base_url: Option<String>,
 }
 
+/// How an answer is written for the request it answers: as of when, with its times at the
+/// venue's offset, and its pictures' addresses starting where the client reaches the API.
+pub struct Presentation {
+    pub now: domain::Timestamp,
+    pub venue_offset: FixedOffset,
+    pub links: pictures::LinkBase,
+}
+
+impl Presentation {
+    /// The answer to `request`, as of now.
+    pub fn of(
+        services: &Services,
+        links: &pictures::PictureLinks,
+        request: &poem::Request,
+    ) -> Self {
+        Presentation {
+            now: services.events.now(),
+            venue_offset: services.venue_offset,
+            links: links.base_for(request),
+        }
+    }
+
+    /// `at` as the venue's wall time with its offset.
+    pub fn time(&self, at: domain::Timestamp) -> time::VenueTime {
+        time::VenueTime::new(at, self.venue_offset)
+    }
+}
+
 /// A JSON Web Token from `POST /api/users/login`, sent as `Authorization: Bearer <token>`.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", bearer_format = "JWT")]
@@ -147,7 +175,9 @@ pub fn api_service(services: Arc<Services>, settings: &HttpSettings) -> OpenApiS
         "Ticketing for stand-up comedy shows: events with seat maps and price phases, bookings of exact seats, \
          payment, cancellation and check-in at the door. Every error has the shape \
          `{\"status\":\"error\",\"code\":<status>,\"message\":…,\"details\":…}`. Times in responses are RFC 3339 \
-         in UTC; times in requests are RFC 3339 or a naive `YYYY-MM-DD HH:MM[:SS]` read at the venue's offset.",
+         at the venue's offset (`2026-12-01T19:30:00+07:00`), so that printed as they are they show the venue's \
+         wall time; times in requests are RFC 3339 (any offset) or a naive `YYYY-MM-DD HH:MM[:SS]` read at the \
+         venue's offset.",
     )
 }
 

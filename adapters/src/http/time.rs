@@ -1,4 +1,4 @@
-//! Time on the wire: RFC 3339 in UTC out; RFC 3339 or a naive venue time in.
+//! Time on the wire: RFC 3339 at the venue's offset out; RFC 3339 or a naive venue time in.
 
 use std::borrow::Cow;
 
@@ -9,16 +9,28 @@ use serde_json::Value;
 
 use domain::Timestamp;
 
-/// `2026-12-01T12:30:00Z`.
-pub fn format_time(time: Timestamp) -> String {
-    time.to_rfc3339_opts(SecondsFormat::Secs, true)
+/// A moment in a response: RFC 3339 at the venue's offset (`2026-12-01T19:30:00+07:00`), so that
+/// a client that prints it as it is shows the venue's wall time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VenueTime(DateTime<FixedOffset>);
+
+impl VenueTime {
+    pub fn new(at: Timestamp, venue_offset: FixedOffset) -> Self {
+        VenueTime(at.with_timezone(&venue_offset))
+    }
+
+    /// `2026-12-01T19:30:00+07:00`.
+    pub fn to_rfc3339(&self) -> String {
+        self.0.to_rfc3339_opts(SecondsFormat::Secs, true)
+    }
+
+    /// The wall time a person at the door reads at a glance: `19:42, Sat 3 Jan 2026`.
+    pub fn to_wall_clock(&self) -> String {
+        self.0.format("%H:%M, %a %-d %b %Y").to_string()
+    }
 }
 
-/// A moment in a response, always RFC 3339 in UTC with a `Z`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UtcTime(pub Timestamp);
-
-impl Type for UtcTime {
+impl Type for VenueTime {
     const IS_REQUIRED: bool = true;
     type RawValueType = Self;
     type RawElementValueType = Self;
@@ -40,26 +52,20 @@ impl Type for UtcTime {
     }
 }
 
-impl ToJSON for UtcTime {
+impl ToJSON for VenueTime {
     fn to_json(&self) -> Option<Value> {
-        Some(Value::String(format_time(self.0)))
+        Some(Value::String(self.to_rfc3339()))
     }
 }
 
-impl ParseFromJSON for UtcTime {
+impl ParseFromJSON for VenueTime {
     fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
         match value.unwrap_or_default() {
             Value::String(text) => DateTime::parse_from_rfc3339(&text)
-                .map(|time| UtcTime(time.with_timezone(&Utc)))
+                .map(VenueTime)
                 .map_err(|_| ParseError::custom("expected an RFC 3339 time")),
             other => Err(ParseError::expected_type(other)),
         }
-    }
-}
-
-impl From<Timestamp> for UtcTime {
-    fn from(time: Timestamp) -> Self {
-        UtcTime(time)
     }
 }
 
@@ -119,12 +125,18 @@ mod tests {
     }
 
     #[test]
-    fn responses_use_utc_with_z() {
+    fn responses_give_the_venues_wall_time_with_its_offset() {
         let time = Utc.with_ymd_and_hms(2026, 12, 1, 12, 30, 0).unwrap();
-        assert_eq!(format_time(time), "2026-12-01T12:30:00Z");
+        let shown = VenueTime::new(time, wib());
         assert_eq!(
-            UtcTime(time).to_json(),
-            Some(Value::String("2026-12-01T12:30:00Z".into()))
+            shown.to_json(),
+            Some(Value::String("2026-12-01T19:30:00+07:00".into()))
+        );
+        assert_eq!(shown.to_wall_clock(), "19:30, Tue 1 Dec 2026");
+        let utc = FixedOffset::east_opt(0).unwrap();
+        assert_eq!(
+            VenueTime::new(time, utc).to_rfc3339(),
+            "2026-12-01T12:30:00Z"
         );
     }
 }

@@ -19,8 +19,8 @@ use super::events::EventResponse;
 use super::limits::{Throttled, Throttles};
 use super::pictures::PictureLinks;
 use super::text::Text;
-use super::time::UtcTime;
-use super::{page_of, page_or_everything, patch_field, BearerToken, Services, Tag};
+use super::time::VenueTime;
+use super::{page_of, page_or_everything, patch_field, BearerToken, Presentation, Services, Tag};
 
 /// An account. Never carries a password hash.
 #[derive(Object)]
@@ -37,11 +37,12 @@ pub struct UserResponse {
     phone_number: Option<String>,
     /// False once an admin has deactivated the account.
     is_active: bool,
-    created_at: UtcTime,
+    created_at: VenueTime,
 }
 
-impl From<&User> for UserResponse {
-    fn from(user: &User) -> Self {
+impl UserResponse {
+    /// The account, its times at the venue's offset.
+    pub fn new(user: &User, venue_offset: chrono::FixedOffset) -> Self {
         UserResponse {
             id: user.id.0,
             name: user.name.as_str().to_string(),
@@ -53,7 +54,7 @@ impl From<&User> for UserResponse {
                 .as_ref()
                 .map(|phone| phone.as_str().to_string()),
             is_active: user.active,
-            created_at: user.created_at.into(),
+            created_at: VenueTime::new(user.created_at, venue_offset),
         }
     }
 }
@@ -346,7 +347,10 @@ impl UsersApi {
             .register(form)
             .await
             .map_err(ApiFailure::from)?;
-        Ok(RegisterResponse::Created(Json(UserResponse::from(&user))))
+        Ok(RegisterResponse::Created(Json(UserResponse::new(
+            &user,
+            self.services.venue_offset,
+        ))))
     }
 
     /// Log in; returns a bearer token. A wrong email and a wrong password get the same answer.
@@ -388,7 +392,7 @@ impl UsersApi {
             token: logged_in.token.token,
             token_type: "Bearer".into(),
             expires_in: logged_in.token.expires_in_seconds,
-            user: UserResponse::from(&logged_in.user),
+            user: UserResponse::new(&logged_in.user, self.services.venue_offset),
         }))
     }
 
@@ -409,7 +413,13 @@ impl UsersApi {
             .await
             .map_err(ApiFailure::from)?;
         Ok(UserListResponse::Ok(
-            Json(users.items.iter().map(UserResponse::from).collect()),
+            Json(
+                users
+                    .items
+                    .iter()
+                    .map(|user| UserResponse::new(user, self.services.venue_offset))
+                    .collect(),
+            ),
             users.total,
         ))
     }
@@ -428,7 +438,7 @@ impl UsersApi {
             .get(&actor, UserId(id.0))
             .await
             .map_err(ApiFailure::from)?;
-        Ok(Json(UserResponse::from(&user)))
+        Ok(Json(UserResponse::new(&user, self.services.venue_offset)))
     }
 
     /// Update a profile; only an admin may change `role`. A role change revokes the user's tokens.
@@ -460,7 +470,7 @@ impl UsersApi {
             .update(&actor, UserId(id.0), update)
             .await
             .map_err(ApiFailure::from)?;
-        Ok(Json(UserResponse::from(&user)))
+        Ok(Json(UserResponse::new(&user, self.services.venue_offset)))
     }
 
     /// Deactivate an account (admin): it can no longer log in; its bookings are kept for the books.
@@ -546,14 +556,13 @@ impl UsersApi {
             .events_of_ticket_holder(&actor, UserId(id.0), page)
             .await
             .map_err(ApiFailure::from)?;
-        let now = self.services.events.now();
-        let links = self.links.base_for(request);
+        let shown = Presentation::of(&self.services, &self.links, request);
         Ok(HeldEventsResponse::Ok(
             Json(
                 events
                     .items
                     .iter()
-                    .map(|view| EventResponse::new(view, now, &links))
+                    .map(|view| EventResponse::new(view, &shown))
                     .collect(),
             ),
             events.total,
@@ -584,14 +593,13 @@ impl UsersApi {
             .history(&actor, UserId(id.0), page)
             .await
             .map_err(ApiFailure::from)?;
-        let now = self.services.events.now();
-        let links = self.links.base_for(request);
+        let shown = Presentation::of(&self.services, &self.links, request);
         Ok(HistoryResponse::Ok(
             Json(
                 bookings
                     .items
                     .iter()
-                    .map(|details| BookingResponse::new(details, now, &links))
+                    .map(|details| BookingResponse::new(details, &shown))
                     .collect(),
             ),
             bookings.total,

@@ -5,7 +5,7 @@ use chrono::Duration;
 use serde_json::{json, Value};
 
 use crate::http_harness::{
-    assert_field_error, code, id, utc_time, AppFactory, TestApp, ADMIN_EMAIL,
+    assert_field_error, code, id, venue_time, AppFactory, TestApp, ADMIN_EMAIL,
 };
 
 const ACTIONS: [&str; 6] = [
@@ -34,7 +34,7 @@ async fn trail(app: &TestApp, query: &str) -> (Vec<Value>, u64) {
 /// `[occurred_at, actor id, action, target_type, target_id, details]`.
 fn said(entry: &Value) -> Value {
     json!([
-        utc_time(&entry["occurred_at"]).timestamp(),
+        venue_time(&entry["occurred_at"]).timestamp(),
         entry["actor"]["id"],
         entry["action"],
         entry["target_type"],

@@ -5,7 +5,8 @@ use chrono::Duration;
 use serde_json::{json, Value};
 
 use crate::http_harness::{
-    assert_field_error, code, id, is_booking_code, utc_time, AppFactory, PAYMENT_METHOD,
+    assert_field_error, code, id, is_booking_code, venue_offset, venue_time, AppFactory,
+    PAYMENT_METHOD,
 };
 
 pub async fn booking_has_every_contract_field(factory: AppFactory) {
@@ -42,9 +43,9 @@ pub async fn booking_has_every_contract_field(factory: AppFactory) {
         json!([{ "id": seats[0], "label": "A1" }, { "id": seats[1], "label": "A2" }])
     );
     assert_eq!(booking["seat_labels"], json!(["A1", "A2"]));
-    assert_eq!(utc_time(&booking["created_at"]), app.now());
+    assert_eq!(venue_time(&booking["created_at"]), app.now());
     assert_eq!(
-        utc_time(&booking["expires_at"]),
+        venue_time(&booking["expires_at"]),
         app.now() + app.config.booking_hold
     );
     for unset in ["paid_at", "cancelled_at", "checked_in_at"] {
@@ -420,9 +421,9 @@ pub async fn payment_confirms_once_and_checks_the_amount(factory: AppFactory) {
     assert_eq!(payment["method"], PAYMENT_METHOD);
     assert_eq!(payment["status"], "success");
     assert_eq!(payment["change"], 50_000);
-    assert_eq!(utc_time(&payment["created_at"]), paid_at);
+    assert_eq!(venue_time(&payment["created_at"]), paid_at);
     assert_eq!(payment["booking"]["status"], "confirmed");
-    assert_eq!(utc_time(&payment["booking"]["paid_at"]), paid_at);
+    assert_eq!(venue_time(&payment["booking"]["paid_at"]), paid_at);
 
     let error = app.post(&path, Some(&sari), &full).await.expect_error(409);
     assert!(
@@ -536,7 +537,7 @@ pub async fn unpaid_holds_expire_and_free_their_seats(factory: AppFactory) {
         .await;
     let quick = short_hold.book(&token, id(&show), &["A1"]).await;
     assert_eq!(
-        utc_time(&quick["expires_at"]),
+        venue_time(&quick["expires_at"]),
         short_hold.now() + Duration::minutes(5)
     );
     short_hold.advance(Duration::minutes(5) + Duration::seconds(1));
@@ -571,7 +572,7 @@ pub async fn cancellation_frees_seats_and_refunds(factory: AppFactory) {
         "{cancelled}"
     );
     assert_eq!(cancelled["booking"]["status"], "cancelled");
-    assert_eq!(utc_time(&cancelled["booking"]["cancelled_at"]), app.now());
+    assert_eq!(venue_time(&cancelled["booking"]["cancelled_at"]), app.now());
     assert_eq!(app.seat_statuses(id(&event)).await["A1"], "available");
     app.post(&path, Some(&sari), &json!({}))
         .await
@@ -687,7 +688,7 @@ pub async fn check_in_lets_a_paid_guest_in_once(factory: AppFactory) {
     assert_eq!(welcome["guest"], "Sari Dewi");
     assert_eq!(welcome["booking_code"], paid["booking_code"]);
     assert_eq!(welcome["seat_labels"], json!(["B1", "B2"]));
-    assert_eq!(utc_time(&welcome["checked_in_at"]), app.now());
+    assert_eq!(venue_time(&welcome["checked_in_at"]), app.now());
 
     let ticket = app.booking(&code(&paid)).await;
     assert_eq!(
@@ -704,7 +705,16 @@ pub async fn check_in_lets_a_paid_guest_in_once(factory: AppFactory) {
         .await
         .expect_error(409);
     let message = error["message"].as_str().unwrap_or_default();
-    assert!(message.starts_with("Ticket already used at"), "{error}");
+    // The door staff read the first scan's time as the venue's wall clock shows it.
+    let first_scan = venue_time(&welcome["checked_in_at"]).with_timezone(&venue_offset());
+    assert_eq!(
+        message,
+        format!(
+            "Ticket already used at {}",
+            first_scan.format("%H:%M, %a %-d %b %Y")
+        ),
+        "{error}"
+    );
     assert_eq!(
         error["details"]["checked_in_at"], welcome["checked_in_at"],
         "the first scan's time: {error}"

@@ -4,7 +4,7 @@
 use chrono::Duration;
 use serde_json::{json, Value};
 
-use crate::http_harness::{code, id, utc_time, AppFactory};
+use crate::http_harness::{code, id, venue_time, AppFactory};
 
 pub async fn dashboard_figures_follow_bookings_payments_and_cancellations(factory: AppFactory) {
     let app = factory.app().await;
@@ -84,7 +84,7 @@ pub async fn dashboard_figures_follow_bookings_payments_and_cancellations(factor
         );
         assert_eq!(row["amount"], amount);
         assert_eq!(row["status"], status);
-        assert_eq!(utc_time(&row["date"]), utc_time(&booking["created_at"]));
+        assert_eq!(venue_time(&row["date"]), venue_time(&booking["created_at"]));
     }
 
     let figures = |event: &Value| {
@@ -98,7 +98,7 @@ pub async fn dashboard_figures_follow_bookings_payments_and_cancellations(factor
     };
     let row = figures(&first);
     assert_eq!(row["name"], "Show Pertama");
-    assert_eq!(utc_time(&row["date"]), utc_time(&first["date"]));
+    assert_eq!(venue_time(&row["date"]), venue_time(&first["date"]));
     assert_eq!(row["capacity"], 20);
     assert_eq!(row["tickets_sold"], 2);
     assert_eq!(row["revenue"], 200_000);

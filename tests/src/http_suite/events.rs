@@ -6,7 +6,8 @@ use poem::http::Method;
 use serde_json::{json, Value};
 
 use crate::http_harness::{
-    assert_field_error, detail_lines, id, naive_at, utc_time, AppFactory, Reply, TestApp, TEST_HOST,
+    assert_field_error, detail_lines, id, naive_at, time_at, venue_time, AppFactory, Reply,
+    TestApp, TEST_HOST,
 };
 use crate::pictures::{data_url, jpeg, png, poster, tiny_png};
 
@@ -73,7 +74,7 @@ pub async fn create_event_returns_it_with_phases_and_seats(factory: AppFactory) 
     assert_eq!(event["description"], "An evening of stand-up comedy.");
     assert_eq!(event["venue"], "Teater Kecil, Jakarta");
     assert_eq!(event["image_url"], "https://example.com/poster.jpg");
-    assert_eq!(utc_time(&event["date"]), app.now() + Duration::days(30));
+    assert_eq!(venue_time(&event["date"]), app.now() + Duration::days(30));
     assert_eq!(
         event["capacity"], 50,
         "capacity defaults to the sum of the quotas"
@@ -98,12 +99,12 @@ pub async fn create_event_returns_it_with_phases_and_seats(factory: AppFactory) 
         assert_eq!(phase["remaining"], quota);
         assert_eq!(phase["is_active"], true);
         assert_eq!(
-            utc_time(&phase["start_date"]),
+            venue_time(&phase["start_date"]),
             app.now() - Duration::days(1)
         );
     }
     assert_eq!(
-        utc_time(&phases[0]["end_date"]),
+        venue_time(&phases[0]["end_date"]),
         app.now() + Duration::days(10)
     );
     assert_ne!(phases[0]["id"], phases[1]["id"]);
@@ -190,12 +191,19 @@ pub async fn naive_times_are_read_at_the_venue_offset(factory: AppFactory) {
     let start_minute = naive_at(start, wib)[..16].to_string();
     body["phases"][0]["start_date"] = json!(start_minute);
     let event = app.create_event(&body).await;
-    // e.g. "2026-12-01 19:30:00" at +07:00 is "2026-12-01T12:30:00Z".
-    assert_eq!(utc_time(&event["date"]), date);
-    let start_read = utc_time(&event["phases"][0]["start_date"]);
+    // e.g. "2026-12-01 19:30:00" is read at +07:00 and answered as "2026-12-01T19:30:00+07:00".
+    assert_eq!(venue_time(&event["date"]), date);
+    assert_eq!(
+        event["date"]
+            .as_str()
+            .map(|text| text[..19].replace('T', " ")),
+        Some(naive_at(date, wib)),
+        "the answer shows the venue's wall time as it was written"
+    );
+    let start_read = venue_time(&event["phases"][0]["start_date"]);
     assert_eq!(naive_at(start_read, wib), format!("{start_minute}:00"));
     assert!(start - start_read < Duration::minutes(1));
-    assert_eq!(utc_time(&event["phases"][0]["end_date"]), end);
+    assert_eq!(venue_time(&event["phases"][0]["end_date"]), end);
 
     let jayapura = factory.app_with(&[("APP_TZ_OFFSET", "+09:00")]).await;
     let wit = FixedOffset::east_opt(9 * 3600).expect("an offset");
@@ -204,9 +212,9 @@ pub async fn naive_times_are_read_at_the_venue_offset(factory: AppFactory) {
     body["date"] = json!(naive_at(date, wit));
     let event = jayapura.create_event(&body).await;
     assert_eq!(
-        utc_time(&event["date"]),
+        time_at(&event["date"], wit),
         date,
-        "naive times follow APP_TZ_OFFSET"
+        "naive times are read, and answers written, at APP_TZ_OFFSET"
     );
 }
 
@@ -855,7 +863,7 @@ pub async fn update_event_changes_fields_and_appends_seats(factory: AppFactory) 
         )
         .await
         .expect(200);
-    assert_eq!(utc_time(&moved["date"]), date);
+    assert_eq!(venue_time(&moved["date"]), date);
 
     assert_field_error(
         &app.put(&path, Some(&admin), &json!({ "name": "ab" }))

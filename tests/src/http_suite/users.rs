@@ -5,7 +5,7 @@ use chrono::Duration;
 use serde_json::{json, Value};
 
 use crate::http_harness::{
-    assert_field_error, jwt_part, utc_time, AppFactory, ADMIN_EMAIL, ADMIN_PASSWORD,
+    assert_field_error, jwt_part, venue_time, AppFactory, ADMIN_EMAIL, ADMIN_PASSWORD,
     CUSTOMER_PASSWORD,
 };
 
@@ -33,7 +33,7 @@ pub async fn register_returns_the_new_customer(factory: AppFactory) {
     assert_eq!(user["role"], "customer");
     assert_eq!(user["nik"], "3171234567890001");
     assert_eq!(user["phone_number"], "+6281234567890");
-    assert_eq!(utc_time(&user["created_at"]), before);
+    assert_eq!(venue_time(&user["created_at"]), before);
     let text = user.to_string().to_lowercase();
     assert!(
         !text.contains("hash") && !text.contains("password") && !text.contains("$2"),
@@ -716,13 +716,16 @@ pub async fn booking_history_is_newest_first_with_its_event(factory: AppFactory)
     assert_eq!(shown["status"], "confirmed");
     assert_eq!(shown["total_price"], json!(200_000));
     assert_eq!(
-        utc_time(&shown["created_at"]),
-        utc_time(&middle["created_at"])
+        venue_time(&shown["created_at"]),
+        venue_time(&middle["created_at"])
     );
     assert_eq!(shown["event"]["name"], "Show Kedua");
     assert_eq!(shown["event"]["venue"], "Gedung Kesenian");
     assert_eq!(shown["event"]["image_url"], "https://example.com/kedua.png");
-    assert_eq!(utc_time(&shown["event"]["date"]), utc_time(&second["date"]));
+    assert_eq!(
+        venue_time(&shown["event"]["date"]),
+        venue_time(&second["date"])
+    );
     assert_eq!(shown["seat_labels"], json!(["B1", "B2"]));
 
     let paged = app
