@@ -227,11 +227,19 @@ impl Reply {
         self.body
     }
 
-    /// Asserts the status and the error shape `{"status":"error","code":N,"message":…}`, and
-    /// returns the body.
+    /// Asserts the status and the error shape `{"status":"error","code":N,"error":…,"message":…}`,
+    /// and returns the body.
     #[track_caller]
     pub fn expect_error(self, status: u16) -> Value {
         assert_error_shape(&self, status);
+        self.body
+    }
+
+    /// Asserts the status, the error shape and its machine-readable reason; returns the body.
+    #[track_caller]
+    pub fn expect_reason(self, status: u16, reason: &str) -> Value {
+        assert_error_shape(&self, status);
+        assert_eq!(self.body["error"], reason, "the reason of {}", self.body);
         self.body
     }
 }
@@ -254,10 +262,22 @@ pub fn assert_error_shape(reply: &Reply, status: u16) {
         json!(status),
         "`code` does not repeat the status: {body}"
     );
+    let reason = body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("`error` is not a string: {body}"));
+    assert!(
+        !reason.is_empty() && reason.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+        "`error` is not a reason in snake_case: {body}"
+    );
     let message = body["message"]
         .as_str()
         .unwrap_or_else(|| panic!("`message` is not a string: {body}"));
     assert!(!message.trim().is_empty(), "`message` is empty: {body}");
+    // The web app shows the message as it is: plain text, no markup.
+    assert!(
+        !message.contains('`') && !message.contains("**") && !message.contains('<'),
+        "`message` is not plain text: {body}"
+    );
     let content_type = reply.header("content-type").unwrap_or_default();
     assert!(
         content_type.starts_with("application/json"),

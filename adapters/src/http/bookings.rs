@@ -11,7 +11,7 @@ use application::auth::Actor;
 use application::bookings::Checkout;
 use application::views::BookingDetails;
 
-use super::error::{check_in_failure, error_responses, ApiFailure};
+use super::error::{cancel_failure, check_in_failure, error_responses, ApiFailure};
 use super::idempotency::{self, IdempotencyKeyHeader, Idempotent};
 use super::limits::Throttles;
 use super::pictures::PictureLinks;
@@ -402,7 +402,11 @@ impl BookingsApi {
     ) -> Result<Json<CancelResponse>, CancelErrors> {
         let actor = self.services.actor(&auth).await?;
         let details = by_code(&self.throttles, &actor, async {
-            Ok(self.services.bookings.cancel(&actor, &code.0).await?)
+            self.services
+                .bookings
+                .cancel(&actor, &code.0)
+                .await
+                .map_err(|error| cancel_failure(error, self.services.venue_offset))
         })
         .await?;
         let refunded = details.payment.is_some();

@@ -9,7 +9,9 @@ use serde_json::{json, Value};
 
 use application::audit::ListAuditError;
 use application::auth::{AuthError, Denied};
-use application::bookings::{BookingError, CheckInError, HistoryError, Never, PlaceError};
+use application::bookings::{
+    BookingError, CancelError, CheckInError, HistoryError, Never, PlaceError,
+};
 use application::dashboard::DashboardError;
 use application::events::{
     CreateEventError, DeleteEventError, GetEventError, GetImageError, TicketHolderEventsError,
@@ -22,12 +24,96 @@ use application::users::{
 };
 use application::StoreError;
 use domain::booking::{BookingRejection, CancelRejection, CheckInRejection, PayRejection};
+use domain::event::EventUpdateError;
 use domain::validation::ValidationErrors;
 
 use super::time::VenueTime;
 
-/// `{"status":"error","code":…,"message":…,"details":…}`: every failure, from every route and
-/// from the framework, has this shape. The web app shows `message` as it is.
+/// Why a request failed, for a program to branch on: the same in every language, one closed
+/// list. Each reason's `details` has one shape, said here; a reason not described has none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ErrorReason {
+    /// 400: the input breaks a rule; `details` lists every problem as `"field: problem"`.
+    ValidationFailed,
+    /// 400: the body is not JSON at all.
+    MalformedJson,
+    /// 400: the request itself cannot be read (its request line, a header, the body's encoding).
+    MalformedRequest,
+    /// 400: `amount` is below the total price; `details` is `{required, given}`.
+    AmountTooLow,
+    /// 401: no token, or one that is not valid, expired or revoked; or a wrong email or password.
+    Unauthenticated,
+    /// 403: the caller may not do this.
+    Forbidden,
+    /// 404: no such resource (someone else's booking included).
+    NotFound,
+    /// 405: the path does not take this method; `Allow` lists those it takes.
+    MethodNotAllowed,
+    /// 408: the body arrived too slowly.
+    RequestTimeout,
+    /// 409: a seat is held or sold already; `details` lists the taken seats' ids.
+    SeatTaken,
+    /// 409: the phase has fewer tickets left than asked for.
+    PhaseSoldOut,
+    /// 409: the phase asked for is not on sale now.
+    PhaseNotOnSale,
+    /// 409: no price phase is on sale now.
+    NoPhaseOnSale,
+    /// 409: the event is cancelled or over.
+    EventNotOnSale,
+    /// 409: the customer would hold more tickets of the event than allowed.
+    TicketLimitReached,
+    /// 409: only a pending booking can be paid.
+    BookingNotPending,
+    /// 409: the booking can no longer be cancelled (not open, checked in, or the show started).
+    BookingNotCancellable,
+    /// 409: the ticket was used already; `details` is `{checked_in_at}`.
+    AlreadyCheckedIn,
+    /// 409: only a paid booking can be checked in.
+    BookingNotPaid,
+    /// 409: an account with this email exists.
+    EmailTaken,
+    /// 409: an account with an email that looks the same exists.
+    EmailLooksTaken,
+    /// 409: an account with this NIK exists.
+    NikTaken,
+    /// 409: the last active admin would be demoted or deactivated.
+    LastAdmin,
+    /// 409: the event's capacity cannot drop below seats held or sold.
+    CapacityInUse,
+    /// 409: a phase with sales cannot be removed or its quota dropped below them.
+    PhaseHasSales,
+    /// 409: a cancelled event stays cancelled.
+    EventCancelled,
+    /// 409: an event with bookings cannot be deleted (cancel it instead).
+    EventHasBookings,
+    /// 409: a request with this `Idempotency-Key` is still running; see `Retry-After`.
+    IdempotencyInProgress,
+    /// 413: the body is larger than accepted here.
+    PayloadTooLarge,
+    /// 422: this `Idempotency-Key` was used for another request.
+    IdempotencyKeyReused,
+    /// 429: too many attempts of this kind; see `Retry-After`.
+    RateLimited,
+    /// 429: too many holds of this show given up lately; see `Retry-After`.
+    TooManyAbandonedHolds,
+    /// 429: too many `Idempotency-Key`s held; see `Retry-After`.
+    TooManyIdempotencyKeys,
+    /// 429: too many connections from one address.
+    TooManyConnections,
+    /// 503: more requests at once than the server handles; see `Retry-After`.
+    Overloaded,
+    /// 503: too many password checks at once; see `Retry-After`.
+    PasswordChecksBusy,
+    /// 503: the store is unreachable or busy; see `Retry-After`.
+    StoreUnavailable,
+    /// 500: something went wrong on the server.
+    InternalError,
+}
+
+/// `{"status":"error","code":…,"error":…,"message":…,"details":…}`: every failure, from every
+/// route and from the framework, has this shape. The web app shows `message` as it is.
 #[derive(Debug, Clone, Object)]
 #[oai(example)]
 pub struct ErrorBody {
@@ -35,11 +121,14 @@ pub struct ErrorBody {
     pub status: String,
     /// The HTTP status code, repeated.
     pub code: u16,
-    /// One sentence a person can act on.
+    /// Why, for a program: one of a closed list, the same in every language.
+    pub error: ErrorReason,
+    /// One sentence a person can act on, in plain text.
     pub message: String,
-    /// Field problems as `["field: problem", …]`, or facts about the conflict.
+    /// Field problems as `["field: problem", …]` (every 400 `validation_failed`), or the facts
+    /// its reason names.
     #[oai(skip_serializing_if_is_none)]
-    pub details: Option<Value>,
+    pub details: Option<Box<Value>>,
 }
 
 impl poem_openapi::types::Example for ErrorBody {
@@ -47,8 +136,9 @@ impl poem_openapi::types::Example for ErrorBody {
         ErrorBody {
             status: "error".into(),
             code: 409,
-            message: "Seat A3 is already taken.".into(),
-            details: Some(json!([3])),
+            error: ErrorReason::SeatTaken,
+            message: "Seat A3 is already taken; please choose other seats.".into(),
+            details: Some(Box::new(json!([3]))),
         }
     }
 }
@@ -63,13 +153,14 @@ pub struct ApiFailure {
 }
 
 impl ApiFailure {
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, reason: ErrorReason, message: impl Into<String>) -> Self {
         let message = sentence(message.into());
         ApiFailure {
             status,
             body: ErrorBody {
                 status: "error".into(),
                 code: status.as_u16(),
+                error: reason,
                 message,
                 details: None,
             },
@@ -78,20 +169,20 @@ impl ApiFailure {
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
-        self.body.details = Some(details);
+        self.body.details = Some(Box::new(details));
         self
     }
 
     pub fn bad_request(errors: &ValidationErrors) -> Self {
         let details: Vec<String> = errors.errors().iter().map(ToString::to_string).collect();
-        let message = match errors.errors() {
-            [only] => format!("Invalid input: {only}"),
-            _ => format!(
-                "Invalid input: {} problems, see details",
-                errors.errors().len()
-            ),
-        };
-        ApiFailure::new(StatusCode::BAD_REQUEST, message).with_details(json!(details))
+        // Every problem named, so that a person who reads only the message can act on all of them.
+        let message = format!("Invalid input: {}", details.join("; "));
+        ApiFailure::new(
+            StatusCode::BAD_REQUEST,
+            ErrorReason::ValidationFailed,
+            message,
+        )
+        .with_details(json!(details))
     }
 
     pub fn invalid_field(field: &str, problem: &str) -> Self {
@@ -99,21 +190,38 @@ impl ApiFailure {
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        ApiFailure::new(StatusCode::NOT_FOUND, message)
+        ApiFailure::new(StatusCode::NOT_FOUND, ErrorReason::NotFound, message)
     }
 
-    pub fn conflict(message: impl Into<String>) -> Self {
-        ApiFailure::new(StatusCode::CONFLICT, message)
+    pub fn conflict(reason: ErrorReason, message: impl Into<String>) -> Self {
+        ApiFailure::new(StatusCode::CONFLICT, reason, message)
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        ApiFailure::new(StatusCode::UNAUTHORIZED, message)
+        ApiFailure::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorReason::Unauthenticated,
+            message,
+        )
     }
 
-    pub fn unavailable(message: impl Into<String>, retry_after: u64) -> Self {
-        let mut failure = ApiFailure::new(StatusCode::SERVICE_UNAVAILABLE, message);
-        failure.retry_after = Some(retry_after);
-        failure
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        ApiFailure::new(StatusCode::FORBIDDEN, ErrorReason::Forbidden, message)
+    }
+
+    /// 503 with `Retry-After`, for a reason that passes by itself.
+    pub fn unavailable(reason: ErrorReason, message: impl Into<String>, retry_after: u64) -> Self {
+        ApiFailure::new(StatusCode::SERVICE_UNAVAILABLE, reason, message).retry_after(retry_after)
+    }
+
+    /// 429 with `Retry-After`.
+    pub fn too_many(reason: ErrorReason, message: impl Into<String>, retry_after: u64) -> Self {
+        ApiFailure::new(StatusCode::TOO_MANY_REQUESTS, reason, message).retry_after(retry_after)
+    }
+
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
     }
 
     /// An error nobody outside can act on: logged with its cause, answered opaquely.
@@ -121,6 +229,7 @@ impl ApiFailure {
         tracing::error!(error = %cause, "request failed unexpectedly");
         ApiFailure::new(
             StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorReason::InternalError,
             "Something went wrong on our side; please try again",
         )
     }
@@ -203,6 +312,7 @@ impl From<StoreError> for ApiFailure {
             StoreError::Unavailable(_) | StoreError::Busy(_) => {
                 tracing::warn!(error = %error, "store unavailable");
                 ApiFailure::unavailable(
+                    ErrorReason::StoreUnavailable,
                     "The service is busy right now; please try again in a moment",
                     1,
                 )
@@ -214,7 +324,7 @@ impl From<StoreError> for ApiFailure {
 
 impl From<Denied> for ApiFailure {
     fn from(denied: Denied) -> Self {
-        ApiFailure::new(StatusCode::FORBIDDEN, denied.to_string())
+        ApiFailure::forbidden(denied.to_string())
     }
 }
 
@@ -229,7 +339,7 @@ impl From<AuthError> for ApiFailure {
 
 impl From<PasswordChecksBusy> for ApiFailure {
     fn from(busy: PasswordChecksBusy) -> Self {
-        ApiFailure::unavailable(busy.to_string(), 1)
+        ApiFailure::unavailable(ErrorReason::PasswordChecksBusy, busy.to_string(), 1)
     }
 }
 
@@ -237,9 +347,15 @@ impl From<RegisterError> for ApiFailure {
     fn from(error: RegisterError) -> Self {
         match error {
             RegisterError::Invalid(errors) => ApiFailure::bad_request(&errors),
-            RegisterError::EmailTaken
-            | RegisterError::EmailLooksLikeAnother
-            | RegisterError::NikTaken => ApiFailure::conflict(error.to_string()),
+            RegisterError::EmailTaken => {
+                ApiFailure::conflict(ErrorReason::EmailTaken, error.to_string())
+            }
+            RegisterError::EmailLooksLikeAnother => {
+                ApiFailure::conflict(ErrorReason::EmailLooksTaken, error.to_string())
+            }
+            RegisterError::NikTaken => {
+                ApiFailure::conflict(ErrorReason::NikTaken, error.to_string())
+            }
             RegisterError::PasswordChecksBusy(busy) => busy.into(),
             RegisterError::Unexpected(cause) => ApiFailure::internal(&cause),
             RegisterError::Store(store) => store.into(),
@@ -282,14 +398,20 @@ impl From<UpdateUserError> for ApiFailure {
         match error {
             UpdateUserError::Invalid(errors) => ApiFailure::bad_request(&errors),
             UpdateUserError::Denied(denied) => denied.into(),
-            UpdateUserError::RoleChangeDenied => {
-                ApiFailure::new(StatusCode::FORBIDDEN, error.to_string())
-            }
+            UpdateUserError::RoleChangeDenied => ApiFailure::forbidden(error.to_string()),
             UpdateUserError::NotFound(_) => ApiFailure::not_found(error.to_string()),
-            UpdateUserError::EmailTaken
-            | UpdateUserError::EmailLooksLikeAnother
-            | UpdateUserError::NikTaken
-            | UpdateUserError::LastAdmin => ApiFailure::conflict(error.to_string()),
+            UpdateUserError::EmailTaken => {
+                ApiFailure::conflict(ErrorReason::EmailTaken, error.to_string())
+            }
+            UpdateUserError::EmailLooksLikeAnother => {
+                ApiFailure::conflict(ErrorReason::EmailLooksTaken, error.to_string())
+            }
+            UpdateUserError::NikTaken => {
+                ApiFailure::conflict(ErrorReason::NikTaken, error.to_string())
+            }
+            UpdateUserError::LastAdmin => {
+                ApiFailure::conflict(ErrorReason::LastAdmin, error.to_string())
+            }
             UpdateUserError::Store(store) => store.into(),
         }
     }
@@ -300,7 +422,9 @@ impl From<DeactivateUserError> for ApiFailure {
         match error {
             DeactivateUserError::Denied(denied) => denied.into(),
             DeactivateUserError::NotFound(_) => ApiFailure::not_found(error.to_string()),
-            DeactivateUserError::LastAdmin => ApiFailure::conflict(error.to_string()),
+            DeactivateUserError::LastAdmin => {
+                ApiFailure::conflict(ErrorReason::LastAdmin, error.to_string())
+            }
             DeactivateUserError::Store(store) => store.into(),
         }
     }
@@ -344,6 +468,7 @@ impl From<GetImageError> for ApiFailure {
 fn image_too_large(limit_bytes: usize) -> ApiFailure {
     ApiFailure::new(
         StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorReason::PayloadTooLarge,
         format!(
             "The picture is too large: a data URL may be at most {} MB",
             limit_bytes / (1024 * 1024)
@@ -372,7 +497,18 @@ impl From<UpdateEventError> for ApiFailure {
             UpdateEventError::NotFound(_) => ApiFailure::not_found(error.to_string()),
             UpdateEventError::Invalid(errors) => ApiFailure::bad_request(&errors),
             UpdateEventError::ImageTooLarge { limit_bytes } => image_too_large(limit_bytes),
-            UpdateEventError::Conflict(conflict) => ApiFailure::conflict(conflict.to_string()),
+            UpdateEventError::Conflict(conflict) => {
+                let reason = match &conflict {
+                    EventUpdateError::CapacityBelowSeatsInUse { .. } => ErrorReason::CapacityInUse,
+                    EventUpdateError::PhaseHasSales { .. }
+                    | EventUpdateError::QuotaBelowSold { .. } => ErrorReason::PhaseHasSales,
+                    EventUpdateError::CancelledForGood => ErrorReason::EventCancelled,
+                    EventUpdateError::Input(_) => {
+                        return ApiFailure::internal(&"an invalid update reached the store")
+                    }
+                };
+                ApiFailure::conflict(reason, conflict.to_string())
+            }
             UpdateEventError::Store(store) => store.into(),
         }
     }
@@ -383,7 +519,9 @@ impl From<DeleteEventError> for ApiFailure {
         match error {
             DeleteEventError::Denied(denied) => denied.into(),
             DeleteEventError::NotFound(_) => ApiFailure::not_found(error.to_string()),
-            DeleteEventError::HasBookings => ApiFailure::conflict(error.to_string()),
+            DeleteEventError::HasBookings => {
+                ApiFailure::conflict(ErrorReason::EventHasBookings, error.to_string())
+            }
             DeleteEventError::Store(store) => store.into(),
         }
     }
@@ -418,8 +556,12 @@ impl From<BookingRejection> for ApiFailure {
                     .iter()
                     .map(|id| format!("seat_ids: seat {id} is not a seat of this event"))
                     .collect();
-                ApiFailure::new(StatusCode::BAD_REQUEST, rejection.to_string())
-                    .with_details(json!(details))
+                ApiFailure::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorReason::ValidationFailed,
+                    rejection.to_string(),
+                )
+                .with_details(json!(details))
             }
             BookingRejection::UnknownPhase { id } => ApiFailure::invalid_field(
                 "phase_id",
@@ -427,23 +569,35 @@ impl From<BookingRejection> for ApiFailure {
             ),
             BookingRejection::SeatsTaken { seats } => {
                 let ids: Vec<i64> = seats.iter().map(|seat| seat.id.0).collect();
-                ApiFailure::conflict(format!("{rejection}; please choose other seats"))
-                    .with_details(json!(ids))
+                ApiFailure::conflict(
+                    ErrorReason::SeatTaken,
+                    format!("{rejection}; please choose other seats"),
+                )
+                .with_details(json!(ids))
             }
             BookingRejection::PriceOverflow => {
-                ApiFailure::new(StatusCode::BAD_REQUEST, rejection.to_string())
+                ApiFailure::invalid_field("seat_ids", &rejection.to_string())
             }
-            BookingRejection::EventNotOnSale { .. }
-            | BookingRejection::NoPhaseOnSale
-            | BookingRejection::PhaseNotOnSale { .. }
-            | BookingRejection::QuotaExhausted { .. }
-            | BookingRejection::TicketLimit { .. } => ApiFailure::conflict(rejection.to_string()),
-            BookingRejection::TooManyAbandonedHolds { wait, .. } => {
-                let mut failure =
-                    ApiFailure::new(StatusCode::TOO_MANY_REQUESTS, rejection.to_string());
-                failure.retry_after = Some(wait.num_seconds().max(1) as u64);
-                failure
+            BookingRejection::EventNotOnSale { .. } => {
+                ApiFailure::conflict(ErrorReason::EventNotOnSale, rejection.to_string())
             }
+            BookingRejection::NoPhaseOnSale => {
+                ApiFailure::conflict(ErrorReason::NoPhaseOnSale, rejection.to_string())
+            }
+            BookingRejection::PhaseNotOnSale { .. } => {
+                ApiFailure::conflict(ErrorReason::PhaseNotOnSale, rejection.to_string())
+            }
+            BookingRejection::QuotaExhausted { .. } => {
+                ApiFailure::conflict(ErrorReason::PhaseSoldOut, rejection.to_string())
+            }
+            BookingRejection::TicketLimit { .. } => {
+                ApiFailure::conflict(ErrorReason::TicketLimitReached, rejection.to_string())
+            }
+            BookingRejection::TooManyAbandonedHolds { wait, .. } => ApiFailure::too_many(
+                ErrorReason::TooManyAbandonedHolds,
+                rejection.to_string(),
+                wait.num_seconds().max(1) as u64,
+            ),
         }
     }
 }
@@ -451,13 +605,8 @@ impl From<BookingRejection> for ApiFailure {
 impl<R: Into<ApiFailure>> From<BookingError<R>> for ApiFailure {
     fn from(error: BookingError<R>) -> Self {
         match error {
-            BookingError::NotFound(code) => {
-                ApiFailure::not_found(format!("Booking {code} does not exist"))
-            }
-            BookingError::Denied(denied) => denied.into(),
-            BookingError::Invalid(errors) => ApiFailure::bad_request(&errors),
             BookingError::Rejected(reason) => reason.into(),
-            BookingError::Store(store) => store.into(),
+            other => booking_command_failure(other),
         }
     }
 }
@@ -471,9 +620,12 @@ impl From<Never> for ApiFailure {
 impl From<PayRejection> for ApiFailure {
     fn from(rejection: PayRejection) -> Self {
         match rejection {
-            PayRejection::NotPending { .. } => ApiFailure::conflict(rejection.to_string()),
+            PayRejection::NotPending { .. } => {
+                ApiFailure::conflict(ErrorReason::BookingNotPending, rejection.to_string())
+            }
             PayRejection::AmountTooLow { required, given } => ApiFailure::new(
                 StatusCode::BAD_REQUEST,
+                ErrorReason::AmountTooLow,
                 format!(
                     "The amount {} is less than the {} due",
                     given.amount(),
@@ -485,9 +637,20 @@ impl From<PayRejection> for ApiFailure {
     }
 }
 
-impl From<CancelRejection> for ApiFailure {
-    fn from(rejection: CancelRejection) -> Self {
-        ApiFailure::conflict(rejection.to_string())
+/// A refused cancellation; one of a checked-in booking names when, as the venue's wall time.
+pub fn cancel_failure(error: CancelError, venue_offset: FixedOffset) -> ApiFailure {
+    match error {
+        BookingError::Rejected(CancelRejection::CheckedIn { at }) => ApiFailure::conflict(
+            ErrorReason::BookingNotCancellable,
+            format!(
+                "The booking was checked in at {} and can no longer be cancelled",
+                VenueTime::new(at, venue_offset).to_wall_clock()
+            ),
+        ),
+        BookingError::Rejected(rejection) => {
+            ApiFailure::conflict(ErrorReason::BookingNotCancellable, rejection.to_string())
+        }
+        other => booking_command_failure(other),
     }
 }
 
@@ -497,19 +660,29 @@ pub fn check_in_failure(error: CheckInError, venue_offset: FixedOffset) -> ApiFa
     match error {
         BookingError::Rejected(CheckInRejection::AlreadyCheckedIn { at }) => {
             let at = VenueTime::new(at, venue_offset);
-            let mut failure = ApiFailure::conflict("");
+            let mut failure = ApiFailure::conflict(ErrorReason::AlreadyCheckedIn, "");
             failure.body.message = format!("Ticket already used at {}", at.to_wall_clock());
             failure.with_details(json!({ "checked_in_at": at.to_rfc3339() }))
         }
         BookingError::Rejected(rejection @ CheckInRejection::NotPaid { .. }) => {
-            ApiFailure::conflict(rejection.to_string())
+            ApiFailure::conflict(ErrorReason::BookingNotPaid, rejection.to_string())
         }
+        other => booking_command_failure(other),
+    }
+}
+
+/// What every command on a booking named by its code may fail with, whatever the command.
+fn booking_command_failure<R>(error: BookingError<R>) -> ApiFailure {
+    match error {
         BookingError::NotFound(code) => {
             ApiFailure::not_found(format!("Booking {code} does not exist"))
         }
         BookingError::Denied(denied) => denied.into(),
         BookingError::Invalid(errors) => ApiFailure::bad_request(&errors),
         BookingError::Store(store) => store.into(),
+        BookingError::Rejected(_) => {
+            ApiFailure::internal(&"a booking command's refusal reached the generic mapping")
+        }
     }
 }
 
@@ -546,58 +719,69 @@ impl From<IdempotencyError> for ApiFailure {
         match error {
             IdempotencyError::Invalid(errors) => ApiFailure::bad_request(&errors),
             IdempotencyError::InProgress => {
-                let mut failure = ApiFailure::conflict(error.to_string());
-                failure.retry_after = Some(1);
-                failure
+                ApiFailure::conflict(ErrorReason::IdempotencyInProgress, error.to_string())
+                    .retry_after(1)
             }
-            IdempotencyError::Mismatch => {
-                ApiFailure::new(StatusCode::UNPROCESSABLE_ENTITY, error.to_string())
-            }
+            IdempotencyError::Mismatch => ApiFailure::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorReason::IdempotencyKeyReused,
+                error.to_string(),
+            ),
+            // Keys free up as they expire (refusals within the hour); a minute is a fair wait.
             IdempotencyError::TooManyKeys { .. } => {
-                let mut failure = ApiFailure::new(StatusCode::TOO_MANY_REQUESTS, error.to_string());
-                // Keys free up as they expire (refusals within the hour); a minute is a fair wait.
-                failure.retry_after = Some(60);
-                failure
+                ApiFailure::too_many(ErrorReason::TooManyIdempotencyKeys, error.to_string(), 60)
             }
             IdempotencyError::Store(store) => store.into(),
         }
     }
 }
 
-/// Turns errors raised by the framework itself (malformed JSON, missing token, unknown path,
-/// wrong method, body too large) into the same error shape.
+/// Turns errors raised by the framework itself (unknown path, wrong method, a request the
+/// operations cannot read) into the same error shape, in words of the API's, never the
+/// framework's.
 pub async fn framework_error(error: poem::Error) -> Response {
     // An operation's own error response, already in the error shape, travels as such an error.
     if error.is_from_response() {
         return error.into_response();
     }
-    let status = error.status();
-    let message = match status {
-        StatusCode::NOT_FOUND => "No such endpoint; see /docs for the API".to_string(),
-        StatusCode::METHOD_NOT_ALLOWED => {
-            "This endpoint does not accept that HTTP method; see /docs".to_string()
-        }
-        StatusCode::UNAUTHORIZED => {
-            "Please log in: this endpoint needs an `Authorization: Bearer <token>` header"
-                .to_string()
-        }
-        StatusCode::PAYLOAD_TOO_LARGE => "The request body is too large".to_string(),
-        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => {
-            format!("The request is malformed: {error}")
-        }
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            "Please send the body as JSON with `Content-Type: application/json`".to_string()
-        }
+    let (status, reason, message) = match error.status() {
+        StatusCode::NOT_FOUND => (
+            StatusCode::NOT_FOUND,
+            ErrorReason::NotFound,
+            "No such endpoint; see /docs for the API",
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorReason::MethodNotAllowed,
+            "This endpoint does not accept that HTTP method; see /docs",
+        ),
+        StatusCode::UNAUTHORIZED => (
+            StatusCode::UNAUTHORIZED,
+            ErrorReason::Unauthenticated,
+            "Please log in: this endpoint needs an Authorization header with a bearer token",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorReason::PayloadTooLarge,
+            "The request body is too large",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            StatusCode::BAD_REQUEST,
+            ErrorReason::MalformedRequest,
+            "Please send the body as JSON, with the Content-Type application/json",
+        ),
         status if status.is_server_error() => return ApiFailure::internal(&error).into_response(),
-        _ => error.to_string(),
-    };
-    let status = match status {
-        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            StatusCode::BAD_REQUEST
+        _ => {
+            // What the request shape check lets through and an operation still cannot read.
+            tracing::info!(error = %error, "request refused by the framework");
+            (
+                StatusCode::BAD_REQUEST,
+                ErrorReason::MalformedRequest,
+                "The request could not be read; see /docs for what this endpoint takes",
+            )
         }
-        other => other,
     };
-    ApiFailure::new(status, message).into_response()
+    ApiFailure::new(status, reason, message).into_response()
 }
 
 #[cfg(test)]
@@ -623,10 +807,10 @@ mod tests {
         assert_eq!(failure.body.code, 400);
         assert_eq!(
             failure.body.details,
-            Some(json!([
+            Some(Box::new(json!([
                 "name: must not be empty",
                 "email: is not a valid email address"
-            ]))
+            ])))
         );
     }
 }

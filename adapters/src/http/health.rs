@@ -62,6 +62,7 @@ impl HealthApi {
                     Json(
                         ApiFailure::new(
                             poem::http::StatusCode::SERVICE_UNAVAILABLE,
+                            super::error::ErrorReason::StoreUnavailable,
                             "The store is not reachable",
                         )
                         .body,

@@ -12,6 +12,7 @@ use poem_openapi::registry::{
 };
 use poem_openapi::types::{ToJSON, Type};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
@@ -89,10 +90,10 @@ impl IdempotencyKeyHeader {
 pub struct KeyedRequest(Option<Option<(String, String)>>);
 
 /// What identifies a request for its key: SHA-256, in hex, of its method, path and body. The
-/// body is the parsed request written out again (keys in a fixed order, no spaces), so that a
-/// retry that spells the same JSON differently is still the same request.
+/// body is the parsed request written out again (keys sorted, no spaces), so that a retry that
+/// spells the same JSON differently is still the same request.
 pub fn fingerprint(method: &str, path: &str, body: &impl ToJSON) -> String {
-    let body = body.to_json().unwrap_or_default().to_string();
+    let body = canonical(&body.to_json().unwrap_or_default());
     let digest = Sha256::new()
         .chain_update(method.as_bytes())
         .chain_update(b"\n")
@@ -101,6 +102,26 @@ pub fn fingerprint(method: &str, path: &str, body: &impl ToJSON) -> String {
         .chain_update(body.as_bytes())
         .finalize();
     digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// A JSON value written with every object's keys sorted and no spaces.
+fn canonical(value: &Value) -> String {
+    match value {
+        Value::Object(object) => {
+            let mut keys: Vec<&String> = object.keys().collect();
+            keys.sort();
+            let fields: Vec<String> = keys
+                .into_iter()
+                .map(|key| format!("{}:{}", Value::String(key.clone()), canonical(&object[key])))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(canonical).collect();
+            format!("[{}]", items.join(","))
+        }
+        other => other.to_string(),
+    }
 }
 
 /// An operation's answer: made now, or recorded (made now and kept for retries, or replayed).

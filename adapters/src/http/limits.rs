@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 
 use application::ports::CheckPriority;
 
-use poem::http::StatusCode;
-
-use super::error::ApiFailure;
+use super::error::{ApiFailure, ErrorReason};
 
 /// At most `max` events per `per`; a `max` of 0 means no limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,12 +177,11 @@ impl Throttle {
 impl Throttled {
     pub fn into_failure(self, what: &str) -> ApiFailure {
         let seconds = self.retry_after.as_secs().max(1);
-        let mut failure = ApiFailure::new(
-            StatusCode::TOO_MANY_REQUESTS,
+        ApiFailure::too_many(
+            ErrorReason::RateLimited,
             format!("Too many {what}; please try again in {seconds} seconds"),
-        );
-        failure.retry_after = Some(seconds);
-        failure
+            seconds,
+        )
     }
 }
 

@@ -10,7 +10,8 @@ use poem::http::{HeaderValue, Method, StatusCode};
 use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response, Result};
 use tracing::Instrument;
 
-use super::error::ApiFailure;
+use super::error::{ApiFailure, ErrorReason};
+use super::request_shape::{segments, DocumentIndex};
 
 /// How request bodies are read: whole, before the request takes one of the in-flight places, so
 /// that a client trickling its body in holds a connection of its own and nothing else; bounded
@@ -84,12 +85,14 @@ impl BodyReading {
                 Ok(Some(Err(_))) => {
                     return Err(ApiFailure::new(
                         StatusCode::BAD_REQUEST,
+                        ErrorReason::MalformedRequest,
                         "The request body could not be read to its end",
                     ))
                 }
                 Err(_) => {
                     return Err(ApiFailure::new(
                         StatusCode::REQUEST_TIMEOUT,
+                        ErrorReason::RequestTimeout,
                         format!(
                         "The request body arrived too slowly: it must arrive within {} seconds, \
                              plus one second for each {} bytes",
@@ -106,6 +109,7 @@ impl BodyReading {
 fn too_large(limit: usize) -> ApiFailure {
     ApiFailure::new(
         StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorReason::PayloadTooLarge,
         format!("The request body is too large: at most {limit} bytes are accepted here"),
     )
 }
@@ -174,66 +178,12 @@ impl<E: Endpoint> Endpoint for BodyReaderEndpoint<E> {
 /// Names, on a 405, the methods the path does take (`Allow`, as HTTP asks), as the OpenAPI
 /// document lists them.
 pub struct AllowHeader {
-    paths: Arc<Vec<PathMethods>>,
-}
-
-/// One path of the document: its segments (`None` for a parameter) and the methods it takes.
-struct PathMethods {
-    segments: Vec<Option<String>>,
-    allow: poem::http::HeaderValue,
-}
-
-impl PathMethods {
-    /// How well this path matches a request's segments: `None` when it does not; otherwise one
-    /// flag per segment, true where a fixed segment matched, so that `/api/users/login` is
-    /// preferred to `/api/users/{id}`, as the router prefers it.
-    fn fit(&self, request: &[&str]) -> Option<Vec<bool>> {
-        if self.segments.len() != request.len() {
-            return None;
-        }
-        self.segments
-            .iter()
-            .zip(request)
-            .map(|(segment, given)| match segment {
-                Some(fixed) => (fixed == given).then_some(true),
-                None => Some(false),
-            })
-            .collect()
-    }
-}
-
-fn segments(path: &str) -> impl Iterator<Item = &str> {
-    path.split('/').filter(|segment| !segment.is_empty())
+    index: Arc<DocumentIndex>,
 }
 
 impl AllowHeader {
-    /// Reads the paths and their methods from an OpenAPI document (JSON).
-    pub fn from_document(document: &str) -> Self {
-        const METHODS: [&str; 7] = ["get", "put", "post", "delete", "options", "head", "patch"];
-        let document: serde_json::Value = serde_json::from_str(document).unwrap_or_default();
-        let paths = document["paths"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter_map(|(path, operations)| {
-                let methods: Vec<String> = METHODS
-                    .iter()
-                    .filter(|method| operations.get(**method).is_some())
-                    .map(|method| method.to_uppercase())
-                    .collect();
-                let allow = poem::http::HeaderValue::from_str(&methods.join(", ")).ok()?;
-                let segments = segments(path)
-                    .map(|segment| {
-                        let parameter = segment.starts_with('{') && segment.ends_with('}');
-                        (!parameter).then(|| segment.to_string())
-                    })
-                    .collect();
-                Some(PathMethods { segments, allow })
-            })
-            .collect();
-        AllowHeader {
-            paths: Arc::new(paths),
-        }
+    pub fn new(index: Arc<DocumentIndex>) -> Self {
+        AllowHeader { index }
     }
 }
 
@@ -243,33 +193,43 @@ impl<E: Endpoint> Middleware<E> for AllowHeader {
     fn transform(&self, inner: E) -> Self::Output {
         AllowHeaderEndpoint {
             inner,
-            paths: self.paths.clone(),
+            index: self.index.clone(),
         }
     }
 }
 
 pub struct AllowHeaderEndpoint<E> {
     inner: E,
-    paths: Arc<Vec<PathMethods>>,
+    index: Arc<DocumentIndex>,
 }
 
 impl<E: Endpoint> Endpoint for AllowHeaderEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> Result<Self::Output> {
-        let requested: Vec<String> = segments(req.uri().path()).map(str::to_string).collect();
+        let path = req.uri().path().to_string();
         let mut response = self.inner.call(req).await?.into_response();
         if response.status() == StatusCode::METHOD_NOT_ALLOWED {
-            let requested: Vec<&str> = requested.iter().map(String::as_str).collect();
-            let best = self
-                .paths
-                .iter()
-                .filter_map(|path| Some((path.fit(&requested)?, path)))
-                .max_by(|(one, _), (other, _)| one.cmp(other));
-            if let Some((_, path)) = best {
-                response
-                    .headers_mut()
-                    .insert(poem::http::header::ALLOW, path.allow.clone());
+            if let Some(methods) = self.index.methods_of(&path) {
+                const ORDER: [Method; 7] = [
+                    Method::GET,
+                    Method::PUT,
+                    Method::POST,
+                    Method::DELETE,
+                    Method::OPTIONS,
+                    Method::HEAD,
+                    Method::PATCH,
+                ];
+                let allow: Vec<&str> = ORDER
+                    .iter()
+                    .filter(|method| methods.contains(method))
+                    .map(Method::as_str)
+                    .collect();
+                if let Ok(value) = HeaderValue::from_str(&allow.join(", ")) {
+                    response
+                        .headers_mut()
+                        .insert(poem::http::header::ALLOW, value);
+                }
             }
         }
         Ok(response)
@@ -379,6 +339,7 @@ impl<E: Endpoint> Endpoint for LoadShedderEndpoint<E> {
         }
         let Ok(_permit) = self.permits.clone().try_acquire_owned() else {
             return Ok(super::error::ApiFailure::unavailable(
+                ErrorReason::Overloaded,
                 "WarTawa is handling more requests than it can right now; please retry in a moment",
                 1,
             )

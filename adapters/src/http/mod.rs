@@ -13,6 +13,7 @@ pub mod limits;
 pub mod middleware;
 mod pictures;
 mod protocol_errors;
+mod request_shape;
 mod seat_map_cache;
 pub mod server;
 mod shared_checks;
@@ -174,7 +175,10 @@ pub fn api_service(services: Arc<Services>, settings: &HttpSettings) -> OpenApiS
     OpenApiService::new(apis, "WarTawa", env!("CARGO_PKG_VERSION")).description(
         "Ticketing for stand-up comedy shows: events with seat maps and price phases, bookings of exact seats, \
          payment, cancellation and check-in at the door. Every error has the shape \
-         `{\"status\":\"error\",\"code\":<status>,\"message\":…,\"details\":…}`. Times in responses are RFC 3339 \
+         `{\"status\":\"error\",\"code\":<status>,\"error\":<reason>,\"message\":…,\"details\":…}`, where `error` \
+         is one of the closed list `ErrorReason` (branch on it, never on the message) and `message` is a plain sentence \
+         for a person. A request whose body, query or path does not have the shape this document gives is refused \
+         with `validation_failed`, every problem listed in `details` as `\"field: problem\"`. Times in responses are RFC 3339 \
          at the venue's offset (`2026-12-01T19:30:00+07:00`), so that printed as they are they show the venue's \
          wall time; times in requests are RFC 3339 (any offset) or a naive `YYYY-MM-DD HH:MM[:SS]` read at the \
          venue's offset.",
@@ -190,7 +194,7 @@ pub fn openapi_document(services: Arc<Services>) -> String {
 pub fn app(services: Arc<Services>, settings: &HttpSettings) -> impl Endpoint {
     let api = api_service(services, settings);
     let docs = api.swagger_ui();
-    let allow_header = middleware::AllowHeader::from_document(&api.spec());
+    let document = Arc::new(request_shape::DocumentIndex::from_document(&api.spec()));
     let spec = api.spec_endpoint();
     let cors = match &settings.cors_origins {
         None => Cors::new(),
@@ -209,13 +213,15 @@ pub fn app(services: Arc<Services>, settings: &HttpSettings) -> impl Endpoint {
         .nest("/", api)
         .nest("/docs", docs)
         .at("/openapi.json", spec)
+        // Inside the bound on requests in flight: checking a body is handler work.
+        .with(request_shape::RequestShape::new(document.clone()))
         .with(middleware::LoadShedder::new(
             settings.limits.max_in_flight_requests,
         ))
         // Outside the bound on requests in flight: a body still arriving holds no place.
         .with(middleware::BodyReader::new(settings.body.clone()))
         .catch_all_error(error::framework_error)
-        .with(allow_header)
+        .with(middleware::AllowHeader::new(document))
         .with(cors)
         // CORS refuses a preflight from an unknown origin with an error of its own.
         .catch_all_error(error::framework_error)

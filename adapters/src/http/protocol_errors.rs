@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use poem::http::StatusCode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::error::ApiFailure;
+use super::error::{ApiFailure, ErrorReason};
 use super::middleware::SECURITY_HEADERS;
 
 /// A socket whose parser-made error answers get the error shape.
@@ -77,7 +77,12 @@ fn rewrite(written: &[u8]) -> Option<Vec<u8>> {
         StatusCode::HTTP_VERSION_NOT_SUPPORTED => "Only HTTP/1.1 is spoken here",
         _ => "The request could not be read",
     };
-    let failure = ApiFailure::new(status, message);
+    let reason = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorReason::PayloadTooLarge,
+        status if status.is_server_error() => ErrorReason::InternalError,
+        _ => ErrorReason::MalformedRequest,
+    };
+    let failure = ApiFailure::new(status, reason, message);
     let body = serde_json::to_vec(&poem_openapi::types::ToJSON::to_json(&failure.body)).ok()?;
     let mut answer = Vec::with_capacity(written.len() + body.len() + 256);
     answer.extend_from_slice(status_line.as_bytes());

@@ -34,7 +34,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::connection_io::{IdleTimeout, Replayed};
-use super::error::ApiFailure;
+use super::error::{ApiFailure, ErrorReason};
 use super::protocol_errors::ProtocolErrorBodies;
 
 /// How the listener treats connections.
@@ -250,6 +250,7 @@ async fn refuse_connection(mut stream: TcpStream, peer: SocketAddr) {
     tracing::warn!(%peer, "too many connections from one address; refused");
     let mut failure = ApiFailure::new(
         poem::http::StatusCode::TOO_MANY_REQUESTS,
+        ErrorReason::TooManyConnections,
         "Too many connections from your address; close some and try again",
     );
     failure.retry_after = Some(1);

@@ -5,7 +5,7 @@ use chrono::Duration;
 use poem::http::Method;
 use serde_json::{json, Value};
 
-use crate::http_harness::{AppFactory, Reply, CUSTOMER_PASSWORD};
+use crate::http_harness::{detail_lines, AppFactory, Reply, CUSTOMER_PASSWORD};
 
 const JSON: (&str, &str) = ("content-type", "application/json");
 const WEB_APP: &str = "http://localhost:5173";
@@ -34,7 +34,7 @@ pub async fn malformed_json_is_a_bad_request(factory: AppFactory) {
             br#"{"name": "Sari", "email": "#.to_vec(),
         )
         .await;
-    reply.expect_error(400);
+    reply.expect_reason(400, "malformed_json");
     let auth = format!("Bearer {token}");
     let reply = app
         .raw(
@@ -44,42 +44,109 @@ pub async fn malformed_json_is_a_bad_request(factory: AppFactory) {
             b"event_id=1&seat_ids=2".to_vec(),
         )
         .await;
-    reply.expect_error(400);
-    app.raw(Method::POST, "/api/users/login", &[JSON], Vec::new())
+    reply.expect_reason(400, "malformed_json");
+    let empty = app
+        .raw(Method::POST, "/api/users/login", &[JSON], Vec::new())
         .await
-        .expect_error(400);
+        .expect_reason(400, "validation_failed");
+    assert_eq!(
+        detail_lines(&empty),
+        ["body: is required: send a JSON object"]
+    );
 }
 
 pub async fn missing_and_mistyped_fields_are_bad_requests(factory: AppFactory) {
     let app = factory.app().await;
+    let admin = app.admin_token().await;
     let (_, token) = app.customer("Sari Dewi").await;
+    let expect_problems = |reply: Reply, problems: &[&str]| {
+        let body = reply.expect_reason(400, "validation_failed");
+        assert_eq!(detail_lines(&body), problems, "{body}");
+        let message = body["message"].as_str().unwrap_or_default();
+        if let [only] = problems {
+            assert!(
+                message.contains(only),
+                "the message names the problem: {message}"
+            );
+        }
+        for internal in [
+            "RegisterRequest",
+            "optional_",
+            "parse",
+            "integer(",
+            "Expected input",
+        ] {
+            assert!(!message.contains(internal), "framework words in {message}");
+        }
+    };
+
     let missing = json!({ "name": "Sari Dewi", "email": "sari@example.com" });
-    app.post("/api/users", None, &missing)
-        .await
-        .expect_error(400);
+    expect_problems(
+        app.post("/api/users", None, &missing).await,
+        &["password: is required"],
+    );
+    let nulled = json!({ "name": null, "email": "sari@example.com", "password": null });
+    expect_problems(
+        app.post("/api/users", None, &nulled).await,
+        &["name: is required", "password: is required"],
+    );
     let mistyped = json!({ "name": 5, "email": "sari@example.com", "password": CUSTOMER_PASSWORD });
-    app.post("/api/users", None, &mistyped)
-        .await
-        .expect_error(400);
+    expect_problems(
+        app.post("/api/users", None, &mistyped).await,
+        &["name: must be text"],
+    );
     let not_an_object = json!(["Sari Dewi"]);
-    app.post("/api/users", None, &not_an_object)
-        .await
-        .expect_error(400);
+    expect_problems(
+        app.post("/api/users", None, &not_an_object).await,
+        &["body: must be an object"],
+    );
+
+    // Every problem of a nested body at once.
+    let mut event = app.event_body("Malam Salah Ketik");
+    event.as_object_mut().map(|body| body.remove("name"));
+    event["capacity"] = json!("banyak");
+    event["phases"] = json!([app.phase("Early Bird", 1, 5), app.phase("Normal", 1, 5)]);
+    event["phases"][1]["price"] = json!(150000.5);
+    event["phases"][0]["quota"] = json!(null);
+    expect_problems(
+        app.post("/api/events", Some(&admin), &event).await,
+        &[
+            "name: is required",
+            "capacity: must be a whole number",
+            "phases[0].quota: is required",
+            "phases[1].price: must be a whole number",
+        ],
+    );
+
     let seat_ids_text = json!({ "event_id": 1, "seat_ids": "A1" });
-    app.post("/api/bookings", Some(&token), &seat_ids_text)
-        .await
-        .expect_error(400);
+    expect_problems(
+        app.post("/api/bookings", Some(&token), &seat_ids_text)
+            .await,
+        &["seat_ids: must be a list"],
+    );
+    let seat_id_text = json!({ "event_id": 1, "seat_ids": [1, "A2"] });
+    expect_problems(
+        app.post("/api/bookings", Some(&token), &seat_id_text).await,
+        &["seat_ids[1]: must be a whole number"],
+    );
     let amount_text = json!({ "amount": "banyak", "method": "Tunai" });
-    app.post("/api/bookings/BKG-AAAAA/pay", Some(&token), &amount_text)
-        .await
-        .expect_error(400);
-    app.get("/api/events?page=satu", None)
-        .await
-        .expect_error(400);
-    app.get("/api/events?upcoming=kadang", None)
-        .await
-        .expect_error(400);
-    app.get("/api/events/satu", None).await.expect_error(400);
+    expect_problems(
+        app.post("/api/bookings/BKG-AAAAA/pay", Some(&token), &amount_text)
+            .await,
+        &["amount: must be a whole number"],
+    );
+    expect_problems(
+        app.get("/api/events?page=satu", None).await,
+        &["page: must be a whole number from 0 to 4294967295"],
+    );
+    expect_problems(
+        app.get("/api/events?upcoming=kadang", None).await,
+        &["upcoming: must be true or false"],
+    );
+    expect_problems(
+        app.get("/api/events/satu", None).await,
+        &["id: must be a whole number"],
+    );
 }
 
 pub async fn numbers_and_booleans_are_not_text(factory: AppFactory) {
@@ -95,11 +162,8 @@ pub async fn numbers_and_booleans_are_not_text(factory: AppFactory) {
         .post("/api/users", None, &phone_number)
         .await
         .expect_error(400);
-    let message = error["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains("string"),
-        "the message says what was expected: {message}"
-    );
+    assert_eq!(error["error"], "validation_failed");
+    assert_eq!(detail_lines(&error), ["phone_number: must be text"]);
     app.login("dewi@example.com", CUSTOMER_PASSWORD)
         .await
         .expect_error(401);

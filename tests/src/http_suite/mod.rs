@@ -16,6 +16,7 @@ pub mod dashboard;
 pub mod events;
 pub mod framework;
 pub mod idempotency;
+pub mod reasons;
 pub mod users;
 
 /// Expands the whole HTTP suite into `#[tokio::test]`s, one module per resource, over the
@@ -138,6 +139,11 @@ macro_rules! http_suite_tests {
             look_alikes_racing_make_one_account,
             every_answer_carries_the_security_headers,
             guessing_from_many_addresses_leaves_room_for_other_logins,
+        });
+        $crate::http_suite_tests!(@module ($factory) reasons {
+            the_document_publishes_the_reasons_and_every_error_carries_one,
+            each_refused_booking_says_why,
+            each_refused_account_change_says_why,
         });
         $crate::http_suite_tests!(@module ($factory) idempotency {
             a_retried_booking_is_replayed_not_repeated,

@@ -1,0 +1,172 @@
+//! Every refusal says why in a reason a program can branch on (`error`), from one closed list
+//! the OpenAPI document publishes; the five 409s of a booking are told apart without reading
+//! English.
+
+use chrono::Duration;
+use serde_json::{json, Value};
+
+use crate::http_harness::{code, id, AppFactory, PAYMENT_METHOD};
+
+/// The reasons the document publishes.
+async fn published_reasons(app: &crate::http_harness::TestApp) -> Vec<String> {
+    let document = app.get("/openapi.json", None).await.expect(200);
+    let reasons = &document["components"]["schemas"]["ErrorReason"]["enum"];
+    reasons
+        .as_array()
+        .unwrap_or_else(|| panic!("the document publishes no ErrorReason enum"))
+        .iter()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
+pub async fn the_document_publishes_the_reasons_and_every_error_carries_one(factory: AppFactory) {
+    let app = factory.app().await;
+    let reasons = published_reasons(&app).await;
+    for expected in [
+        "validation_failed",
+        "malformed_json",
+        "unauthenticated",
+        "forbidden",
+        "not_found",
+        "method_not_allowed",
+        "payload_too_large",
+        "seat_taken",
+        "phase_sold_out",
+        "phase_not_on_sale",
+        "event_not_on_sale",
+        "ticket_limit_reached",
+        "booking_not_pending",
+        "booking_not_cancellable",
+        "already_checked_in",
+        "email_taken",
+        "last_admin",
+        "rate_limited",
+        "overloaded",
+        "idempotency_key_reused",
+        "idempotency_in_progress",
+    ] {
+        assert!(reasons.iter().any(|reason| reason == expected), "{expected} is not published");
+    }
+    let document = app.get("/openapi.json", None).await.expect(200);
+    let error_body = &document["components"]["schemas"]["ErrorBody"];
+    assert!(
+        error_body["required"]
+            .as_array()
+            .is_some_and(|required| required.contains(&json!("error"))),
+        "every error body carries its reason: {error_body}"
+    );
+    // The framework's own answers carry one too.
+    for (reply, reason) in [
+        (app.get("/api/nowhere", None).await, "not_found"),
+        (app.get("/api/dashboard", None).await, "unauthenticated"),
+        (app.delete("/api/events", None).await, "method_not_allowed"),
+    ] {
+        let body = reply.body.clone();
+        assert!(reasons.iter().any(|known| *known == body["error"]), "{body}");
+        assert_eq!(body["error"], reason, "{body}");
+    }
+}
+
+pub async fn each_refused_booking_says_why(factory: AppFactory) {
+    let app = factory.app().await;
+    let admin = app.admin_token().await;
+    let (_, sari) = app.customer("Sari Dewi").await;
+    let (_, budi) = app.customer("Budi Santoso").await;
+
+    let mut body = app.event_body("Alasan Jelas");
+    let mut later = app.phase("Normal", 150_000, 10);
+    later["start_date"] = json!(app.at(Duration::days(5)));
+    body["phases"] = json!([app.phase("Early Bird", 100_000, 3), later]);
+    let event = app.create_event(&body).await;
+    let event_id = id(&event);
+    let (_, dewi) = app.customer("Dewi Lestari").await;
+
+    let first = app.book(&sari, event_id, &["A1"]).await;
+    let pending = app.book(&budi, event_id, &["B1"]).await;
+    app.book_ids(&budi, event_id, &app.seat_ids(event_id, &["A1", "A2"]).await)
+        .await
+        .expect_reason(409, "seat_taken");
+    let later_phase = json!({
+        "event_id": event_id, "seat_ids": app.seat_ids(event_id, &["A3"]).await,
+        "phase_id": event["phases"][1]["id"],
+    });
+    app.post("/api/bookings", Some(&budi), &later_phase)
+        .await
+        .expect_reason(409, "phase_not_on_sale");
+    app.book_ids(&dewi, event_id, &app.seat_ids(event_id, &["A4", "A5"]).await)
+        .await
+        .expect_reason(409, "phase_sold_out");
+    app.book(&sari, event_id, &["A6"]).await;
+    app.book_ids(&dewi, event_id, &app.seat_ids(event_id, &["A7"]).await)
+        .await
+        .expect_reason(409, "no_phase_on_sale");
+
+    let paid = app.pay(&sari, &first).await["booking"].clone();
+    let pay_again = json!({"amount": paid["total_price"], "method": PAYMENT_METHOD});
+    app.post(&format!("/api/bookings/{}/pay", code(&paid)), Some(&sari), &pay_again)
+        .await
+        .expect_reason(409, "booking_not_pending");
+    let too_little = json!({"amount": 1, "method": PAYMENT_METHOD});
+    let short = app
+        .post(&format!("/api/bookings/{}/pay", code(&pending)), Some(&budi), &too_little)
+        .await
+        .expect_reason(400, "amount_too_low");
+    assert!(short["details"]["required"].is_number(), "{short}");
+    let checkin = format!("/api/bookings/{}/checkin", code(&pending));
+    app.post(&checkin, Some(&admin), &json!({}))
+        .await
+        .expect_reason(409, "booking_not_paid");
+    let door = format!("/api/bookings/{}/checkin", code(&paid));
+    app.post(&door, Some(&admin), &json!({})).await.expect(200);
+    app.post(&door, Some(&admin), &json!({}))
+        .await
+        .expect_reason(409, "already_checked_in");
+    app.post(&format!("/api/bookings/{}/cancel", code(&paid)), Some(&sari), &json!({}))
+        .await
+        .expect_reason(409, "booking_not_cancellable");
+    app.get("/api/bookings/BKG-ZZZZZ", Some(&sari))
+        .await
+        .expect_reason(404, "not_found");
+
+    let cancel_show = json!({"status": "cancelled"});
+    app.put(&format!("/api/events/{event_id}"), Some(&admin), &cancel_show)
+        .await
+        .expect(200);
+    app.book_ids(&dewi, event_id, &app.seat_ids(event_id, &["B2"]).await)
+        .await
+        .expect_reason(409, "event_not_on_sale");
+    app.delete(&format!("/api/events/{event_id}"), Some(&admin))
+        .await
+        .expect_reason(409, "event_has_bookings");
+}
+
+pub async fn each_refused_account_change_says_why(factory: AppFactory) {
+    let app = factory.app_with(&[("MAX_TICKETS_PER_USER", "1")]).await;
+    let admin = app.admin_token().await;
+    let sari = app.account("Sari Dewi").await;
+    let taken = json!({"name": "Sari Lain", "email": sari.email, "password": "password-123"});
+    app.post("/api/users", None, &taken)
+        .await
+        .expect_reason(409, "email_taken");
+    app.get("/api/users", Some(&sari.token))
+        .await
+        .expect_reason(403, "forbidden");
+    app.login(&sari.email, "not-her-password")
+        .await
+        .expect_reason(401, "unauthenticated");
+    let admin_id = app.admin_id().await;
+    app.put(
+        &format!("/api/users/{admin_id}"),
+        Some(&admin),
+        &json!({"role": "customer"}),
+    )
+    .await
+    .expect_reason(409, "last_admin");
+
+    let event = app.event_on_sale("Satu Saja", 100_000, 10).await;
+    app.book(&sari.token, id(&event), &["A1"]).await;
+    app.book_ids(&sari.token, id(&event), &app.seat_ids(id(&event), &["A2"]).await)
+        .await
+        .expect_reason(409, "ticket_limit_reached");
+}
