@@ -10,6 +10,7 @@ use std::ops::RangeInclusive;
 use chrono::{Duration, FixedOffset};
 
 use adapters::auth::BCRYPT_COSTS;
+use adapters::http::language::Language;
 use domain::booking::BookingPolicy;
 use domain::user::{Email, Password};
 
@@ -71,6 +72,8 @@ pub struct Config {
     pub abandoned_hold_window: Duration,
     /// The venue's offset, for request times written without one.
     pub venue_offset: FixedOffset,
+    /// The language of messages when a request's `Accept-Language` names none spoken here.
+    pub default_language: Language,
     pub cors_origins: CorsOrigins,
     /// Where the API is reached from outside (`https://api.wartawa.id`, maybe with a path), with
     /// no trailing slash: links to uploaded pictures start here. `None`: each request's own
@@ -248,6 +251,12 @@ impl Config {
                 DEFAULT_ABANDONED_HOLD_WINDOW_MINUTES,
                 whole_number_in(1..=10_080),
             )?)),
+            default_language: parse_or(
+                "DEFAULT_LANGUAGE",
+                var("DEFAULT_LANGUAGE"),
+                Language::English,
+                |value| Language::parse(value).ok_or_else(|| "en or id".to_string()),
+            )?,
             venue_offset: match var("APP_TZ_OFFSET") {
                 Some(value) => {
                     utc_offset(value.trim()).map_err(|expected| ConfigError::Invalid {

@@ -171,6 +171,7 @@ pub fn http_settings(config: &Config) -> HttpSettings {
             CorsOrigins::Any => None,
             CorsOrigins::List(origins) => Some(origins.clone()),
         },
+        default_language: config.default_language,
         limits: Limits {
             password_attempts_per_address: per(config.login_attempts_per_address, minutes(1)),
             login_failures_per_account_and_address: per(

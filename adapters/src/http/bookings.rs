@@ -13,6 +13,7 @@ use application::views::BookingDetails;
 
 use super::error::{cancel_failure, check_in_failure, error_responses, ApiFailure};
 use super::idempotency::{self, IdempotencyKeyHeader, Idempotent};
+use super::language::Localized;
 use super::limits::Throttles;
 use super::pictures::PictureLinks;
 use super::text::Text;
@@ -293,9 +294,12 @@ async fn by_code<T>(
 ) -> Result<T, ApiFailure> {
     let caller = actor.id.to_string();
     let misses = &throttles.booking_lookup_failures_per_caller;
-    misses
-        .check(&caller)
-        .map_err(|throttled| throttled.into_failure("booking codes that were not found"))?;
+    misses.check(&caller).map_err(|throttled| {
+        throttled.into_failure(Localized::new(
+            "booking codes that were not found",
+            "kode pemesanan yang tidak ditemukan",
+        ))
+    })?;
     let outcome = command.await;
     if matches!(&outcome, Err(failure) if failure.status == poem::http::StatusCode::NOT_FOUND) {
         let _ = misses.hit(&caller);
@@ -332,7 +336,9 @@ impl BookingsApi {
         self.throttles
             .bookings_per_customer
             .hit(&actor.id.to_string())
-            .map_err(|throttled| throttled.into_failure("booking attempts"))?;
+            .map_err(|throttled| {
+                throttled.into_failure(Localized::new("booking attempts", "percobaan pemesanan"))
+            })?;
         let keyed = idempotency_key.for_request("POST", "/api/bookings", &body.0);
         let services = self.services.clone();
         let shown = Presentation::of(&self.services, &self.links, request);
@@ -411,12 +417,15 @@ impl BookingsApi {
         .await?;
         let refunded = details.payment.is_some();
         let message = if refunded {
-            "Booking cancelled and payment refunded"
+            Localized::new(
+                "Booking cancelled and payment refunded",
+                "Pemesanan dibatalkan dan pembayaran dikembalikan",
+            )
         } else {
-            "Booking cancelled"
+            Localized::new("Booking cancelled", "Pemesanan dibatalkan")
         };
         Ok(Json(CancelResponse {
-            message: message.into(),
+            message: message.for_request(),
             booking: BookingResponse::new(
                 &details,
                 &Presentation::of(&self.services, &self.links, request),
@@ -450,11 +459,19 @@ impl BookingsApi {
             .checked_in_at
             .unwrap_or_else(|| self.services.events.now());
         Ok(Json(CheckInResponse {
-            message: format!(
-                "Welcome, {}! Seats {}",
-                details.customer_name,
-                booking.seat_labels().join(", ")
-            ),
+            message: Localized::new(
+                format!(
+                    "Welcome, {}! Seats {}",
+                    details.customer_name,
+                    booking.seat_labels().join(", ")
+                ),
+                format!(
+                    "Selamat datang, {}! Kursi {}",
+                    details.customer_name,
+                    booking.seat_labels().join(", ")
+                ),
+            )
+            .for_request(),
             guest: details.customer_name.clone(),
             booking_code: booking.code.to_string(),
             seat_labels: booking.seat_labels(),

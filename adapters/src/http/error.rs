@@ -23,10 +23,15 @@ use application::users::{
     PasswordChecksBusy, RegisterError, UpdateUserError,
 };
 use application::StoreError;
-use domain::booking::{BookingRejection, CancelRejection, CheckInRejection, PayRejection};
+use domain::booking::{
+    BookedSeat, BookingRejection, CancelRejection, CheckInRejection, PayRejection,
+};
+use domain::event::EventId;
 use domain::event::EventUpdateError;
+use domain::user::UserId;
 use domain::validation::ValidationErrors;
 
+use super::language::Localized;
 use super::time::VenueTime;
 
 /// Why a request failed, for a program to branch on: the same in every language, one closed
@@ -112,6 +117,201 @@ pub enum ErrorReason {
     InternalError,
 }
 
+impl ErrorReason {
+    /// Every reason, for the test that each has both texts.
+    pub const ALL: [ErrorReason; 38] = [
+        ErrorReason::ValidationFailed,
+        ErrorReason::MalformedJson,
+        ErrorReason::MalformedRequest,
+        ErrorReason::AmountTooLow,
+        ErrorReason::Unauthenticated,
+        ErrorReason::Forbidden,
+        ErrorReason::NotFound,
+        ErrorReason::MethodNotAllowed,
+        ErrorReason::RequestTimeout,
+        ErrorReason::SeatTaken,
+        ErrorReason::PhaseSoldOut,
+        ErrorReason::PhaseNotOnSale,
+        ErrorReason::NoPhaseOnSale,
+        ErrorReason::EventNotOnSale,
+        ErrorReason::TicketLimitReached,
+        ErrorReason::BookingNotPending,
+        ErrorReason::BookingNotCancellable,
+        ErrorReason::AlreadyCheckedIn,
+        ErrorReason::BookingNotPaid,
+        ErrorReason::EmailTaken,
+        ErrorReason::EmailLooksTaken,
+        ErrorReason::NikTaken,
+        ErrorReason::LastAdmin,
+        ErrorReason::CapacityInUse,
+        ErrorReason::PhaseHasSales,
+        ErrorReason::EventCancelled,
+        ErrorReason::EventHasBookings,
+        ErrorReason::IdempotencyInProgress,
+        ErrorReason::PayloadTooLarge,
+        ErrorReason::IdempotencyKeyReused,
+        ErrorReason::RateLimited,
+        ErrorReason::TooManyAbandonedHolds,
+        ErrorReason::TooManyIdempotencyKeys,
+        ErrorReason::TooManyConnections,
+        ErrorReason::Overloaded,
+        ErrorReason::PasswordChecksBusy,
+        ErrorReason::StoreUnavailable,
+        ErrorReason::InternalError,
+    ];
+
+    /// The reason in a sentence, in both languages: the message when nothing more is known,
+    /// and what a person reads first.
+    pub fn headline(self) -> Localized {
+        let (english, indonesian) = match self {
+            ErrorReason::ValidationFailed => ("Some input is not valid", "Ada isian yang tidak valid"),
+            ErrorReason::MalformedJson => (
+                "The request body is not valid JSON",
+                "Isi permintaan bukan JSON yang valid",
+            ),
+            ErrorReason::MalformedRequest => (
+                "The request could not be read; see /docs for what this endpoint takes",
+                "Permintaan tidak dapat dibaca; lihat /docs untuk apa yang diterima endpoint ini",
+            ),
+            ErrorReason::AmountTooLow => (
+                "The amount paid is less than the total price",
+                "Jumlah yang dibayar kurang dari total harga",
+            ),
+            ErrorReason::Unauthenticated => (
+                "Please log in to continue",
+                "Silakan masuk untuk melanjutkan",
+            ),
+            ErrorReason::Forbidden => (
+                "You may not do this",
+                "Anda tidak boleh melakukan ini",
+            ),
+            ErrorReason::NotFound => ("Not found", "Tidak ditemukan"),
+            ErrorReason::MethodNotAllowed => (
+                "This endpoint does not accept that HTTP method; see /docs",
+                "Endpoint ini tidak menerima metode HTTP itu; lihat /docs",
+            ),
+            ErrorReason::RequestTimeout => (
+                "The request body arrived too slowly",
+                "Isi permintaan datang terlalu lambat",
+            ),
+            ErrorReason::SeatTaken => (
+                "A seat you chose is already taken; please choose other seats",
+                "Kursi yang Anda pilih sudah diambil; silakan pilih kursi lain",
+            ),
+            ErrorReason::PhaseSoldOut => (
+                "Not enough tickets are left in this price phase",
+                "Tiket yang tersisa di fase harga ini tidak cukup",
+            ),
+            ErrorReason::PhaseNotOnSale => (
+                "This price phase is not on sale right now",
+                "Fase harga ini sedang tidak dijual",
+            ),
+            ErrorReason::NoPhaseOnSale => (
+                "No price phase is on sale right now",
+                "Tidak ada fase harga yang sedang dijual",
+            ),
+            ErrorReason::EventNotOnSale => (
+                "This show no longer sells tickets",
+                "Acara ini tidak lagi menjual tiket",
+            ),
+            ErrorReason::TicketLimitReached => (
+                "You hold as many tickets for this show as one customer may",
+                "Anda sudah memegang tiket sebanyak yang boleh dimiliki satu pelanggan untuk acara ini",
+            ),
+            ErrorReason::BookingNotPending => (
+                "Only a pending booking can be paid",
+                "Hanya pemesanan yang menunggu pembayaran yang dapat dibayar",
+            ),
+            ErrorReason::BookingNotCancellable => (
+                "This booking can no longer be cancelled",
+                "Pemesanan ini tidak dapat dibatalkan lagi",
+            ),
+            ErrorReason::AlreadyCheckedIn => ("This ticket was already used", "Tiket ini sudah dipakai"),
+            ErrorReason::BookingNotPaid => (
+                "Only a paid booking can be checked in",
+                "Hanya pemesanan yang sudah dibayar yang dapat check-in",
+            ),
+            ErrorReason::EmailTaken => (
+                "An account with this email address already exists",
+                "Sudah ada akun dengan alamat email ini",
+            ),
+            ErrorReason::EmailLooksTaken => (
+                "An account with an email address that looks the same already exists; please use another address",
+                "Sudah ada akun dengan alamat email yang tampak sama; silakan gunakan alamat lain",
+            ),
+            ErrorReason::NikTaken => (
+                "An account with this NIK already exists",
+                "Sudah ada akun dengan NIK ini",
+            ),
+            ErrorReason::LastAdmin => (
+                "The last active admin must stay an admin; promote another admin first",
+                "Admin aktif terakhir harus tetap admin; angkat admin lain terlebih dahulu",
+            ),
+            ErrorReason::CapacityInUse => (
+                "The capacity cannot drop below the seats already held or sold",
+                "Kapasitas tidak dapat dikurangi di bawah kursi yang sudah dipesan atau terjual",
+            ),
+            ErrorReason::PhaseHasSales => (
+                "A price phase with sales cannot be removed or given a quota below them",
+                "Fase harga yang sudah ada penjualan tidak dapat dihapus atau kuotanya dikurangi di bawah penjualan itu",
+            ),
+            ErrorReason::EventCancelled => (
+                "A cancelled show cannot be published again",
+                "Acara yang dibatalkan tidak dapat diterbitkan lagi",
+            ),
+            ErrorReason::EventHasBookings => (
+                "The show has bookings and cannot be deleted; set its status to \"cancelled\" instead, which cancels and refunds its bookings",
+                "Acara ini sudah memiliki pemesanan dan tidak dapat dihapus; ubah statusnya menjadi \"cancelled\", yang membatalkan dan mengembalikan dana pemesanannya",
+            ),
+            ErrorReason::IdempotencyInProgress => (
+                "A request with this Idempotency-Key is still being processed; retry it in a moment",
+                "Permintaan dengan Idempotency-Key ini masih diproses; ulangi sebentar lagi",
+            ),
+            ErrorReason::PayloadTooLarge => (
+                "The request body is too large",
+                "Isi permintaan terlalu besar",
+            ),
+            ErrorReason::IdempotencyKeyReused => (
+                "This Idempotency-Key was already used for a different request; use a new key for a new request",
+                "Idempotency-Key ini sudah dipakai untuk permintaan lain; gunakan kunci baru untuk permintaan baru",
+            ),
+            ErrorReason::RateLimited => (
+                "Too many attempts; please try again later",
+                "Terlalu banyak percobaan; silakan coba lagi nanti",
+            ),
+            ErrorReason::TooManyAbandonedHolds => (
+                "You have given up too many holds of this show lately; please try again later",
+                "Anda terlalu sering melepas pemesanan untuk acara ini; silakan coba lagi nanti",
+            ),
+            ErrorReason::TooManyIdempotencyKeys => (
+                "You hold too many Idempotency-Keys; retry with one of them, or send the request without a new key",
+                "Anda memegang terlalu banyak Idempotency-Key; ulangi dengan salah satunya, atau kirim permintaan tanpa kunci baru",
+            ),
+            ErrorReason::TooManyConnections => (
+                "Too many connections from your address; close some and try again",
+                "Terlalu banyak koneksi dari alamat Anda; tutup sebagian lalu coba lagi",
+            ),
+            ErrorReason::Overloaded => (
+                "WarTawa is handling more requests than it can right now; please retry in a moment",
+                "WarTawa sedang menangani lebih banyak permintaan daripada kemampuannya; silakan coba sebentar lagi",
+            ),
+            ErrorReason::PasswordChecksBusy => (
+                "Many people are logging in or signing up right now; please try again in a moment",
+                "Banyak orang sedang masuk atau mendaftar; silakan coba sebentar lagi",
+            ),
+            ErrorReason::StoreUnavailable => (
+                "The service is busy right now; please try again in a moment",
+                "Layanan sedang sibuk; silakan coba sebentar lagi",
+            ),
+            ErrorReason::InternalError => (
+                "Something went wrong on our side; please try again",
+                "Terjadi kesalahan di pihak kami; silakan coba lagi",
+            ),
+        };
+        Localized::new(english, indonesian)
+    }
+}
+
 /// `{"status":"error","code":…,"error":…,"message":…,"details":…}`: every failure, from every
 /// route and from the framework, has this shape. The web app shows `message` as it is.
 #[derive(Debug, Clone, Object)]
@@ -153,8 +353,9 @@ pub struct ApiFailure {
 }
 
 impl ApiFailure {
-    pub fn new(status: StatusCode, reason: ErrorReason, message: impl Into<String>) -> Self {
-        let message = sentence(message.into());
+    /// A failure whose message is written in the language of the request being handled.
+    pub fn new(status: StatusCode, reason: ErrorReason, message: Localized) -> Self {
+        let message = sentence(message.for_request());
         ApiFailure {
             status,
             body: ErrorBody {
@@ -176,7 +377,15 @@ impl ApiFailure {
     pub fn bad_request(errors: &ValidationErrors) -> Self {
         let details: Vec<String> = errors.errors().iter().map(ToString::to_string).collect();
         // Every problem named, so that a person who reads only the message can act on all of them.
-        let message = format!("Invalid input: {}", details.join("; "));
+        let fields: Vec<&str> = errors
+            .errors()
+            .iter()
+            .map(|error| error.field.as_str())
+            .collect();
+        let message = Localized::new(
+            format!("Invalid input: {}", details.join("; ")),
+            format!("Isian tidak valid: {} (lihat details)", fields.join(", ")),
+        );
         ApiFailure::new(
             StatusCode::BAD_REQUEST,
             ErrorReason::ValidationFailed,
@@ -189,15 +398,15 @@ impl ApiFailure {
         ApiFailure::bad_request(&ValidationErrors::single(field, problem))
     }
 
-    pub fn not_found(message: impl Into<String>) -> Self {
+    pub fn not_found(message: Localized) -> Self {
         ApiFailure::new(StatusCode::NOT_FOUND, ErrorReason::NotFound, message)
     }
 
-    pub fn conflict(reason: ErrorReason, message: impl Into<String>) -> Self {
+    pub fn conflict(reason: ErrorReason, message: Localized) -> Self {
         ApiFailure::new(StatusCode::CONFLICT, reason, message)
     }
 
-    pub fn unauthorized(message: impl Into<String>) -> Self {
+    pub fn unauthorized(message: Localized) -> Self {
         ApiFailure::new(
             StatusCode::UNAUTHORIZED,
             ErrorReason::Unauthenticated,
@@ -205,17 +414,22 @@ impl ApiFailure {
         )
     }
 
-    pub fn forbidden(message: impl Into<String>) -> Self {
+    pub fn forbidden(message: Localized) -> Self {
         ApiFailure::new(StatusCode::FORBIDDEN, ErrorReason::Forbidden, message)
     }
 
+    /// A failure whose message is its reason's headline.
+    pub fn of(status: StatusCode, reason: ErrorReason) -> Self {
+        ApiFailure::new(status, reason, reason.headline())
+    }
+
     /// 503 with `Retry-After`, for a reason that passes by itself.
-    pub fn unavailable(reason: ErrorReason, message: impl Into<String>, retry_after: u64) -> Self {
-        ApiFailure::new(StatusCode::SERVICE_UNAVAILABLE, reason, message).retry_after(retry_after)
+    pub fn unavailable(reason: ErrorReason, retry_after: u64) -> Self {
+        ApiFailure::of(StatusCode::SERVICE_UNAVAILABLE, reason).retry_after(retry_after)
     }
 
     /// 429 with `Retry-After`.
-    pub fn too_many(reason: ErrorReason, message: impl Into<String>, retry_after: u64) -> Self {
+    pub fn too_many(reason: ErrorReason, message: Localized, retry_after: u64) -> Self {
         ApiFailure::new(StatusCode::TOO_MANY_REQUESTS, reason, message).retry_after(retry_after)
     }
 
@@ -227,10 +441,9 @@ impl ApiFailure {
     /// An error nobody outside can act on: logged with its cause, answered opaquely.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "request failed unexpectedly");
-        ApiFailure::new(
+        ApiFailure::of(
             StatusCode::INTERNAL_SERVER_ERROR,
             ErrorReason::InternalError,
-            "Something went wrong on our side; please try again",
         )
     }
 }
@@ -311,11 +524,7 @@ impl From<StoreError> for ApiFailure {
         match error {
             StoreError::Unavailable(_) | StoreError::Busy(_) => {
                 tracing::warn!(error = %error, "store unavailable");
-                ApiFailure::unavailable(
-                    ErrorReason::StoreUnavailable,
-                    "The service is busy right now; please try again in a moment",
-                    1,
-                )
+                ApiFailure::unavailable(ErrorReason::StoreUnavailable, 1)
             }
             StoreError::Unexpected(_) => ApiFailure::internal(&error),
         }
@@ -324,23 +533,57 @@ impl From<StoreError> for ApiFailure {
 
 impl From<Denied> for ApiFailure {
     fn from(denied: Denied) -> Self {
-        ApiFailure::forbidden(denied.to_string())
+        ApiFailure::forbidden(match denied {
+            Denied::AdminOnly => Localized::new(
+                "Only an admin may do this",
+                "Hanya admin yang boleh melakukan ini",
+            ),
+            Denied::NotYours => Localized::new(
+                "You may only do this for your own account",
+                "Anda hanya boleh melakukan ini untuk akun Anda sendiri",
+            ),
+        })
     }
 }
 
 impl From<AuthError> for ApiFailure {
     fn from(error: AuthError) -> Self {
-        match error {
-            AuthError::Store(store) => store.into(),
-            other => ApiFailure::unauthorized(other.to_string()),
-        }
+        ApiFailure::unauthorized(match error {
+            AuthError::Store(store) => return store.into(),
+            AuthError::Expired => Localized::new(
+                "Your session has expired; please log in again",
+                "Sesi Anda telah berakhir; silakan masuk lagi",
+            ),
+            AuthError::InvalidToken => Localized::new(
+                "The access token is not valid; please log in again",
+                "Token akses tidak valid; silakan masuk lagi",
+            ),
+            AuthError::Revoked => Localized::new(
+                "This session is no longer valid; please log in again",
+                "Sesi ini tidak berlaku lagi; silakan masuk lagi",
+            ),
+        })
     }
 }
 
 impl From<PasswordChecksBusy> for ApiFailure {
-    fn from(busy: PasswordChecksBusy) -> Self {
-        ApiFailure::unavailable(ErrorReason::PasswordChecksBusy, busy.to_string(), 1)
+    fn from(_: PasswordChecksBusy) -> Self {
+        ApiFailure::unavailable(ErrorReason::PasswordChecksBusy, 1)
     }
+}
+
+fn user_not_found(id: UserId) -> ApiFailure {
+    ApiFailure::not_found(Localized::new(
+        format!("User {id} does not exist"),
+        format!("Pengguna {id} tidak ada"),
+    ))
+}
+
+fn event_not_found(id: EventId) -> ApiFailure {
+    ApiFailure::not_found(Localized::new(
+        format!("Event {id} does not exist"),
+        format!("Acara {id} tidak ada"),
+    ))
 }
 
 impl From<RegisterError> for ApiFailure {
@@ -348,14 +591,12 @@ impl From<RegisterError> for ApiFailure {
         match error {
             RegisterError::Invalid(errors) => ApiFailure::bad_request(&errors),
             RegisterError::EmailTaken => {
-                ApiFailure::conflict(ErrorReason::EmailTaken, error.to_string())
+                ApiFailure::of(StatusCode::CONFLICT, ErrorReason::EmailTaken)
             }
             RegisterError::EmailLooksLikeAnother => {
-                ApiFailure::conflict(ErrorReason::EmailLooksTaken, error.to_string())
+                ApiFailure::of(StatusCode::CONFLICT, ErrorReason::EmailLooksTaken)
             }
-            RegisterError::NikTaken => {
-                ApiFailure::conflict(ErrorReason::NikTaken, error.to_string())
-            }
+            RegisterError::NikTaken => ApiFailure::of(StatusCode::CONFLICT, ErrorReason::NikTaken),
             RegisterError::PasswordChecksBusy(busy) => busy.into(),
             RegisterError::Unexpected(cause) => ApiFailure::internal(&cause),
             RegisterError::Store(store) => store.into(),
@@ -366,7 +607,10 @@ impl From<RegisterError> for ApiFailure {
 impl From<LoginError> for ApiFailure {
     fn from(error: LoginError) -> Self {
         match error {
-            LoginError::InvalidCredentials => ApiFailure::unauthorized(error.to_string()),
+            LoginError::InvalidCredentials => ApiFailure::unauthorized(Localized::new(
+                "Invalid email or password",
+                "Email atau kata sandi salah",
+            )),
             LoginError::PasswordChecksBusy(busy) => busy.into(),
             LoginError::Unexpected(cause) => ApiFailure::internal(&cause),
             LoginError::Store(store) => store.into(),
@@ -387,7 +631,7 @@ impl From<GetUserError> for ApiFailure {
     fn from(error: GetUserError) -> Self {
         match error {
             GetUserError::Denied(denied) => denied.into(),
-            GetUserError::NotFound(_) => ApiFailure::not_found(error.to_string()),
+            GetUserError::NotFound(id) => user_not_found(id),
             GetUserError::Store(store) => store.into(),
         }
     }
@@ -398,20 +642,23 @@ impl From<UpdateUserError> for ApiFailure {
         match error {
             UpdateUserError::Invalid(errors) => ApiFailure::bad_request(&errors),
             UpdateUserError::Denied(denied) => denied.into(),
-            UpdateUserError::RoleChangeDenied => ApiFailure::forbidden(error.to_string()),
-            UpdateUserError::NotFound(_) => ApiFailure::not_found(error.to_string()),
-            UpdateUserError::EmailTaken => {
-                ApiFailure::conflict(ErrorReason::EmailTaken, error.to_string())
-            }
+            UpdateUserError::RoleChangeDenied => ApiFailure::forbidden(Localized::new(
+                "Only an admin may change a role",
+                "Hanya admin yang boleh mengubah peran",
+            )),
+            UpdateUserError::NotFound(id) => user_not_found(id),
+            UpdateUserError::EmailTaken => ApiFailure::of(StatusCode::CONFLICT, ErrorReason::EmailTaken),
             UpdateUserError::EmailLooksLikeAnother => {
-                ApiFailure::conflict(ErrorReason::EmailLooksTaken, error.to_string())
+                ApiFailure::of(StatusCode::CONFLICT, ErrorReason::EmailLooksTaken)
             }
-            UpdateUserError::NikTaken => {
-                ApiFailure::conflict(ErrorReason::NikTaken, error.to_string())
-            }
-            UpdateUserError::LastAdmin => {
-                ApiFailure::conflict(ErrorReason::LastAdmin, error.to_string())
-            }
+            UpdateUserError::NikTaken => ApiFailure::of(StatusCode::CONFLICT, ErrorReason::NikTaken),
+            UpdateUserError::LastAdmin => ApiFailure::conflict(
+                ErrorReason::LastAdmin,
+                Localized::new(
+                    "The last active admin cannot be demoted; promote another admin first",
+                    "Admin aktif terakhir tidak dapat diturunkan; angkat admin lain terlebih dahulu",
+                ),
+            ),
             UpdateUserError::Store(store) => store.into(),
         }
     }
@@ -421,10 +668,14 @@ impl From<DeactivateUserError> for ApiFailure {
     fn from(error: DeactivateUserError) -> Self {
         match error {
             DeactivateUserError::Denied(denied) => denied.into(),
-            DeactivateUserError::NotFound(_) => ApiFailure::not_found(error.to_string()),
-            DeactivateUserError::LastAdmin => {
-                ApiFailure::conflict(ErrorReason::LastAdmin, error.to_string())
-            }
+            DeactivateUserError::NotFound(id) => user_not_found(id),
+            DeactivateUserError::LastAdmin => ApiFailure::conflict(
+                ErrorReason::LastAdmin,
+                Localized::new(
+                    "The last active admin cannot be deactivated; promote another admin first",
+                    "Admin aktif terakhir tidak dapat dinonaktifkan; angkat admin lain terlebih dahulu",
+                ),
+            ),
             DeactivateUserError::Store(store) => store.into(),
         }
     }
@@ -439,7 +690,7 @@ impl From<ChangePasswordError> for ApiFailure {
                 ApiFailure::invalid_field("old_password", "is not correct")
             }
             ChangePasswordError::Denied(denied) => denied.into(),
-            ChangePasswordError::NotFound(_) => ApiFailure::not_found(error.to_string()),
+            ChangePasswordError::NotFound(id) => user_not_found(id),
             ChangePasswordError::PasswordChecksBusy(busy) => busy.into(),
             ChangePasswordError::Unexpected(cause) => ApiFailure::internal(&cause),
             ChangePasswordError::Store(store) => store.into(),
@@ -450,7 +701,7 @@ impl From<ChangePasswordError> for ApiFailure {
 impl From<GetEventError> for ApiFailure {
     fn from(error: GetEventError) -> Self {
         match error {
-            GetEventError::NotFound(_) => ApiFailure::not_found(error.to_string()),
+            GetEventError::NotFound(id) => event_not_found(id),
             GetEventError::Store(store) => store.into(),
         }
     }
@@ -459,19 +710,23 @@ impl From<GetEventError> for ApiFailure {
 impl From<GetImageError> for ApiFailure {
     fn from(error: GetImageError) -> Self {
         match error {
-            GetImageError::NotFound(_) => ApiFailure::not_found(error.to_string()),
+            GetImageError::NotFound(id) => ApiFailure::not_found(Localized::new(
+                format!("Event {id} has no uploaded picture"),
+                format!("Acara {id} tidak memiliki gambar yang diunggah"),
+            )),
             GetImageError::Store(store) => store.into(),
         }
     }
 }
 
 fn image_too_large(limit_bytes: usize) -> ApiFailure {
+    let megabytes = limit_bytes / (1024 * 1024);
     ApiFailure::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         ErrorReason::PayloadTooLarge,
-        format!(
-            "The picture is too large: a data URL may be at most {} MB",
-            limit_bytes / (1024 * 1024)
+        Localized::new(
+            format!("The picture is too large: a data URL may be at most {megabytes} MB"),
+            format!("Gambar terlalu besar: data URL paling besar {megabytes} MB"),
         ),
     )
     .with_details(json!([
@@ -494,20 +749,38 @@ impl From<UpdateEventError> for ApiFailure {
     fn from(error: UpdateEventError) -> Self {
         match error {
             UpdateEventError::Denied(denied) => denied.into(),
-            UpdateEventError::NotFound(_) => ApiFailure::not_found(error.to_string()),
+            UpdateEventError::NotFound(id) => event_not_found(id),
             UpdateEventError::Invalid(errors) => ApiFailure::bad_request(&errors),
             UpdateEventError::ImageTooLarge { limit_bytes } => image_too_large(limit_bytes),
             UpdateEventError::Conflict(conflict) => {
-                let reason = match &conflict {
-                    EventUpdateError::CapacityBelowSeatsInUse { .. } => ErrorReason::CapacityInUse,
-                    EventUpdateError::PhaseHasSales { .. }
-                    | EventUpdateError::QuotaBelowSold { .. } => ErrorReason::PhaseHasSales,
-                    EventUpdateError::CancelledForGood => ErrorReason::EventCancelled,
+                let (reason, indonesian) = match &conflict {
+                    EventUpdateError::CapacityBelowSeatsInUse { requested, in_use } => (
+                        ErrorReason::CapacityInUse,
+                        format!(
+                            "Kapasitas tidak dapat diturunkan menjadi {requested}: kursi sampai nomor {in_use} menurut urutan kursi sudah dipesan atau terjual"
+                        ),
+                    ),
+                    EventUpdateError::PhaseHasSales { name, sold } => (
+                        ErrorReason::PhaseHasSales,
+                        format!(
+                            "Fase \"{name}\" sudah memiliki {sold} tiket terjual atau dipesan dan tidak dapat dihapus"
+                        ),
+                    ),
+                    EventUpdateError::QuotaBelowSold { name, sold } => (
+                        ErrorReason::PhaseHasSales,
+                        format!(
+                            "Kuota fase \"{name}\" tidak dapat dikurangi di bawah {sold} tiket yang sudah terjual atau dipesan"
+                        ),
+                    ),
+                    EventUpdateError::CancelledForGood => (
+                        ErrorReason::EventCancelled,
+                        ErrorReason::EventCancelled.headline().indonesian,
+                    ),
                     EventUpdateError::Input(_) => {
                         return ApiFailure::internal(&"an invalid update reached the store")
                     }
                 };
-                ApiFailure::conflict(reason, conflict.to_string())
+                ApiFailure::conflict(reason, Localized::new(conflict.to_string(), indonesian))
             }
             UpdateEventError::Store(store) => store.into(),
         }
@@ -518,9 +791,9 @@ impl From<DeleteEventError> for ApiFailure {
     fn from(error: DeleteEventError) -> Self {
         match error {
             DeleteEventError::Denied(denied) => denied.into(),
-            DeleteEventError::NotFound(_) => ApiFailure::not_found(error.to_string()),
+            DeleteEventError::NotFound(id) => event_not_found(id),
             DeleteEventError::HasBookings => {
-                ApiFailure::conflict(ErrorReason::EventHasBookings, error.to_string())
+                ApiFailure::of(StatusCode::CONFLICT, ErrorReason::EventHasBookings)
             }
             DeleteEventError::Store(store) => store.into(),
         }
@@ -540,28 +813,33 @@ impl From<PlaceError> for ApiFailure {
     fn from(error: PlaceError) -> Self {
         match error {
             PlaceError::Invalid(errors) => ApiFailure::bad_request(&errors),
-            PlaceError::EventNotFound(_) => ApiFailure::not_found(error.to_string()),
+            PlaceError::EventNotFound(id) => event_not_found(id),
             PlaceError::Rejected(rejection) => rejection.into(),
             PlaceError::Store(store) => store.into(),
         }
     }
 }
 
+/// `"A1"`, or `"A1, A2"`.
+fn labels(seats: &[BookedSeat]) -> String {
+    seats
+        .iter()
+        .map(|seat| seat.label.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl From<BookingRejection> for ApiFailure {
     fn from(rejection: BookingRejection) -> Self {
+        let english = rejection.to_string();
         match &rejection {
             BookingRejection::Malformed(errors) => ApiFailure::bad_request(errors),
             BookingRejection::UnknownSeats { ids } => {
-                let details: Vec<String> = ids
-                    .iter()
-                    .map(|id| format!("seat_ids: seat {id} is not a seat of this event"))
-                    .collect();
-                ApiFailure::new(
-                    StatusCode::BAD_REQUEST,
-                    ErrorReason::ValidationFailed,
-                    rejection.to_string(),
-                )
-                .with_details(json!(details))
+                let mut errors = ValidationErrors::new();
+                for id in ids {
+                    errors.add("seat_ids", format!("seat {id} is not a seat of this event"));
+                }
+                ApiFailure::bad_request(&errors)
             }
             BookingRejection::UnknownPhase { id } => ApiFailure::invalid_field(
                 "phase_id",
@@ -569,35 +847,71 @@ impl From<BookingRejection> for ApiFailure {
             ),
             BookingRejection::SeatsTaken { seats } => {
                 let ids: Vec<i64> = seats.iter().map(|seat| seat.id.0).collect();
+                let indonesian =
+                    format!("Kursi {} sudah diambil; silakan pilih kursi lain", labels(seats));
                 ApiFailure::conflict(
                     ErrorReason::SeatTaken,
-                    format!("{rejection}; please choose other seats"),
+                    Localized::new(format!("{english}; please choose other seats"), indonesian),
                 )
                 .with_details(json!(ids))
             }
-            BookingRejection::PriceOverflow => {
-                ApiFailure::invalid_field("seat_ids", &rejection.to_string())
-            }
-            BookingRejection::EventNotOnSale { .. } => {
-                ApiFailure::conflict(ErrorReason::EventNotOnSale, rejection.to_string())
-            }
-            BookingRejection::NoPhaseOnSale => {
-                ApiFailure::conflict(ErrorReason::NoPhaseOnSale, rejection.to_string())
-            }
-            BookingRejection::PhaseNotOnSale { .. } => {
-                ApiFailure::conflict(ErrorReason::PhaseNotOnSale, rejection.to_string())
-            }
-            BookingRejection::QuotaExhausted { .. } => {
-                ApiFailure::conflict(ErrorReason::PhaseSoldOut, rejection.to_string())
-            }
-            BookingRejection::TicketLimit { .. } => {
-                ApiFailure::conflict(ErrorReason::TicketLimitReached, rejection.to_string())
-            }
-            BookingRejection::TooManyAbandonedHolds { wait, .. } => ApiFailure::too_many(
-                ErrorReason::TooManyAbandonedHolds,
-                rejection.to_string(),
-                wait.num_seconds().max(1) as u64,
+            BookingRejection::PriceOverflow => ApiFailure::invalid_field("seat_ids", &english),
+            BookingRejection::EventNotOnSale { status } => ApiFailure::conflict(
+                ErrorReason::EventNotOnSale,
+                Localized::new(
+                    english.clone(),
+                    format!("Acara ini berstatus {status} dan tidak lagi menjual tiket"),
+                ),
             ),
+            BookingRejection::NoPhaseOnSale => {
+                ApiFailure::of(StatusCode::CONFLICT, ErrorReason::NoPhaseOnSale)
+            }
+            BookingRejection::PhaseNotOnSale { name } => ApiFailure::conflict(
+                ErrorReason::PhaseNotOnSale,
+                Localized::new(
+                    english.clone(),
+                    format!("Fase \"{name}\" sedang tidak dijual"),
+                ),
+            ),
+            BookingRejection::QuotaExhausted {
+                name,
+                remaining,
+                requested,
+            } => ApiFailure::conflict(
+                ErrorReason::PhaseSoldOut,
+                Localized::new(
+                    english.clone(),
+                    format!(
+                        "Hanya tersisa {remaining} tiket di fase \"{name}\", Anda meminta {requested}"
+                    ),
+                ),
+            ),
+            BookingRejection::TicketLimit {
+                limit,
+                held,
+                requested,
+            } => ApiFailure::conflict(
+                ErrorReason::TicketLimitReached,
+                Localized::new(
+                    english.clone(),
+                    format!(
+                        "Satu pelanggan boleh memegang paling banyak {limit} tiket untuk acara ini; Anda memegang {held} dan meminta {requested}"
+                    ),
+                ),
+            ),
+            BookingRejection::TooManyAbandonedHolds { abandoned, wait } => {
+                let minutes = wait.num_minutes().max(1);
+                ApiFailure::too_many(
+                    ErrorReason::TooManyAbandonedHolds,
+                    Localized::new(
+                        english.clone(),
+                        format!(
+                            "Anda sudah melepas {abandoned} pemesanan untuk acara ini belakangan ini (dibiarkan habis waktunya atau dibatalkan sebelum dibayar); Anda dapat memesan kursinya lagi dalam {minutes} menit"
+                        ),
+                    ),
+                    wait.num_seconds().max(1) as u64,
+                )
+            }
         }
     }
 }
@@ -620,16 +934,29 @@ impl From<Never> for ApiFailure {
 impl From<PayRejection> for ApiFailure {
     fn from(rejection: PayRejection) -> Self {
         match rejection {
-            PayRejection::NotPending { .. } => {
-                ApiFailure::conflict(ErrorReason::BookingNotPending, rejection.to_string())
-            }
+            PayRejection::NotPending { status } => ApiFailure::conflict(
+                ErrorReason::BookingNotPending,
+                Localized::new(
+                    rejection.to_string(),
+                    format!(
+                        "Pemesanan ini berstatus {status}; hanya pemesanan yang menunggu pembayaran yang dapat dibayar"
+                    ),
+                ),
+            ),
             PayRejection::AmountTooLow { required, given } => ApiFailure::new(
                 StatusCode::BAD_REQUEST,
                 ErrorReason::AmountTooLow,
-                format!(
-                    "The amount {} is less than the {} due",
-                    given.amount(),
-                    required.amount()
+                Localized::new(
+                    format!(
+                        "The amount {} is less than the {} due",
+                        given.amount(),
+                        required.amount()
+                    ),
+                    format!(
+                        "Jumlah {} kurang dari {} yang harus dibayar",
+                        given.amount(),
+                        required.amount()
+                    ),
                 ),
             )
             .with_details(json!({ "required": required.amount(), "given": given.amount() })),
@@ -639,19 +966,25 @@ impl From<PayRejection> for ApiFailure {
 
 /// A refused cancellation; one of a checked-in booking names when, as the venue's wall time.
 pub fn cancel_failure(error: CancelError, venue_offset: FixedOffset) -> ApiFailure {
-    match error {
-        BookingError::Rejected(CancelRejection::CheckedIn { at }) => ApiFailure::conflict(
-            ErrorReason::BookingNotCancellable,
-            format!(
-                "The booking was checked in at {} and can no longer be cancelled",
-                VenueTime::new(at, venue_offset).to_wall_clock()
-            ),
-        ),
-        BookingError::Rejected(rejection) => {
-            ApiFailure::conflict(ErrorReason::BookingNotCancellable, rejection.to_string())
+    let message = match &error {
+        BookingError::Rejected(CancelRejection::CheckedIn { at }) => {
+            let at = VenueTime::new(*at, venue_offset).to_wall_clock();
+            Localized::new(
+                format!("The booking was checked in at {at} and can no longer be cancelled"),
+                format!("Pemesanan ini sudah check-in pukul {at} dan tidak dapat dibatalkan lagi"),
+            )
         }
-        other => booking_command_failure(other),
-    }
+        BookingError::Rejected(CancelRejection::NotOpen { status }) => Localized::new(
+            format!("The booking is {status} and can no longer be cancelled"),
+            format!("Pemesanan ini berstatus {status} dan tidak dapat dibatalkan lagi"),
+        ),
+        BookingError::Rejected(CancelRejection::EventStarted) => Localized::new(
+            "The show has started, so a paid booking can no longer be cancelled",
+            "Acara sudah dimulai, jadi pemesanan yang sudah dibayar tidak dapat dibatalkan lagi",
+        ),
+        _ => return booking_command_failure(error),
+    };
+    ApiFailure::conflict(ErrorReason::BookingNotCancellable, message)
 }
 
 /// A refused check-in, told as the door staff read it: a second scan names when the ticket was
@@ -660,13 +993,27 @@ pub fn check_in_failure(error: CheckInError, venue_offset: FixedOffset) -> ApiFa
     match error {
         BookingError::Rejected(CheckInRejection::AlreadyCheckedIn { at }) => {
             let at = VenueTime::new(at, venue_offset);
-            let mut failure = ApiFailure::conflict(ErrorReason::AlreadyCheckedIn, "");
-            failure.body.message = format!("Ticket already used at {}", at.to_wall_clock());
+            let wall_clock = at.to_wall_clock();
+            let mut failure = ApiFailure::conflict(
+                ErrorReason::AlreadyCheckedIn,
+                Localized::new(
+                    format!("Ticket already used at {wall_clock}"),
+                    format!("Tiket sudah dipakai pukul {wall_clock}"),
+                ),
+            );
+            // The door staff read this sentence as it is.
+            failure.body.message = failure.body.message.trim_end_matches('.').to_string();
             failure.with_details(json!({ "checked_in_at": at.to_rfc3339() }))
         }
-        BookingError::Rejected(rejection @ CheckInRejection::NotPaid { .. }) => {
-            ApiFailure::conflict(ErrorReason::BookingNotPaid, rejection.to_string())
-        }
+        BookingError::Rejected(CheckInRejection::NotPaid { status }) => ApiFailure::conflict(
+            ErrorReason::BookingNotPaid,
+            Localized::new(
+                format!("The booking is {status}; only a paid booking can be checked in"),
+                format!(
+                    "Pemesanan ini berstatus {status}; hanya pemesanan yang sudah dibayar yang dapat check-in"
+                ),
+            ),
+        ),
         other => booking_command_failure(other),
     }
 }
@@ -674,9 +1021,10 @@ pub fn check_in_failure(error: CheckInError, venue_offset: FixedOffset) -> ApiFa
 /// What every command on a booking named by its code may fail with, whatever the command.
 fn booking_command_failure<R>(error: BookingError<R>) -> ApiFailure {
     match error {
-        BookingError::NotFound(code) => {
-            ApiFailure::not_found(format!("Booking {code} does not exist"))
-        }
+        BookingError::NotFound(code) => ApiFailure::not_found(Localized::new(
+            format!("Booking {code} does not exist"),
+            format!("Pemesanan {code} tidak ada"),
+        )),
         BookingError::Denied(denied) => denied.into(),
         BookingError::Invalid(errors) => ApiFailure::bad_request(&errors),
         BookingError::Store(store) => store.into(),
@@ -719,18 +1067,23 @@ impl From<IdempotencyError> for ApiFailure {
         match error {
             IdempotencyError::Invalid(errors) => ApiFailure::bad_request(&errors),
             IdempotencyError::InProgress => {
-                ApiFailure::conflict(ErrorReason::IdempotencyInProgress, error.to_string())
+                ApiFailure::of(StatusCode::CONFLICT, ErrorReason::IdempotencyInProgress)
                     .retry_after(1)
             }
-            IdempotencyError::Mismatch => ApiFailure::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                ErrorReason::IdempotencyKeyReused,
-                error.to_string(),
-            ),
-            // Keys free up as they expire (refusals within the hour); a minute is a fair wait.
-            IdempotencyError::TooManyKeys { .. } => {
-                ApiFailure::too_many(ErrorReason::TooManyIdempotencyKeys, error.to_string(), 60)
+            IdempotencyError::Mismatch => {
+                ApiFailure::of(StatusCode::UNPROCESSABLE_ENTITY, ErrorReason::IdempotencyKeyReused)
             }
+            // Keys free up as they expire (refusals within the hour); a minute is a fair wait.
+            IdempotencyError::TooManyKeys { max } => ApiFailure::too_many(
+                ErrorReason::TooManyIdempotencyKeys,
+                Localized::new(
+                    error.to_string(),
+                    format!(
+                        "Anda sudah memegang {max} Idempotency-Key dari sehari terakhir; ulangi dengan salah satunya, atau kirim permintaan tanpa kunci baru"
+                    ),
+                ),
+                60,
+            ),
             IdempotencyError::Store(store) => store.into(),
         }
     }
@@ -744,42 +1097,44 @@ pub async fn framework_error(error: poem::Error) -> Response {
     if error.is_from_response() {
         return error.into_response();
     }
-    let (status, reason, message) = match error.status() {
-        StatusCode::NOT_FOUND => (
-            StatusCode::NOT_FOUND,
-            ErrorReason::NotFound,
-            "No such endpoint; see /docs for the API",
-        ),
+    let (status, reason) = match error.status() {
+        StatusCode::NOT_FOUND => (StatusCode::NOT_FOUND, ErrorReason::NotFound),
         StatusCode::METHOD_NOT_ALLOWED => (
             StatusCode::METHOD_NOT_ALLOWED,
             ErrorReason::MethodNotAllowed,
-            "This endpoint does not accept that HTTP method; see /docs",
         ),
-        StatusCode::UNAUTHORIZED => (
-            StatusCode::UNAUTHORIZED,
-            ErrorReason::Unauthenticated,
-            "Please log in: this endpoint needs an Authorization header with a bearer token",
-        ),
-        StatusCode::PAYLOAD_TOO_LARGE => (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorReason::PayloadTooLarge,
-            "The request body is too large",
-        ),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-            StatusCode::BAD_REQUEST,
-            ErrorReason::MalformedRequest,
-            "Please send the body as JSON, with the Content-Type application/json",
-        ),
+        StatusCode::UNAUTHORIZED => (StatusCode::UNAUTHORIZED, ErrorReason::Unauthenticated),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            (StatusCode::PAYLOAD_TOO_LARGE, ErrorReason::PayloadTooLarge)
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            return ApiFailure::new(
+                StatusCode::BAD_REQUEST,
+                ErrorReason::MalformedRequest,
+                Localized::new(
+                    "Please send the body as JSON, with the Content-Type application/json",
+                    "Kirim isi permintaan sebagai JSON, dengan Content-Type application/json",
+                ),
+            )
+            .into_response()
+        }
         status if status.is_server_error() => return ApiFailure::internal(&error).into_response(),
         _ => {
             // What the request shape check lets through and an operation still cannot read.
             tracing::info!(error = %error, "request refused by the framework");
-            (
-                StatusCode::BAD_REQUEST,
-                ErrorReason::MalformedRequest,
-                "The request could not be read; see /docs for what this endpoint takes",
-            )
+            (StatusCode::BAD_REQUEST, ErrorReason::MalformedRequest)
         }
+    };
+    let message = match reason {
+        ErrorReason::NotFound => Localized::new(
+            "No such endpoint; see /docs for the API",
+            "Endpoint ini tidak ada; lihat /docs untuk API-nya",
+        ),
+        ErrorReason::Unauthenticated => Localized::new(
+            "Please log in: this endpoint needs an Authorization header with a bearer token",
+            "Silakan masuk: endpoint ini memerlukan header Authorization dengan token bearer",
+        ),
+        other => other.headline(),
     };
     ApiFailure::new(status, reason, message).into_response()
 }
@@ -787,6 +1142,31 @@ pub async fn framework_error(error: poem::Error) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_reason_is_listed_and_has_a_headline_in_both_languages() {
+        let mut registry = poem_openapi::registry::Registry::new();
+        <ErrorReason as poem_openapi::types::Type>::register(&mut registry);
+        let published = registry
+            .schemas
+            .get("ErrorReason")
+            .map(|schema| schema.enum_items.len())
+            .unwrap_or_default();
+        assert_eq!(
+            ErrorReason::ALL.len(),
+            published,
+            "ErrorReason::ALL misses a reason"
+        );
+        for reason in ErrorReason::ALL {
+            let headline = reason.headline();
+            assert!(!headline.english.is_empty(), "{reason:?}");
+            assert!(!headline.indonesian.is_empty(), "{reason:?}");
+            assert_ne!(
+                headline.english, headline.indonesian,
+                "{reason:?} is not translated"
+            );
+        }
+    }
 
     #[test]
     fn messages_read_as_sentences() {

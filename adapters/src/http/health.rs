@@ -63,7 +63,10 @@ impl HealthApi {
                         ApiFailure::new(
                             poem::http::StatusCode::SERVICE_UNAVAILABLE,
                             super::error::ErrorReason::StoreUnavailable,
-                            "The store is not reachable",
+                            super::language::Localized::new(
+                                "The store is not reachable",
+                                "Penyimpanan data tidak dapat dijangkau",
+                            ),
                         )
                         .body,
                     ),

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use application::ports::CheckPriority;
 
 use super::error::{ApiFailure, ErrorReason};
+use super::language::Localized;
 
 /// At most `max` events per `per`; a `max` of 0 means no limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,11 +176,21 @@ impl Throttle {
 }
 
 impl Throttled {
-    pub fn into_failure(self, what: &str) -> ApiFailure {
+    /// The 429 of too many of `what` (in both languages).
+    pub fn into_failure(self, what: Localized) -> ApiFailure {
         let seconds = self.retry_after.as_secs().max(1);
         ApiFailure::too_many(
             ErrorReason::RateLimited,
-            format!("Too many {what}; please try again in {seconds} seconds"),
+            Localized::new(
+                format!(
+                    "Too many {}; please try again in {seconds} seconds",
+                    what.english
+                ),
+                format!(
+                    "Terlalu banyak {}; silakan coba lagi dalam {seconds} detik",
+                    what.indonesian
+                ),
+            ),
             seconds,
         )
     }
@@ -352,7 +363,7 @@ mod tests {
         );
         assert!(throttle.check("a").is_err());
         assert!(throttle.hit("b").is_ok(), "keys are counted apart");
-        let failure = refused.into_failure("login attempts");
+        let failure = refused.into_failure(Localized::new("login attempts", "percobaan masuk"));
         assert_eq!(
             (failure.body.code, failure.retry_after.is_some()),
             (429, true)

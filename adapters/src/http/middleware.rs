@@ -11,6 +11,7 @@ use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response, Result};
 use tracing::Instrument;
 
 use super::error::{ApiFailure, ErrorReason};
+use super::language::Localized;
 use super::request_shape::{segments, DocumentIndex};
 
 /// How request bodies are read: whole, before the request takes one of the in-flight places, so
@@ -86,19 +87,30 @@ impl BodyReading {
                     return Err(ApiFailure::new(
                         StatusCode::BAD_REQUEST,
                         ErrorReason::MalformedRequest,
-                        "The request body could not be read to its end",
+                        Localized::new(
+                            "The request body could not be read to its end",
+                            "Isi permintaan tidak dapat dibaca sampai habis",
+                        ),
                     ))
                 }
                 Err(_) => {
                     return Err(ApiFailure::new(
                         StatusCode::REQUEST_TIMEOUT,
                         ErrorReason::RequestTimeout,
-                        format!(
-                        "The request body arrived too slowly: it must arrive within {} seconds, \
-                             plus one second for each {} bytes",
-                        self.timeout.as_secs(),
-                        self.min_bytes_per_second
-                    ),
+                        Localized::new(
+                            format!(
+                                "The request body arrived too slowly: it must arrive within {} seconds, \
+                                 plus one second for each {} bytes",
+                                self.timeout.as_secs(),
+                                self.min_bytes_per_second
+                            ),
+                            format!(
+                                "Isi permintaan datang terlalu lambat: harus tiba dalam {} detik, \
+                                 ditambah satu detik untuk setiap {} byte",
+                                self.timeout.as_secs(),
+                                self.min_bytes_per_second
+                            ),
+                        ),
                     ))
                 }
             }
@@ -110,7 +122,10 @@ fn too_large(limit: usize) -> ApiFailure {
     ApiFailure::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         ErrorReason::PayloadTooLarge,
-        format!("The request body is too large: at most {limit} bytes are accepted here"),
+        Localized::new(
+            format!("The request body is too large: at most {limit} bytes are accepted here"),
+            format!("Isi permintaan terlalu besar: paling banyak {limit} byte diterima di sini"),
+        ),
     )
 }
 
@@ -338,12 +353,9 @@ impl<E: Endpoint> Endpoint for LoadShedderEndpoint<E> {
             return self.inner.call(req).await.map(IntoResponse::into_response);
         }
         let Ok(_permit) = self.permits.clone().try_acquire_owned() else {
-            return Ok(super::error::ApiFailure::unavailable(
-                ErrorReason::Overloaded,
-                "WarTawa is handling more requests than it can right now; please retry in a moment",
-                1,
-            )
-            .into_response());
+            return Ok(
+                super::error::ApiFailure::unavailable(ErrorReason::Overloaded, 1).into_response(),
+            );
         };
         self.inner.call(req).await.map(IntoResponse::into_response)
     }

@@ -9,6 +9,7 @@ pub mod error;
 mod events;
 mod health;
 pub mod idempotency;
+pub mod language;
 pub mod limits;
 pub mod middleware;
 mod pictures;
@@ -64,6 +65,8 @@ pub struct HttpSettings {
     pub cors_origins: Option<Vec<String>>,
     /// How request bodies are read: their size, and how slowly they may arrive.
     pub body: middleware::BodyReading,
+    /// The language of messages when a request's `Accept-Language` names none WarTawa speaks.
+    pub default_language: language::Language,
     pub limits: limits::Limits,
     /// Where links to uploaded pictures start (`PUBLIC_BASE_URL`, checked by the configuration:
     /// `http(s)://host[:port][/path]`); `None` builds them on each request's scheme and `Host`.
@@ -226,6 +229,8 @@ pub fn app(services: Arc<Services>, settings: &HttpSettings) -> impl Endpoint {
         // CORS refuses a preflight from an unknown origin with an error of its own.
         .catch_all_error(error::framework_error)
         .with(middleware::security_headers())
+        // Outside every answer's making, so that each is told in the request's language.
+        .with(language::Negotiate::new(settings.default_language))
         .with(middleware::RequestLog)
 }
 

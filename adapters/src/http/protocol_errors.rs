@@ -14,6 +14,7 @@ use poem::http::StatusCode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::error::{ApiFailure, ErrorReason};
+use super::language::Localized;
 use super::middleware::SECURITY_HEADERS;
 
 /// A socket whose parser-made error answers get the error shape.
@@ -82,7 +83,8 @@ fn rewrite(written: &[u8]) -> Option<Vec<u8>> {
         status if status.is_server_error() => ErrorReason::InternalError,
         _ => ErrorReason::MalformedRequest,
     };
-    let failure = ApiFailure::new(status, reason, message);
+    // Nothing of the request was read, so it is told in English.
+    let failure = ApiFailure::new(status, reason, Localized::new(message, message));
     let body = serde_json::to_vec(&poem_openapi::types::ToJSON::to_json(&failure.body)).ok()?;
     let mut answer = Vec::with_capacity(written.len() + body.len() + 256);
     answer.extend_from_slice(status_line.as_bytes());

@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 use domain::validation::ValidationErrors;
 
 use super::error::{ApiFailure, ErrorReason};
+use super::language::Localized;
 
 /// The operations of the OpenAPI document, by path and method, with what they take.
 pub struct DocumentIndex {
@@ -373,10 +374,17 @@ impl<E: Endpoint> Endpoint for RequestShapeEndpoint<E> {
                         return Ok(ApiFailure::new(
                             StatusCode::BAD_REQUEST,
                             ErrorReason::MalformedJson,
-                            format!(
-                                "The request body is not valid JSON (line {}, column {})",
-                                error.line(),
-                                error.column()
+                            Localized::new(
+                                format!(
+                                    "The request body is not valid JSON (line {}, column {})",
+                                    error.line(),
+                                    error.column()
+                                ),
+                                format!(
+                                    "Isi permintaan bukan JSON yang valid (baris {}, kolom {})",
+                                    error.line(),
+                                    error.column()
+                                ),
                             ),
                         )
                         .into_response())

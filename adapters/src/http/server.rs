@@ -248,10 +248,10 @@ async fn opening(stream: &mut TcpStream, within: Duration) -> Option<(Protocol, 
 /// written without reading the request, and given up on if the client does not take it.
 async fn refuse_connection(mut stream: TcpStream, peer: SocketAddr) {
     tracing::warn!(%peer, "too many connections from one address; refused");
-    let mut failure = ApiFailure::new(
+    // Refused before any request is read, so in the default language of refusals: English.
+    let mut failure = ApiFailure::of(
         poem::http::StatusCode::TOO_MANY_REQUESTS,
         ErrorReason::TooManyConnections,
-        "Too many connections from your address; close some and try again",
     );
     failure.retry_after = Some(1);
     let body = serde_json::to_string(&poem_openapi::types::ToJSON::to_json(&failure.body))

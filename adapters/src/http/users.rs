@@ -16,6 +16,7 @@ use poem::Request;
 use super::bookings::BookingResponse;
 use super::error::{error_responses, ApiFailure};
 use super::events::EventResponse;
+use super::language::Localized;
 use super::limits::{Throttled, Throttles};
 use super::pictures::PictureLinks;
 use super::text::Text;
@@ -333,7 +334,12 @@ impl UsersApi {
         self.throttles
             .registrations_per_address
             .hit(&address)
-            .map_err(|throttled| throttled.into_failure("sign-ups from your address"))?;
+            .map_err(|throttled| {
+                throttled.into_failure(Localized::new(
+                    "sign-ups from your address",
+                    "pendaftaran dari alamat Anda",
+                ))
+            })?;
         let form = Registration {
             name: body.0.name.into(),
             email: body.0.email.into(),
@@ -361,7 +367,9 @@ impl UsersApi {
         request: &Request,
         body: Json<LoginRequest>,
     ) -> Result<Json<LoginResponse>, LoginErrors> {
-        let too_many = |throttled: Throttled| throttled.into_failure("login attempts");
+        let too_many = |throttled: Throttled| {
+            throttled.into_failure(Localized::new("login attempts", "percobaan masuk"))
+        };
         let address = self.throttles.client_address(request);
         self.throttles
             .password_attempts_per_address
@@ -388,7 +396,7 @@ impl UsersApi {
             }
         };
         Ok(Json(LoginResponse {
-            message: "Login successful".into(),
+            message: Localized::new("Login successful", "Berhasil masuk").for_request(),
             token: logged_in.token.token,
             token_type: "Bearer".into(),
             expires_in: logged_in.token.expires_in_seconds,
@@ -455,7 +463,9 @@ impl UsersApi {
             self.throttles
                 .profile_changes_per_customer
                 .hit(&actor.id.to_string())
-                .map_err(|throttled| throttled.into_failure("profile changes"))?;
+                .map_err(|throttled| {
+                    throttled.into_failure(Localized::new("profile changes", "perubahan profil"))
+                })?;
         }
         let update = ProfileUpdate {
             name: body.0.name.map(String::from),
@@ -508,12 +518,19 @@ impl UsersApi {
         self.throttles
             .password_attempts_per_address
             .hit(&address)
-            .map_err(|throttled| throttled.into_failure("password attempts from your address"))?;
+            .map_err(|throttled| {
+                throttled.into_failure(Localized::new(
+                    "password attempts from your address",
+                    "percobaan kata sandi dari alamat Anda",
+                ))
+            })?;
         let actor = self.services.actor(&auth).await?;
         self.throttles
             .password_changes_per_account
             .hit(&actor.id.to_string())
-            .map_err(|throttled| throttled.into_failure("password changes"))?;
+            .map_err(|throttled| {
+                throttled.into_failure(Localized::new("password changes", "perubahan kata sandi"))
+            })?;
         let change = PasswordChange {
             old_password: body.0.old_password.map(String::from),
             new_password: body.0.new_password.into(),
@@ -534,7 +551,11 @@ impl UsersApi {
                 ApiFailure::from(error)
             })?;
         Ok(Json(MessageResponse {
-            message: "Password changed; please log in again".into(),
+            message: Localized::new(
+                "Password changed; please log in again",
+                "Kata sandi diubah; silakan masuk lagi",
+            )
+            .for_request(),
         }))
     }
 

@@ -144,6 +144,7 @@ macro_rules! http_suite_tests {
             the_document_publishes_the_reasons_and_every_error_carries_one,
             each_refused_booking_says_why,
             each_refused_account_change_says_why,
+            messages_are_in_the_callers_language,
         });
         $crate::http_suite_tests!(@module ($factory) idempotency {
             a_retried_booking_is_replayed_not_repeated,

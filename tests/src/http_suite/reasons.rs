@@ -46,7 +46,10 @@ pub async fn the_document_publishes_the_reasons_and_every_error_carries_one(fact
         "idempotency_key_reused",
         "idempotency_in_progress",
     ] {
-        assert!(reasons.iter().any(|reason| reason == expected), "{expected} is not published");
+        assert!(
+            reasons.iter().any(|reason| reason == expected),
+            "{expected} is not published"
+        );
     }
     let document = app.get("/openapi.json", None).await.expect(200);
     let error_body = &document["components"]["schemas"]["ErrorBody"];
@@ -63,7 +66,10 @@ pub async fn the_document_publishes_the_reasons_and_every_error_carries_one(fact
         (app.delete("/api/events", None).await, "method_not_allowed"),
     ] {
         let body = reply.body.clone();
-        assert!(reasons.iter().any(|known| *known == body["error"]), "{body}");
+        assert!(
+            reasons.iter().any(|known| *known == body["error"]),
+            "{body}"
+        );
         assert_eq!(body["error"], reason, "{body}");
     }
 }
@@ -84,9 +90,13 @@ pub async fn each_refused_booking_says_why(factory: AppFactory) {
 
     let first = app.book(&sari, event_id, &["A1"]).await;
     let pending = app.book(&budi, event_id, &["B1"]).await;
-    app.book_ids(&budi, event_id, &app.seat_ids(event_id, &["A1", "A2"]).await)
-        .await
-        .expect_reason(409, "seat_taken");
+    app.book_ids(
+        &budi,
+        event_id,
+        &app.seat_ids(event_id, &["A1", "A2"]).await,
+    )
+    .await
+    .expect_reason(409, "seat_taken");
     let later_phase = json!({
         "event_id": event_id, "seat_ids": app.seat_ids(event_id, &["A3"]).await,
         "phase_id": event["phases"][1]["id"],
@@ -94,9 +104,13 @@ pub async fn each_refused_booking_says_why(factory: AppFactory) {
     app.post("/api/bookings", Some(&budi), &later_phase)
         .await
         .expect_reason(409, "phase_not_on_sale");
-    app.book_ids(&dewi, event_id, &app.seat_ids(event_id, &["A4", "A5"]).await)
-        .await
-        .expect_reason(409, "phase_sold_out");
+    app.book_ids(
+        &dewi,
+        event_id,
+        &app.seat_ids(event_id, &["A4", "A5"]).await,
+    )
+    .await
+    .expect_reason(409, "phase_sold_out");
     app.book(&sari, event_id, &["A6"]).await;
     app.book_ids(&dewi, event_id, &app.seat_ids(event_id, &["A7"]).await)
         .await
@@ -104,12 +118,20 @@ pub async fn each_refused_booking_says_why(factory: AppFactory) {
 
     let paid = app.pay(&sari, &first).await["booking"].clone();
     let pay_again = json!({"amount": paid["total_price"], "method": PAYMENT_METHOD});
-    app.post(&format!("/api/bookings/{}/pay", code(&paid)), Some(&sari), &pay_again)
-        .await
-        .expect_reason(409, "booking_not_pending");
+    app.post(
+        &format!("/api/bookings/{}/pay", code(&paid)),
+        Some(&sari),
+        &pay_again,
+    )
+    .await
+    .expect_reason(409, "booking_not_pending");
     let too_little = json!({"amount": 1, "method": PAYMENT_METHOD});
     let short = app
-        .post(&format!("/api/bookings/{}/pay", code(&pending)), Some(&budi), &too_little)
+        .post(
+            &format!("/api/bookings/{}/pay", code(&pending)),
+            Some(&budi),
+            &too_little,
+        )
         .await
         .expect_reason(400, "amount_too_low");
     assert!(short["details"]["required"].is_number(), "{short}");
@@ -122,17 +144,25 @@ pub async fn each_refused_booking_says_why(factory: AppFactory) {
     app.post(&door, Some(&admin), &json!({}))
         .await
         .expect_reason(409, "already_checked_in");
-    app.post(&format!("/api/bookings/{}/cancel", code(&paid)), Some(&sari), &json!({}))
-        .await
-        .expect_reason(409, "booking_not_cancellable");
+    app.post(
+        &format!("/api/bookings/{}/cancel", code(&paid)),
+        Some(&sari),
+        &json!({}),
+    )
+    .await
+    .expect_reason(409, "booking_not_cancellable");
     app.get("/api/bookings/BKG-ZZZZZ", Some(&sari))
         .await
         .expect_reason(404, "not_found");
 
     let cancel_show = json!({"status": "cancelled"});
-    app.put(&format!("/api/events/{event_id}"), Some(&admin), &cancel_show)
-        .await
-        .expect(200);
+    app.put(
+        &format!("/api/events/{event_id}"),
+        Some(&admin),
+        &cancel_show,
+    )
+    .await
+    .expect(200);
     app.book_ids(&dewi, event_id, &app.seat_ids(event_id, &["B2"]).await)
         .await
         .expect_reason(409, "event_not_on_sale");
@@ -166,7 +196,92 @@ pub async fn each_refused_account_change_says_why(factory: AppFactory) {
 
     let event = app.event_on_sale("Satu Saja", 100_000, 10).await;
     app.book(&sari.token, id(&event), &["A1"]).await;
-    app.book_ids(&sari.token, id(&event), &app.seat_ids(id(&event), &["A2"]).await)
+    app.book_ids(
+        &sari.token,
+        id(&event),
+        &app.seat_ids(id(&event), &["A2"]).await,
+    )
+    .await
+    .expect_reason(409, "ticket_limit_reached");
+}
+
+/// Messages come in the caller's language by `Accept-Language` (a browser in Indonesia sends
+/// `id-ID`), in the configured default otherwise; the reasons are the same in both.
+pub async fn messages_are_in_the_callers_language(factory: AppFactory) {
+    let app = factory.app().await;
+    let (_, token) = app.customer("Sari Dewi").await;
+    let event = app.event_on_sale("Bahasa Kita", 100_000, 20).await;
+    let first = app.book(&token, id(&event), &["A1"]).await;
+    let seats = app.seat_ids(id(&event), &["A1"]).await;
+    let booking = json!({"event_id": id(&event), "seat_ids": seats}).to_string();
+    let bearer = format!("Bearer {token}");
+    let ask = |language: &'static str| {
+        let (app, booking, bearer) = (app.clone(), booking.clone(), bearer.clone());
+        async move {
+            app.raw(
+                poem::http::Method::POST,
+                "/api/bookings",
+                &[
+                    ("content-type", "application/json"),
+                    ("authorization", bearer.as_str()),
+                    ("accept-language", language),
+                ],
+                booking.into_bytes(),
+            )
+            .await
+        }
+    };
+    let indonesian = ask("id-ID,id;q=0.9,en-US;q=0.8").await;
+    assert_eq!(indonesian.header("content-language"), Some("id"));
+    let indonesian = indonesian.expect_reason(409, "seat_taken");
+    let english = ask("en-GB").await;
+    assert_eq!(english.header("content-language"), Some("en"));
+    let english = english.expect_reason(409, "seat_taken");
+    assert_eq!(
+        english["message"],
+        "Seat A1 is already taken; please choose other seats."
+    );
+    assert_eq!(
+        indonesian["message"],
+        "Kursi A1 sudah diambil; silakan pilih kursi lain."
+    );
+    assert_eq!(indonesian["details"], english["details"]);
+
+    // The framework's own answers, and successes, speak it too.
+    let nowhere = app
+        .raw(
+            poem::http::Method::GET,
+            "/api/nowhere",
+            &[("accept-language", "id")],
+            Vec::new(),
+        )
         .await
-        .expect_reason(409, "ticket_limit_reached");
+        .expect_reason(404, "not_found");
+    assert_eq!(
+        nowhere["message"],
+        "Endpoint ini tidak ada; lihat /docs untuk API-nya."
+    );
+    let cancelled = app
+        .raw(
+            poem::http::Method::POST,
+            &format!("/api/bookings/{}/cancel", code(&first)),
+            &[
+                ("content-type", "application/json"),
+                ("authorization", bearer.as_str()),
+                ("accept-language", "id"),
+            ],
+            b"{}".to_vec(),
+        )
+        .await
+        .expect(200);
+    assert_eq!(cancelled["message"], "Pemesanan dibatalkan");
+
+    // Without a language named, the configured default.
+    let in_indonesia = factory
+        .app_with(&[("DEFAULT_LANGUAGE", "id")])
+        .await
+        .login("nobody@example.com", "whatever-it-is")
+        .await
+        .expect_reason(401, "unauthenticated");
+    assert_eq!(in_indonesia["message"], "Email atau kata sandi salah.");
 }
