@@ -11,7 +11,7 @@ use application::auth::Actor;
 use application::bookings::Checkout;
 use application::views::BookingDetails;
 
-use super::error::{cancel_failure, check_in_failure, error_responses, ApiFailure};
+use super::error::{cancel_failure, check_in_failure, error_responses, ApiFailure, RetryAfter};
 use super::idempotency::{self, IdempotencyKeyHeader, Idempotent};
 use super::language::Localized;
 use super::limits::Throttles;
@@ -215,14 +215,14 @@ error_responses!(CreateBookingErrors {
     /// Seats taken (named in `message`, ids in `details`), phase not on sale, quota used up,
     /// ticket limit reached, or the event is not on sale; or a request with this
     /// `Idempotency-Key` is still being processed (retry after `Retry-After` seconds).
-    Conflict = 409,
+    Conflict = 409 (RetryAfter),
     /// The request body is larger than the server accepts.
     PayloadTooLarge = 413,
     /// This `Idempotency-Key` was already used for a different request; use a new key.
     UnprocessableEntity = 422,
     /// Too many booking attempts by this customer, too many holds of this show given up lately
     /// (let run out or cancelled unpaid), or too many `Idempotency-Key`s held; see `Retry-After`.
-    TooManyRequests = 429,
+    TooManyRequests = 429 (RetryAfter),
 });
 
 error_responses!(GetBookingErrors {
@@ -231,7 +231,7 @@ error_responses!(GetBookingErrors {
     /// No such booking, or not yours (the same answer, so that codes cannot be probed).
     NotFound = 404,
     /// Too many codes looked up that were not found; see `Retry-After`.
-    TooManyRequests = 429,
+    TooManyRequests = 429 (RetryAfter),
 });
 
 error_responses!(PayErrors {
@@ -244,14 +244,14 @@ error_responses!(PayErrors {
     NotFound = 404,
     /// The booking is not pending (already paid, expired or cancelled), or a request with this
     /// `Idempotency-Key` is still being processed (retry after `Retry-After` seconds).
-    Conflict = 409,
+    Conflict = 409 (RetryAfter),
     /// The request body is larger than the server accepts.
     PayloadTooLarge = 413,
     /// This `Idempotency-Key` was already used for a different request (another body, or another
     /// booking); use a new key.
     UnprocessableEntity = 422,
     /// Too many codes looked up that were not found; see `Retry-After`.
-    TooManyRequests = 429,
+    TooManyRequests = 429 (RetryAfter),
 });
 
 error_responses!(CancelErrors {
@@ -262,7 +262,7 @@ error_responses!(CancelErrors {
     /// Already cancelled or expired, checked in, or the event has started.
     Conflict = 409,
     /// Too many codes looked up that were not found; see `Retry-After`.
-    TooManyRequests = 429,
+    TooManyRequests = 429 (RetryAfter),
 });
 
 error_responses!(CheckInErrors {
@@ -275,7 +275,7 @@ error_responses!(CheckInErrors {
     /// Already used (`"Ticket already used at <time>"`, `details {checked_in_at}`), or not paid.
     Conflict = 409,
     /// Too many codes looked up that were not found; see `Retry-After`.
-    TooManyRequests = 429,
+    TooManyRequests = 429 (RetryAfter),
 });
 
 pub struct BookingsApi {

@@ -474,10 +474,15 @@ impl IntoResponse for ApiFailure {
     }
 }
 
+/// The `Retry-After` header of a response that sends one: seconds after which a retry may succeed.
+pub type RetryAfter = Option<u64>;
+
 /// Declares an operation's error responses: the statuses it really returns (each documented in
 /// the OpenAPI document), plus 503 and 500, which any operation touching the store can give.
+/// A status followed by `(RetryAfter)` also documents and sends the `Retry-After` header (429,
+/// and a 409 that may be retried); the others have none.
 macro_rules! error_responses {
-    ($(#[$meta:meta])* $name:ident { $($(#[doc = $doc:literal])* $variant:ident = $status:literal),* $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($(#[doc = $doc:literal])* $variant:ident = $status:literal $(($retry:ty))?),* $(,)? }) => {
         $(#[$meta])*
         #[derive(poem_openapi::ApiResponse, Debug)]
         pub enum $name {
@@ -485,15 +490,19 @@ macro_rules! error_responses {
                 $(#[doc = $doc])*
                 #[oai(status = $status)]
                 $variant(
-                    poem_openapi::payload::Json<$crate::http::error::ErrorBody>,
-                    /// Seconds after which a retry may succeed (sent with 429).
-                    #[oai(header = "Retry-After")] Option<u64>,
+                    poem_openapi::payload::Json<$crate::http::error::ErrorBody>
+                    $(,
+                        /// Seconds after which a retry may succeed.
+                        #[oai(header = "Retry-After")] $retry
+                    )?
                 ),
             )*
-            /// The store is unavailable or busy; retry after the `Retry-After` seconds.
+            /// The service is overloaded or the store unavailable or busy; retry after the
+            /// `Retry-After` seconds.
             #[oai(status = 503)]
             Unavailable(
                 poem_openapi::payload::Json<$crate::http::error::ErrorBody>,
+                /// Seconds after which a retry may succeed.
                 #[oai(header = "Retry-After")] Option<u64>,
             ),
             /// An unexpected failure on the server.
@@ -505,7 +514,7 @@ macro_rules! error_responses {
             fn from(failure: $crate::http::error::ApiFailure) -> Self {
                 use poem_openapi::payload::Json;
                 match failure.status.as_u16() {
-                    $($status => $name::$variant(Json(failure.body), failure.retry_after),)*
+                    $($status => $name::$variant(Json(failure.body) $(, <$retry>::from(failure.retry_after))?),)*
                     503 => $name::Unavailable(Json(failure.body), failure.retry_after),
                     500 => $name::Internal(Json(failure.body)),
                     other => {

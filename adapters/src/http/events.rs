@@ -73,19 +73,25 @@ struct CreateEventRequest {
 }
 
 impl poem_openapi::types::Example for CreateEventRequest {
+    /// A show that can be created, and is on sale, whenever the example is tried: its dates
+    /// are counted from the day the document was made (a show in 90 days, its phases on sale
+    /// since yesterday), written as the venue's wall time.
     fn example() -> Self {
-        let phase = |name: &str, price: i64, quota: i64, start: &str, end: &str| PhaseRequest {
+        let today = chrono::Utc::now().date_naive();
+        let day =
+            |days: i64, time: &str| format!("{} {time}", today + chrono::Duration::days(days));
+        let phase = |name: &str, price: i64, quota: i64, start: String, end: String| PhaseRequest {
             id: None,
             name: name.into(),
             price,
             quota,
-            start_date: start.into(),
-            end_date: end.into(),
+            start_date: start.as_str().into(),
+            end_date: end.as_str().into(),
         };
         CreateEventRequest {
             name: "Stand-up Night Jakarta".into(),
             description: Some("An evening of stand-up comedy.".into()),
-            date: "2027-03-20 19:30:00".into(),
+            date: day(90, "19:30:00").as_str().into(),
             venue: "Teater Kecil, Jakarta".into(),
             image_url: Some("https://example.com/poster.jpg".into()),
             seats_per_row: Some(10),
@@ -95,15 +101,15 @@ impl poem_openapi::types::Example for CreateEventRequest {
                     "Early Bird",
                     100_000,
                     30,
-                    "2027-01-01 00:00:00",
-                    "2027-02-01 00:00:00",
+                    day(-1, "00:00:00"),
+                    day(30, "00:00:00"),
                 ),
                 phase(
                     "Normal",
                     150_000,
                     70,
-                    "2027-01-01 00:00:00",
-                    "2027-03-20 18:00:00",
+                    day(-1, "00:00:00"),
+                    day(90, "18:00:00"),
                 ),
             ],
         }

@@ -184,8 +184,10 @@ pub fn api_service(services: Arc<Services>, settings: &HttpSettings) -> OpenApiS
          with `validation_failed`, every problem listed in `details` as `\"field: problem\"`. Times in responses are RFC 3339 \
          at the venue's offset (`2026-12-01T19:30:00+07:00`), so that printed as they are they show the venue's \
          wall time; times in requests are RFC 3339 (any offset) or a naive `YYYY-MM-DD HH:MM[:SS]` read at the \
-         venue's offset.",
+         venue's offset. Messages come in Indonesian or English by `Accept-Language`.",
     )
+    // Where the API is reached: the configured public address, or wherever this document was read.
+    .server(settings.public_base_url.clone().unwrap_or_else(|| "/".to_string()))
 }
 
 /// The OpenAPI document as JSON, for `wartawa openapi` and frontend code generation.

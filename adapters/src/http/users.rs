@@ -14,7 +14,7 @@ use domain::user::{User, UserId};
 use poem::Request;
 
 use super::bookings::BookingResponse;
-use super::error::{error_responses, ApiFailure};
+use super::error::{error_responses, ApiFailure, RetryAfter};
 use super::events::EventResponse;
 use super::language::Localized;
 use super::limits::{Throttled, Throttles};
@@ -216,7 +216,7 @@ error_responses!(RegisterErrors {
     /// The request body is larger than the server accepts.
     PayloadTooLarge = 413,
     /// Too many sign-ups from this address; see `Retry-After`.
-    TooManyRequests = 429,
+    TooManyRequests = 429 (RetryAfter),
 });
 
 error_responses!(LoginErrors {
@@ -228,7 +228,7 @@ error_responses!(LoginErrors {
     PayloadTooLarge = 413,
     /// Too many attempts from this address, or too many failures for this account from this
     /// address; see `Retry-After`.
-    TooManyRequests = 429,
+    TooManyRequests = 429 (RetryAfter),
 });
 
 error_responses!(AdminReadErrors {
@@ -274,7 +274,7 @@ error_responses!(UpdateUserErrors {
     /// The request body is larger than the server accepts.
     PayloadTooLarge = 413,
     /// Too many profile changes by this customer; see `Retry-After`.
-    TooManyRequests = 429,
+    TooManyRequests = 429 (RetryAfter),
 });
 
 error_responses!(DeactivateErrors {
@@ -302,7 +302,7 @@ error_responses!(PasswordErrors {
     /// The request body is larger than the server accepts.
     PayloadTooLarge = 413,
     /// Too many password attempts from this address or changes by this account; see `Retry-After`.
-    TooManyRequests = 429,
+    TooManyRequests = 429 (RetryAfter),
 });
 
 pub struct UsersApi {

@@ -787,3 +787,57 @@ pub async fn hostile_input_never_causes_a_server_error(factory: AppFactory) {
     );
     app.get("/ready", None).await.expect(200);
 }
+
+/// The document is what a client is built from: its `servers` say where the API is, its example
+/// of a new show creates one that is on sale whenever it is tried, and `Retry-After` is
+/// documented only on the answers that send it (429, 503, and the 409 of a keyed request still
+/// running).
+pub async fn the_document_can_be_taken_at_its_word(factory: AppFactory) {
+    let app = factory.app().await;
+    let document = app.get("/openapi.json", None).await.expect(200);
+    assert!(
+        document["servers"]
+            .as_array()
+            .is_some_and(|servers| !servers.is_empty()),
+        "no servers: {}",
+        document["servers"]
+    );
+    let example = document["components"]["schemas"]["CreateEventRequest"]["example"].clone();
+    let admin = app.admin_token().await;
+    let created = app
+        .post("/api/events", Some(&admin), &example)
+        .await
+        .expect(201);
+    assert!(
+        !created["current_phase"].is_null(),
+        "the example's show is on sale: {created}"
+    );
+
+    for (path, operations) in document["paths"].as_object().into_iter().flatten() {
+        for (method, operation) in operations.as_object().into_iter().flatten() {
+            for (status, response) in operation["responses"].as_object().into_iter().flatten() {
+                let sends_retry_after = response["headers"].as_object().is_some_and(|headers| {
+                    headers
+                        .keys()
+                        .any(|name| name.eq_ignore_ascii_case("retry-after"))
+                });
+                let may = matches!(status.as_str(), "429" | "503")
+                    || (status == "409"
+                        && matches!(
+                            operation["operationId"].as_str(),
+                            Some("createBooking" | "payBooking")
+                        ));
+                assert!(
+                    !sends_retry_after || may,
+                    "{method} {path} documents Retry-After on {status}"
+                );
+                if matches!(status.as_str(), "429" | "503") {
+                    assert!(
+                        sends_retry_after,
+                        "{method} {path} {status} lacks Retry-After"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -116,6 +116,7 @@ macro_rules! http_suite_tests {
             openapi_document_lists_every_contract_path,
             swagger_ui_is_served,
             hostile_input_never_causes_a_server_error,
+            the_document_can_be_taken_at_its_word,
         });
         $crate::http_suite_tests!(@module ($factory) abuse {
             logins_from_one_address_are_throttled_whatever_forwarded_for_says,
