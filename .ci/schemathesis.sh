@@ -28,32 +28,12 @@ ADMIN_EMAIL=schemathesis-admin@example.com
 ADMIN_PASSWORD=schemathesis-admin-password
 CUSTOMER_PASSWORD=schemathesis-customer-password
 
-say() { echo "schemathesis: $*"; }
-fail() {
-    echo "schemathesis: FAILED: $*" >&2
-    exit 1
-}
+CI_STEP=schemathesis
+# shellcheck source=.ci/lib.sh
+source .ci/lib.sh
 
 command -v python3 >/dev/null 2>&1 || fail "python3 is needed (for Schemathesis and to read JSON)"
 command -v curl >/dev/null 2>&1 || fail "curl is needed"
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/wartawa-schemathesis-run.XXXXXX")
-server_pid=""
-cleanup() {
-    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-        kill "$server_pid" 2>/dev/null || true
-        # SIGTERM lets in-flight requests finish; after 10 s it is killed outright.
-        for _ in $(seq 1 20); do
-            kill -0 "$server_pid" 2>/dev/null || break
-            sleep 0.5
-        done
-        kill -9 "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # ---- Schemathesis, in a virtualenv of its own -------------------------------------------------
 venv="${TMPDIR:-/tmp}/wartawa-schemathesis"
@@ -68,50 +48,14 @@ fi
 "$schemathesis" --version
 
 # ---- The server, on the memory store, on a free loopback port --------------------------------
-say "building the server"
-cargo build --quiet -p bootstrap
-binary="${CARGO_TARGET_DIR:-target}/debug/wartawa"
-[ -x "$binary" ] || fail "no server binary at $binary after cargo build -p bootstrap"
-binary=$(cd "$(dirname "$binary")" && pwd)/$(basename "$binary")
-
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-base="http://127.0.0.1:$port"
+build_server
 jwt_secret=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
-say "starting the server on $base (its log is shown if anything fails)"
-# From the empty work directory, so that no .env is read; without DATABASE_URL (which CI exports
-# for the tests), so that the memory store is used. The abuse limits stay at their defaults (the
-# 429s they give are part of the document too), but for sign-ups per address and missed booking
-# codes per caller: at their defaults the fuzzer, one address and a few callers, would meet little
-# but 429 there and leave the operations' own checks untested (the limits have tests of their own).
-(
-    cd "$work"
-    exec env -u DATABASE_URL -u DB_URL \
-        APP_HOST=127.0.0.1 APP_PORT="$port" BCRYPT_COST=4 JWT_SECRET="$jwt_secret" \
-        REGISTRATIONS_PER_ADDRESS=0 BOOKING_LOOKUP_FAILURES_PER_CALLER=0 \
-        ADMIN_EMAIL="$ADMIN_EMAIL" ADMIN_PASSWORD="$ADMIN_PASSWORD" RUST_LOG="${RUST_LOG:-warn}" NO_COLOR=1 \
-        "$binary" serve
-) >"$work/server.log" 2>&1 &
-server_pid=$!
-
-server_log_tail() {
-    echo "---- last lines of the server log ----" >&2
-    tail -n 40 "$work/server.log" >&2 || true
-}
-
-for _ in $(seq 1 60); do
-    if curl -fsS --max-time 2 "$base/health" >/dev/null 2>&1; then
-        break
-    fi
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-        server_log_tail
-        fail "the server stopped during start-up"
-    fi
-    sleep 0.5
-done
-curl -fsS --max-time 2 "$base/health" >/dev/null 2>&1 || {
-    server_log_tail
-    fail "the server did not answer $base/health within 30 s"
-}
+# The abuse limits stay at their defaults (the 429s they give are part of the document too), but
+# for sign-ups per address and missed booking codes per caller: at their defaults the fuzzer, one
+# address and a few callers, would meet little but 429 there and leave the operations' own checks
+# untested (the limits have tests of their own).
+start_server JWT_SECRET="$jwt_secret" REGISTRATIONS_PER_ADDRESS=0 BOOKING_LOOKUP_FAILURES_PER_CALLER=0 \
+    ADMIN_EMAIL="$ADMIN_EMAIL" ADMIN_PASSWORD="$ADMIN_PASSWORD"
 
 # ---- Data for the operations to find ----------------------------------------------------------
 # call METHOD PATH EXPECTED_STATUS [TOKEN] [JSON_BODY]: prints the response body.

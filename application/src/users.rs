@@ -667,6 +667,17 @@ mod tests {
         assert_eq!(fields, ["name", "email", "password", "nik", "phone_number"]);
     }
 
+    /// A customer's sign-up with a NIK.
+    fn sari_with_nik() -> Registration {
+        Registration {
+            name: "Sari Dewi".into(),
+            email: "sari@example.com".into(),
+            password: "rahasia123".into(),
+            nik: Some("3171234567890001".into()),
+            phone_number: None,
+        }
+    }
+
     #[test]
     fn a_nik_taken_by_a_racing_sign_up_is_a_conflict() {
         let mut users = MockUserRepository::new();
@@ -678,13 +689,7 @@ mod tests {
             .returning(|_| Err(UserWriteError::NikTaken));
         let mut hasher = MockPasswordHasher::new();
         hasher.expect_hash().returning(|_, _| Ok("hash".into()));
-        let form = Registration {
-            name: "Sari Dewi".into(),
-            email: "sari@example.com".into(),
-            password: "rahasia123".into(),
-            nik: Some("3171234567890001".into()),
-            phone_number: None,
-        };
+        let form = sari_with_nik();
         assert_eq!(
             block_on(service(users, hasher).register(form)).unwrap_err(),
             RegisterError::NikTaken
@@ -723,13 +728,7 @@ mod tests {
             users.expect_insert().never();
             let mut hasher = MockPasswordHasher::new();
             hasher.expect_hash().never();
-            let form = Registration {
-                name: "Sari Dewi".into(),
-                email: "sari@example.com".into(),
-                password: "rahasia123".into(),
-                nik: Some("3171234567890001".into()),
-                phone_number: None,
-            };
+            let form = sari_with_nik();
             assert_eq!(
                 block_on(service(users, hasher).register(form)).unwrap_err(),
                 refusal

@@ -644,6 +644,20 @@ impl CutOffs {
         lock(&self.cut_after).record_latency(after);
     }
 
+    /// Counts how one connection ended; false when it was still held at the attack's end, so
+    /// that there is nothing to open again.
+    fn record(&self, ended: Ended, after: Duration) -> bool {
+        match ended {
+            Ended::Answered(status) => self.answered(status, after),
+            Ended::Closed => self.closed(after),
+            Ended::HeldToEnd => {
+                self.held_at_end.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+        }
+        true
+    }
+
     fn closed_because(&self, after: Duration, reason: String) {
         self.closed(after);
         *lock(&self.reasons).entry(reason).or_default() += 1;
@@ -777,13 +791,9 @@ async fn slow_body(
             continue;
         }
         let mut head = Vec::new();
-        match until_closed(&mut stream, &mut head, deadline).await {
-            Ended::Answered(status) => cut.answered(status, opened.elapsed()),
-            Ended::Closed => cut.closed(opened.elapsed()),
-            Ended::HeldToEnd => {
-                cut.held_at_end.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
+        let ended = until_closed(&mut stream, &mut head, deadline).await;
+        if !cut.record(ended, opened.elapsed()) {
+            return;
         }
     }
 }
@@ -836,13 +846,8 @@ async fn header_trickle(
                 }
             }
         };
-        match ended {
-            Ended::Answered(status) => cut.answered(status, opened.elapsed()),
-            Ended::Closed => cut.closed(opened.elapsed()),
-            Ended::HeldToEnd => {
-                cut.held_at_end.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
+        if !cut.record(ended, opened.elapsed()) {
+            return;
         }
     }
 }
