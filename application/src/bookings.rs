@@ -47,10 +47,6 @@ pub enum PlaceError {
 pub enum BookingError<R> {
     #[error("booking {0} does not exist")]
     NotFound(String),
-    #[error(transparent)]
-    Denied(#[from] Denied),
-    #[error("{0}")]
-    Invalid(ValidationErrors),
     #[error("{0}")]
     Rejected(R),
     #[error(transparent)]
@@ -62,9 +58,25 @@ pub enum BookingError<R> {
 pub enum Never {}
 
 pub type GetBookingError = BookingError<Never>;
-pub type PayError = BookingError<PayRejection>;
 pub type CancelError = BookingError<CancelRejection>;
-pub type CheckInError = BookingError<CheckInRejection>;
+
+/// A payment refused for its amount or method, or by its booking.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayError {
+    #[error("{0}")]
+    Invalid(ValidationErrors),
+    #[error(transparent)]
+    Booking(#[from] BookingError<PayRejection>),
+}
+
+/// A check-in refused to a caller who may not scan tickets, or by its booking.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckInError {
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    #[error(transparent)]
+    Booking(#[from] BookingError<CheckInRejection>),
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HistoryError {
@@ -75,6 +87,15 @@ pub enum HistoryError {
 }
 
 impl<R> BookingError<R> {
+    /// The same failure, its domain reason turned by `turn`.
+    pub fn map_rejected<S>(self, turn: impl FnOnce(R) -> S) -> BookingError<S> {
+        match self {
+            BookingError::NotFound(code) => BookingError::NotFound(code),
+            BookingError::Rejected(reason) => BookingError::Rejected(turn(reason)),
+            BookingError::Store(store) => BookingError::Store(store),
+        }
+    }
+
     fn from_command(code: &BookingCode, error: BookingCommandError<R>) -> Self {
         match error {
             BookingCommandError::NotFound => BookingError::NotFound(code.to_string()),
@@ -149,13 +170,16 @@ impl BookingService {
         amount: i64,
         method: &str,
     ) -> Result<PaymentReceipt, PayError> {
-        let code = parse_code(code)?;
-        let payment = PaymentInput::parse(amount, method).map_err(BookingError::Invalid)?;
-        self.find_for(actor, &code).await.map_err(retype)?;
-        self.bookings
+        let code = parse_code::<PayRejection>(code)?;
+        let payment = PaymentInput::parse(amount, method).map_err(PayError::Invalid)?;
+        self.find_for(actor, &code)
+            .await
+            .map_err(retype::<PayRejection>)?;
+        Ok(self
+            .bookings
             .pay(&code, payment, self.clock.now())
             .await
-            .map_err(|error| BookingError::from_command(&code, error))
+            .map_err(|error| BookingError::from_command(&code, error))?)
     }
 
     pub async fn cancel(&self, actor: &Actor, code: &str) -> Result<BookingDetails, CancelError> {
@@ -174,12 +198,13 @@ impl BookingService {
         code: &str,
     ) -> Result<BookingDetails, CheckInError> {
         require_admin(actor)?;
-        let code = parse_code(code)?;
+        let code = parse_code::<CheckInRejection>(code)?;
         let now = self.clock.now();
-        self.bookings
+        Ok(self
+            .bookings
             .check_in(&code, now, AuditStamp::new(actor.id, now))
             .await
-            .map_err(|error| BookingError::from_command(&code, error))
+            .map_err(|error| BookingError::from_command(&code, error))?)
     }
 
     /// A customer's bookings, newest first.
@@ -221,13 +246,7 @@ fn parse_code<R>(code: &str) -> Result<BookingCode, BookingError<R>> {
 }
 
 fn retype<R>(error: GetBookingError) -> BookingError<R> {
-    match error {
-        BookingError::NotFound(code) => BookingError::NotFound(code),
-        BookingError::Denied(denied) => BookingError::Denied(denied),
-        BookingError::Invalid(errors) => BookingError::Invalid(errors),
-        BookingError::Store(store) => BookingError::Store(store),
-        BookingError::Rejected(never) => match never {},
-    }
+    error.map_rejected(|never| match never {})
 }
 
 /// The details a too-low payment reports: what is due and what was given.
@@ -337,7 +356,7 @@ mod tests {
         );
         assert_eq!(
             block_on(svc.pay(&stranger, "BKG-ABCDE", 10, "Cash")).unwrap_err(),
-            BookingError::NotFound("BKG-ABCDE".into())
+            PayError::Booking(BookingError::NotFound("BKG-ABCDE".into()))
         );
         assert_eq!(
             block_on(svc.cancel(&stranger, "bkg-abcde")).unwrap_err(),
@@ -359,7 +378,7 @@ mod tests {
         ));
         assert_eq!(
             block_on(svc.check_in(&actor(2, Role::Customer), "BKG-ABCDE")).unwrap_err(),
-            BookingError::Denied(Denied::AdminOnly)
+            CheckInError::Denied(Denied::AdminOnly)
         );
     }
 
@@ -382,7 +401,9 @@ mod tests {
             block_on(service(bookings).check_in(&actor(1, Role::Admin), "BKG-ABCDE")).unwrap_err();
         assert_eq!(
             error,
-            BookingError::Rejected(CheckInRejection::AlreadyCheckedIn { at: now() })
+            CheckInError::Booking(BookingError::Rejected(CheckInRejection::AlreadyCheckedIn {
+                at: now()
+            }))
         );
     }
 

@@ -12,7 +12,7 @@ use application::views::AuditRecord;
 
 use crate::audit_json::audit_value_json;
 
-use super::error::{error_responses, ApiFailure};
+use super::error::error_responses;
 use super::time::VenueTime;
 use super::{page_of, BearerToken, Services, Tag};
 
@@ -144,8 +144,7 @@ impl AuditApi {
             .services
             .audit
             .list(&actor, action.0.as_deref(), page)
-            .await
-            .map_err(ApiFailure::from)?;
+            .await?;
         Ok(AuditListResponse::Ok(
             Json(
                 entries

@@ -8,14 +8,15 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use application::auth::Actor;
-use application::bookings::Checkout;
+use application::bookings::{BookingError, CheckInError, Checkout, PayError};
 use application::views::BookingDetails;
 
-use super::error::{cancel_failure, check_in_failure, error_responses, ApiFailure, RetryAfter};
+use super::error::{error_responses, RetryAfter, TooManyRequests};
 use super::idempotency::{self, IdempotencyKeyHeader, Idempotent};
 use super::language::Localized;
 use super::limits::Throttles;
 use super::pictures::PictureLinks;
+use super::refusals::AtVenue;
 use super::text::Text;
 use super::time::VenueTime;
 use super::{BearerToken, Presentation, Services, Tag};
@@ -286,12 +287,12 @@ pub struct BookingsApi {
 
 /// Runs a command on a booking named by its code, for a caller who has not missed too many
 /// codes lately (429 otherwise), and counts a miss (404) against them: codes cannot be guessed
-/// at speed.
-async fn by_code<T>(
+/// at speed. The command's own outcome is returned as it is.
+async fn by_code<T, E: NamesUnknownBooking>(
     throttles: &Throttles,
     actor: &Actor,
-    command: impl std::future::Future<Output = Result<T, ApiFailure>>,
-) -> Result<T, ApiFailure> {
+    command: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<Result<T, E>, TooManyRequests> {
     let caller = actor.id.to_string();
     let misses = &throttles.booking_lookup_failures_per_caller;
     misses.check(&caller).map_err(|throttled| {
@@ -301,10 +302,33 @@ async fn by_code<T>(
         ))
     })?;
     let outcome = command.await;
-    if matches!(&outcome, Err(failure) if failure.status == poem::http::StatusCode::NOT_FOUND) {
+    if matches!(&outcome, Err(error) if error.names_unknown_booking()) {
         let _ = misses.hit(&caller);
     }
-    outcome
+    Ok(outcome)
+}
+
+/// A refusal of a command on a booking that may say no booking has the code (for the caller).
+trait NamesUnknownBooking {
+    fn names_unknown_booking(&self) -> bool;
+}
+
+impl<R> NamesUnknownBooking for BookingError<R> {
+    fn names_unknown_booking(&self) -> bool {
+        matches!(self, BookingError::NotFound(_))
+    }
+}
+
+impl NamesUnknownBooking for PayError {
+    fn names_unknown_booking(&self) -> bool {
+        matches!(self, PayError::Booking(error) if error.names_unknown_booking())
+    }
+}
+
+impl NamesUnknownBooking for CheckInError {
+    fn names_unknown_booking(&self) -> bool {
+        matches!(self, CheckInError::Booking(error) if error.names_unknown_booking())
+    }
 }
 
 impl BookingsApi {
@@ -357,10 +381,12 @@ impl BookingsApi {
         code: Path<String>,
     ) -> Result<Json<BookingResponse>, GetBookingErrors> {
         let actor = self.services.actor(&auth).await?;
-        let details = by_code(&self.throttles, &actor, async {
-            Ok(self.services.bookings.get(&actor, &code.0).await?)
-        })
-        .await?;
+        let details = by_code(
+            &self.throttles,
+            &actor,
+            self.services.bookings.get(&actor, &code.0),
+        )
+        .await??;
         Ok(Json(BookingResponse::new(
             &details,
             &Presentation::of(&self.services, &self.links, request),
@@ -407,14 +433,14 @@ impl BookingsApi {
         code: Path<String>,
     ) -> Result<Json<CancelResponse>, CancelErrors> {
         let actor = self.services.actor(&auth).await?;
-        let details = by_code(&self.throttles, &actor, async {
-            self.services
-                .bookings
-                .cancel(&actor, &code.0)
-                .await
-                .map_err(|error| cancel_failure(error, self.services.venue_offset))
-        })
-        .await?;
+        let venue_offset = self.services.venue_offset;
+        let details = by_code(
+            &self.throttles,
+            &actor,
+            self.services.bookings.cancel(&actor, &code.0),
+        )
+        .await?
+        .map_err(|refusal| AtVenue::new(refusal, venue_offset))?;
         let refunded = details.payment.is_some();
         let message = if refunded {
             Localized::new(
@@ -446,14 +472,13 @@ impl BookingsApi {
     ) -> Result<Json<CheckInResponse>, CheckInErrors> {
         let actor = self.services.actor(&auth).await?;
         let venue_offset = self.services.venue_offset;
-        let details = by_code(&self.throttles, &actor, async {
-            self.services
-                .bookings
-                .check_in(&actor, &code.0)
-                .await
-                .map_err(|error| check_in_failure(error, venue_offset))
-        })
-        .await?;
+        let details = by_code(
+            &self.throttles,
+            &actor,
+            self.services.bookings.check_in(&actor, &code.0),
+        )
+        .await?
+        .map_err(|refusal| AtVenue::new(refusal, venue_offset))?;
         let booking = &details.booking;
         let checked_in_at = booking
             .checked_in_at
@@ -492,11 +517,7 @@ async fn place_booking(
         phase_id: request.phase_id,
         quantity: request.quantity,
     };
-    let details = services
-        .bookings
-        .place(actor, checkout)
-        .await
-        .map_err(ApiFailure::from)?;
+    let details = services.bookings.place(actor, checkout).await?;
     let shown = Presentation {
         now: services.events.now(),
         ..shown
@@ -514,13 +535,14 @@ async fn pay_booking(
     request: PayRequest,
     shown: Presentation,
 ) -> Result<Json<PaymentResponse>, PayErrors> {
-    let receipt = by_code(throttles, actor, async {
-        Ok(services
+    let receipt = by_code(
+        throttles,
+        actor,
+        services
             .bookings
-            .pay(actor, code, request.amount, &request.method)
-            .await?)
-    })
-    .await?;
+            .pay(actor, code, request.amount, &request.method),
+    )
+    .await??;
     let payment = &receipt.payment;
     let shown = Presentation {
         now: services.events.now(),

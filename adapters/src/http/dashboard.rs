@@ -7,7 +7,7 @@ use poem_openapi::{Object, OpenApi};
 
 use application::views::Dashboard;
 
-use super::error::{error_responses, ApiFailure};
+use super::error::error_responses;
 use super::time::VenueTime;
 use super::{BearerToken, Services, Tag};
 
@@ -123,12 +123,7 @@ impl DashboardApi {
     #[oai(path = "/", method = "get", operation_id = "getDashboard")]
     async fn get(&self, auth: BearerToken) -> Result<Json<DashboardResponse>, DashboardErrors> {
         let actor = self.services.actor(&auth).await?;
-        let dashboard = self
-            .services
-            .dashboard
-            .get(&actor)
-            .await
-            .map_err(ApiFailure::from)?;
+        let dashboard = self.services.dashboard.get(&actor).await?;
         Ok(Json(DashboardResponse::new(
             &dashboard,
             self.services.venue_offset,

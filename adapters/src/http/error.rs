@@ -1,38 +1,15 @@
-//! The one error shape of every failure, and the single place where use-case errors become
-//! HTTP statuses.
+//! The one error shape of every failure, and error contracts the compiler checks: an operation
+//! answers only the statuses it declares (`error_responses!`, `Answers`). Use cases' errors
+//! become answers in `refusals.rs`.
 
-use chrono::FixedOffset;
 use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
 use poem_openapi::Object;
 use serde_json::{json, Value};
 
-use application::audit::ListAuditError;
-use application::auth::{AuthError, Denied};
-use application::bookings::{
-    BookingError, CancelError, CheckInError, HistoryError, Never, PlaceError,
-};
-use application::dashboard::DashboardError;
-use application::events::{
-    CreateEventError, DeleteEventError, GetEventError, GetImageError, TicketHolderEventsError,
-    UpdateEventError,
-};
-use application::idempotency::IdempotencyError;
-use application::users::{
-    ChangePasswordError, DeactivateUserError, GetUserError, ListUsersError, LoginError,
-    PasswordChecksBusy, RegisterError, UpdateUserError,
-};
-use application::StoreError;
-use domain::booking::{
-    BookedSeat, BookingRejection, CancelRejection, CheckInRejection, PayRejection,
-};
-use domain::event::EventId;
-use domain::event::EventUpdateError;
-use domain::user::UserId;
 use domain::validation::ValidationErrors;
 
 use super::language::Localized;
-use super::time::VenueTime;
 
 /// Why a request failed, for a program to branch on: the same in every language, one closed
 /// list. Each reason's `details` has one shape, said here; a reason not described has none.
@@ -474,13 +451,157 @@ impl IntoResponse for ApiFailure {
     }
 }
 
+/// A refusal whose status is part of its type. `Refusal<409>` becomes the answer of an
+/// operation only through [`Answers<409>`], which only an operation that declares 409 has: an
+/// operation cannot answer a status it does not declare, and the compiler says so.
+#[derive(Debug, Clone)]
+pub struct Refusal<const STATUS: u16>(ApiFailure);
+
+pub type BadRequest = Refusal<400>;
+pub type Unauthorized = Refusal<401>;
+pub type Forbidden = Refusal<403>;
+pub type NotFound = Refusal<404>;
+pub type Conflict = Refusal<409>;
+pub type PayloadTooLarge = Refusal<413>;
+pub type Unprocessable = Refusal<422>;
+pub type TooManyRequests = Refusal<429>;
+pub type Internal = Refusal<500>;
+pub type Unavailable = Refusal<503>;
+
+impl<const STATUS: u16> Refusal<STATUS> {
+    /// A refusal whose message is written in the language of the request being handled.
+    pub fn new(reason: ErrorReason, message: Localized) -> Self {
+        let status = StatusCode::from_u16(STATUS).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Refusal(ApiFailure::new(status, reason, message))
+    }
+
+    /// A refusal whose message is its reason's headline.
+    pub fn of(reason: ErrorReason) -> Self {
+        Refusal::new(reason, reason.headline())
+    }
+
+    pub fn with_details(self, details: Value) -> Self {
+        Refusal(self.0.with_details(details))
+    }
+
+    /// Sends `Retry-After`: seconds after which a retry may succeed.
+    pub fn retry_after(self, seconds: u64) -> Self {
+        Refusal(self.0.retry_after(seconds))
+    }
+
+    pub fn body(&self) -> &ErrorBody {
+        &self.0.body
+    }
+
+    /// The message without its closing full stop: a line read as it is, at the door.
+    pub fn without_full_stop(mut self) -> Self {
+        let message = &mut self.0.body.message;
+        message.truncate(message.trim_end_matches('.').len());
+        self
+    }
+}
+
+impl BadRequest {
+    /// Every problem of the input, as `"field: problem"` details.
+    pub fn invalid(errors: &ValidationErrors) -> Self {
+        Refusal(ApiFailure::bad_request(errors))
+    }
+
+    pub fn invalid_field(field: &str, problem: &str) -> Self {
+        Refusal(ApiFailure::invalid_field(field, problem))
+    }
+}
+
+impl Internal {
+    /// An error nobody outside can act on: logged with its cause, answered opaquely.
+    pub fn cause(cause: &dyn std::fmt::Display) -> Self {
+        Refusal(ApiFailure::internal(cause))
+    }
+}
+
+impl<const STATUS: u16> From<Refusal<STATUS>> for ApiFailure {
+    fn from(refusal: Refusal<STATUS>) -> Self {
+        refusal.0
+    }
+}
+
+impl<const STATUS: u16> IntoResponse for Refusal<STATUS> {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
+}
+
+/// An operation's error responses that include `STATUS`; `error_responses!` implements it for
+/// each status it declares.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not declare the error status {STATUS}",
+    label = "this can answer {STATUS}",
+    note = "declare {STATUS} in the operation's `error_responses!`, with a line saying when it is answered"
+)]
+pub trait Answers<const STATUS: u16>: Sized {
+    fn answer(refusal: Refusal<STATUS>) -> Self;
+}
+
+/// What every operation may answer: 503 when it is overloaded or its store is unavailable or
+/// busy, and 500 when something unexpected failed.
+pub trait OperationErrors: Answers<503> + Answers<500> {}
+
+/// A failure that becomes one of the answers `R` of an operation. Each use case's error has one
+/// (in `refusals.rs`), bounded by the statuses its variants map to: `?` on it compiles only in an
+/// operation that declares every one of them.
+pub trait IntoAnswer<R> {
+    fn into_answer(self) -> R;
+}
+
+impl<R: Answers<STATUS>, const STATUS: u16> IntoAnswer<R> for Refusal<STATUS> {
+    fn into_answer(self) -> R {
+        R::answer(self)
+    }
+}
+
 /// The `Retry-After` header of a response that sends one: seconds after which a retry may succeed.
 pub type RetryAfter = Option<u64>;
 
-/// Declares an operation's error responses: the statuses it really returns (each documented in
-/// the OpenAPI document), plus 503 and 500, which any operation touching the store can give.
-/// A status followed by `(RetryAfter)` also documents and sends the `Retry-After` header (429,
-/// and a 409 that may be retried); the others have none.
+/// Declares an operation's error responses: the statuses it answers with (each documented in
+/// the OpenAPI document), plus 503 and 500, which any operation can give. A status followed by
+/// `(RetryAfter)` also documents and sends the `Retry-After` header (429, and a 409 that may be
+/// retried); the others have none. A failure of a status not declared here does not convert
+/// into these responses: `?` on it does not compile.
+///
+/// ```
+/// use adapters::error_responses;
+/// use adapters::http::error::{Conflict, ErrorReason};
+///
+/// error_responses!(BookSeatErrors {
+///     /// No such seat.
+///     NotFound = 404,
+///     /// The seat is taken.
+///     Conflict = 409,
+/// });
+///
+/// fn book_seat() -> Result<(), BookSeatErrors> {
+///     Err(Conflict::of(ErrorReason::SeatTaken))?
+/// }
+/// # assert!(matches!(book_seat(), Err(BookSeatErrors::Conflict(_))));
+/// ```
+///
+/// The same operation without 409 does not compile (the compiler: "`BookSeatErrors: Answers<409>`
+/// is not satisfied"):
+///
+/// ```compile_fail
+/// use adapters::error_responses;
+/// use adapters::http::error::{Conflict, ErrorReason};
+///
+/// error_responses!(BookSeatErrors {
+///     /// No such seat.
+///     NotFound = 404,
+/// });
+///
+/// fn book_seat() -> Result<(), BookSeatErrors> {
+///     Err(Conflict::of(ErrorReason::SeatTaken))?
+/// }
+/// ```
+#[macro_export]
 macro_rules! error_responses {
     ($(#[$meta:meta])* $name:ident { $($(#[doc = $doc:literal])* $variant:ident = $status:literal $(($retry:ty))?),* $(,)? }) => {
         $(#[$meta])*
@@ -510,593 +631,42 @@ macro_rules! error_responses {
             Internal(poem_openapi::payload::Json<$crate::http::error::ErrorBody>),
         }
 
-        impl From<$crate::http::error::ApiFailure> for $name {
-            fn from(failure: $crate::http::error::ApiFailure) -> Self {
-                use poem_openapi::payload::Json;
-                match failure.status.as_u16() {
-                    $($status => $name::$variant(Json(failure.body) $(, <$retry>::from(failure.retry_after))?),)*
-                    503 => $name::Unavailable(Json(failure.body), failure.retry_after),
-                    500 => $name::Internal(Json(failure.body)),
-                    other => {
-                        tracing::error!(status = other, message = %failure.body.message, "undeclared error status");
-                        $name::Internal(Json($crate::http::error::ApiFailure::internal(&"undeclared error status").body))
-                    }
+        $(
+            impl $crate::http::error::Answers<$status> for $name {
+                fn answer(refusal: $crate::http::error::Refusal<$status>) -> Self {
+                    let failure = $crate::http::error::ApiFailure::from(refusal);
+                    $name::$variant(
+                        poem_openapi::payload::Json(failure.body)
+                        $(, <$retry>::from(failure.retry_after))?
+                    )
                 }
+            }
+        )*
+
+        impl $crate::http::error::Answers<503> for $name {
+            fn answer(refusal: $crate::http::error::Refusal<503>) -> Self {
+                let failure = $crate::http::error::ApiFailure::from(refusal);
+                $name::Unavailable(poem_openapi::payload::Json(failure.body), failure.retry_after)
+            }
+        }
+
+        impl $crate::http::error::Answers<500> for $name {
+            fn answer(refusal: $crate::http::error::Refusal<500>) -> Self {
+                let failure = $crate::http::error::ApiFailure::from(refusal);
+                $name::Internal(poem_openapi::payload::Json(failure.body))
+            }
+        }
+
+        impl $crate::http::error::OperationErrors for $name {}
+
+        impl<E: $crate::http::error::IntoAnswer<$name>> From<E> for $name {
+            fn from(failure: E) -> Self {
+                failure.into_answer()
             }
         }
     };
 }
-pub(crate) use error_responses;
-
-impl From<StoreError> for ApiFailure {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Unavailable(_) | StoreError::Busy(_) => {
-                tracing::warn!(error = %error, "store unavailable");
-                ApiFailure::unavailable(ErrorReason::StoreUnavailable, 1)
-            }
-            StoreError::Unexpected(_) => ApiFailure::internal(&error),
-        }
-    }
-}
-
-impl From<Denied> for ApiFailure {
-    fn from(denied: Denied) -> Self {
-        ApiFailure::forbidden(match denied {
-            Denied::AdminOnly => Localized::new(
-                "Only an admin may do this",
-                "Hanya admin yang boleh melakukan ini",
-            ),
-            Denied::NotYours => Localized::new(
-                "You may only do this for your own account",
-                "Anda hanya boleh melakukan ini untuk akun Anda sendiri",
-            ),
-        })
-    }
-}
-
-impl From<AuthError> for ApiFailure {
-    fn from(error: AuthError) -> Self {
-        ApiFailure::unauthorized(match error {
-            AuthError::Store(store) => return store.into(),
-            AuthError::Expired => Localized::new(
-                "Your session has expired; please log in again",
-                "Sesi Anda telah berakhir; silakan masuk lagi",
-            ),
-            AuthError::InvalidToken => Localized::new(
-                "The access token is not valid; please log in again",
-                "Token akses tidak valid; silakan masuk lagi",
-            ),
-            AuthError::Revoked => Localized::new(
-                "This session is no longer valid; please log in again",
-                "Sesi ini tidak berlaku lagi; silakan masuk lagi",
-            ),
-        })
-    }
-}
-
-impl From<PasswordChecksBusy> for ApiFailure {
-    fn from(_: PasswordChecksBusy) -> Self {
-        ApiFailure::unavailable(ErrorReason::PasswordChecksBusy, 1)
-    }
-}
-
-fn user_not_found(id: UserId) -> ApiFailure {
-    ApiFailure::not_found(Localized::new(
-        format!("User {id} does not exist"),
-        format!("Pengguna {id} tidak ada"),
-    ))
-}
-
-fn event_not_found(id: EventId) -> ApiFailure {
-    ApiFailure::not_found(Localized::new(
-        format!("Event {id} does not exist"),
-        format!("Acara {id} tidak ada"),
-    ))
-}
-
-impl From<RegisterError> for ApiFailure {
-    fn from(error: RegisterError) -> Self {
-        match error {
-            RegisterError::Invalid(errors) => ApiFailure::bad_request(&errors),
-            RegisterError::EmailTaken => {
-                ApiFailure::of(StatusCode::CONFLICT, ErrorReason::EmailTaken)
-            }
-            RegisterError::EmailLooksLikeAnother => {
-                ApiFailure::of(StatusCode::CONFLICT, ErrorReason::EmailLooksTaken)
-            }
-            RegisterError::NikTaken => ApiFailure::of(StatusCode::CONFLICT, ErrorReason::NikTaken),
-            RegisterError::PasswordChecksBusy(busy) => busy.into(),
-            RegisterError::Unexpected(cause) => ApiFailure::internal(&cause),
-            RegisterError::Store(store) => store.into(),
-        }
-    }
-}
-
-impl From<LoginError> for ApiFailure {
-    fn from(error: LoginError) -> Self {
-        match error {
-            LoginError::InvalidCredentials => ApiFailure::unauthorized(Localized::new(
-                "Invalid email or password",
-                "Email atau kata sandi salah",
-            )),
-            LoginError::PasswordChecksBusy(busy) => busy.into(),
-            LoginError::Unexpected(cause) => ApiFailure::internal(&cause),
-            LoginError::Store(store) => store.into(),
-        }
-    }
-}
-
-impl From<ListUsersError> for ApiFailure {
-    fn from(error: ListUsersError) -> Self {
-        match error {
-            ListUsersError::Denied(denied) => denied.into(),
-            ListUsersError::Store(store) => store.into(),
-        }
-    }
-}
-
-impl From<GetUserError> for ApiFailure {
-    fn from(error: GetUserError) -> Self {
-        match error {
-            GetUserError::Denied(denied) => denied.into(),
-            GetUserError::NotFound(id) => user_not_found(id),
-            GetUserError::Store(store) => store.into(),
-        }
-    }
-}
-
-impl From<UpdateUserError> for ApiFailure {
-    fn from(error: UpdateUserError) -> Self {
-        match error {
-            UpdateUserError::Invalid(errors) => ApiFailure::bad_request(&errors),
-            UpdateUserError::Denied(denied) => denied.into(),
-            UpdateUserError::RoleChangeDenied => ApiFailure::forbidden(Localized::new(
-                "Only an admin may change a role",
-                "Hanya admin yang boleh mengubah peran",
-            )),
-            UpdateUserError::NotFound(id) => user_not_found(id),
-            UpdateUserError::EmailTaken => ApiFailure::of(StatusCode::CONFLICT, ErrorReason::EmailTaken),
-            UpdateUserError::EmailLooksLikeAnother => {
-                ApiFailure::of(StatusCode::CONFLICT, ErrorReason::EmailLooksTaken)
-            }
-            UpdateUserError::NikTaken => ApiFailure::of(StatusCode::CONFLICT, ErrorReason::NikTaken),
-            UpdateUserError::LastAdmin => ApiFailure::conflict(
-                ErrorReason::LastAdmin,
-                Localized::new(
-                    "The last active admin cannot be demoted; promote another admin first",
-                    "Admin aktif terakhir tidak dapat diturunkan; angkat admin lain terlebih dahulu",
-                ),
-            ),
-            UpdateUserError::Store(store) => store.into(),
-        }
-    }
-}
-
-impl From<DeactivateUserError> for ApiFailure {
-    fn from(error: DeactivateUserError) -> Self {
-        match error {
-            DeactivateUserError::Denied(denied) => denied.into(),
-            DeactivateUserError::NotFound(id) => user_not_found(id),
-            DeactivateUserError::LastAdmin => ApiFailure::conflict(
-                ErrorReason::LastAdmin,
-                Localized::new(
-                    "The last active admin cannot be deactivated; promote another admin first",
-                    "Admin aktif terakhir tidak dapat dinonaktifkan; angkat admin lain terlebih dahulu",
-                ),
-            ),
-            DeactivateUserError::Store(store) => store.into(),
-        }
-    }
-}
-
-impl From<ChangePasswordError> for ApiFailure {
-    fn from(error: ChangePasswordError) -> Self {
-        match error {
-            ChangePasswordError::Invalid(errors) => ApiFailure::bad_request(&errors),
-            // A 400, never a 401: a 401 would log the web app out.
-            ChangePasswordError::WrongOldPassword => {
-                ApiFailure::invalid_field("old_password", "is not correct")
-            }
-            ChangePasswordError::Denied(denied) => denied.into(),
-            ChangePasswordError::NotFound(id) => user_not_found(id),
-            ChangePasswordError::PasswordChecksBusy(busy) => busy.into(),
-            ChangePasswordError::Unexpected(cause) => ApiFailure::internal(&cause),
-            ChangePasswordError::Store(store) => store.into(),
-        }
-    }
-}
-
-impl From<GetEventError> for ApiFailure {
-    fn from(error: GetEventError) -> Self {
-        match error {
-            GetEventError::NotFound(id) => event_not_found(id),
-            GetEventError::Store(store) => store.into(),
-        }
-    }
-}
-
-impl From<GetImageError> for ApiFailure {
-    fn from(error: GetImageError) -> Self {
-        match error {
-            GetImageError::NotFound(id) => ApiFailure::not_found(Localized::new(
-                format!("Event {id} has no uploaded picture"),
-                format!("Acara {id} tidak memiliki gambar yang diunggah"),
-            )),
-            GetImageError::Store(store) => store.into(),
-        }
-    }
-}
-
-fn image_too_large(limit_bytes: usize) -> ApiFailure {
-    let megabytes = limit_bytes / (1024 * 1024);
-    ApiFailure::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorReason::PayloadTooLarge,
-        Localized::new(
-            format!("The picture is too large: a data URL may be at most {megabytes} MB"),
-            format!("Gambar terlalu besar: data URL paling besar {megabytes} MB"),
-        ),
-    )
-    .with_details(json!([
-        "image_url: is larger than the 2 MB allowed for a picture"
-    ]))
-}
-
-impl From<CreateEventError> for ApiFailure {
-    fn from(error: CreateEventError) -> Self {
-        match error {
-            CreateEventError::Denied(denied) => denied.into(),
-            CreateEventError::Invalid(errors) => ApiFailure::bad_request(&errors),
-            CreateEventError::ImageTooLarge { limit_bytes } => image_too_large(limit_bytes),
-            CreateEventError::Store(store) => store.into(),
-        }
-    }
-}
-
-impl From<UpdateEventError> for ApiFailure {
-    fn from(error: UpdateEventError) -> Self {
-        match error {
-            UpdateEventError::Denied(denied) => denied.into(),
-            UpdateEventError::NotFound(id) => event_not_found(id),
-            UpdateEventError::Invalid(errors) => ApiFailure::bad_request(&errors),
-            UpdateEventError::ImageTooLarge { limit_bytes } => image_too_large(limit_bytes),
-            UpdateEventError::Conflict(conflict) => {
-                let (reason, indonesian) = match &conflict {
-                    EventUpdateError::CapacityBelowSeatsInUse { requested, in_use } => (
-                        ErrorReason::CapacityInUse,
-                        format!(
-                            "Kapasitas tidak dapat diturunkan menjadi {requested}: kursi sampai nomor {in_use} menurut urutan kursi sudah dipesan atau terjual"
-                        ),
-                    ),
-                    EventUpdateError::PhaseHasSales { name, sold } => (
-                        ErrorReason::PhaseHasSales,
-                        format!(
-                            "Fase \"{name}\" sudah memiliki {sold} tiket terjual atau dipesan dan tidak dapat dihapus"
-                        ),
-                    ),
-                    EventUpdateError::QuotaBelowSold { name, sold } => (
-                        ErrorReason::PhaseHasSales,
-                        format!(
-                            "Kuota fase \"{name}\" tidak dapat dikurangi di bawah {sold} tiket yang sudah terjual atau dipesan"
-                        ),
-                    ),
-                    EventUpdateError::CancelledForGood => (
-                        ErrorReason::EventCancelled,
-                        ErrorReason::EventCancelled.headline().indonesian,
-                    ),
-                    EventUpdateError::Input(_) => {
-                        return ApiFailure::internal(&"an invalid update reached the store")
-                    }
-                };
-                ApiFailure::conflict(reason, Localized::new(conflict.to_string(), indonesian))
-            }
-            UpdateEventError::Store(store) => store.into(),
-        }
-    }
-}
-
-impl From<DeleteEventError> for ApiFailure {
-    fn from(error: DeleteEventError) -> Self {
-        match error {
-            DeleteEventError::Denied(denied) => denied.into(),
-            DeleteEventError::NotFound(id) => event_not_found(id),
-            DeleteEventError::HasBookings => {
-                ApiFailure::of(StatusCode::CONFLICT, ErrorReason::EventHasBookings)
-            }
-            DeleteEventError::Store(store) => store.into(),
-        }
-    }
-}
-
-impl From<TicketHolderEventsError> for ApiFailure {
-    fn from(error: TicketHolderEventsError) -> Self {
-        match error {
-            TicketHolderEventsError::Denied(denied) => denied.into(),
-            TicketHolderEventsError::Store(store) => store.into(),
-        }
-    }
-}
-
-impl From<PlaceError> for ApiFailure {
-    fn from(error: PlaceError) -> Self {
-        match error {
-            PlaceError::Invalid(errors) => ApiFailure::bad_request(&errors),
-            PlaceError::EventNotFound(id) => event_not_found(id),
-            PlaceError::Rejected(rejection) => rejection.into(),
-            PlaceError::Store(store) => store.into(),
-        }
-    }
-}
-
-/// `"A1"`, or `"A1, A2"`.
-fn labels(seats: &[BookedSeat]) -> String {
-    seats
-        .iter()
-        .map(|seat| seat.label.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-impl From<BookingRejection> for ApiFailure {
-    fn from(rejection: BookingRejection) -> Self {
-        let english = rejection.to_string();
-        match &rejection {
-            BookingRejection::Malformed(errors) => ApiFailure::bad_request(errors),
-            BookingRejection::UnknownSeats { ids } => {
-                let mut errors = ValidationErrors::new();
-                for id in ids {
-                    errors.add("seat_ids", format!("seat {id} is not a seat of this event"));
-                }
-                ApiFailure::bad_request(&errors)
-            }
-            BookingRejection::UnknownPhase { id } => ApiFailure::invalid_field(
-                "phase_id",
-                &format!("phase {id} is not a price phase of this event"),
-            ),
-            BookingRejection::SeatsTaken { seats } => {
-                let ids: Vec<i64> = seats.iter().map(|seat| seat.id.0).collect();
-                let indonesian =
-                    format!("Kursi {} sudah diambil; silakan pilih kursi lain", labels(seats));
-                ApiFailure::conflict(
-                    ErrorReason::SeatTaken,
-                    Localized::new(format!("{english}; please choose other seats"), indonesian),
-                )
-                .with_details(json!(ids))
-            }
-            BookingRejection::PriceOverflow => ApiFailure::invalid_field("seat_ids", &english),
-            BookingRejection::EventNotOnSale { status } => ApiFailure::conflict(
-                ErrorReason::EventNotOnSale,
-                Localized::new(
-                    english.clone(),
-                    format!("Acara ini berstatus {status} dan tidak lagi menjual tiket"),
-                ),
-            ),
-            BookingRejection::NoPhaseOnSale => {
-                ApiFailure::of(StatusCode::CONFLICT, ErrorReason::NoPhaseOnSale)
-            }
-            BookingRejection::PhaseNotOnSale { name } => ApiFailure::conflict(
-                ErrorReason::PhaseNotOnSale,
-                Localized::new(
-                    english.clone(),
-                    format!("Fase \"{name}\" sedang tidak dijual"),
-                ),
-            ),
-            BookingRejection::QuotaExhausted {
-                name,
-                remaining,
-                requested,
-            } => ApiFailure::conflict(
-                ErrorReason::PhaseSoldOut,
-                Localized::new(
-                    english.clone(),
-                    format!(
-                        "Hanya tersisa {remaining} tiket di fase \"{name}\", Anda meminta {requested}"
-                    ),
-                ),
-            ),
-            BookingRejection::TicketLimit {
-                limit,
-                held,
-                requested,
-            } => ApiFailure::conflict(
-                ErrorReason::TicketLimitReached,
-                Localized::new(
-                    english.clone(),
-                    format!(
-                        "Satu pelanggan boleh memegang paling banyak {limit} tiket untuk acara ini; Anda memegang {held} dan meminta {requested}"
-                    ),
-                ),
-            ),
-            BookingRejection::TooManyAbandonedHolds { abandoned, wait } => {
-                let minutes = wait.num_minutes().max(1);
-                ApiFailure::too_many(
-                    ErrorReason::TooManyAbandonedHolds,
-                    Localized::new(
-                        english.clone(),
-                        format!(
-                            "Anda sudah melepas {abandoned} pemesanan untuk acara ini belakangan ini (dibiarkan habis waktunya atau dibatalkan sebelum dibayar); Anda dapat memesan kursinya lagi dalam {minutes} menit"
-                        ),
-                    ),
-                    wait.num_seconds().max(1) as u64,
-                )
-            }
-        }
-    }
-}
-
-impl<R: Into<ApiFailure>> From<BookingError<R>> for ApiFailure {
-    fn from(error: BookingError<R>) -> Self {
-        match error {
-            BookingError::Rejected(reason) => reason.into(),
-            other => booking_command_failure(other),
-        }
-    }
-}
-
-impl From<Never> for ApiFailure {
-    fn from(never: Never) -> Self {
-        match never {}
-    }
-}
-
-impl From<PayRejection> for ApiFailure {
-    fn from(rejection: PayRejection) -> Self {
-        match rejection {
-            PayRejection::NotPending { status } => ApiFailure::conflict(
-                ErrorReason::BookingNotPending,
-                Localized::new(
-                    rejection.to_string(),
-                    format!(
-                        "Pemesanan ini berstatus {status}; hanya pemesanan yang menunggu pembayaran yang dapat dibayar"
-                    ),
-                ),
-            ),
-            PayRejection::AmountTooLow { required, given } => ApiFailure::new(
-                StatusCode::BAD_REQUEST,
-                ErrorReason::AmountTooLow,
-                Localized::new(
-                    format!(
-                        "The amount {} is less than the {} due",
-                        given.amount(),
-                        required.amount()
-                    ),
-                    format!(
-                        "Jumlah {} kurang dari {} yang harus dibayar",
-                        given.amount(),
-                        required.amount()
-                    ),
-                ),
-            )
-            .with_details(json!({ "required": required.amount(), "given": given.amount() })),
-        }
-    }
-}
-
-/// A refused cancellation; one of a checked-in booking names when, as the venue's wall time.
-pub fn cancel_failure(error: CancelError, venue_offset: FixedOffset) -> ApiFailure {
-    let message = match &error {
-        BookingError::Rejected(CancelRejection::CheckedIn { at }) => {
-            let at = VenueTime::new(*at, venue_offset).to_wall_clock();
-            Localized::new(
-                format!("The booking was checked in at {at} and can no longer be cancelled"),
-                format!("Pemesanan ini sudah check-in pukul {at} dan tidak dapat dibatalkan lagi"),
-            )
-        }
-        BookingError::Rejected(CancelRejection::NotOpen { status }) => Localized::new(
-            format!("The booking is {status} and can no longer be cancelled"),
-            format!("Pemesanan ini berstatus {status} dan tidak dapat dibatalkan lagi"),
-        ),
-        BookingError::Rejected(CancelRejection::EventStarted) => Localized::new(
-            "The show has started, so a paid booking can no longer be cancelled",
-            "Acara sudah dimulai, jadi pemesanan yang sudah dibayar tidak dapat dibatalkan lagi",
-        ),
-        _ => return booking_command_failure(error),
-    };
-    ApiFailure::conflict(ErrorReason::BookingNotCancellable, message)
-}
-
-/// A refused check-in, told as the door staff read it: a second scan names when the ticket was
-/// used, as the venue's wall time.
-pub fn check_in_failure(error: CheckInError, venue_offset: FixedOffset) -> ApiFailure {
-    match error {
-        BookingError::Rejected(CheckInRejection::AlreadyCheckedIn { at }) => {
-            let at = VenueTime::new(at, venue_offset);
-            let wall_clock = at.to_wall_clock();
-            let mut failure = ApiFailure::conflict(
-                ErrorReason::AlreadyCheckedIn,
-                Localized::new(
-                    format!("Ticket already used at {wall_clock}"),
-                    format!("Tiket sudah dipakai pukul {wall_clock}"),
-                ),
-            );
-            // The door staff read this sentence as it is.
-            failure.body.message = failure.body.message.trim_end_matches('.').to_string();
-            failure.with_details(json!({ "checked_in_at": at.to_rfc3339() }))
-        }
-        BookingError::Rejected(CheckInRejection::NotPaid { status }) => ApiFailure::conflict(
-            ErrorReason::BookingNotPaid,
-            Localized::new(
-                format!("The booking is {status}; only a paid booking can be checked in"),
-                format!(
-                    "Pemesanan ini berstatus {status}; hanya pemesanan yang sudah dibayar yang dapat check-in"
-                ),
-            ),
-        ),
-        other => booking_command_failure(other),
-    }
-}
-
-/// What every command on a booking named by its code may fail with, whatever the command.
-fn booking_command_failure<R>(error: BookingError<R>) -> ApiFailure {
-    match error {
-        BookingError::NotFound(code) => ApiFailure::not_found(Localized::new(
-            format!("Booking {code} does not exist"),
-            format!("Pemesanan {code} tidak ada"),
-        )),
-        BookingError::Denied(denied) => denied.into(),
-        BookingError::Invalid(errors) => ApiFailure::bad_request(&errors),
-        BookingError::Store(store) => store.into(),
-        BookingError::Rejected(_) => {
-            ApiFailure::internal(&"a booking command's refusal reached the generic mapping")
-        }
-    }
-}
-
-impl From<HistoryError> for ApiFailure {
-    fn from(error: HistoryError) -> Self {
-        match error {
-            HistoryError::Denied(denied) => denied.into(),
-            HistoryError::Store(store) => store.into(),
-        }
-    }
-}
-
-impl From<DashboardError> for ApiFailure {
-    fn from(error: DashboardError) -> Self {
-        match error {
-            DashboardError::Denied(denied) => denied.into(),
-            DashboardError::Store(store) => store.into(),
-        }
-    }
-}
-
-impl From<ListAuditError> for ApiFailure {
-    fn from(error: ListAuditError) -> Self {
-        match error {
-            ListAuditError::Denied(denied) => denied.into(),
-            ListAuditError::Invalid(errors) => ApiFailure::bad_request(&errors),
-            ListAuditError::Store(store) => store.into(),
-        }
-    }
-}
-
-impl From<IdempotencyError> for ApiFailure {
-    fn from(error: IdempotencyError) -> Self {
-        match error {
-            IdempotencyError::Invalid(errors) => ApiFailure::bad_request(&errors),
-            IdempotencyError::InProgress => {
-                ApiFailure::of(StatusCode::CONFLICT, ErrorReason::IdempotencyInProgress)
-                    .retry_after(1)
-            }
-            IdempotencyError::Mismatch => {
-                ApiFailure::of(StatusCode::UNPROCESSABLE_ENTITY, ErrorReason::IdempotencyKeyReused)
-            }
-            // Keys free up as they expire (refusals within the hour); a minute is a fair wait.
-            IdempotencyError::TooManyKeys { max } => ApiFailure::too_many(
-                ErrorReason::TooManyIdempotencyKeys,
-                Localized::new(
-                    error.to_string(),
-                    format!(
-                        "Anda sudah memegang {max} Idempotency-Key dari sehari terakhir; ulangi dengan salah satunya, atau kirim permintaan tanpa kunci baru"
-                    ),
-                ),
-                60,
-            ),
-            IdempotencyError::Store(store) => store.into(),
-        }
-    }
-}
+pub use crate::error_responses;
 
 /// Turns errors raised by the framework itself (unknown path, wrong method, a request the
 /// operations cannot read) into the same error shape, in words of the API's, never the

@@ -19,7 +19,7 @@ use domain::event::{EventId, EventInput, EventPatch, Phase, PhaseId, PhaseInput}
 use domain::validation::ValidationErrors;
 use domain::Timestamp;
 
-use super::error::{error_responses, ApiFailure};
+use super::error::{error_responses, BadRequest};
 use super::pictures::{names_own_picture, PictureLinks, PictureResponse};
 use super::seat_map_cache::{SeatMapCache, SerializedJson};
 use super::shared_checks::SharedChecks;
@@ -448,23 +448,18 @@ impl EventsApi {
         if let Some(text) = &query {
             if text.chars().count() > 255 {
                 return Err(
-                    ApiFailure::invalid_field("q", "must be at most 255 characters").into(),
+                    BadRequest::invalid_field("q", "must be at most 255 characters").into(),
                 );
             }
             domain::validation::without_control_characters(text, false)
-                .map_err(|problem| ApiFailure::invalid_field("q", &problem))?;
+                .map_err(|problem| BadRequest::invalid_field("q", &problem))?;
         }
         let filter = EventFilter {
             query,
             upcoming_only: upcoming.0.unwrap_or(false),
             ticket_holder: None,
         };
-        let events = self
-            .services
-            .events
-            .list(filter, page)
-            .await
-            .map_err(ApiFailure::from)?;
+        let events = self.services.events.list(filter, page).await?;
         let shown = Presentation::of(&self.services, &self.links, request);
         Ok(EventListResponse::Ok(
             Json(
@@ -493,7 +488,7 @@ impl EventsApi {
         let date = time_field(&mut errors, "date", &body.date, offset);
         let phases = phase_inputs(&mut errors, &body.phases, offset);
         let Some(date) = date.filter(|_| errors.is_empty()) else {
-            return Err(ApiFailure::bad_request(&errors).into());
+            return Err(BadRequest::invalid(&errors).into());
         };
         let input = EventInput {
             name: body.name.into(),
@@ -505,12 +500,7 @@ impl EventsApi {
             capacity: body.capacity,
             phases,
         };
-        let view = self
-            .services
-            .events
-            .create(&actor, input)
-            .await
-            .map_err(ApiFailure::from)?;
+        let view = self.services.events.create(&actor, input).await?;
         Ok(CreatedEventResponse::Created(Json(EventResponse::new(
             &view,
             &Presentation::of(&self.services, &self.links, request),
@@ -524,12 +514,7 @@ impl EventsApi {
         request: &Request,
         id: Path<i64>,
     ) -> Result<Json<EventResponse>, GetEventErrors> {
-        let view = self
-            .services
-            .events
-            .get(EventId(id.0))
-            .await
-            .map_err(ApiFailure::from)?;
+        let view = self.services.events.get(EventId(id.0)).await?;
         Ok(Json(EventResponse::new(
             &view,
             &Presentation::of(&self.services, &self.links, request),
@@ -558,7 +543,7 @@ impl EventsApi {
             .as_deref()
             .map(|phases| phase_inputs(&mut errors, phases, offset));
         if !errors.is_empty() {
-            return Err(ApiFailure::bad_request(&errors).into());
+            return Err(BadRequest::invalid(&errors).into());
         }
         let event = EventId(id.0);
         let image_url = match patch_field(body.image_url) {
@@ -576,12 +561,7 @@ impl EventsApi {
             capacity: body.capacity,
             phases,
         };
-        let view = self
-            .services
-            .events
-            .update(&actor, event, patch)
-            .await
-            .map_err(ApiFailure::from)?;
+        let view = self.services.events.update(&actor, event, patch).await?;
         Ok(Json(EventResponse::new(
             &view,
             &Presentation::of(&self.services, &self.links, request),
@@ -596,11 +576,7 @@ impl EventsApi {
         id: Path<i64>,
     ) -> Result<DeletedResponse, DeleteEventErrors> {
         let actor = self.services.actor(&auth).await?;
-        self.services
-            .events
-            .delete(&actor, EventId(id.0))
-            .await
-            .map_err(ApiFailure::from)?;
+        self.services.events.delete(&actor, EventId(id.0)).await?;
         Ok(DeletedResponse::Deleted)
     }
 
@@ -620,12 +596,7 @@ impl EventsApi {
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
     ) -> Result<PictureResponse, GetImageErrors> {
-        let file = self
-            .services
-            .events
-            .image(EventId(id.0))
-            .await
-            .map_err(ApiFailure::from)?;
+        let file = self.services.events.image(EventId(id.0)).await?;
         Ok(PictureResponse::of(
             file,
             v.0.as_deref(),
@@ -644,8 +615,7 @@ impl EventsApi {
                 let (services, seat_maps) = (services.clone(), seat_maps.clone());
                 async move { current_seat_map(&services, &seat_maps, event).await }
             })
-            .await
-            .map_err(ApiFailure::from)?;
+            .await?;
         Ok(SeatMapResponse::Ok(SerializedJson::new(body)))
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
-use super::error::ApiFailure;
+use super::error::{ErrorReason, Unavailable};
 use super::Services;
 
 #[derive(Object)]
@@ -60,15 +60,15 @@ impl HealthApi {
                 tracing::warn!(error = %error, "store not ready");
                 ReadyResponse::NotReady(
                     Json(
-                        ApiFailure::new(
-                            poem::http::StatusCode::SERVICE_UNAVAILABLE,
-                            super::error::ErrorReason::StoreUnavailable,
+                        Unavailable::new(
+                            ErrorReason::StoreUnavailable,
                             super::language::Localized::new(
                                 "The store is not reachable",
                                 "Penyimpanan data tidak dapat dijangkau",
                             ),
                         )
-                        .body,
+                        .body()
+                        .clone(),
                     ),
                     1,
                 )

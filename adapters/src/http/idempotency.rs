@@ -17,10 +17,10 @@ use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 use application::auth::Actor;
-use application::idempotency::{Claimed, MAX_KEY_LENGTH};
+use application::idempotency::{Claimed, IdempotencyError, MAX_KEY_LENGTH};
 use application::ports::StoredResponse;
 
-use super::error::ApiFailure;
+use super::error::{Answers, BadRequest, Internal, IntoAnswer, OperationErrors};
 use super::Services;
 
 /// Sent with an answer that is a replay of the first answer to the same key.
@@ -178,17 +178,17 @@ pub async fn run<T, E, F>(
 ) -> Result<Idempotent<T>, E>
 where
     T: IntoResponse + Send + 'static,
-    E: IntoResponse + From<ApiFailure> + Send + 'static,
+    E: IntoResponse + Answers<400> + OperationErrors + Send + 'static,
+    IdempotencyError: IntoAnswer<E>,
     F: Future<Output = Result<T, E>> + Send + 'static,
 {
     let (key, fingerprint) = match request.0 {
         None => return operation.await.map(Idempotent::Fresh),
         Some(None) => {
-            return Err(ApiFailure::invalid_field(
+            return Err(E::answer(BadRequest::invalid_field(
                 application::idempotency::KEY_HEADER,
                 "must be sent once",
-            )
-            .into())
+            )))
         }
         Some(Some(sent)) => sent,
     };
@@ -196,7 +196,7 @@ where
         .idempotency
         .begin(actor, &key, &fingerprint)
         .await
-        .map_err(ApiFailure::from)?
+        .map_err(IdempotencyError::into_answer)?
     {
         Claimed::Replay(answer) => return Ok(Idempotent::Recorded(replay(answer))),
         Claimed::Run(claim) => claim,
@@ -214,7 +214,7 @@ where
                 Ok(bytes) => bytes,
                 Err(error) => {
                     release(&task_services, task_claim).await;
-                    return ApiFailure::internal(&error).into_response();
+                    return Internal::cause(&error).into_response();
                 }
             };
             let answer = StoredResponse {
@@ -235,7 +235,7 @@ where
         Ok(response) => Ok(Idempotent::Recorded(response)),
         Err(error) => {
             release(services, claim).await;
-            Err(ApiFailure::internal(&error).into())
+            Err(E::answer(Internal::cause(&error)))
         }
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use application::ports::CheckPriority;
 
-use super::error::{ApiFailure, ErrorReason};
+use super::error::{ErrorReason, TooManyRequests};
 use super::language::Localized;
 
 /// At most `max` events per `per`; a `max` of 0 means no limit.
@@ -177,9 +177,9 @@ impl Throttle {
 
 impl Throttled {
     /// The 429 of too many of `what` (in both languages).
-    pub fn into_failure(self, what: Localized) -> ApiFailure {
+    pub fn into_failure(self, what: Localized) -> TooManyRequests {
         let seconds = self.retry_after.as_secs().max(1);
-        ApiFailure::too_many(
+        TooManyRequests::new(
             ErrorReason::RateLimited,
             Localized::new(
                 format!(
@@ -191,8 +191,8 @@ impl Throttled {
                     what.indonesian
                 ),
             ),
-            seconds,
         )
+        .retry_after(seconds)
     }
 }
 
@@ -316,6 +316,7 @@ pub fn client_address(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::error::ApiFailure;
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()
@@ -363,7 +364,9 @@ mod tests {
         );
         assert!(throttle.check("a").is_err());
         assert!(throttle.hit("b").is_ok(), "keys are counted apart");
-        let failure = refused.into_failure(Localized::new("login attempts", "percobaan masuk"));
+        let failure = ApiFailure::from(
+            refused.into_failure(Localized::new("login attempts", "percobaan masuk")),
+        );
         assert_eq!(
             (failure.body.code, failure.retry_after.is_some()),
             (429, true)

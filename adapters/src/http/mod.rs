@@ -14,6 +14,7 @@ pub mod limits;
 pub mod middleware;
 mod pictures;
 mod protocol_errors;
+mod refusals;
 mod request_shape;
 mod seat_map_cache;
 pub mod server;
@@ -31,7 +32,7 @@ use poem_openapi::auth::Bearer;
 use poem_openapi::{OpenApiService, SecurityScheme};
 
 use application::audit::AuditService;
-use application::auth::{Actor, Authenticate};
+use application::auth::{Actor, AuthError, Authenticate};
 use application::bookings::BookingService;
 use application::dashboard::DashboardService;
 use application::events::EventService;
@@ -40,7 +41,7 @@ use application::idempotency::IdempotencyService;
 use application::users::UserService;
 use application::Page;
 
-use self::error::ApiFailure;
+use self::error::BadRequest;
 
 /// The use cases the HTTP API calls.
 pub struct Services {
@@ -108,13 +109,13 @@ pub struct BearerToken(Bearer);
 
 impl Services {
     /// The user behind a bearer token, or a 401.
-    pub async fn actor(&self, token: &BearerToken) -> Result<Actor, ApiFailure> {
-        Ok(self.authenticate.execute(&token.0.token).await?)
+    pub async fn actor(&self, token: &BearerToken) -> Result<Actor, AuthError> {
+        self.authenticate.execute(&token.0.token).await
     }
 }
 
 /// `?page=1&per_page=20`; `per_page` is at most 100.
-pub fn page_of(page: Option<u32>, per_page: Option<u32>) -> Result<Page, ApiFailure> {
+pub fn page_of(page: Option<u32>, per_page: Option<u32>) -> Result<Page, BadRequest> {
     let mut errors = domain::validation::ValidationErrors::new();
     let page = page.unwrap_or(1);
     let per_page = per_page.unwrap_or(20);
@@ -130,13 +131,13 @@ pub fn page_of(page: Option<u32>, per_page: Option<u32>) -> Result<Page, ApiFail
     if errors.is_empty() {
         Ok(Page::new(page, per_page))
     } else {
-        Err(ApiFailure::bad_request(&errors))
+        Err(BadRequest::invalid(&errors))
     }
 }
 
 /// As [`page_of`], but without either parameter the whole list: for the lists the web app reads
 /// whole (the event list, a customer's booking history).
-pub fn page_or_everything(page: Option<u32>, per_page: Option<u32>) -> Result<Page, ApiFailure> {
+pub fn page_or_everything(page: Option<u32>, per_page: Option<u32>) -> Result<Page, BadRequest> {
     if page.is_none() && per_page.is_none() {
         Ok(Page::everything())
     } else {

@@ -14,7 +14,7 @@ use domain::user::{User, UserId};
 use poem::Request;
 
 use super::bookings::BookingResponse;
-use super::error::{error_responses, ApiFailure, RetryAfter};
+use super::error::{error_responses, RetryAfter};
 use super::events::EventResponse;
 use super::language::Localized;
 use super::limits::{Throttled, Throttles};
@@ -347,12 +347,7 @@ impl UsersApi {
             nik: body.0.nik.map(String::from),
             phone_number: body.0.phone_number.map(String::from),
         };
-        let user = self
-            .services
-            .users
-            .register(form)
-            .await
-            .map_err(ApiFailure::from)?;
+        let user = self.services.users.register(form).await?;
         Ok(RegisterResponse::Created(Json(UserResponse::new(
             &user,
             self.services.venue_offset,
@@ -392,7 +387,7 @@ impl UsersApi {
                     // Counted after the fact: the limit is on failures, so a right password passes.
                     self.throttles.login_failed(&account, &address);
                 }
-                return Err(ApiFailure::from(error).into());
+                return Err(error.into());
             }
         };
         Ok(Json(LoginResponse {
@@ -414,12 +409,7 @@ impl UsersApi {
     ) -> Result<UserListResponse, AdminReadErrors> {
         let actor = self.services.actor(&auth).await?;
         let page = page_of(page.0, per_page.0)?;
-        let users = self
-            .services
-            .users
-            .list(&actor, page)
-            .await
-            .map_err(ApiFailure::from)?;
+        let users = self.services.users.list(&actor, page).await?;
         Ok(UserListResponse::Ok(
             Json(
                 users
@@ -440,12 +430,7 @@ impl UsersApi {
         id: Path<i64>,
     ) -> Result<Json<UserResponse>, ProfileErrors> {
         let actor = self.services.actor(&auth).await?;
-        let user = self
-            .services
-            .users
-            .get(&actor, UserId(id.0))
-            .await
-            .map_err(ApiFailure::from)?;
+        let user = self.services.users.get(&actor, UserId(id.0)).await?;
         Ok(Json(UserResponse::new(&user, self.services.venue_offset)))
     }
 
@@ -478,8 +463,7 @@ impl UsersApi {
             .services
             .users
             .update(&actor, UserId(id.0), update)
-            .await
-            .map_err(ApiFailure::from)?;
+            .await?;
         Ok(Json(UserResponse::new(&user, self.services.venue_offset)))
     }
 
@@ -491,11 +475,7 @@ impl UsersApi {
         id: Path<i64>,
     ) -> Result<DeactivateResponse, DeactivateErrors> {
         let actor = self.services.actor(&auth).await?;
-        self.services
-            .users
-            .deactivate(&actor, UserId(id.0))
-            .await
-            .map_err(ApiFailure::from)?;
+        self.services.users.deactivate(&actor, UserId(id.0)).await?;
         Ok(DeactivateResponse::Deactivated)
     }
 
@@ -548,7 +528,7 @@ impl UsersApi {
                 if error == ChangePasswordError::WrongOldPassword {
                     self.throttles.password_check_failed(&address);
                 }
-                ApiFailure::from(error)
+                error
             })?;
         Ok(Json(MessageResponse {
             message: Localized::new(
@@ -575,8 +555,7 @@ impl UsersApi {
             .services
             .events
             .events_of_ticket_holder(&actor, UserId(id.0), page)
-            .await
-            .map_err(ApiFailure::from)?;
+            .await?;
         let shown = Presentation::of(&self.services, &self.links, request);
         Ok(HeldEventsResponse::Ok(
             Json(
@@ -612,8 +591,7 @@ impl UsersApi {
             .services
             .bookings
             .history(&actor, UserId(id.0), page)
-            .await
-            .map_err(ApiFailure::from)?;
+            .await?;
         let shown = Presentation::of(&self.services, &self.links, request);
         Ok(HistoryResponse::Ok(
             Json(
