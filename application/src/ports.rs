@@ -33,6 +33,8 @@ pub enum StoreError {
 }
 
 pub const MAX_PER_PAGE: u32 = 100;
+/// The highest page number a list is read at.
+pub const MAX_PAGE: u32 = 1_000_000;
 
 /// A 1-based page of a list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -233,7 +233,7 @@ impl Config {
                 "MAX_SEATS_PER_BOOKING",
                 var("MAX_SEATS_PER_BOOKING"),
                 DEFAULT_MAX_SEATS_PER_BOOKING,
-                whole_number_in(1..=100),
+                whole_number_in(1..=domain::booking::MOST_SEATS_PER_BOOKING),
             )?,
             max_tickets_per_user: parse_or(
                 "MAX_TICKETS_PER_USER",

@@ -78,6 +78,13 @@ pub enum BookingStatus {
 }
 
 impl BookingStatus {
+    pub const ALL: [BookingStatus; 4] = [
+        BookingStatus::Pending,
+        BookingStatus::Confirmed,
+        BookingStatus::Expired,
+        BookingStatus::Cancelled,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             BookingStatus::Pending => "pending",
@@ -88,14 +95,9 @@ impl BookingStatus {
     }
 
     pub fn parse(value: &str) -> Option<BookingStatus> {
-        [
-            Self::Pending,
-            Self::Confirmed,
-            Self::Expired,
-            Self::Cancelled,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == value)
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == value)
     }
 
     /// Pending and confirmed bookings hold their seats and count against quotas and limits.
@@ -281,6 +283,9 @@ pub enum CheckInRejection {
     #[error("booking is {status}, only a paid booking can be checked in")]
     NotPaid { status: BookingStatus },
 }
+
+/// The most seats one booking may ever hold, whatever the operator configures.
+pub const MOST_SEATS_PER_BOOKING: u32 = 100;
 
 /// The limits an operator configures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

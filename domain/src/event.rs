@@ -7,7 +7,7 @@ use crate::image::{
     parse_image_url, EventImage, ImageChange, ImageUrlError, NewImage, MAX_IMAGE_DATA_URL_BYTES,
 };
 use crate::money::Money;
-use crate::validation::{multiline_text_of_length, text_of_length, ValidationErrors};
+use crate::validation::{multiline_text_of_length, text_of_length, TextLength, ValidationErrors};
 use crate::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -33,6 +33,10 @@ pub const MAX_SEATS_PER_ROW: u32 = 100;
 pub const DEFAULT_SEATS_PER_ROW: u32 = 10;
 pub const MAX_PHASES: usize = 10;
 pub const MAX_DESCRIPTION_CHARS: usize = 10_000;
+pub const EVENT_NAME_LENGTH: TextLength = TextLength::new(3, 255);
+pub const VENUE_LENGTH: TextLength = TextLength::new(1, 255);
+pub const DESCRIPTION_LENGTH: TextLength = TextLength::new(0, MAX_DESCRIPTION_CHARS);
+pub const PHASE_NAME_LENGTH: TextLength = TextLength::new(3, 50);
 /// The status an organiser sets. `ended` is not stored: it follows from the date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventStatus {
@@ -41,6 +45,8 @@ pub enum EventStatus {
 }
 
 impl EventStatus {
+    pub const ALL: [EventStatus; 2] = [EventStatus::Published, EventStatus::Cancelled];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventStatus::Published => "published",
@@ -71,6 +77,12 @@ pub enum ShownStatus {
 }
 
 impl ShownStatus {
+    pub const ALL: [ShownStatus; 3] = [
+        ShownStatus::Published,
+        ShownStatus::Ended,
+        ShownStatus::Cancelled,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ShownStatus::Published => "published",
@@ -242,24 +254,25 @@ impl EventChecks {
     }
 
     fn name(&mut self, name: &str) -> Option<String> {
-        self.errors.check("name", text_of_length(name, 3, 255))
+        self.errors
+            .check("name", text_of_length(name, EVENT_NAME_LENGTH))
     }
 
     fn venue(&mut self, venue: &str) -> Option<String> {
-        self.errors.check("venue", text_of_length(venue, 1, 255))
+        self.errors
+            .check("venue", text_of_length(venue, VENUE_LENGTH))
     }
 
     fn description(&mut self, description: Option<&str>) -> Option<Option<String>> {
-        match description.map(str::trim) {
-            None | Some("") => Some(None),
-            Some(text) => self
-                .errors
-                .check(
-                    "description",
-                    multiline_text_of_length(text, 0, MAX_DESCRIPTION_CHARS),
-                )
-                .map(Some),
-        }
+        let Some(text) = description else {
+            return Some(None);
+        };
+        self.errors
+            .check(
+                "description",
+                multiline_text_of_length(text, DESCRIPTION_LENGTH),
+            )
+            .map(|trimmed| (!trimmed.is_empty()).then_some(trimmed))
     }
 
     fn date(&mut self, date: Timestamp, now: Timestamp) {
@@ -305,9 +318,10 @@ impl EventChecks {
         let mut plans = Vec::with_capacity(phases.len());
         for (index, phase) in phases.iter().enumerate() {
             let field = |name: &str| format!("phases[{index}].{name}");
-            let name = self
-                .errors
-                .check(&field("name"), text_of_length(&phase.name, 3, 50));
+            let name = self.errors.check(
+                &field("name"),
+                text_of_length(&phase.name, PHASE_NAME_LENGTH),
+            );
             if phase.price < 0 {
                 self.errors.add(field("price"), "must not be negative");
             }

@@ -4,7 +4,7 @@ use std::fmt;
 
 use crate::booking::BookingId;
 use crate::money::Money;
-use crate::validation::{text_of_length, ValidationErrors};
+use crate::validation::{text_of_length, TextLength, ValidationErrors};
 use crate::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -18,6 +18,8 @@ impl fmt::Display for PaymentId {
 
 /// The most a single payment may hand over, so that arithmetic on it never overflows.
 pub const MAX_PAYMENT: i64 = 1_000_000_000_000;
+/// How a payment was made ("BCA Virtual Account"): 1 to 100 characters.
+pub const METHOD_LENGTH: TextLength = TextLength::new(1, 100);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PaymentStatus {
@@ -27,6 +29,8 @@ pub enum PaymentStatus {
 }
 
 impl PaymentStatus {
+    pub const ALL: [PaymentStatus; 2] = [PaymentStatus::Success, PaymentStatus::Refunded];
+
     pub fn as_str(self) -> &'static str {
         match self {
             PaymentStatus::Success => "success",
@@ -85,7 +89,7 @@ impl PaymentInput {
         } else if amount > MAX_PAYMENT {
             errors.add("amount", format!("must be at most {MAX_PAYMENT}"));
         }
-        let method = errors.check("method", text_of_length(method, 1, 100));
+        let method = errors.check("method", text_of_length(method, METHOD_LENGTH));
         errors.into_result(|| PaymentInput {
             amount: Money::rupiah(amount),
             method: method.unwrap_or_default(),

@@ -53,6 +53,8 @@ pub enum SeatStatus {
 }
 
 impl SeatStatus {
+    pub const ALL: [SeatStatus; 3] = [SeatStatus::Available, SeatStatus::Held, SeatStatus::Sold];
+
     pub fn as_str(self) -> &'static str {
         match self {
             SeatStatus::Available => "available",

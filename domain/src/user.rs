@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::validation::text_of_length;
+use crate::validation::{text_of_length, TextLength};
 use crate::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -21,6 +21,8 @@ pub enum Role {
 }
 
 impl Role {
+    pub const ALL: [Role; 2] = [Role::Customer, Role::Admin];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Customer => "customer",
@@ -40,12 +42,25 @@ impl Role {
 }
 
 /// A person's display name: 3 to 100 characters.
+pub const PERSON_NAME_LENGTH: TextLength = TextLength::new(3, 100);
+/// An email address is at most 254 characters (RFC 5321).
+pub const MAX_EMAIL_CHARS: usize = 254;
+/// A password is at least 8 characters...
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// ...and at most 72 bytes, because bcrypt reads no further.
+pub const MAX_PASSWORD_BYTES: usize = 72;
+/// A NIK is exactly 16 digits.
+pub const NIK_DIGITS: usize = 16;
+/// A phone number is 10 to 15 digits, optionally after a leading `+`.
+pub const PHONE_DIGITS: std::ops::RangeInclusive<usize> = 10..=15;
+
+/// A person's display name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonName(String);
 
 impl PersonName {
     pub fn parse(value: &str) -> Result<Self, String> {
-        text_of_length(value, 3, 100).map(PersonName)
+        text_of_length(value, PERSON_NAME_LENGTH).map(PersonName)
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -72,14 +87,17 @@ fn is_invisible(c: char) -> bool {
 impl Email {
     pub fn parse(value: &str) -> Result<Self, String> {
         use unicode_normalization::UnicodeNormalization;
+        if value.chars().count() > MAX_EMAIL_CHARS {
+            return Err(format!("must be at most {MAX_EMAIL_CHARS} characters"));
+        }
         let typed = value.trim();
         if typed.chars().any(is_invisible) {
             return Err(INVISIBLE_CHARACTERS.to_string());
         }
         let email = typed.nfkc().collect::<String>().to_lowercase();
         let invalid = || "is not a valid email address".to_string();
-        if email.len() > 254 {
-            return Err("must be at most 254 characters".to_string());
+        if email.len() > MAX_EMAIL_CHARS {
+            return Err(format!("must be at most {MAX_EMAIL_CHARS} characters"));
         }
         let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
         let domain_ok = domain.contains('.')
@@ -122,17 +140,19 @@ impl Email {
     }
 }
 
-/// A password as typed: 8 to 72 bytes, because bcrypt reads no further than 72.
+/// A password as typed: at least 8 characters and at most 72 bytes.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(String);
 
 impl Password {
     pub fn new(value: &str) -> Result<Self, String> {
         crate::validation::without_control_characters(value, false)?;
-        match value.len() {
-            0..=7 => Err("must be at least 8 characters".to_string()),
-            8..=72 => Ok(Password(value.to_string())),
-            _ => Err("must be at most 72 bytes".to_string()),
+        if value.chars().count() < MIN_PASSWORD_CHARS {
+            Err(format!("must be at least {MIN_PASSWORD_CHARS} characters"))
+        } else if value.len() > MAX_PASSWORD_BYTES {
+            Err(format!("must be at most {MAX_PASSWORD_BYTES} bytes"))
+        } else {
+            Ok(Password(value.to_string()))
         }
     }
     pub fn expose(&self) -> &str {
@@ -153,7 +173,7 @@ pub struct Nik(String);
 impl Nik {
     pub fn parse(value: &str) -> Result<Self, String> {
         let nik = value.trim();
-        if nik.len() == 16 && nik.chars().all(|c| c.is_ascii_digit()) {
+        if nik.len() == NIK_DIGITS && nik.chars().all(|c| c.is_ascii_digit()) {
             Ok(Nik(nik.to_string()))
         } else {
             Err("must be exactly 16 digits".to_string())
@@ -172,7 +192,7 @@ impl PhoneNumber {
     pub fn parse(value: &str) -> Result<Self, String> {
         let phone = value.trim();
         let digits = phone.strip_prefix('+').unwrap_or(phone);
-        if (10..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) {
+        if PHONE_DIGITS.contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) {
             Ok(PhoneNumber(phone.to_string()))
         } else {
             Err("must be 10 to 15 digits, optionally after a leading +".to_string())

@@ -81,28 +81,41 @@ pub fn without_control_characters(value: &str, multiline: bool) -> Result<(), St
     }
 }
 
-/// Checks a one-line text: no control characters, and its length in characters after
-/// trimming; returns the trimmed text.
-pub fn text_of_length(value: &str, min: usize, max: usize) -> Result<String, String> {
+/// How long a text may be, in characters: at least `min` once the spaces around it are trimmed,
+/// and at most `max` as it was sent (what a schema's `minLength` and `maxLength` say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextLength {
+    pub min: usize,
+    pub max: usize,
+}
+
+impl TextLength {
+    pub const fn new(min: usize, max: usize) -> Self {
+        TextLength { min, max }
+    }
+}
+
+/// Checks a one-line text: no control characters, and its length; returns the trimmed text.
+pub fn text_of_length(value: &str, length: TextLength) -> Result<String, String> {
     without_control_characters(value, false)?;
-    length_between(value.trim(), min, max)
+    length_between(value, length)
 }
 
 /// As [`text_of_length`], for text that may run over several lines (a description).
-pub fn multiline_text_of_length(value: &str, min: usize, max: usize) -> Result<String, String> {
+pub fn multiline_text_of_length(value: &str, length: TextLength) -> Result<String, String> {
     without_control_characters(value, true)?;
-    length_between(value.trim(), min, max)
+    length_between(value, length)
 }
 
-fn length_between(trimmed: &str, min: usize, max: usize) -> Result<String, String> {
-    let length = trimmed.chars().count();
-    if length < min {
+fn length_between(value: &str, TextLength { min, max }: TextLength) -> Result<String, String> {
+    let trimmed = value.trim();
+    if trimmed.chars().count() < min {
         Err(if min == 1 {
             "must not be empty".to_string()
         } else {
             format!("must be at least {min} characters")
         })
-    } else if length > max {
+    } else if value.chars().count() > max {
         Err(format!("must be at most {max} characters"))
     } else {
         Ok(trimmed.to_string())
@@ -126,13 +139,27 @@ mod tests {
     }
 
     #[test]
-    fn text_length_counts_characters_after_trimming() {
-        assert_eq!(text_of_length("  Ari  ", 3, 5), Ok("Ari".to_string()));
-        assert!(text_of_length("  Ar ", 3, 5).is_err());
-        assert!(text_of_length("Ariana", 3, 5).is_err());
-        assert_eq!(text_of_length("Éléa", 3, 4), Ok("Éléa".to_string()));
+    fn text_length_counts_characters_trimmed_for_the_least_and_as_sent_for_the_most() {
+        let three_to_seven = TextLength::new(3, 7);
         assert_eq!(
-            text_of_length("", 1, 4),
+            text_of_length("  Ari  ", three_to_seven),
+            Ok("Ari".to_string())
+        );
+        assert_eq!(
+            text_of_length("  Ar   ", three_to_seven),
+            Err("must be at least 3 characters".to_string())
+        );
+        assert_eq!(
+            text_of_length(" Ariana ", three_to_seven),
+            Err("must be at most 7 characters".to_string()),
+            "the spaces around count towards the most, as a schema's maxLength counts them"
+        );
+        assert_eq!(
+            text_of_length("Éléa", TextLength::new(3, 4)),
+            Ok("Éléa".to_string())
+        );
+        assert_eq!(
+            text_of_length("", TextLength::new(1, 4)),
             Err("must not be empty".to_string())
         );
     }
@@ -147,15 +174,15 @@ mod tests {
             "Ari\u{85}",
         ] {
             assert_eq!(
-                text_of_length(hostile, 1, 50),
+                text_of_length(hostile, TextLength::new(1, 50)),
                 Err(CONTROL_CHARACTERS.to_string()),
                 "{hostile:?}"
             );
         }
         assert_eq!(
-            multiline_text_of_length("One line.\r\n\tAnother.", 0, 50),
+            multiline_text_of_length("One line.\r\n\tAnother.", TextLength::new(0, 50)),
             Ok("One line.\r\n\tAnother.".to_string())
         );
-        assert!(multiline_text_of_length("Nul\0", 0, 50).is_err());
+        assert!(multiline_text_of_length("Nul\0", TextLength::new(0, 50)).is_err());
     }
 }

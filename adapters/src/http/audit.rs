@@ -13,15 +13,28 @@ use application::views::AuditRecord;
 use crate::audit_json::audit_value_json;
 
 use super::error::error_responses;
+use super::fields::Text;
+use super::rules::AuditAction;
 use super::time::VenueTime;
-use super::{page_of, BearerToken, Services, Tag};
+use super::{page_of, BearerToken, PageParam, PerPageParam, Services, Tag};
 
 /// Who did it, as their account is now.
 #[derive(Object)]
+#[oai(example)]
 struct AuditActorResponse {
     id: i64,
     name: String,
     email: String,
+}
+
+impl poem_openapi::types::Example for AuditActorResponse {
+    fn example() -> Self {
+        AuditActorResponse {
+            id: 1,
+            name: "Administrator".into(),
+            email: "admin@example.com".into(),
+        }
+    }
 }
 
 /// One entry of the audit trail.
@@ -32,9 +45,7 @@ struct AuditEntryResponse {
     id: i64,
     occurred_at: VenueTime,
     actor: AuditActorResponse,
-    /// `booking_checked_in`, `user_role_changed`, `user_deactivated`, `user_password_reset`,
-    /// `event_cancelled` or `event_deleted`.
-    action: String,
+    action: Text<AuditAction>,
     /// `booking`, `user` or `event`.
     target_type: String,
     /// The booking's code, or the user's or event's id.
@@ -56,11 +67,7 @@ impl poem_openapi::types::Example for AuditEntryResponse {
                 chrono::FixedOffset::east_opt(7 * 3600)
                     .unwrap_or(chrono::FixedOffset::east_opt(0).expect("UTC")),
             ),
-            actor: AuditActorResponse {
-                id: 1,
-                name: "Administrator".into(),
-                email: "admin@example.com".into(),
-            },
+            actor: AuditActorResponse::example(),
             action: "booking_checked_in".into(),
             target_type: "booking".into(),
             target_id: "BKG-7XK2P".into(),
@@ -83,7 +90,7 @@ impl AuditEntryResponse {
                 name: record.actor.name.clone(),
                 email: record.actor.email.clone(),
             },
-            action: record.action.as_str().to_string(),
+            action: record.action.as_str().into(),
             target_type: record.target_type.as_str().to_string(),
             target_id: record.target_id.clone(),
             details: record
@@ -107,11 +114,11 @@ enum AuditListResponse {
 
 error_responses!(AuditErrors {
     /// Bad paging parameters, or an action the trail does not record; `details` says which.
-    BadRequest = 400,
+    BadRequest = 400 [ValidationFailed],
     /// Missing, invalid or expired token.
-    Unauthorized = 401,
+    Unauthorized = 401 [Unauthenticated],
     /// Only an admin may read the audit trail.
-    Forbidden = 403,
+    Forbidden = 403 [Forbidden],
 });
 
 pub struct AuditApi {
@@ -126,20 +133,21 @@ impl AuditApi {
 
 #[OpenApi(prefix_path = "/api/audit", tag = "Tag::Audit")]
 impl AuditApi {
-    /// The audit trail (admin): who checked a guest in, changed a role, deactivated an account,
-    /// reset a password, cancelled or deleted an event, and when; newest first.
+    /// The audit trail.
+    ///
+    /// Admins only. Who checked a guest in, changed a role, deactivated an account, reset a
+    /// password, cancelled or deleted an event, and when; newest first, one page at a time.
     #[oai(path = "/", method = "get", operation_id = "listAuditEntries")]
     async fn list(
         &self,
         auth: BearerToken,
-        /// Only entries of this action: `booking_checked_in`, `user_role_changed`,
-        /// `user_deactivated`, `user_password_reset`, `event_cancelled` or `event_deleted`.
-        action: Query<Option<String>>,
-        page: Query<Option<u32>>,
-        per_page: Query<Option<u32>>,
+        /// Only entries of this action.
+        action: Query<Option<Text<AuditAction>>>,
+        page: PageParam,
+        per_page: PerPageParam,
     ) -> Result<AuditListResponse, AuditErrors> {
         let actor = self.services.actor(&auth).await?;
-        let page = page_of(page.0, per_page.0)?;
+        let page = page_of(page, per_page)?;
         let entries = self
             .services
             .audit

@@ -12,36 +12,42 @@ use application::bookings::{BookingError, CheckInError, Checkout, PayError};
 use application::views::BookingDetails;
 
 use super::error::{error_responses, RetryAfter, TooManyRequests};
+use super::events::example_time;
+use super::fields::{List, Text, Whole};
 use super::idempotency::{self, IdempotencyKeyHeader, Idempotent};
 use super::language::Localized;
 use super::limits::Throttles;
 use super::pictures::PictureLinks;
 use super::refusals::AtVenue;
-use super::text::Text;
+use super::rules::{
+    Amount, BookingStatusName, CheckInStatus, Id, PaymentMethod, PaymentStatusName, SeatCount,
+    SeatList, CHECKED_IN, NOT_CHECKED_IN,
+};
 use super::time::VenueTime;
 use super::{BearerToken, Presentation, Services, Tag};
 
 #[derive(Object)]
 #[oai(example)]
 struct CreateBookingRequest {
-    event_id: i64,
-    /// 1 to `MAX_SEATS_PER_BOOKING` distinct seats of the event, taken together or not at all.
-    seat_ids: Vec<i64>,
+    event_id: Whole<Id>,
+    /// Distinct seats of the event, taken together or not at all: at most
+    /// `MAX_SEATS_PER_BOOKING` of them (10 unless the operator set another number, 100 at most).
+    seat_ids: List<Whole<Id>, SeatList>,
     /// A phase that must be on sale now; without it the booking gets the current phase.
     #[oai(nullable)]
-    phase_id: Option<i64>,
+    phase_id: Option<Whole<Id>>,
     /// When sent, must equal the number of seats.
     #[oai(nullable)]
-    quantity: Option<i64>,
+    quantity: Option<Whole<SeatCount>>,
 }
 
 impl poem_openapi::types::Example for CreateBookingRequest {
     fn example() -> Self {
         CreateBookingRequest {
-            event_id: 1,
-            seat_ids: vec![1, 2],
-            phase_id: Some(1),
-            quantity: Some(2),
+            event_id: 1.into(),
+            seat_ids: vec![1.into(), 2.into()].into(),
+            phase_id: Some(1.into()),
+            quantity: Some(2.into()),
         }
     }
 }
@@ -50,28 +56,39 @@ impl poem_openapi::types::Example for CreateBookingRequest {
 #[oai(example)]
 struct PayRequest {
     /// Rupiah handed over; at least the booking's `total_price`.
-    amount: i64,
+    amount: Whole<Amount>,
     /// How it was paid, e.g. "BCA Virtual Account".
-    method: Text,
+    method: Text<PaymentMethod>,
 }
 
 impl poem_openapi::types::Example for PayRequest {
     fn example() -> Self {
         PayRequest {
-            amount: 300_000,
+            amount: 300_000.into(),
             method: "BCA Virtual Account".into(),
         }
     }
 }
 
 #[derive(Object)]
+#[oai(example)]
 struct BookedSeatResponse {
     id: i64,
     label: String,
 }
 
+impl poem_openapi::types::Example for BookedSeatResponse {
+    fn example() -> Self {
+        BookedSeatResponse {
+            id: 224,
+            label: "C4".into(),
+        }
+    }
+}
+
 /// The event a booking is for.
 #[derive(Object)]
+#[oai(example)]
 struct BookingEventResponse {
     id: i64,
     name: String,
@@ -82,8 +99,21 @@ struct BookingEventResponse {
     image_url: Option<String>,
 }
 
+impl poem_openapi::types::Example for BookingEventResponse {
+    fn example() -> Self {
+        BookingEventResponse {
+            id: 4,
+            name: "Tawa Awal Tahun: Stand-up Comedy Special".into(),
+            date: example_time("2027-01-03T19:00:00+07:00"),
+            venue: "Teater Salihara, Jakarta".into(),
+            image_url: Some("https://example.com/poster.jpg".into()),
+        }
+    }
+}
+
 /// A booking.
 #[derive(Object)]
+#[oai(example)]
 pub struct BookingResponse {
     id: i64,
     /// `BKG-` and five characters; looked up ignoring case.
@@ -98,8 +128,7 @@ pub struct BookingResponse {
     quantity: i64,
     unit_price: i64,
     total_price: i64,
-    /// `pending`, `confirmed`, `expired` or `cancelled`.
-    status: String,
+    status: Text<BookingStatusName>,
     seats: Vec<BookedSeatResponse>,
     seat_labels: Vec<String>,
     created_at: VenueTime,
@@ -111,8 +140,7 @@ pub struct BookingResponse {
     cancelled_at: Option<VenueTime>,
     #[oai(nullable)]
     checked_in_at: Option<VenueTime>,
-    /// `"checked in"` or `"not checked in"`.
-    check_in_status: String,
+    check_in_status: Text<CheckInStatus>,
 }
 
 impl BookingResponse {
@@ -142,7 +170,7 @@ impl BookingResponse {
             quantity: i64::from(booking.quantity()),
             unit_price: booking.unit_price.amount(),
             total_price: booking.total_price.amount(),
-            status: booking.status_at(now).as_str().to_string(),
+            status: booking.status_at(now).as_str().into(),
             seats: booking
                 .seats
                 .iter()
@@ -158,37 +186,105 @@ impl BookingResponse {
             cancelled_at: booking.cancelled_at.map(|at| shown.time(at)),
             checked_in_at: booking.checked_in_at.map(|at| shown.time(at)),
             check_in_status: if booking.checked_in_at.is_some() {
-                "checked in"
+                CHECKED_IN
             } else {
-                "not checked in"
+                NOT_CHECKED_IN
             }
-            .to_string(),
+            .into(),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for BookingResponse {
+    /// Two Normal tickets, booked at 14:05 and paid at 14:11, before the 15-minute hold ran out.
+    fn example() -> Self {
+        BookingResponse {
+            id: 58,
+            booking_code: "BKG-7K2QX".into(),
+            event_id: 4,
+            event_name: "Tawa Awal Tahun: Stand-up Comedy Special".into(),
+            event: BookingEventResponse::example(),
+            phase_id: 8,
+            ticket_type: "Normal".into(),
+            customer_id: 7,
+            quantity: 2,
+            unit_price: 150_000,
+            total_price: 300_000,
+            status: "confirmed".into(),
+            seats: vec![
+                BookedSeatResponse::example(),
+                BookedSeatResponse {
+                    id: 225,
+                    label: "C5".into(),
+                },
+            ],
+            seat_labels: vec!["C4".into(), "C5".into()],
+            created_at: example_time("2026-12-20T14:05:00+07:00"),
+            expires_at: example_time("2026-12-20T14:20:00+07:00"),
+            paid_at: Some(example_time("2026-12-20T14:11:00+07:00")),
+            cancelled_at: None,
+            checked_in_at: None,
+            check_in_status: NOT_CHECKED_IN.into(),
         }
     }
 }
 
 #[derive(Object)]
+#[oai(example)]
 struct PaymentResponse {
     id: i64,
     booking_id: i64,
     booking_code: String,
     amount: i64,
     method: String,
-    /// `"success"`, or `"refunded"` after a cancellation.
-    status: String,
+    /// `refunded` after a cancellation.
+    status: Text<PaymentStatusName>,
     /// `amount` minus the total price.
     change: i64,
     created_at: VenueTime,
     booking: BookingResponse,
 }
 
+impl poem_openapi::types::Example for PaymentResponse {
+    /// The exact total, paid by virtual account: no change.
+    fn example() -> Self {
+        PaymentResponse {
+            id: 41,
+            booking_id: 58,
+            booking_code: "BKG-7K2QX".into(),
+            amount: 300_000,
+            method: "BCA Virtual Account".into(),
+            status: "success".into(),
+            change: 0,
+            created_at: example_time("2026-12-20T14:11:00+07:00"),
+            booking: BookingResponse::example(),
+        }
+    }
+}
+
 #[derive(Object)]
+#[oai(example)]
 struct CancelResponse {
     message: String,
     booking: BookingResponse,
 }
 
+impl poem_openapi::types::Example for CancelResponse {
+    /// The paid example booking, cancelled two days later.
+    fn example() -> Self {
+        CancelResponse {
+            message: "Booking cancelled and payment refunded".into(),
+            booking: BookingResponse {
+                status: "cancelled".into(),
+                cancelled_at: Some(example_time("2026-12-22T09:30:00+07:00")),
+                ..BookingResponse::example()
+            },
+        }
+    }
+}
+
 #[derive(Object)]
+#[oai(example)]
 struct CheckInResponse {
     message: String,
     /// The customer's name.
@@ -196,6 +292,19 @@ struct CheckInResponse {
     booking_code: String,
     seat_labels: Vec<String>,
     checked_in_at: VenueTime,
+}
+
+impl poem_openapi::types::Example for CheckInResponse {
+    /// The example booking's guest, at the door before the show.
+    fn example() -> Self {
+        CheckInResponse {
+            message: "Welcome, Sari Dewi! Seats C4, C5".into(),
+            guest: "Sari Dewi".into(),
+            booking_code: "BKG-7K2QX".into(),
+            seat_labels: vec!["C4".into(), "C5".into()],
+            checked_in_at: example_time("2027-01-03T18:42:00+07:00"),
+        }
+    }
 }
 
 #[derive(ApiResponse)]
@@ -208,75 +317,75 @@ enum CreatedBookingResponse {
 error_responses!(CreateBookingErrors {
     /// Invalid input: no seats, too many, repeated, a quantity that disagrees, seats or phase not
     /// of this event; or an `Idempotency-Key` that is not 1 to 255 printable ASCII characters.
-    BadRequest = 400,
+    BadRequest = 400 [ValidationFailed, MalformedJson, MalformedRequest],
     /// Missing, invalid or expired token.
-    Unauthorized = 401,
+    Unauthorized = 401 [Unauthenticated],
     /// No such event.
-    NotFound = 404,
+    NotFound = 404 [NotFound],
     /// Seats taken (named in `message`, ids in `details`), phase not on sale, quota used up,
     /// ticket limit reached, or the event is not on sale; or a request with this
     /// `Idempotency-Key` is still being processed (retry after `Retry-After` seconds).
-    Conflict = 409 (RetryAfter),
+    Conflict = 409 [SeatTaken, PhaseSoldOut, PhaseNotOnSale, NoPhaseOnSale, EventNotOnSale, TicketLimitReached, IdempotencyInProgress] (RetryAfter),
     /// The request body is larger than the server accepts.
-    PayloadTooLarge = 413,
+    PayloadTooLarge = 413 [PayloadTooLarge],
     /// This `Idempotency-Key` was already used for a different request; use a new key.
-    UnprocessableEntity = 422,
+    UnprocessableEntity = 422 [IdempotencyKeyReused],
     /// Too many booking attempts by this customer, too many holds of this show given up lately
     /// (let run out or cancelled unpaid), or too many `Idempotency-Key`s held; see `Retry-After`.
-    TooManyRequests = 429 (RetryAfter),
+    TooManyRequests = 429 [RateLimited, TooManyAbandonedHolds, TooManyIdempotencyKeys] (RetryAfter),
 });
 
 error_responses!(GetBookingErrors {
     /// Missing, invalid or expired token.
-    Unauthorized = 401,
+    Unauthorized = 401 [Unauthenticated],
     /// No such booking, or not yours (the same answer, so that codes cannot be probed).
-    NotFound = 404,
+    NotFound = 404 [NotFound],
     /// Too many codes looked up that were not found; see `Retry-After`.
-    TooManyRequests = 429 (RetryAfter),
+    TooManyRequests = 429 [RateLimited] (RetryAfter),
 });
 
 error_responses!(PayErrors {
     /// Invalid input, an amount below the total (`details {required, given}`), or an
     /// `Idempotency-Key` that is not 1 to 255 printable ASCII characters.
-    BadRequest = 400,
+    BadRequest = 400 [ValidationFailed, AmountTooLow, MalformedJson, MalformedRequest],
     /// Missing, invalid or expired token.
-    Unauthorized = 401,
+    Unauthorized = 401 [Unauthenticated],
     /// No such booking, or not yours (the same answer, so that codes cannot be probed).
-    NotFound = 404,
+    NotFound = 404 [NotFound],
     /// The booking is not pending (already paid, expired or cancelled), or a request with this
     /// `Idempotency-Key` is still being processed (retry after `Retry-After` seconds).
-    Conflict = 409 (RetryAfter),
+    Conflict = 409 [BookingNotPending, IdempotencyInProgress] (RetryAfter),
     /// The request body is larger than the server accepts.
-    PayloadTooLarge = 413,
+    PayloadTooLarge = 413 [PayloadTooLarge],
     /// This `Idempotency-Key` was already used for a different request (another body, or another
     /// booking); use a new key.
-    UnprocessableEntity = 422,
+    UnprocessableEntity = 422 [IdempotencyKeyReused],
     /// Too many codes looked up that were not found; see `Retry-After`.
-    TooManyRequests = 429 (RetryAfter),
+    TooManyRequests = 429 [RateLimited, TooManyIdempotencyKeys] (RetryAfter),
 });
 
 error_responses!(CancelErrors {
     /// Missing, invalid or expired token.
-    Unauthorized = 401,
+    Unauthorized = 401 [Unauthenticated],
     /// No such booking, or not yours (the same answer, so that codes cannot be probed).
-    NotFound = 404,
+    NotFound = 404 [NotFound],
     /// Already cancelled or expired, checked in, or the event has started.
-    Conflict = 409,
+    Conflict = 409 [BookingNotCancellable],
     /// Too many codes looked up that were not found; see `Retry-After`.
-    TooManyRequests = 429 (RetryAfter),
+    TooManyRequests = 429 [RateLimited] (RetryAfter),
 });
 
 error_responses!(CheckInErrors {
     /// Missing, invalid or expired token.
-    Unauthorized = 401,
+    Unauthorized = 401 [Unauthenticated],
     /// Only an admin may check guests in.
-    Forbidden = 403,
+    Forbidden = 403 [Forbidden],
     /// No such booking.
-    NotFound = 404,
+    NotFound = 404 [NotFound],
     /// Already used (`"Ticket already used at <time>"`, `details {checked_in_at}`), or not paid.
-    Conflict = 409,
+    Conflict = 409 [AlreadyCheckedIn, BookingNotPaid],
     /// Too many codes looked up that were not found; see `Retry-After`.
-    TooManyRequests = 429 (RetryAfter),
+    TooManyRequests = 429 [RateLimited] (RetryAfter),
 });
 
 pub struct BookingsApi {
@@ -343,7 +452,12 @@ impl BookingsApi {
 
 #[OpenApi(prefix_path = "/api/bookings", tag = "Tag::Bookings")]
 impl BookingsApi {
-    /// Book exact seats: all of them or none, at the price of the phase on sale now.
+    /// Book exact seats.
+    ///
+    /// A logged-in customer or admin, for themself. All the seats or none, at the price of the
+    /// phase on sale now; the booking is pending, holding its seats until `expires_at`, and is
+    /// confirmed by paying. Each refusal says why in `error` (a taken seat, a sold-out or closed
+    /// phase, the ticket limit). Send an `Idempotency-Key` to retry safely.
     #[oai(path = "/", method = "post", operation_id = "createBooking")]
     async fn create(
         &self,
@@ -372,7 +486,10 @@ impl BookingsApi {
         .await
     }
 
-    /// A booking (its owner or an admin); the e-ticket.
+    /// A booking; the e-ticket.
+    ///
+    /// Its owner or an admin; to anyone else a booking code that exists and one that does not
+    /// get the same 404, and failed look-ups are limited (429).
     #[oai(path = "/:code", method = "get", operation_id = "getBooking")]
     async fn get(
         &self,
@@ -393,7 +510,10 @@ impl BookingsApi {
         )))
     }
 
-    /// Pay a pending booking; it becomes confirmed. A payment is recorded once.
+    /// Pay a pending booking; it becomes confirmed.
+    ///
+    /// Its owner or an admin. `amount` must cover the total (any change is given back in
+    /// `change`). A payment is recorded once: send an `Idempotency-Key` to retry safely.
     #[oai(path = "/:code/pay", method = "post", operation_id = "payBooking")]
     async fn pay(
         &self,
@@ -419,8 +539,10 @@ impl BookingsApi {
         .await
     }
 
-    /// Cancel a booking: a pending one frees its seats; a paid one is refunded, unless checked in
-    /// or the event has started.
+    /// Cancel a booking.
+    ///
+    /// Its owner or an admin. A pending one frees its seats; a paid one is refunded and frees
+    /// them, unless it was checked in or the show has started (409 `booking_not_cancellable`).
     #[oai(
         path = "/:code/cancel",
         method = "post",
@@ -459,7 +581,10 @@ impl BookingsApi {
         }))
     }
 
-    /// Check a paid booking in at the door (admin). Of simultaneous scans exactly one succeeds.
+    /// Check a paid booking in at the door.
+    ///
+    /// Admins only (door staff). Of simultaneous scans of one ticket exactly one succeeds; a
+    /// second scan is a 409 `already_checked_in` saying when, in the venue's time.
     #[oai(
         path = "/:code/checkin",
         method = "post",
@@ -512,10 +637,10 @@ async fn place_booking(
     shown: Presentation,
 ) -> Result<CreatedBookingResponse, CreateBookingErrors> {
     let checkout = Checkout {
-        event_id: request.event_id,
-        seat_ids: request.seat_ids,
-        phase_id: request.phase_id,
-        quantity: request.quantity,
+        event_id: request.event_id.get(),
+        seat_ids: request.seat_ids.iter().map(|seat| seat.get()).collect(),
+        phase_id: request.phase_id.map(|phase| phase.get()),
+        quantity: request.quantity.map(|quantity| quantity.get()),
     };
     let details = services.bookings.place(actor, checkout).await?;
     let shown = Presentation {
@@ -540,7 +665,7 @@ async fn pay_booking(
         actor,
         services
             .bookings
-            .pay(actor, code, request.amount, &request.method),
+            .pay(actor, code, request.amount.get(), &request.method),
     )
     .await??;
     let payment = &receipt.payment;
@@ -555,7 +680,7 @@ async fn pay_booking(
         booking_code: booking.booking_code.clone(),
         amount: payment.amount.amount(),
         method: payment.method.clone(),
-        status: payment.status.as_str().to_string(),
+        status: payment.status.as_str().into(),
         change: payment.change.amount(),
         created_at: shown.time(payment.created_at),
         booking,

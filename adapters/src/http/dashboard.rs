@@ -8,10 +8,12 @@ use poem_openapi::{Object, OpenApi};
 use application::views::Dashboard;
 
 use super::error::error_responses;
+use super::events::example_time;
 use super::time::VenueTime;
 use super::{BearerToken, Services, Tag};
 
 #[derive(Object)]
+#[oai(example)]
 struct RecentTransactionResponse {
     booking_code: String,
     /// The customer's name.
@@ -24,7 +26,22 @@ struct RecentTransactionResponse {
     date: VenueTime,
 }
 
+impl poem_openapi::types::Example for RecentTransactionResponse {
+    /// `BookingResponse`'s example.
+    fn example() -> Self {
+        RecentTransactionResponse {
+            booking_code: "BKG-7K2QX".into(),
+            user: "Sari Dewi".into(),
+            event_name: "Tawa Awal Tahun: Stand-up Comedy Special".into(),
+            amount: 300_000,
+            status: "confirmed".into(),
+            date: example_time("2026-12-20T14:05:00+07:00"),
+        }
+    }
+}
+
 #[derive(Object)]
+#[oai(example)]
 struct EventFiguresResponse {
     id: i64,
     name: String,
@@ -38,7 +55,25 @@ struct EventFiguresResponse {
     checked_in: i64,
 }
 
+impl poem_openapi::types::Example for EventFiguresResponse {
+    /// `EventResponse`'s example: 30 Early Bird tickets at 100,000 and 38 paid Normal ones at
+    /// 150,000.
+    fn example() -> Self {
+        EventFiguresResponse {
+            id: 4,
+            name: "Tawa Awal Tahun: Stand-up Comedy Special".into(),
+            date: example_time("2027-01-03T19:00:00+07:00"),
+            capacity: 100,
+            tickets_sold: 68,
+            revenue: 8_700_000,
+            occupancy_pct: 68.0,
+            checked_in: 0,
+        }
+    }
+}
+
 #[derive(Object)]
+#[oai(example)]
 struct DashboardResponse {
     /// Payments of confirmed bookings, refunds excluded, in rupiah.
     total_revenue: i64,
@@ -54,6 +89,33 @@ struct DashboardResponse {
     /// The ten newest bookings.
     recent_transactions: Vec<RecentTransactionResponse>,
     events: Vec<EventFiguresResponse>,
+}
+
+impl poem_openapi::types::Example for DashboardResponse {
+    /// On 20 December 2026 at 14:40 (+07:00), with one show on sale: a new hold of two seats
+    /// beside `BookingResponse`'s example, paid earlier that afternoon.
+    fn example() -> Self {
+        DashboardResponse {
+            total_revenue: 8_700_000,
+            tickets_sold: 68,
+            active_events: 1,
+            total_events: 1,
+            pending_bookings: 2,
+            checked_in: 0,
+            recent_transactions: vec![
+                RecentTransactionResponse {
+                    booking_code: "BKG-M4T9R".into(),
+                    user: "Budi Santoso".into(),
+                    event_name: "Tawa Awal Tahun: Stand-up Comedy Special".into(),
+                    amount: 300_000,
+                    status: "pending".into(),
+                    date: example_time("2026-12-20T14:32:00+07:00"),
+                },
+                RecentTransactionResponse::example(),
+            ],
+            events: vec![EventFiguresResponse::example()],
+        }
+    }
 }
 
 fn count(value: u64) -> i64 {
@@ -102,9 +164,9 @@ impl DashboardResponse {
 
 error_responses!(DashboardErrors {
     /// Missing, invalid or expired token.
-    Unauthorized = 401,
+    Unauthorized = 401 [Unauthenticated],
     /// Only an admin sees the dashboard.
-    Forbidden = 403,
+    Forbidden = 403 [Forbidden],
 });
 
 pub struct DashboardApi {
@@ -119,7 +181,9 @@ impl DashboardApi {
 
 #[OpenApi(prefix_path = "/api/dashboard", tag = "Tag::Dashboard")]
 impl DashboardApi {
-    /// Revenue, tickets, events and the newest bookings (admin).
+    /// Revenue, tickets, events and the newest bookings.
+    ///
+    /// Admins only.
     #[oai(path = "/", method = "get", operation_id = "getDashboard")]
     async fn get(&self, auth: BearerToken) -> Result<Json<DashboardResponse>, DashboardErrors> {
         let actor = self.services.actor(&auth).await?;

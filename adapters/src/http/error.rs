@@ -287,6 +287,40 @@ impl ErrorReason {
         };
         Localized::new(english, indonesian)
     }
+
+    /// An answer of this reason as the document shows it: its headline, and `details` of the
+    /// shape the reason has.
+    pub fn example(self, status: u16) -> ErrorBody {
+        let (message, details) = match self {
+            ErrorReason::ValidationFailed => (
+                "Invalid input: name: is required; capacity: must be a whole number".to_string(),
+                Some(json!([
+                    "name: is required",
+                    "capacity: must be a whole number"
+                ])),
+            ),
+            ErrorReason::AmountTooLow => (
+                "The amount 150000 is less than the 300000 due".to_string(),
+                Some(json!({ "required": 300_000, "given": 150_000 })),
+            ),
+            ErrorReason::SeatTaken => (
+                "Seat A3 is already taken; please choose other seats".to_string(),
+                Some(json!([3])),
+            ),
+            ErrorReason::AlreadyCheckedIn => (
+                "Ticket already used at 18:42, Sun 3 Jan 2027".to_string(),
+                Some(json!({ "checked_in_at": "2027-01-03T18:42:00+07:00" })),
+            ),
+            other => (other.headline().english, None),
+        };
+        ErrorBody {
+            status: "error".into(),
+            code: status,
+            error: self,
+            message: sentence(message),
+            details: details.map(Box::new),
+        }
+    }
 }
 
 /// `{"status":"error","code":…,"error":…,"message":…,"details":…}`: every failure, from every
@@ -562,11 +596,96 @@ impl<R: Answers<STATUS>, const STATUS: u16> IntoAnswer<R> for Refusal<STATUS> {
 /// The `Retry-After` header of a response that sends one: seconds after which a retry may succeed.
 pub type RetryAfter = Option<u64>;
 
-/// Declares an operation's error responses: the statuses it answers with (each documented in
-/// the OpenAPI document), plus 503 and 500, which any operation can give. A status followed by
-/// `(RetryAfter)` also documents and sends the `Retry-After` header (429, and a 409 that may be
-/// retried); the others have none. A failure of a status not declared here does not convert
-/// into these responses: `?` on it does not compile.
+/// The reasons an operation declares for one of its error statuses: the only ones it answers
+/// with that status. The document narrows `error` to them and gives the first as the example.
+pub trait DeclaredReasons<const STATUS: u16> {
+    const REASONS: &'static [ErrorReason];
+}
+
+/// The error body of one of operation `Op`'s error responses: an [`ErrorBody`] whose `error`
+/// the document narrows to the reasons `Op` declares for `STATUS`.
+pub struct Refused<Op, const STATUS: u16> {
+    body: ErrorBody,
+    operation: std::marker::PhantomData<fn() -> Op>,
+}
+
+impl<Op: DeclaredReasons<STATUS>, const STATUS: u16> Refused<Op, STATUS> {
+    /// `body`, whose reason must be one `Op` declares for `STATUS`: a reason that is not is a
+    /// mistake in this code, loud in every test run (debug builds) and logged.
+    pub fn new(body: ErrorBody) -> Self {
+        let reason = body.error;
+        if !Op::REASONS.contains(&reason) {
+            tracing::error!(
+                status = STATUS,
+                ?reason,
+                operation = std::any::type_name::<Op>(),
+                "an operation answered a reason it does not declare"
+            );
+            debug_assert!(
+                false,
+                "{} answers {STATUS} {reason:?}, which it does not declare",
+                std::any::type_name::<Op>()
+            );
+        }
+        Refused {
+            body,
+            operation: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<Op: DeclaredReasons<STATUS>, const STATUS: u16> poem_openapi::payload::Payload
+    for Refused<Op, STATUS>
+{
+    const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
+
+    /// `ErrorBody` with `error` narrowed to the declared reasons, and an example of the first.
+    fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
+        use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+        use poem_openapi::types::ToJSON;
+        let mut reasons = MetaSchema::new("string");
+        reasons.enum_items = Op::REASONS.iter().filter_map(ToJSON::to_json).collect();
+        let mut narrowed = MetaSchema::new("object");
+        narrowed.properties = vec![("error", MetaSchemaRef::Inline(Box::new(reasons)))];
+        narrowed.required = vec!["error"];
+        let mut schema = MetaSchema::ANY;
+        schema.all_of = vec![
+            <ErrorBody as poem_openapi::types::Type>::schema_ref(),
+            MetaSchemaRef::Inline(Box::new(narrowed)),
+        ];
+        schema.example = Op::REASONS
+            .first()
+            .and_then(|reason| reason.example(STATUS).to_json());
+        MetaSchemaRef::Inline(Box::new(schema))
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        <ErrorBody as poem_openapi::types::Type>::register(registry);
+    }
+}
+
+impl<Op, const STATUS: u16> std::fmt::Debug for Refused<Op, STATUS> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Refused")
+            .field(&STATUS)
+            .field(&self.body)
+            .finish()
+    }
+}
+
+impl<Op: Send, const STATUS: u16> IntoResponse for Refused<Op, STATUS> {
+    fn into_response(self) -> Response {
+        poem_openapi::payload::Json(self.body).into_response()
+    }
+}
+
+/// Declares an operation's error responses: the statuses it answers with, each with the reasons
+/// it may carry (documented in the OpenAPI document), plus 503 and 500, which any operation can
+/// give (503 `overloaded` or `store_unavailable`, more when listed after `unavailable`). A status
+/// followed by `(RetryAfter)` also documents and sends the `Retry-After` header (429, and a 409
+/// that may be retried); the others have none. A failure of a status not declared here does not
+/// convert into these responses: `?` on it does not compile. A reason not declared for its
+/// status is a mistake caught at run time ([`Refused::new`]).
 ///
 /// ```
 /// use adapters::error_responses;
@@ -574,9 +693,9 @@ pub type RetryAfter = Option<u64>;
 ///
 /// error_responses!(BookSeatErrors {
 ///     /// No such seat.
-///     NotFound = 404,
+///     NotFound = 404 [NotFound],
 ///     /// The seat is taken.
-///     Conflict = 409,
+///     Conflict = 409 [SeatTaken],
 /// });
 ///
 /// fn book_seat() -> Result<(), BookSeatErrors> {
@@ -594,7 +713,7 @@ pub type RetryAfter = Option<u64>;
 ///
 /// error_responses!(BookSeatErrors {
 ///     /// No such seat.
-///     NotFound = 404,
+///     NotFound = 404 [NotFound],
 /// });
 ///
 /// fn book_seat() -> Result<(), BookSeatErrors> {
@@ -603,7 +722,12 @@ pub type RetryAfter = Option<u64>;
 /// ```
 #[macro_export]
 macro_rules! error_responses {
-    ($(#[$meta:meta])* $name:ident { $($(#[doc = $doc:literal])* $variant:ident = $status:literal $(($retry:ty))?),* $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($body:tt)* }) => {
+        $crate::error_responses!($(#[$meta])* $name { $($body)* } unavailable [Overloaded, StoreUnavailable]);
+    };
+    ($(#[$meta:meta])* $name:ident {
+        $($(#[doc = $doc:literal])* $variant:ident = $status:literal [$($reason:ident),+ $(,)?] $(($retry:ty))?),* $(,)?
+    } unavailable [$($unavailable:ident),+]) => {
         $(#[$meta])*
         #[derive(poem_openapi::ApiResponse, Debug)]
         pub enum $name {
@@ -611,7 +735,7 @@ macro_rules! error_responses {
                 $(#[doc = $doc])*
                 #[oai(status = $status)]
                 $variant(
-                    poem_openapi::payload::Json<$crate::http::error::ErrorBody>
+                    $crate::http::error::Refused<$name, $status>
                     $(,
                         /// Seconds after which a retry may succeed.
                         #[oai(header = "Retry-After")] $retry
@@ -622,38 +746,53 @@ macro_rules! error_responses {
             /// `Retry-After` seconds.
             #[oai(status = 503)]
             Unavailable(
-                poem_openapi::payload::Json<$crate::http::error::ErrorBody>,
+                $crate::http::error::Refused<$name, 503>,
                 /// Seconds after which a retry may succeed.
                 #[oai(header = "Retry-After")] Option<u64>,
             ),
             /// An unexpected failure on the server.
             #[oai(status = 500)]
-            Internal(poem_openapi::payload::Json<$crate::http::error::ErrorBody>),
+            Internal($crate::http::error::Refused<$name, 500>),
         }
 
         $(
+            impl $crate::http::error::DeclaredReasons<$status> for $name {
+                const REASONS: &'static [$crate::http::error::ErrorReason] =
+                    &[$($crate::http::error::ErrorReason::$reason),+];
+            }
+
             impl $crate::http::error::Answers<$status> for $name {
                 fn answer(refusal: $crate::http::error::Refusal<$status>) -> Self {
                     let failure = $crate::http::error::ApiFailure::from(refusal);
                     $name::$variant(
-                        poem_openapi::payload::Json(failure.body)
+                        $crate::http::error::Refused::new(failure.body)
                         $(, <$retry>::from(failure.retry_after))?
                     )
                 }
             }
         )*
 
+        impl $crate::http::error::DeclaredReasons<503> for $name {
+            const REASONS: &'static [$crate::http::error::ErrorReason] =
+                &[$($crate::http::error::ErrorReason::$unavailable),+];
+        }
+
+        impl $crate::http::error::DeclaredReasons<500> for $name {
+            const REASONS: &'static [$crate::http::error::ErrorReason] =
+                &[$crate::http::error::ErrorReason::InternalError];
+        }
+
         impl $crate::http::error::Answers<503> for $name {
             fn answer(refusal: $crate::http::error::Refusal<503>) -> Self {
                 let failure = $crate::http::error::ApiFailure::from(refusal);
-                $name::Unavailable(poem_openapi::payload::Json(failure.body), failure.retry_after)
+                $name::Unavailable($crate::http::error::Refused::new(failure.body), failure.retry_after)
             }
         }
 
         impl $crate::http::error::Answers<500> for $name {
             fn answer(refusal: $crate::http::error::Refusal<500>) -> Self {
                 let failure = $crate::http::error::ApiFailure::from(refusal);
-                $name::Internal(poem_openapi::payload::Json(failure.body))
+                $name::Internal($crate::http::error::Refused::new(failure.body))
             }
         }
 
@@ -745,6 +884,23 @@ mod tests {
                 "{reason:?} is not translated"
             );
         }
+    }
+
+    crate::error_responses!(SeatErrors {
+        /// The seat is taken.
+        Conflict = 409 [SeatTaken],
+    });
+
+    #[test]
+    fn a_declared_reason_is_answered() {
+        let answer = SeatErrors::from(Conflict::of(ErrorReason::SeatTaken));
+        assert!(matches!(answer, SeatErrors::Conflict(_)));
+    }
+
+    #[test]
+    #[should_panic(expected = "which it does not declare")]
+    fn an_undeclared_reason_fails_every_test_that_meets_it() {
+        let _ = SeatErrors::from(Conflict::of(ErrorReason::PhaseSoldOut));
     }
 
     #[test]

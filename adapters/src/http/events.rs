@@ -16,60 +16,110 @@ use application::views::EventView;
 #[cfg(test)]
 use application::views::SeatView;
 use domain::event::{EventId, EventInput, EventPatch, Phase, PhaseId, PhaseInput};
-use domain::validation::ValidationErrors;
+use domain::validation::{text_of_length, TextLength, ValidationErrors};
 use domain::Timestamp;
 
 use super::error::{error_responses, BadRequest};
+use super::fields::{List, Text, Whole};
 use super::pictures::{names_own_picture, PictureLinks, PictureResponse};
+use super::rules::{
+    Capacity, Description, EventName, EventStatusChange, Id, OrNull, PhaseList, PhaseName, Price,
+    Quota, SearchText, SeatStatusName, SeatsPerRow, ShownEventStatus, TimeText, VenueName,
+    MAX_SEARCH_CHARS,
+};
 use super::seat_map_cache::{SeatMapCache, SerializedJson};
 use super::shared_checks::SharedChecks;
-use super::text::Text;
 use super::time::{parse_time, VenueTime};
-use super::{page_or_everything, patch_field, BearerToken, Presentation, Services, Tag};
+use super::{
+    page_or_everything, patch_field, BearerToken, PageParam, PerPageParam, Presentation, Services,
+    Tag,
+};
 
 /// A price phase as the organiser sends it.
 #[derive(Object, Clone)]
+#[oai(example)]
 struct PhaseRequest {
     /// An existing phase's id when updating it; leave out to add a phase.
-    #[oai(nullable)]
-    id: Option<i64>,
+    #[oai(nullable, skip_serializing_if_is_none)]
+    id: Option<Whole<Id>>,
     /// 3 to 50 characters, e.g. "Early Bird".
-    name: Text,
-    /// Rupiah per ticket, 0 or more.
-    price: i64,
-    /// Tickets this phase may sell, more than 0.
-    quota: i64,
+    name: Text<PhaseName>,
+    /// Rupiah per ticket.
+    price: Whole<Price>,
+    /// Tickets this phase may sell.
+    quota: Whole<Quota>,
     /// When sales open: RFC 3339, or `YYYY-MM-DD HH:MM[:SS]` at the venue's offset.
-    start_date: Text,
+    start_date: Text<TimeText>,
     /// When sales close; after `start_date` and not after the event's date.
-    end_date: Text,
+    end_date: Text<TimeText>,
+}
+
+impl PhaseRequest {
+    /// A new phase of the examples.
+    fn example_of(name: &str, price: i64, quota: i64, start: String, end: String) -> Self {
+        PhaseRequest {
+            id: None,
+            name: name.into(),
+            price: price.into(),
+            quota: quota.into(),
+            start_date: start.as_str().into(),
+            end_date: end.as_str().into(),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for PhaseRequest {
+    /// The Early Bird phase of `CreateEventRequest`'s example, on sale whenever it is tried.
+    fn example() -> Self {
+        PhaseRequest::example_of(
+            "Early Bird",
+            100_000,
+            30,
+            example_day(-1, "00:00:00"),
+            example_day(30, "00:00:00"),
+        )
+    }
+}
+
+/// A day of the request examples, counted from the day the document was made, at `time` on the
+/// venue's wall clock: `YYYY-MM-DD HH:MM:SS`.
+fn example_day(days: i64, time: &str) -> String {
+    let today = chrono::Utc::now().date_naive();
+    format!("{} {time}", today + chrono::Duration::days(days))
+}
+
+/// A moment of the response examples, written as RFC 3339 at the venue's offset
+/// (`2027-01-03T19:00:00+07:00`) and shown as written.
+pub(super) fn example_time(rfc3339: &str) -> VenueTime {
+    let at = chrono::DateTime::parse_from_rfc3339(rfc3339).unwrap_or_default();
+    VenueTime::new(at.with_timezone(&chrono::Utc), *at.offset())
 }
 
 #[derive(Object)]
 #[oai(example)]
 struct CreateEventRequest {
-    /// 3 to 255 characters.
-    name: Text,
+    /// 3 to 255 characters (at least 3 without the spaces around).
+    name: Text<EventName>,
     #[oai(nullable)]
-    description: Option<Text>,
+    description: Option<Text<Description>>,
     /// When the show starts; in the future. RFC 3339, or `YYYY-MM-DD HH:MM[:SS]` at the venue's offset.
-    date: Text,
-    /// 1 to 255 characters.
-    venue: Text,
+    date: Text<TimeText>,
+    /// 1 to 255 characters (at least 1 without the spaces around).
+    venue: Text<VenueName>,
     /// An http(s) link, kept as it is (no quotes, angle brackets, backslashes, spaces or control
     /// characters; at most 2048 bytes); or a picture uploaded as a
     /// `data:image/png|jpeg|gif|webp;base64,…` URL of up to 2 MB whose bytes are that format,
     /// stored once and served at `GET /api/events/{id}/image`.
     #[oai(nullable)]
     image_url: Option<Text>,
-    /// 1 to 100 seats to a row; 10 when left out.
+    /// Seats to a row; 10 when left out.
     #[oai(nullable)]
-    seats_per_row: Option<i64>,
-    /// 1 to 100 000 seats; the sum of the phases' quotas when left out.
+    seats_per_row: Option<Whole<SeatsPerRow>>,
+    /// Seats; the sum of the phases' quotas when left out.
     #[oai(nullable)]
-    capacity: Option<i64>,
-    /// 1 to 10 price phases, in the order they are offered.
-    phases: Vec<PhaseRequest>,
+    capacity: Option<Whole<Capacity>>,
+    /// The price phases, in the order they are offered.
+    phases: List<PhaseRequest, PhaseList>,
 }
 
 impl poem_openapi::types::Example for CreateEventRequest {
@@ -77,75 +127,83 @@ impl poem_openapi::types::Example for CreateEventRequest {
     /// are counted from the day the document was made (a show in 90 days, its phases on sale
     /// since yesterday), written as the venue's wall time.
     fn example() -> Self {
-        let today = chrono::Utc::now().date_naive();
-        let day =
-            |days: i64, time: &str| format!("{} {time}", today + chrono::Duration::days(days));
-        let phase = |name: &str, price: i64, quota: i64, start: String, end: String| PhaseRequest {
-            id: None,
-            name: name.into(),
-            price,
-            quota,
-            start_date: start.as_str().into(),
-            end_date: end.as_str().into(),
-        };
         CreateEventRequest {
             name: "Stand-up Night Jakarta".into(),
             description: Some("An evening of stand-up comedy.".into()),
-            date: day(90, "19:30:00").as_str().into(),
+            date: example_day(90, "19:30:00").as_str().into(),
             venue: "Teater Kecil, Jakarta".into(),
             image_url: Some("https://example.com/poster.jpg".into()),
-            seats_per_row: Some(10),
-            capacity: Some(100),
+            seats_per_row: Some(10.into()),
+            capacity: Some(100.into()),
             phases: vec![
-                phase(
-                    "Early Bird",
-                    100_000,
-                    30,
-                    day(-1, "00:00:00"),
-                    day(30, "00:00:00"),
-                ),
-                phase(
+                PhaseRequest::example(),
+                PhaseRequest::example_of(
                     "Normal",
                     150_000,
                     70,
-                    day(-1, "00:00:00"),
-                    day(90, "18:00:00"),
+                    example_day(-1, "00:00:00"),
+                    example_day(90, "18:00:00"),
                 ),
-            ],
+            ]
+            .into(),
         }
     }
 }
 
 /// Any of the fields; those left out stay as they are. `phases`, when sent, is the new list.
 #[derive(Object)]
+#[oai(example)]
 struct UpdateEventRequest {
-    #[oai(nullable)]
-    name: Option<Text>,
+    #[oai(nullable, skip_serializing_if_is_none)]
+    name: Option<Text<EventName>>,
     /// Left out: kept; `null`: cleared.
     #[oai(nullable)]
-    description: MaybeUndefined<Text>,
-    #[oai(nullable)]
-    date: Option<Text>,
-    #[oai(nullable)]
-    venue: Option<Text>,
+    description: MaybeUndefined<Text<Description>>,
+    #[oai(nullable, skip_serializing_if_is_none)]
+    date: Option<Text<TimeText>>,
+    #[oai(nullable, skip_serializing_if_is_none)]
+    venue: Option<Text<VenueName>>,
     /// As on creation. Left out, or the `image_url` the event shows: kept; `null`: cleared (an
     /// uploaded picture is deleted); a new link or upload replaces the picture.
     #[oai(nullable)]
     image_url: MaybeUndefined<Text>,
-    /// `"published"` or `"cancelled"`; cancelling cancels and refunds the open bookings.
-    #[oai(nullable)]
-    status: Option<Text>,
+    /// Cancelling cancels and refunds the open bookings.
+    #[oai(nullable, skip_serializing_if_is_none)]
+    status: Option<Text<OrNull<EventStatusChange>>>,
     /// May grow (seats are appended) but not drop below the seats held or sold.
-    #[oai(nullable)]
-    capacity: Option<i64>,
+    #[oai(nullable, skip_serializing_if_is_none)]
+    capacity: Option<Whole<Capacity>>,
     /// Entries with an `id` update that phase, entries without add one, phases left out are
     /// removed (unless they have sales).
-    #[oai(nullable)]
-    phases: Option<Vec<PhaseRequest>>,
+    #[oai(nullable, skip_serializing_if_is_none)]
+    phases: Option<List<PhaseRequest, PhaseList>>,
 }
+
+impl poem_openapi::types::Example for UpdateEventRequest {
+    /// A change any show accepts, whatever its state and sales: its description and venue.
+    fn example() -> Self {
+        UpdateEventRequest {
+            name: None,
+            description: MaybeUndefined::Value(EXAMPLE_DESCRIPTION.into()),
+            date: None,
+            venue: Some(EXAMPLE_VENUE.into()),
+            image_url: MaybeUndefined::Undefined,
+            status: None,
+            capacity: None,
+            phases: None,
+        }
+    }
+}
+
+/// The venue of the response examples' show.
+const EXAMPLE_VENUE: &str = "Teater Salihara, Jakarta";
+/// The description of the response examples' show, as `UpdateEventRequest`'s example sets it.
+const EXAMPLE_DESCRIPTION: &str =
+    "Stand-up comedy in Indonesian by Jakarta's sharpest comics. Doors open at 18:30.";
 
 /// A price phase with its sales.
 #[derive(Object)]
+#[oai(example)]
 pub struct PhaseResponse {
     id: i64,
     name: String,
@@ -160,8 +218,26 @@ pub struct PhaseResponse {
     is_active: bool,
 }
 
+impl poem_openapi::types::Example for PhaseResponse {
+    /// The phase on sale: Early Bird closed on 1 December.
+    fn example() -> Self {
+        PhaseResponse {
+            id: 8,
+            name: "Normal".into(),
+            price: 150_000,
+            quota: 70,
+            sold: 42,
+            remaining: 28,
+            start_date: example_time("2026-11-01T00:00:00+07:00"),
+            end_date: example_time("2027-01-03T18:00:00+07:00"),
+            is_active: true,
+        }
+    }
+}
+
 /// A show.
 #[derive(Object)]
+#[oai(example)]
 pub struct EventResponse {
     id: i64,
     name: String,
@@ -182,8 +258,8 @@ pub struct EventResponse {
     available_seats: i64,
     /// Tickets of confirmed bookings.
     tickets_sold: i64,
-    /// `published`, `ended` once the date has passed, or `cancelled`.
-    status: String,
+    /// `ended` once the date has passed.
+    status: Text<ShownEventStatus>,
     phases: Vec<PhaseResponse>,
     /// The phase a booking made now would get, or null.
     #[oai(nullable)]
@@ -221,15 +297,52 @@ impl EventResponse {
             seats_per_row: i64::from(event.seats_per_row),
             available_seats: i64::from(view.available_seats()),
             tickets_sold: i64::from(view.tickets_sold),
-            status: view.status(now).as_str().to_string(),
+            status: view.status(now).as_str().into(),
             phases: event.phases.iter().map(phase).collect(),
             current_phase: view.current_phase(now).map(phase),
         }
     }
 }
 
+impl poem_openapi::types::Example for EventResponse {
+    /// On 20 December 2026: Early Bird sold out, 42 Normal tickets taken (4 of them still held
+    /// unpaid), so 68 tickets sold and 28 seats free.
+    fn example() -> Self {
+        EventResponse {
+            id: 4,
+            name: "Tawa Awal Tahun: Stand-up Comedy Special".into(),
+            description: Some(EXAMPLE_DESCRIPTION.into()),
+            date: example_time("2027-01-03T19:00:00+07:00"),
+            venue: EXAMPLE_VENUE.into(),
+            image_url: Some("https://example.com/poster.jpg".into()),
+            capacity: 100,
+            total_capacity: 100,
+            seats_per_row: 10,
+            available_seats: 28,
+            tickets_sold: 68,
+            status: "published".into(),
+            phases: vec![
+                PhaseResponse {
+                    id: 7,
+                    name: "Early Bird".into(),
+                    price: 100_000,
+                    quota: 30,
+                    sold: 30,
+                    remaining: 0,
+                    start_date: example_time("2026-11-01T00:00:00+07:00"),
+                    end_date: example_time("2026-12-01T00:00:00+07:00"),
+                    is_active: false,
+                },
+                PhaseResponse::example(),
+            ],
+            current_phase: Some(PhaseResponse::example()),
+        }
+    }
+}
+
 /// One seat of the map. Rendered by `SeatMapCache::render`, which must give exactly this shape.
 #[derive(Object)]
+#[oai(example)]
 #[cfg_attr(test, derive(serde::Serialize))]
 struct SeatResponse {
     id: i64,
@@ -237,8 +350,8 @@ struct SeatResponse {
     label: String,
     row: String,
     number: i64,
-    /// `available`, `held` (in an unpaid booking) or `sold`.
-    status: String,
+    /// `held`: in an unpaid booking.
+    status: Text<SeatStatusName>,
     /// True unless available.
     is_booked: bool,
 }
@@ -251,8 +364,22 @@ impl From<&SeatView> for SeatResponse {
             label: view.seat.label(),
             row: view.seat.position.row(),
             number: i64::from(view.seat.position.number),
-            status: view.status.as_str().to_string(),
+            status: view.status.as_str().into(),
             is_booked: view.status != domain::seat::SeatStatus::Available,
+        }
+    }
+}
+
+impl poem_openapi::types::Example for SeatResponse {
+    /// The first seat of the example booking.
+    fn example() -> Self {
+        SeatResponse {
+            id: 224,
+            label: "C4".into(),
+            row: "C".into(),
+            number: 4,
+            status: "sold".into(),
+            is_booked: true,
         }
     }
 }
@@ -290,60 +417,60 @@ enum DeletedResponse {
 
 error_responses!(ListEventErrors {
     /// Bad filter or paging parameters.
-    BadRequest = 400,
+    BadRequest = 400 [ValidationFailed],
 });
 
 error_responses!(GetEventErrors {
     /// The id is not a number.
-    BadRequest = 400,
+    BadRequest = 400 [ValidationFailed],
     /// No such event.
-    NotFound = 404,
+    NotFound = 404 [NotFound],
 });
 
 error_responses!(GetImageErrors {
     /// The id is not a number.
-    BadRequest = 400,
+    BadRequest = 400 [ValidationFailed],
     /// No such event, or it has no uploaded picture.
-    NotFound = 404,
+    NotFound = 404 [NotFound],
 });
 
 error_responses!(CreateEventErrors {
     /// Invalid input; `details` lists each problem.
-    BadRequest = 400,
+    BadRequest = 400 [ValidationFailed, MalformedJson, MalformedRequest],
     /// Missing, invalid or expired token.
-    Unauthorized = 401,
+    Unauthorized = 401 [Unauthenticated],
     /// Only an admin may create events.
-    Forbidden = 403,
+    Forbidden = 403 [Forbidden],
     /// The body, or the picture in it, is too large.
-    PayloadTooLarge = 413,
+    PayloadTooLarge = 413 [PayloadTooLarge],
 });
 
 error_responses!(UpdateEventErrors {
     /// Invalid input; `details` lists each problem.
-    BadRequest = 400,
+    BadRequest = 400 [ValidationFailed, MalformedJson, MalformedRequest],
     /// Missing, invalid or expired token.
-    Unauthorized = 401,
+    Unauthorized = 401 [Unauthenticated],
     /// Only an admin may change events.
-    Forbidden = 403,
+    Forbidden = 403 [Forbidden],
     /// No such event.
-    NotFound = 404,
+    NotFound = 404 [NotFound],
     /// The change contradicts the sales so far (capacity, phases, quota, re-publishing).
-    Conflict = 409,
+    Conflict = 409 [CapacityInUse, PhaseHasSales, EventCancelled],
     /// The body, or the picture in it, is too large.
-    PayloadTooLarge = 413,
+    PayloadTooLarge = 413 [PayloadTooLarge],
 });
 
 error_responses!(DeleteEventErrors {
     /// The id is not a number.
-    BadRequest = 400,
+    BadRequest = 400 [ValidationFailed],
     /// Missing, invalid or expired token.
-    Unauthorized = 401,
+    Unauthorized = 401 [Unauthenticated],
     /// Only an admin may delete events.
-    Forbidden = 403,
+    Forbidden = 403 [Forbidden],
     /// No such event.
-    NotFound = 404,
+    NotFound = 404 [NotFound],
     /// The event has bookings: cancel it instead.
-    Conflict = 409,
+    Conflict = 409 [EventHasBookings],
 });
 
 /// Reads a time field, recording a problem under its name.
@@ -378,10 +505,10 @@ fn phase_inputs(
                 offset,
             );
             Some(PhaseInput {
-                id: phase.id.map(PhaseId),
+                id: phase.id.map(|id| PhaseId(id.get())),
                 name: phase.name.clone().into(),
-                price: phase.price,
-                quota: phase.quota,
+                price: phase.price.get(),
+                quota: phase.quota.get(),
                 start_date: start?,
                 end_date: end?,
             })
@@ -428,32 +555,30 @@ impl EventsApi {
 
 #[OpenApi(prefix_path = "/api/events", tag = "Tag::Events")]
 impl EventsApi {
-    /// List events by date. `q` matches name or venue, ignoring case; `upcoming=true` keeps
-    /// events still to come. Without `page` and `per_page` every matching event is listed;
-    /// with either, one page (`per_page` 20 by default, at most 100). The total is always in
-    /// `X-Total-Count`.
+    /// List events by date.
+    ///
+    /// Anyone may call it. `q` matches name or venue, ignoring case; `upcoming=true` keeps events
+    /// still to come. Without `page` and `per_page` every matching event is listed; with either,
+    /// one page (`per_page` 20 by default, at most 100). The total is always in `X-Total-Count`.
     #[oai(path = "/", method = "get", operation_id = "listEvents")]
     async fn list(
         &self,
         request: &Request,
-        q: Query<Option<String>>,
+        q: Query<Option<Text<SearchText>>>,
         upcoming: Query<Option<bool>>,
-        page: Query<Option<u32>>,
-        per_page: Query<Option<u32>>,
+        page: PageParam,
+        per_page: PerPageParam,
     ) -> Result<EventListResponse, ListEventErrors> {
-        let page = page_or_everything(page.0, per_page.0)?;
-        let query =
-            q.0.map(|text| text.trim().to_string())
-                .filter(|text| !text.is_empty());
-        if let Some(text) = &query {
-            if text.chars().count() > 255 {
-                return Err(
-                    BadRequest::invalid_field("q", "must be at most 255 characters").into(),
-                );
+        let page = page_or_everything(page, per_page)?;
+        let query = match q.0 {
+            None => None,
+            Some(text) => {
+                let searched = TextLength::new(0, MAX_SEARCH_CHARS);
+                let text = text_of_length(&text, searched)
+                    .map_err(|problem| BadRequest::invalid_field("q", &problem))?;
+                (!text.is_empty()).then_some(text)
             }
-            domain::validation::without_control_characters(text, false)
-                .map_err(|problem| BadRequest::invalid_field("q", &problem))?;
-        }
+        };
         let filter = EventFilter {
             query,
             upcoming_only: upcoming.0.unwrap_or(false),
@@ -473,7 +598,11 @@ impl EventsApi {
         ))
     }
 
-    /// Create an event with its price phases and seats (admin).
+    /// Create an event with its price phases and seats.
+    ///
+    /// Admins only. The seats are made from `capacity` and `seats_per_row` (rows A, B, …); each
+    /// phase closes after it opens and no later than the show's date. A picture is a link or a
+    /// data URL of PNG, JPEG, GIF or WebP (413 when too large).
     #[oai(path = "/", method = "post", operation_id = "createEvent")]
     async fn create(
         &self,
@@ -496,8 +625,8 @@ impl EventsApi {
             date,
             venue: body.venue.into(),
             image_url: body.image_url.map(String::from),
-            seats_per_row: body.seats_per_row,
-            capacity: body.capacity,
+            seats_per_row: body.seats_per_row.map(|seats| seats.get()),
+            capacity: body.capacity.map(|seats| seats.get()),
             phases,
         };
         let view = self.services.events.create(&actor, input).await?;
@@ -508,6 +637,8 @@ impl EventsApi {
     }
 
     /// An event with its phases and figures.
+    ///
+    /// Anyone may call it. `current_phase` is the phase on sale now, if any.
     #[oai(path = "/:id", method = "get", operation_id = "getEvent")]
     async fn get(
         &self,
@@ -521,7 +652,11 @@ impl EventsApi {
         )))
     }
 
-    /// Change an event (admin). Setting `status` to `cancelled` cancels and refunds its bookings.
+    /// Change an event.
+    ///
+    /// Admins only. Fields left out stay as they are. Setting `status` to `cancelled` cancels
+    /// and refunds its bookings, for good. A change that contradicts the sales so far (capacity
+    /// below the seats in use, a phase with sales removed) is a 409 naming it.
     #[oai(path = "/:id", method = "put", operation_id = "updateEvent")]
     async fn update(
         &self,
@@ -558,7 +693,7 @@ impl EventsApi {
             venue: body.venue.map(String::from),
             image_url,
             status: body.status.map(String::from),
-            capacity: body.capacity,
+            capacity: body.capacity.map(|seats| seats.get()),
             phases,
         };
         let view = self.services.events.update(&actor, event, patch).await?;
@@ -568,7 +703,10 @@ impl EventsApi {
         )))
     }
 
-    /// Delete an event that has no bookings (admin); one with bookings must be cancelled instead.
+    /// Delete an event that has no bookings.
+    ///
+    /// Admins only. An event with bookings is kept for the books: cancel it instead (409
+    /// `event_has_bookings`).
     #[oai(path = "/:id", method = "delete", operation_id = "deleteEvent")]
     async fn delete(
         &self,
@@ -605,6 +743,8 @@ impl EventsApi {
     }
 
     /// The seat map, in row and number order.
+    ///
+    /// Anyone may call it. Each seat is `available`, `held` (by a pending booking) or `sold`.
     #[oai(path = "/:id/seats", method = "get", operation_id = "listSeats")]
     async fn seats(&self, id: Path<i64>) -> Result<SeatMapResponse, GetEventErrors> {
         let event = EventId(id.0);

@@ -9,9 +9,18 @@ use super::error::{ErrorReason, Unavailable};
 use super::Services;
 
 #[derive(Object)]
+#[oai(example)]
 pub struct HealthResponse {
     /// `"ok"`.
     status: String,
+}
+
+impl poem_openapi::types::Example for HealthResponse {
+    fn example() -> Self {
+        HealthResponse {
+            status: "ok".into(),
+        }
+    }
 }
 
 #[derive(ApiResponse)]
@@ -42,6 +51,8 @@ impl HealthApi {
 #[OpenApi(tag = "super::Tag::Health")]
 impl HealthApi {
     /// Liveness: the process answers.
+    ///
+    /// Anyone may call it; it touches no store.
     #[oai(path = "/health", method = "get", operation_id = "health")]
     async fn health(&self) -> Json<HealthResponse> {
         Json(HealthResponse {
@@ -50,6 +61,8 @@ impl HealthApi {
     }
 
     /// Readiness: the store answers.
+    ///
+    /// Anyone may call it; 503 while the store does not answer.
     #[oai(path = "/ready", method = "get", operation_id = "ready")]
     async fn ready(&self) -> ReadyResponse {
         match self.services.readiness.check().await {

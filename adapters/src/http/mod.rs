@@ -7,6 +7,7 @@ mod connection_io;
 mod dashboard;
 pub mod error;
 mod events;
+mod fields;
 mod health;
 pub mod idempotency;
 pub mod language;
@@ -16,10 +17,10 @@ mod pictures;
 mod protocol_errors;
 mod refusals;
 mod request_shape;
+mod rules;
 mod seat_map_cache;
 pub mod server;
 mod shared_checks;
-mod text;
 pub mod time;
 mod users;
 
@@ -114,20 +115,31 @@ impl Services {
     }
 }
 
+/// `?page=` of a list.
+pub type PageParam = poem_openapi::param::Query<Option<fields::Whole<rules::PageNumber>>>;
+/// `?per_page=` of a list.
+pub type PerPageParam = poem_openapi::param::Query<Option<fields::Whole<rules::PageSize>>>;
+
 /// `?page=1&per_page=20`; `per_page` is at most 100.
-pub fn page_of(page: Option<u32>, per_page: Option<u32>) -> Result<Page, BadRequest> {
+pub fn page_of(page: PageParam, per_page: PerPageParam) -> Result<Page, BadRequest> {
+    use application::ports::{MAX_PAGE, MAX_PER_PAGE};
     let mut errors = domain::validation::ValidationErrors::new();
-    let page = page.unwrap_or(1);
-    let per_page = per_page.unwrap_or(20);
-    if page == 0 || page > 1_000_000 {
-        errors.add("page", "must be between 1 and 1000000");
-    }
-    if per_page == 0 || per_page > application::ports::MAX_PER_PAGE {
-        errors.add(
-            "per_page",
-            format!("must be between 1 and {}", application::ports::MAX_PER_PAGE),
-        );
-    }
+    let mut within = |field: &str, value: Option<i64>, default: u32, most: u32| {
+        let value = value.unwrap_or(i64::from(default));
+        if (1..=i64::from(most)).contains(&value) {
+            value as u32
+        } else {
+            errors.add(field, format!("must be between 1 and {most}"));
+            default
+        }
+    };
+    let page = within("page", page.0.map(|page| page.get()), 1, MAX_PAGE);
+    let per_page = within(
+        "per_page",
+        per_page.0.map(|size| size.get()),
+        20,
+        MAX_PER_PAGE,
+    );
     if errors.is_empty() {
         Ok(Page::new(page, per_page))
     } else {
@@ -137,8 +149,8 @@ pub fn page_of(page: Option<u32>, per_page: Option<u32>) -> Result<Page, BadRequ
 
 /// As [`page_of`], but without either parameter the whole list: for the lists the web app reads
 /// whole (the event list, a customer's booking history).
-pub fn page_or_everything(page: Option<u32>, per_page: Option<u32>) -> Result<Page, BadRequest> {
-    if page.is_none() && per_page.is_none() {
+pub fn page_or_everything(page: PageParam, per_page: PerPageParam) -> Result<Page, BadRequest> {
+    if page.0.is_none() && per_page.0.is_none() {
         Ok(Page::everything())
     } else {
         page_of(page, per_page)
@@ -146,7 +158,9 @@ pub fn page_or_everything(page: Option<u32>, per_page: Option<u32>) -> Result<Pa
 }
 
 /// A field of a partial update: left out keeps the value, `null` clears it, a value sets it.
-fn patch_field(value: poem_openapi::types::MaybeUndefined<text::Text>) -> Option<Option<String>> {
+fn patch_field<R>(
+    value: poem_openapi::types::MaybeUndefined<fields::Text<R>>,
+) -> Option<Option<String>> {
     use poem_openapi::types::MaybeUndefined;
     match value {
         MaybeUndefined::Undefined => None,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -15,22 +15,28 @@ use poem::Request;
 
 use super::bookings::BookingResponse;
 use super::error::{error_responses, RetryAfter};
-use super::events::EventResponse;
+use super::events::{example_time, EventResponse};
+use super::fields::Text;
 use super::language::Localized;
 use super::limits::{Throttled, Throttles};
 use super::pictures::PictureLinks;
-use super::text::Text;
+use super::rules::{
+    EmailAddress, NewPassword, NikNumber, OrNull, PersonName, PhoneNumber, RoleName,
+};
 use super::time::VenueTime;
-use super::{page_of, page_or_everything, patch_field, BearerToken, Presentation, Services, Tag};
+use super::{
+    page_of, page_or_everything, patch_field, BearerToken, PageParam, PerPageParam, Presentation,
+    Services, Tag,
+};
 
 /// An account. Never carries a password hash.
 #[derive(Object)]
+#[oai(example)]
 pub struct UserResponse {
     id: i64,
     name: String,
     email: String,
-    /// `"customer"` or `"admin"`.
-    role: String,
+    role: Text<RoleName>,
     /// Indonesian national identity number (16 digits), if given.
     #[oai(nullable)]
     nik: Option<String>,
@@ -48,7 +54,7 @@ impl UserResponse {
             id: user.id.0,
             name: user.name.as_str().to_string(),
             email: user.email.as_str().to_string(),
-            role: user.role.as_str().to_string(),
+            role: user.role.as_str().into(),
             nik: user.nik.as_ref().map(|nik| nik.as_str().to_string()),
             phone_number: user
                 .phone_number
@@ -60,21 +66,37 @@ impl UserResponse {
     }
 }
 
+impl poem_openapi::types::Example for UserResponse {
+    /// The account `RegisterRequest`'s example makes.
+    fn example() -> Self {
+        UserResponse {
+            id: 7,
+            name: "Sari Dewi".into(),
+            email: "sari@example.com".into(),
+            role: "customer".into(),
+            nik: Some("3171234567890001".into()),
+            phone_number: Some("081234567890".into()),
+            is_active: true,
+            created_at: example_time("2026-11-02T10:15:00+07:00"),
+        }
+    }
+}
+
 #[derive(Object)]
 #[oai(example)]
 struct RegisterRequest {
-    /// 3 to 100 characters.
-    name: Text,
-    /// Unique, ignoring case.
-    email: Text,
-    /// 8 to 72 bytes.
-    password: Text,
-    /// Optional; exactly 16 digits, unique.
+    /// 3 to 100 characters (at least 3 without the spaces around).
+    name: Text<PersonName>,
+    /// Unique, ignoring case and look-alike letters.
+    email: Text<EmailAddress>,
+    /// 8 characters to 72 bytes.
+    password: Text<NewPassword>,
+    /// Optional (blank or left out: none); exactly 16 digits, unique.
     #[oai(nullable)]
-    nik: Option<Text>,
-    /// Optional; 10 to 15 digits, a leading `+` allowed.
+    nik: Option<Text<NikNumber>>,
+    /// Optional (blank or left out: none); 10 to 15 digits, a leading `+` allowed.
     #[oai(nullable)]
-    phone_number: Option<Text>,
+    phone_number: Option<Text<PhoneNumber>>,
 }
 
 impl poem_openapi::types::Example for RegisterRequest {
@@ -106,6 +128,7 @@ impl poem_openapi::types::Example for LoginRequest {
 }
 
 #[derive(Object)]
+#[oai(example)]
 struct LoginResponse {
     message: String,
     /// Send as `Authorization: Bearer <token>`.
@@ -117,23 +140,39 @@ struct LoginResponse {
     user: UserResponse,
 }
 
+impl poem_openapi::types::Example for LoginResponse {
+    /// A token for a day (the default), issued on 20 December 2026 at 14:00 (+07:00).
+    fn example() -> Self {
+        LoginResponse {
+            message: "Login successful".into(),
+            token: "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.\
+                eyJzdWIiOiI3Iiwicm9sZSI6ImN1c3RvbWVyIiwidmVyIjoxLCJpYXQiOjE3OTc3NTAwMDAsImV4cCI6MTc5NzgzNjQwMH0.\
+                oEANmK3jsvAYleoRfOJ4-Uu4ZLVIalR4GXhRuDVwd88"
+                .into(),
+            token_type: "Bearer".into(),
+            expires_in: 86_400,
+            user: UserResponse::example(),
+        }
+    }
+}
+
 /// Any of the fields; those left out stay as they are, `null` clears `nik` or `phone_number`.
 #[derive(Object)]
 #[oai(example)]
 struct UpdateUserRequest {
-    #[oai(nullable)]
-    name: Option<Text>,
-    #[oai(nullable)]
-    email: Option<Text>,
+    #[oai(nullable, skip_serializing_if_is_none)]
+    name: Option<Text<PersonName>>,
+    #[oai(nullable, skip_serializing_if_is_none)]
+    email: Option<Text<EmailAddress>>,
     /// Left out: kept; `null`: cleared.
     #[oai(nullable)]
-    nik: MaybeUndefined<Text>,
+    nik: MaybeUndefined<Text<NikNumber>>,
     /// Left out: kept; `null`: cleared.
     #[oai(nullable)]
-    phone_number: MaybeUndefined<Text>,
-    /// `"customer"` or `"admin"`; only an admin may change it.
-    #[oai(nullable)]
-    role: Option<Text>,
+    phone_number: MaybeUndefined<Text<PhoneNumber>>,
+    /// Only an admin may change it.
+    #[oai(nullable, skip_serializing_if_is_none)]
+    role: Option<Text<OrNull<RoleName>>>,
 }
 
 impl poem_openapi::types::Example for UpdateUserRequest {
@@ -149,17 +188,37 @@ impl poem_openapi::types::Example for UpdateUserRequest {
 }
 
 #[derive(Object)]
+#[oai(example)]
 struct PasswordChangeRequest {
     /// The current password; not needed when an admin resets someone else's.
     #[oai(nullable)]
     old_password: Option<Text>,
-    /// 8 to 72 bytes.
-    new_password: Text,
+    /// 8 characters to 72 bytes.
+    new_password: Text<NewPassword>,
+}
+
+impl poem_openapi::types::Example for PasswordChangeRequest {
+    /// A user changing their own password: the one `RegisterRequest`'s example set, then the new.
+    fn example() -> Self {
+        PasswordChangeRequest {
+            old_password: Some("rahasia-sekali".into()),
+            new_password: "lebih-rahasia-lagi".into(),
+        }
+    }
 }
 
 #[derive(Object)]
+#[oai(example)]
 struct MessageResponse {
     message: String,
+}
+
+impl poem_openapi::types::Example for MessageResponse {
+    fn example() -> Self {
+        MessageResponse {
+            message: "Password changed; please log in again".into(),
+        }
+    }
 }
 
 #[derive(ApiResponse)]
@@ -210,100 +269,100 @@ enum HistoryResponse {
 
 error_responses!(RegisterErrors {
     /// Invalid input; `details` lists each problem.
-    BadRequest = 400,
+    BadRequest = 400 [ValidationFailed, MalformedJson, MalformedRequest],
     /// The email (or one that looks like it) or the NIK is already registered.
-    Conflict = 409,
+    Conflict = 409 [EmailTaken, EmailLooksTaken, NikTaken],
     /// The request body is larger than the server accepts.
-    PayloadTooLarge = 413,
+    PayloadTooLarge = 413 [PayloadTooLarge],
     /// Too many sign-ups from this address; see `Retry-After`.
-    TooManyRequests = 429 (RetryAfter),
-});
+    TooManyRequests = 429 [RateLimited] (RetryAfter),
+} unavailable [Overloaded, PasswordChecksBusy, StoreUnavailable]);
 
 error_responses!(LoginErrors {
     /// Malformed request body.
-    BadRequest = 400,
+    BadRequest = 400 [ValidationFailed, MalformedJson, MalformedRequest],
     /// Wrong email or password, or a deactivated account: one answer for all.
-    Unauthorized = 401,
+    Unauthorized = 401 [Unauthenticated],
     /// The request body is larger than the server accepts.
-    PayloadTooLarge = 413,
+    PayloadTooLarge = 413 [PayloadTooLarge],
     /// Too many attempts from this address, or too many failures for this account from this
     /// address; see `Retry-After`.
-    TooManyRequests = 429 (RetryAfter),
-});
+    TooManyRequests = 429 [RateLimited] (RetryAfter),
+} unavailable [Overloaded, PasswordChecksBusy, StoreUnavailable]);
 
 error_responses!(AdminReadErrors {
     /// Bad paging parameters.
-    BadRequest = 400,
+    BadRequest = 400 [ValidationFailed],
     /// Missing, invalid or expired token.
-    Unauthorized = 401,
+    Unauthorized = 401 [Unauthenticated],
     /// Only an admin may do this.
-    Forbidden = 403,
+    Forbidden = 403 [Forbidden],
 });
 
 error_responses!(ProfileErrors {
     /// The id is not a number.
-    BadRequest = 400,
+    BadRequest = 400 [ValidationFailed],
     /// Missing, invalid or expired token.
-    Unauthorized = 401,
+    Unauthorized = 401 [Unauthenticated],
     /// Not your account.
-    Forbidden = 403,
+    Forbidden = 403 [Forbidden],
     /// No such user.
-    NotFound = 404,
+    NotFound = 404 [NotFound],
 });
 
 error_responses!(OwnListErrors {
     /// Bad paging parameters.
-    BadRequest = 400,
+    BadRequest = 400 [ValidationFailed],
     /// Missing, invalid or expired token.
-    Unauthorized = 401,
+    Unauthorized = 401 [Unauthenticated],
     /// Not your account.
-    Forbidden = 403,
+    Forbidden = 403 [Forbidden],
 });
 
 error_responses!(UpdateUserErrors {
     /// Invalid input; `details` lists each problem.
-    BadRequest = 400,
+    BadRequest = 400 [ValidationFailed, MalformedJson, MalformedRequest],
     /// Missing, invalid or expired token.
-    Unauthorized = 401,
+    Unauthorized = 401 [Unauthenticated],
     /// Not your account, or a role change by a non-admin.
-    Forbidden = 403,
+    Forbidden = 403 [Forbidden],
     /// No such user.
-    NotFound = 404,
+    NotFound = 404 [NotFound],
     /// Email or NIK taken, or the last active admin would be demoted.
-    Conflict = 409,
+    Conflict = 409 [EmailTaken, EmailLooksTaken, NikTaken, LastAdmin],
     /// The request body is larger than the server accepts.
-    PayloadTooLarge = 413,
+    PayloadTooLarge = 413 [PayloadTooLarge],
     /// Too many profile changes by this customer; see `Retry-After`.
-    TooManyRequests = 429 (RetryAfter),
+    TooManyRequests = 429 [RateLimited] (RetryAfter),
 });
 
 error_responses!(DeactivateErrors {
     /// The id is not a number.
-    BadRequest = 400,
+    BadRequest = 400 [ValidationFailed],
     /// Missing, invalid or expired token.
-    Unauthorized = 401,
+    Unauthorized = 401 [Unauthenticated],
     /// Only an admin may deactivate accounts.
-    Forbidden = 403,
+    Forbidden = 403 [Forbidden],
     /// No such user.
-    NotFound = 404,
+    NotFound = 404 [NotFound],
     /// The last active admin cannot be deactivated.
-    Conflict = 409,
+    Conflict = 409 [LastAdmin],
 });
 
 error_responses!(PasswordErrors {
     /// Invalid new password, or the current password is wrong.
-    BadRequest = 400,
+    BadRequest = 400 [ValidationFailed, MalformedJson, MalformedRequest],
     /// Missing, invalid or expired token.
-    Unauthorized = 401,
+    Unauthorized = 401 [Unauthenticated],
     /// Not your account.
-    Forbidden = 403,
+    Forbidden = 403 [Forbidden],
     /// No such user.
-    NotFound = 404,
+    NotFound = 404 [NotFound],
     /// The request body is larger than the server accepts.
-    PayloadTooLarge = 413,
+    PayloadTooLarge = 413 [PayloadTooLarge],
     /// Too many password attempts from this address or changes by this account; see `Retry-After`.
-    TooManyRequests = 429 (RetryAfter),
-});
+    TooManyRequests = 429 [RateLimited] (RetryAfter),
+} unavailable [Overloaded, PasswordChecksBusy, StoreUnavailable]);
 
 pub struct UsersApi {
     services: Arc<Services>,
@@ -324,6 +383,10 @@ impl UsersApi {
 #[OpenApi(prefix_path = "/api/users", tag = "Tag::Users")]
 impl UsersApi {
     /// Register a customer account.
+    ///
+    /// Anyone may call it, without a token. The account is always a customer; admins are made
+    /// by the operator (`ADMIN_EMAIL`, `wartawa create-admin`) or by another admin. Sign-ups are
+    /// limited per client address (429). Log in afterwards to get a token.
     #[oai(path = "/", method = "post", operation_id = "register")]
     async fn register(
         &self,
@@ -354,8 +417,11 @@ impl UsersApi {
         ))))
     }
 
-    /// Log in; returns a bearer token. A wrong email and a wrong password get the same answer.
-    /// Attempts are limited per client address, and failures per account (429 with `Retry-After`).
+    /// Log in; returns a bearer token.
+    ///
+    /// Anyone may call it. A wrong email, a wrong password and a deactivated account get the same
+    /// 401. Attempts are limited per client address, and failures per account and address (429
+    /// with `Retry-After`). Send the token as `Authorization: Bearer <token>`.
     #[oai(path = "/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
@@ -399,16 +465,19 @@ impl UsersApi {
         }))
     }
 
-    /// List accounts (admin).
+    /// List accounts.
+    ///
+    /// Admins only. One page at a time (`per_page` 20 by default, at most 100), oldest first; the
+    /// total is in `X-Total-Count`.
     #[oai(path = "/", method = "get", operation_id = "listUsers")]
     async fn list(
         &self,
         auth: BearerToken,
-        page: Query<Option<u32>>,
-        per_page: Query<Option<u32>>,
+        page: PageParam,
+        per_page: PerPageParam,
     ) -> Result<UserListResponse, AdminReadErrors> {
         let actor = self.services.actor(&auth).await?;
-        let page = page_of(page.0, per_page.0)?;
+        let page = page_of(page, per_page)?;
         let users = self.services.users.list(&actor, page).await?;
         Ok(UserListResponse::Ok(
             Json(
@@ -422,7 +491,9 @@ impl UsersApi {
         ))
     }
 
-    /// A profile (the user themself or an admin).
+    /// A profile.
+    ///
+    /// The user themself or an admin; anyone else gets 403.
     #[oai(path = "/:id", method = "get", operation_id = "getUser")]
     async fn get(
         &self,
@@ -434,7 +505,11 @@ impl UsersApi {
         Ok(Json(UserResponse::new(&user, self.services.venue_offset)))
     }
 
-    /// Update a profile; only an admin may change `role`. A role change revokes the user's tokens.
+    /// Update a profile.
+    ///
+    /// The user themself or an admin; only an admin may change `role`, and a role change revokes
+    /// the user's tokens. The last active admin cannot be demoted (409 `last_admin`). A
+    /// customer's own changes are limited in number (429).
     #[oai(path = "/:id", method = "put", operation_id = "updateUser")]
     async fn update(
         &self,
@@ -467,7 +542,10 @@ impl UsersApi {
         Ok(Json(UserResponse::new(&user, self.services.venue_offset)))
     }
 
-    /// Deactivate an account (admin): it can no longer log in; its bookings are kept for the books.
+    /// Deactivate an account.
+    ///
+    /// Admins only. The account can no longer log in and its tokens stop working; its bookings
+    /// are kept for the books. The last active admin cannot be deactivated (409 `last_admin`).
     #[oai(path = "/:id", method = "delete", operation_id = "deactivateUser")]
     async fn deactivate(
         &self,
@@ -479,8 +557,10 @@ impl UsersApi {
         Ok(DeactivateResponse::Deactivated)
     }
 
-    /// Change a password. Your own change needs `old_password` (a wrong one is a 400); an admin
-    /// resetting someone else's sends `new_password` alone. Tokens issued before stop working.
+    /// Change a password.
+    ///
+    /// The user themself, with `old_password` (a wrong one is a 400, never a 401), or an admin
+    /// resetting someone else's, with `new_password` alone. Tokens issued before stop working.
     #[oai(
         path = "/:id/password",
         method = "post",
@@ -539,18 +619,21 @@ impl UsersApi {
         }))
     }
 
-    /// Events the user holds pending or confirmed tickets for.
+    /// Events the user holds tickets for.
+    ///
+    /// The user themself or an admin. Events with a pending or confirmed booking of the user, by
+    /// date.
     #[oai(path = "/:id/events", method = "get", operation_id = "listUserEvents")]
     async fn events(
         &self,
         request: &Request,
         auth: BearerToken,
         id: Path<i64>,
-        page: Query<Option<u32>>,
-        per_page: Query<Option<u32>>,
+        page: PageParam,
+        per_page: PerPageParam,
     ) -> Result<HeldEventsResponse, OwnListErrors> {
         let actor = self.services.actor(&auth).await?;
-        let page = page_of(page.0, per_page.0)?;
+        let page = page_of(page, per_page)?;
         let events = self
             .services
             .events
@@ -569,9 +652,11 @@ impl UsersApi {
         ))
     }
 
-    /// The user's bookings, newest first. Without `page` and `per_page` every booking is
-    /// listed; with either, one page (`per_page` 20 by default, at most 100). The total is always
-    /// in `X-Total-Count`.
+    /// The user's bookings.
+    ///
+    /// The user themself or an admin. Newest first. Without `page` and `per_page` every booking
+    /// is listed; with either, one page (`per_page` 20 by default, at most 100). The total is
+    /// always in `X-Total-Count`.
     #[oai(
         path = "/:id/bookings",
         method = "get",
@@ -582,11 +667,11 @@ impl UsersApi {
         request: &Request,
         auth: BearerToken,
         id: Path<i64>,
-        page: Query<Option<u32>>,
-        per_page: Query<Option<u32>>,
+        page: PageParam,
+        per_page: PerPageParam,
     ) -> Result<HistoryResponse, OwnListErrors> {
         let actor = self.services.actor(&auth).await?;
-        let page = page_or_everything(page.0, per_page.0)?;
+        let page = page_or_everything(page, per_page)?;
         let bookings = self
             .services
             .bookings

@@ -137,7 +137,7 @@ pub async fn missing_and_mistyped_fields_are_bad_requests(factory: AppFactory) {
     );
     expect_problems(
         app.get("/api/events?page=satu", None).await,
-        &["page: must be a whole number from 0 to 4294967295"],
+        &["page: must be a whole number"],
     );
     expect_problems(
         app.get("/api/events?upcoming=kadang", None).await,
@@ -788,8 +788,9 @@ pub async fn hostile_input_never_causes_a_server_error(factory: AppFactory) {
     app.get("/ready", None).await.expect(200);
 }
 
-/// The document is what a client is built from: its `servers` say where the API is, its example
-/// of a new show creates one that is on sale whenever it is tried, and `Retry-After` is
+/// The document is what a client is built from: its `servers` say where the API is, every object
+/// it describes has an example, its examples of changes work when sent as they are (a new show
+/// is on sale whenever it is tried), and `Retry-After` is
 /// documented only on the answers that send it (429, 503, and the 409 of a keyed request still
 /// running).
 pub async fn the_document_can_be_taken_at_its_word(factory: AppFactory) {
@@ -802,16 +803,45 @@ pub async fn the_document_can_be_taken_at_its_word(factory: AppFactory) {
         "no servers: {}",
         document["servers"]
     );
-    let example = document["components"]["schemas"]["CreateEventRequest"]["example"].clone();
+    let schemas = &document["components"]["schemas"];
+    for (name, schema) in schemas.as_object().into_iter().flatten() {
+        if schema["type"] == "object" {
+            assert!(schema.get("example").is_some(), "{name} has no example");
+        }
+    }
+    let example = |name: &str| schemas[name]["example"].clone();
     let admin = app.admin_token().await;
     let created = app
-        .post("/api/events", Some(&admin), &example)
+        .post("/api/events", Some(&admin), &example("CreateEventRequest"))
         .await
         .expect(201);
     assert!(
         !created["current_phase"].is_null(),
         "the example's show is on sale: {created}"
     );
+    let path = format!("/api/events/{}", created["id"]);
+    app.put(&path, Some(&admin), &example("UpdateEventRequest"))
+        .await
+        .expect(200);
+    app.post("/api/users", None, &example("RegisterRequest"))
+        .await
+        .expect(201);
+    let login = app
+        .post("/api/users/login", None, &example("LoginRequest"))
+        .await
+        .expect(200);
+    let customer = login["token"].as_str().unwrap_or_default().to_string();
+    let user_path = format!("/api/users/{}", login["user"]["id"]);
+    app.put(&user_path, Some(&customer), &example("UpdateUserRequest"))
+        .await
+        .expect(200);
+    app.post(
+        &format!("{user_path}/password"),
+        Some(&customer),
+        &example("PasswordChangeRequest"),
+    )
+    .await
+    .expect(200);
 
     for (path, operations) in document["paths"].as_object().into_iter().flatten() {
         for (method, operation) in operations.as_object().into_iter().flatten() {

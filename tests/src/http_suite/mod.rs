@@ -17,6 +17,7 @@ pub mod events;
 pub mod framework;
 pub mod idempotency;
 pub mod reasons;
+pub mod schema_rules;
 pub mod users;
 
 /// Expands the whole HTTP suite into `#[tokio::test]`s, one module per resource, over the
@@ -143,9 +144,13 @@ macro_rules! http_suite_tests {
         });
         $crate::http_suite_tests!(@module ($factory) reasons {
             the_document_publishes_the_reasons_and_every_error_carries_one,
+            each_error_response_names_its_reasons_and_shows_one,
             each_refused_booking_says_why,
             each_refused_account_change_says_why,
             messages_are_in_the_callers_language,
+        });
+        $crate::http_suite_tests!(@module ($factory) schema_rules {
+            the_document_states_the_limits_the_server_keeps,
         });
         $crate::http_suite_tests!(@module ($factory) idempotency {
             a_retried_booking_is_replayed_not_repeated,

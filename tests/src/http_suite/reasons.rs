@@ -74,6 +74,69 @@ pub async fn the_document_publishes_the_reasons_and_every_error_carries_one(fact
     }
 }
 
+/// Each error response of each operation names the reasons it may carry (a subset of the
+/// published list) and shows an example answer of one of them, with that status.
+pub async fn each_error_response_names_its_reasons_and_shows_one(factory: AppFactory) {
+    let app = factory.app().await;
+    let published = published_reasons(&app).await;
+    let document = app.get("/openapi.json", None).await.expect(200);
+    let mut checked = 0;
+    for (path, operations) in document["paths"].as_object().into_iter().flatten() {
+        for (method, operation) in operations.as_object().into_iter().flatten() {
+            for (status, response) in operation["responses"].as_object().into_iter().flatten() {
+                if !status.starts_with(['4', '5']) || path.as_str() == "/ready" {
+                    continue;
+                }
+                let schema = &response["content"]["application/json; charset=utf-8"]["schema"];
+                let declared: Vec<&str> = schema["allOf"][1]["properties"]["error"]["enum"]
+                    .as_array()
+                    .unwrap_or_else(|| {
+                        panic!("{method} {path} {status} names no reasons: {schema}")
+                    })
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect();
+                assert!(!declared.is_empty(), "{method} {path} {status}");
+                for reason in &declared {
+                    assert!(
+                        published.iter().any(|known| known == reason),
+                        "{method} {path} {status}: {reason} is not published"
+                    );
+                }
+                let example = &schema["example"];
+                assert_eq!(
+                    example["code"].to_string(),
+                    *status,
+                    "{method} {path}: {example}"
+                );
+                assert!(
+                    declared.iter().any(|reason| example["error"] == *reason),
+                    "{method} {path} {status}: the example's reason is not declared: {example}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} error responses found");
+    let conflicts = &document["paths"]["/api/bookings"]["post"]["responses"]["409"]["content"]
+        ["application/json; charset=utf-8"]["schema"]["allOf"][1]["properties"]["error"]["enum"];
+    for reason in [
+        "seat_taken",
+        "phase_sold_out",
+        "phase_not_on_sale",
+        "event_not_on_sale",
+        "ticket_limit_reached",
+        "idempotency_in_progress",
+    ] {
+        assert!(
+            conflicts
+                .as_array()
+                .is_some_and(|listed| listed.contains(&json!(reason))),
+            "createBooking's 409 does not list {reason}: {conflicts}"
+        );
+    }
+}
+
 pub async fn each_refused_booking_says_why(factory: AppFactory) {
     let app = factory.app().await;
     let admin = app.admin_token().await;
