@@ -5,4 +5,5 @@ pub mod auth;
 pub mod http;
 pub mod memory;
 pub mod postgres;
+pub mod seat_signals;
 pub mod system;

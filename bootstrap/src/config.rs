@@ -40,6 +40,10 @@ const DEFAULT_ABANDONED_HOLDS_PER_CUSTOMER: u32 = 3;
 const DEFAULT_ABANDONED_HOLD_WINDOW_MINUTES: u32 = 360;
 const DEFAULT_BOOKINGS_PER_CUSTOMER: u32 = 30;
 const DEFAULT_MAX_IN_FLIGHT_REQUESTS: u32 = 64;
+const DEFAULT_MAX_SEAT_STREAMS: u32 = 10_000;
+const DEFAULT_SEAT_STREAM_BACKLOG: u32 = 64;
+const DEFAULT_SEAT_STREAM_HEARTBEAT_SECS: u32 = 15;
+const DEFAULT_SEAT_MAP_CHECK_SECS: u32 = 1;
 const DEFAULT_MAX_PASSWORD_CHECKS_IN_FLIGHT: u32 = 16;
 const DEFAULT_HEADER_READ_TIMEOUT_SECS: u32 = 10;
 const DEFAULT_BODY_READ_TIMEOUT_SECS: u32 = 10;
@@ -99,6 +103,14 @@ pub struct Config {
     pub idempotency_keys_per_user: u32,
     /// Booking attempts per customer per minute; 0 means no limit.
     pub bookings_per_customer: u32,
+    /// Live seat-map streams open at once in this process; past it, 503 with `Retry-After`.
+    pub max_seat_streams: u32,
+    /// Changes a live seat-map stream may fall behind by before it gets a fresh snapshot instead.
+    pub seat_stream_backlog: u32,
+    /// Seconds between comments on an idle live seat-map stream.
+    pub seat_stream_heartbeat_secs: u32,
+    /// Seconds between checks of a watched seat map for lapsed holds when nothing signals it.
+    pub seat_map_check_secs: u32,
     /// Requests handled at once; past it, 503 with `Retry-After`.
     pub max_in_flight_requests: u32,
     /// Password checks (logins, sign-ups, password changes) running or waiting at once; past
@@ -321,6 +333,30 @@ impl Config {
                 var("BOOKINGS_PER_CUSTOMER"),
                 DEFAULT_BOOKINGS_PER_CUSTOMER,
                 whole_number_in(0..=1_000_000),
+            )?,
+            max_seat_streams: parse_or(
+                "MAX_SEAT_STREAMS",
+                var("MAX_SEAT_STREAMS"),
+                DEFAULT_MAX_SEAT_STREAMS,
+                whole_number_in(1..=1_000_000),
+            )?,
+            seat_stream_backlog: parse_or(
+                "SEAT_STREAM_BACKLOG",
+                var("SEAT_STREAM_BACKLOG"),
+                DEFAULT_SEAT_STREAM_BACKLOG,
+                whole_number_in(1..=100_000),
+            )?,
+            seat_stream_heartbeat_secs: parse_or(
+                "SEAT_STREAM_HEARTBEAT_SECS",
+                var("SEAT_STREAM_HEARTBEAT_SECS"),
+                DEFAULT_SEAT_STREAM_HEARTBEAT_SECS,
+                whole_number_in(1..=3600),
+            )?,
+            seat_map_check_secs: parse_or(
+                "SEAT_MAP_CHECK_SECS",
+                var("SEAT_MAP_CHECK_SECS"),
+                DEFAULT_SEAT_MAP_CHECK_SECS,
+                whole_number_in(1..=86_400),
             )?,
             max_in_flight_requests: parse_or(
                 "MAX_IN_FLIGHT_REQUESTS",

@@ -110,10 +110,15 @@ async fn serve(config: Config) -> Result<(), String> {
     let sweeper = tokio::spawn(sweep_lapsed_holds(Arc::clone(&services)));
     let app = adapters::http::app(Arc::clone(&services), &http_settings(&config));
     tracing::info!(%address, store = store_name(&config), "WarTawa listening; API docs at /docs");
-    let result =
-        adapters::http::server::serve(listener, app, server_settings(&config), shutdown_signal())
-            .await
-            .map_err(|error| format!("cannot serve on {address}: {error}"));
+    let seat_feed = Arc::clone(&services.seat_feed);
+    let shutdown = async move {
+        shutdown_signal().await;
+        // Live seat maps never end by themselves: end them, so that shutdown need not wait.
+        seat_feed.close();
+    };
+    let result = adapters::http::server::serve(listener, app, server_settings(&config), shutdown)
+        .await
+        .map_err(|error| format!("cannot serve on {address}: {error}"));
     sweeper.abort();
     tracing::info!("WarTawa stopped");
     result

@@ -5,10 +5,12 @@ use std::sync::Arc;
 use adapters::auth::{BcryptHasher, JwtTokenService};
 use adapters::http::limits::{Limits, RateLimit};
 use adapters::http::middleware::BodyReading;
+use adapters::http::seat_feed::{SeatFeed, SeatFeedSettings};
 use adapters::http::server::ServerSettings;
 use adapters::http::{HttpSettings, Services};
 use adapters::memory::MemoryStore;
-use adapters::postgres::{OpenError, PostgresSettings, PostgresStore};
+use adapters::postgres::{OpenError, PostgresSeatSignals, PostgresSettings, PostgresStore};
+use adapters::seat_signals::SeatMapSignals;
 use adapters::system::{RandomCodeGenerator, SystemClock};
 use application::audit::AuditService;
 use application::auth::Authenticate;
@@ -34,11 +36,13 @@ pub struct Stores {
     /// The trail the repositories' commands write, for reading.
     pub audit: Arc<dyn AuditLog>,
     pub idempotency: Arc<dyn IdempotencyStore>,
+    /// Where this process hears that seat maps moved.
+    pub seat_signals: Arc<dyn SeatMapSignals>,
 }
 
 impl Stores {
-    /// The repositories of a store that implements all of them on one value.
-    pub fn sharing<S>(store: Arc<S>) -> Stores
+    /// The repositories of a store that implements all of them on one value, and its signals.
+    pub fn sharing<S>(store: Arc<S>, seat_signals: Arc<dyn SeatMapSignals>) -> Stores
     where
         S: UserRepository
             + EventRepository
@@ -53,17 +57,30 @@ impl Stores {
             bookings: store.clone(),
             audit: store.clone(),
             idempotency: store,
+            seat_signals,
         }
+    }
+
+    /// A memory store's repositories, and the signals it sends under its lock.
+    pub fn of_memory(store: Arc<MemoryStore>) -> Stores {
+        let seat_signals = Arc::new(store.seat_signals());
+        Stores::sharing(store, seat_signals)
+    }
+
+    /// A PostgreSQL store's repositories, and the database's notifications.
+    pub fn of_postgres(store: Arc<PostgresStore>) -> Stores {
+        let seat_signals = Arc::new(PostgresSeatSignals::new(store.pool().clone()));
+        Stores::sharing(store, seat_signals)
     }
 
     /// The embedded in-memory store: everything lives as long as the process.
     pub fn in_memory() -> Stores {
-        Stores::sharing(Arc::new(MemoryStore::new(Arc::new(RandomCodeGenerator))))
+        Stores::of_memory(Arc::new(MemoryStore::new(Arc::new(RandomCodeGenerator))))
     }
 
     /// The PostgreSQL store over an open pool.
     pub fn postgres(pool: sqlx::PgPool) -> Stores {
-        Stores::sharing(Arc::new(PostgresStore::new(
+        Stores::of_postgres(Arc::new(PostgresStore::new(
             pool,
             Arc::new(RandomCodeGenerator),
         )))
@@ -160,7 +177,22 @@ pub fn services(config: &Config, stores: &Stores, adapters: &Adapters) -> Arc<Se
             },
         ),
         venue_offset: config.venue_offset,
+        seat_feed: Arc::new(SeatFeed::new(
+            EventService::new(stores.events.clone(), adapters.clock.clone()),
+            stores.seat_signals.clone(),
+            SeatFeedSettings {
+                max_streams: config.max_seat_streams as usize,
+                backlog: config.seat_stream_backlog as usize,
+                heartbeat: seconds(config.seat_stream_heartbeat_secs),
+                expiry_check: seconds(config.seat_map_check_secs),
+                ..SeatFeedSettings::default()
+            },
+        )),
     })
+}
+
+fn seconds(count: u32) -> std::time::Duration {
+    std::time::Duration::from_secs(u64::from(count))
 }
 
 pub fn http_settings(config: &Config) -> HttpSettings {

@@ -226,7 +226,7 @@ impl StoreFactory for PostgresStores {
         let database = TestDatabase::create()
             .await
             .expect("a PostgreSQL server was found before");
-        let stores = Stores::sharing(database.store(contract_codes()));
+        let stores = Stores::of_postgres(database.store(contract_codes()));
         self.databases
             .lock()
             .expect("databases lock")

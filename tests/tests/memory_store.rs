@@ -11,7 +11,7 @@ struct MemoryStores;
 #[async_trait]
 impl StoreFactory for MemoryStores {
     async fn fresh(&self) -> Stores {
-        Stores::sharing(Arc::new(MemoryStore::new(contract_codes())))
+        Stores::of_memory(Arc::new(MemoryStore::new(contract_codes())))
     }
 }
 

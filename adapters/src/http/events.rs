@@ -344,7 +344,7 @@ impl poem_openapi::types::Example for EventResponse {
 #[derive(Object)]
 #[oai(example)]
 #[cfg_attr(test, derive(serde::Serialize))]
-struct SeatResponse {
+pub(super) struct SeatResponse {
     id: i64,
     /// Row letters and number, e.g. `AB12`.
     label: String,

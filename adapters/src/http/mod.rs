@@ -18,7 +18,9 @@ mod protocol_errors;
 mod refusals;
 mod request_shape;
 mod rules;
+pub mod seat_feed;
 mod seat_map_cache;
+mod seat_stream;
 pub mod server;
 mod shared_checks;
 pub mod time;
@@ -58,6 +60,8 @@ pub struct Services {
     pub idempotency: IdempotencyService,
     /// The offset at which naive times in requests are read (`APP_TZ_OFFSET`).
     pub venue_offset: FixedOffset,
+    /// The live seat maps of this process.
+    pub seat_feed: Arc<seat_feed::SeatFeed>,
 }
 
 /// How the HTTP layer is set up.
@@ -172,6 +176,7 @@ fn patch_field<R>(
 type Apis = (
     users::UsersApi,
     events::EventsApi,
+    seat_stream::SeatStreamApi,
     bookings::BookingsApi,
     dashboard::DashboardApi,
     audit::AuditApi,
@@ -185,6 +190,7 @@ pub fn api_service(services: Arc<Services>, settings: &HttpSettings) -> OpenApiS
     let apis = (
         users::UsersApi::new(services.clone(), throttles.clone(), links.clone()),
         events::EventsApi::new(services.clone(), links.clone()),
+        seat_stream::SeatStreamApi::new(&services),
         bookings::BookingsApi::new(services.clone(), throttles, links),
         dashboard::DashboardApi::new(services.clone()),
         audit::AuditApi::new(services.clone()),

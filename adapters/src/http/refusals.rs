@@ -34,6 +34,7 @@ use super::error::{
     OperationErrors, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable, Unprocessable,
 };
 use super::language::Localized;
+use super::seat_feed::OpenError;
 use super::time::VenueTime;
 
 impl<R: OperationErrors> IntoAnswer<R> for StoreError {
@@ -708,5 +709,24 @@ where
             .into_answer(),
             IdempotencyError::Store(store) => store.into_answer(),
         }
+    }
+}
+
+impl<R: OperationErrors + Answers<404>> IntoAnswer<R> for OpenError {
+    fn into_answer(self) -> R {
+        let message = match self {
+            OpenError::Event(error) => return error.into_answer(),
+            OpenError::Full => Localized::new(
+                "Too many live seat maps are open right now; read the seat map instead, or retry in a moment",
+                "Terlalu banyak peta kursi langsung yang terbuka; baca peta kursinya saja, atau coba sebentar lagi",
+            ),
+            OpenError::Closing => Localized::new(
+                "This WarTawa server is shutting down; reconnect in a moment",
+                "Server WarTawa ini sedang berhenti; sambungkan lagi sebentar lagi",
+            ),
+        };
+        Unavailable::new(ErrorReason::Overloaded, message)
+            .retry_after(5)
+            .into_answer()
     }
 }

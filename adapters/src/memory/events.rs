@@ -195,6 +195,7 @@ impl State {
         } else {
             record.truncate_seats(plan.capacity as usize);
         }
+        self.moved_seat_maps.push(after.id);
         self.events_by_date.remove(&(record.event.date, after.id));
         self.events_by_date.insert((after.date, after.id));
         record.event = Arc::new(after);

@@ -21,11 +21,13 @@ mod users;
 #[cfg(test)]
 mod tests;
 
+use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use application::ports::{CodeGenerator, StoreError};
 use domain::Timestamp;
 
+use crate::seat_signals::{SeatMapSignal, SignalBus};
 use state::State;
 
 /// The embedded store; implements the user, event and booking repositories, the audit log and
@@ -34,6 +36,7 @@ pub struct MemoryStore {
     state: Mutex<State>,
     codes: Arc<dyn CodeGenerator>,
     keys: idempotency::Keys,
+    seat_signals: SignalBus,
 }
 
 impl MemoryStore {
@@ -42,25 +45,67 @@ impl MemoryStore {
             state: Mutex::new(State::default()),
             codes,
             keys: idempotency::Keys::default(),
+            seat_signals: SignalBus::default(),
         }
     }
 
+    /// Where this store says which seat maps moved.
+    pub fn seat_signals(&self) -> SignalBus {
+        self.seat_signals.clone()
+    }
+
     /// The state, locked for one command.
-    fn locked(&self) -> Result<MutexGuard<'_, State>, StoreError> {
+    fn locked(&self) -> Result<Locked<'_>, StoreError> {
         // A panic under the lock may have left the state half-written; refuse rather than guess.
-        self.state.lock().map_err(|_| {
+        let state = self.state.lock().map_err(|_| {
             StoreError::Unexpected(
                 "the memory store is unusable after a command panicked while holding it".into(),
             )
+        })?;
+        Ok(Locked {
+            state,
+            seat_signals: &self.seat_signals,
         })
     }
 
     /// The state, locked for one command that reads or decides as of `now`, with every hold
     /// that has lapsed by then already expired.
-    fn locked_at(&self, now: Timestamp) -> Result<MutexGuard<'_, State>, StoreError> {
+    fn locked_at(&self, now: Timestamp) -> Result<Locked<'_>, StoreError> {
         let mut state = self.locked()?;
         state.expire_lapsed(now);
         Ok(state)
+    }
+}
+
+/// The state locked for one command. When the command lets go, the seat maps it moved are told,
+/// still under the lock, so that signals go out in the order of the versions they announce.
+struct Locked<'a> {
+    state: MutexGuard<'a, State>,
+    seat_signals: &'a SignalBus,
+}
+
+impl Deref for Locked<'_> {
+    type Target = State;
+
+    fn deref(&self) -> &State {
+        &self.state
+    }
+}
+
+impl DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.state
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        let mut moved = std::mem::take(&mut self.state.moved_seat_maps);
+        moved.sort_unstable();
+        moved.dedup();
+        for event in moved {
+            self.seat_signals.send(SeatMapSignal::Moved(event));
+        }
     }
 }
 

@@ -38,6 +38,8 @@ pub(super) struct State {
     pub ids: Sequences,
     /// Written by the commands it records, under the same lock.
     pub audit: AuditTrail,
+    /// Events whose seat map moved in the command under way; told when the lock is let go.
+    pub moved_seat_maps: Vec<EventId>,
 }
 
 /// The last id handed out of each kind; ids start at 1.
@@ -352,6 +354,7 @@ impl State {
         record.figures.add(figures);
         if booking.status.holds_seats() {
             record.seat_map_version += 1;
+            self.moved_seat_maps.push(booking.event_id);
             record.sales.add(booking.phase_id, quantity);
             record.seats_taken += quantity;
             *record
@@ -384,6 +387,7 @@ impl State {
         record.figures.subtract(figures);
         if booking.status.holds_seats() {
             record.seat_map_version += 1;
+            self.moved_seat_maps.push(booking.event_id);
             record.sales.remove(booking.phase_id, quantity);
             record.seats_taken = record.seats_taken.saturating_sub(quantity);
             if let Some(held) = record.tickets_by_customer.get_mut(&booking.customer_id) {

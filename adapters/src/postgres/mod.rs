@@ -15,7 +15,10 @@ mod bookings;
 mod events;
 mod idempotency;
 mod rows;
+mod seat_signals;
 mod users;
+
+pub use seat_signals::PostgresSeatSignals;
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -16,6 +16,7 @@ pub mod dashboard;
 pub mod events;
 pub mod framework;
 pub mod idempotency;
+pub mod live_seats;
 pub mod reasons;
 pub mod schema_rules;
 pub mod users;
@@ -148,6 +149,18 @@ macro_rules! http_suite_tests {
             each_refused_booking_says_why,
             each_refused_account_change_says_why,
             messages_are_in_the_callers_language,
+        });
+        $crate::http_suite_tests!(@module ($factory) live_seats {
+            a_listener_sees_each_change_in_order_and_holds_the_map,
+            a_change_of_two_seats_is_a_few_hundred_bytes,
+            a_reconnecting_listener_gets_what_it_missed,
+            changes_arrive_by_signal_not_by_polling,
+            a_booking_on_one_instance_reaches_a_listener_on_another,
+            a_refused_booking_sends_nothing,
+            a_stalled_listener_is_resynchronised_not_buffered,
+            streams_are_capped_and_unknown_events_not_found,
+            a_grown_or_cancelled_show_is_told,
+            idle_streams_send_heartbeats_and_end_at_shutdown,
         });
         $crate::http_suite_tests!(@module ($factory) schema_rules {
             the_document_states_the_limits_the_server_keeps,
