@@ -21,7 +21,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream::{self, Stream};
-use poem::web::sse::Event;
 use tokio::sync::{broadcast, watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use application::events::{EventService, GetEventError};
@@ -118,29 +117,44 @@ enum Update {
 struct Change {
     since: u64,
     version: u64,
-    json: Bytes,
+    frame: Bytes,
 }
 
-/// One message of a stream.
+/// One message of a stream, as the Server-Sent Event it is sent as: rendered once, shared by
+/// every stream that sends it.
 pub enum Message {
-    /// The whole map: `{"version":…,"seats":[…]}` with seats as `GET …/seats` gives them.
-    Snapshot { version: u64, json: Bytes },
-    /// What changed: `{"version":…,"since":…,"seats":[{"id","label","status","is_booked"}…]}`.
-    Seats { version: u64, json: Bytes },
+    /// `event: snapshot`, the whole map: `{"version":…,"seats":[…]}` with seats as
+    /// `GET …/seats` gives them.
+    Snapshot { version: u64, frame: Bytes },
+    /// `event: seats`, what changed:
+    /// `{"version":…,"since":…,"seats":[{"id","label","status","is_booked"}…]}`.
+    Seats { version: u64, frame: Bytes },
 }
 
 impl Message {
-    /// The message as a Server-Sent Event: its kind as the event, its version as the id.
-    pub fn into_event(self) -> Event {
-        let (kind, version, json) = match self {
-            Message::Snapshot { version, json } => ("snapshot", version, json),
-            Message::Seats { version, json } => ("seats", version, json),
-        };
-        // Rendered from numbers, labels and status names: always UTF-8.
-        Event::message(String::from_utf8_lossy(&json).into_owned())
-            .event_type(kind)
-            .id(version.to_string())
+    /// The bytes of the event: its kind, its version as the id, its data on one line.
+    pub fn into_frame(self) -> Bytes {
+        match self {
+            Message::Snapshot { frame, .. } | Message::Seats { frame, .. } => frame,
+        }
     }
+
+    fn version(&self) -> u64 {
+        match self {
+            Message::Snapshot { version, .. } | Message::Seats { version, .. } => *version,
+        }
+    }
+}
+
+/// An event of kind `kind` and id `version` whose data is `json` (one line: JSON rendered here
+/// holds no line break).
+fn frame(kind: &str, version: u64, json: &[u8]) -> Bytes {
+    let head = format!("id: {version}\nevent: {kind}\ndata: ");
+    let mut frame = Vec::with_capacity(head.len() + json.len() + 2);
+    frame.extend_from_slice(head.as_bytes());
+    frame.extend_from_slice(json);
+    frame.extend_from_slice(b"\n\n");
+    Bytes::from(frame)
 }
 
 impl SeatFeed {
@@ -195,7 +209,7 @@ impl SeatFeed {
             }
         };
         let sent_up_to = match first.last() {
-            Some(Message::Snapshot { version, .. } | Message::Seats { version, .. }) => *version,
+            Some(message) => message.version(),
             None => last_seen.unwrap_or_default(),
         };
         let stream = StreamState {
@@ -238,6 +252,9 @@ impl SeatFeed {
         });
         let updates = watched.updates.subscribe();
         all.insert(event, watched.clone());
+        // A change signalled while the map was read, before the watcher was listed, would be
+        // missed: look once more.
+        watched.wake.notify_one();
         tokio::spawn(keep_watching(Arc::downgrade(self), watched.clone()));
         Ok((watched, updates))
     }
@@ -273,7 +290,7 @@ impl SeatFeed {
     }
 
     fn snapshot(&self, state: &mut MapState, event: EventId) -> Message {
-        let json = state
+        let frame = state
             .snapshot
             .get_or_insert_with(|| {
                 let seats = self.renderer.render(event, &state.seats);
@@ -283,12 +300,12 @@ impl SeatFeed {
                 );
                 json.extend_from_slice(&seats);
                 json.push(b'}');
-                Bytes::from(json)
+                frame("snapshot", state.version, &json)
             })
             .clone();
         Message::Snapshot {
             version: state.version,
-            json,
+            frame,
         }
     }
 
@@ -415,14 +432,14 @@ impl Change {
         Change {
             since,
             version,
-            json: Bytes::from(json),
+            frame: frame("seats", version, json.as_bytes()),
         }
     }
 
     fn message(&self) -> Message {
         Message::Seats {
             version: self.version,
-            json: self.json.clone(),
+            frame: self.frame.clone(),
         }
     }
 }
@@ -460,9 +477,7 @@ impl StreamState {
                     let feed = self.feed.upgrade()?;
                     let snapshot =
                         feed.snapshot(&mut lock(&self.watched.state), self.watched.event);
-                    if let Message::Snapshot { version, .. } = &snapshot {
-                        self.sent_up_to = *version;
-                    }
+                    self.sent_up_to = snapshot.version();
                     self.pending.push_back(snapshot);
                 }
                 Ok(Update::Gone) | Err(broadcast::error::RecvError::Closed) => return None,
@@ -503,8 +518,8 @@ mod tests {
         let changed = changed_seats(&before, &after).unwrap();
         let change = Change::new(3, 4, &changed);
         assert_eq!(
-            std::str::from_utf8(&change.json).unwrap(),
-            r#"{"version":4,"since":3,"seats":[{"id":1,"label":"A1","status":"held","is_booked":true}]}"#
+            std::str::from_utf8(&change.frame).unwrap(),
+            "id: 4\nevent: seats\ndata: {\"version\":4,\"since\":3,\"seats\":[{\"id\":1,\"label\":\"A1\",\"status\":\"held\",\"is_booked\":true}]}\n\n"
         );
     }
 
@@ -533,12 +548,7 @@ mod tests {
                 .push_back(Arc::new(Change::new(since, version, &[])));
         }
         let versions = |messages: Vec<Message>| -> Vec<u64> {
-            messages
-                .into_iter()
-                .map(|message| match message {
-                    Message::Seats { version, .. } | Message::Snapshot { version, .. } => version,
-                })
-                .collect()
+            messages.iter().map(Message::version).collect()
         };
         assert_eq!(versions(changes_since(&state, 5).unwrap()), vec![6, 7]);
         assert_eq!(versions(changes_since(&state, 3).unwrap()), vec![5, 6, 7]);

@@ -1,12 +1,14 @@
 //! `GET /api/events/{id}/seats/stream`: the live seat map as Server-Sent Events.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use poem::web::sse::SSE;
-use poem::{IntoResponse, Response};
+use poem::{Body, IntoResponse, Response};
 use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::Payload;
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
@@ -111,15 +113,27 @@ impl Payload for SeatEvents {
 }
 
 impl IntoResponse for SeatEvents {
+    /// The events as they were rendered, shared with every other stream that sends them, and a
+    /// comment line whenever nothing was sent for a heartbeat.
     fn into_response(self) -> Response {
-        let mut response = SSE::new(self.messages.map(Message::into_event))
-            .keep_alive(self.heartbeat)
-            .into_response();
-        let headers = response.headers_mut();
-        headers.insert("cache-control", "no-cache".parse().expect("a valid header"));
-        // Proxies that buffer answers (nginx) would hold the events back.
-        headers.insert("x-accel-buffering", "no".parse().expect("a valid header"));
-        response
+        let mut messages = self.messages.map(Message::into_frame);
+        let heartbeat = self.heartbeat;
+        let mut idle = Box::pin(tokio::time::sleep(heartbeat));
+        let frames = futures_util::stream::poll_fn(move |cx| {
+            if let Poll::Ready(frame) = messages.poll_next_unpin(cx) {
+                idle.as_mut().reset(tokio::time::Instant::now() + heartbeat);
+                return Poll::Ready(frame.map(Ok::<_, std::io::Error>));
+            }
+            ready!(idle.as_mut().poll(cx));
+            idle.as_mut().reset(tokio::time::Instant::now() + heartbeat);
+            Poll::Ready(Some(Ok(Bytes::from_static(b":\n\n"))))
+        });
+        Response::builder()
+            .content_type("text/event-stream")
+            .header("cache-control", "no-cache")
+            // Proxies that buffer answers (nginx) would hold the events back.
+            .header("x-accel-buffering", "no")
+            .body(Body::from_bytes_stream(frames))
     }
 }
 
