@@ -185,6 +185,7 @@ pub fn services(config: &Config, stores: &Stores, adapters: &Adapters) -> Arc<Se
                 backlog: config.seat_stream_backlog as usize,
                 heartbeat: seconds(config.seat_stream_heartbeat_secs),
                 expiry_check: seconds(config.seat_map_check_secs),
+                batch: std::time::Duration::from_millis(u64::from(config.seat_stream_batch_ms)),
                 ..SeatFeedSettings::default()
             },
         )),

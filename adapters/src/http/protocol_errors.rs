@@ -157,10 +157,27 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ProtocolErrorBodies<T> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 
-    // Not vectored, so that the parser writes each answer's head as one buffer, which is what
-    // `rewrite` reads.
+    /// Vectored, so that bodies are written from their own buffers rather than copied into the
+    /// parser's (a stream's frames are shared by every stream that sends them). An answer's head
+    /// comes whole in the first buffer, and a parser-made answer is its head alone: such a write
+    /// goes through `poll_write`, where it is rewritten.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let mut written = bufs.iter().filter(|buf| !buf.is_empty());
+        let (first, more) = (written.next(), written.next().is_some());
+        let head_alone = first.filter(|first| !more && first.starts_with(b"HTTP/1.1 "));
+        match (head_alone, self.rewriting.is_some()) {
+            (Some(head), _) => self.poll_write(cx, head),
+            (None, true) => self.poll_write(cx, first.map_or(&[][..], |first| &first[..])),
+            (None, false) => Pin::new(&mut self.inner).poll_write_vectored(cx, bufs),
+        }
+    }
+
     fn is_write_vectored(&self) -> bool {
-        false
+        self.inner.is_write_vectored()
     }
 }
 

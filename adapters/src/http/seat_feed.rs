@@ -42,6 +42,8 @@ pub struct SeatFeedSettings {
     pub history: usize,
     /// How often a watched map is checked even when no signal came: lapsed holds expire then.
     pub expiry_check: Duration,
+    /// The least time between two reads of a watched map: changes within it go out together.
+    pub batch: Duration,
     /// How often an idle stream sends a comment, so that proxies keep it open.
     pub heartbeat: Duration,
 }
@@ -53,6 +55,7 @@ impl Default for SeatFeedSettings {
             backlog: 64,
             history: 256,
             expiry_check: Duration::from_secs(1),
+            batch: Duration::from_millis(25),
             heartbeat: Duration::from_secs(15),
         }
     }
@@ -309,11 +312,14 @@ impl SeatFeed {
         }
     }
 
-    /// Reads the event's map; when its version moved, tells the streams what changed.
-    async fn refresh(&self, watched: &WatchedMap) -> Result<(), GetEventError> {
-        let version = self.events.seat_map_version(watched.event).await?;
-        if version == lock(&watched.state).version {
-            return Ok(());
+    /// Reads the event's map; when its version moved, tells the streams what changed. Unless a
+    /// signal said it moved, the version alone is read first (which also expires lapsed holds).
+    async fn refresh(&self, watched: &WatchedMap, signalled: bool) -> Result<(), GetEventError> {
+        if !signalled {
+            let version = self.events.seat_map_version(watched.event).await?;
+            if version == lock(&watched.state).version {
+                return Ok(());
+            }
         }
         let SeatMap { version, seats } = self.events.seats(watched.event).await?;
         let mut state = lock(&watched.state);
@@ -346,14 +352,22 @@ impl SeatFeed {
 /// A watcher: refreshes the map when woken or every `expiry_check`, until its last stream is
 /// gone (or the event is).
 async fn keep_watching(feed: Weak<SeatFeed>, watched: Arc<WatchedMap>) {
-    let Some(expiry_check) = feed.upgrade().map(|feed| feed.settings.expiry_check) else {
+    let Some((expiry_check, batch)) = feed
+        .upgrade()
+        .map(|feed| (feed.settings.expiry_check, feed.settings.batch))
+    else {
         return;
     };
+    let mut last_read = tokio::time::Instant::now() - batch;
     loop {
-        tokio::select! {
-            _ = watched.wake.notified() => {}
-            _ = tokio::time::sleep(expiry_check) => {}
-        }
+        let signalled = tokio::select! {
+            _ = watched.wake.notified() => true,
+            _ = tokio::time::sleep(expiry_check) => false,
+        };
+        // Changes that come close together go out together: the map is read at most once a
+        // `batch`, so a fast sale sends each stream a few larger events, not one per booking.
+        tokio::time::sleep_until(last_read + batch).await;
+        last_read = tokio::time::Instant::now();
         let Some(feed) = feed.upgrade() else { return };
         {
             let mut all = lock(&feed.watched);
@@ -362,7 +376,7 @@ async fn keep_watching(feed: Weak<SeatFeed>, watched: Arc<WatchedMap>) {
                 return;
             }
         }
-        match feed.refresh(&watched).await {
+        match feed.refresh(&watched, signalled).await {
             Ok(()) => {}
             Err(GetEventError::NotFound(_)) => {
                 lock(&feed.watched).remove(&watched.event);
