@@ -8,6 +8,7 @@ mod api;
 mod attack;
 mod books;
 mod browse;
+mod live;
 mod onsale;
 mod overload;
 mod probe;

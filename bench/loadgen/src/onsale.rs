@@ -3,18 +3,27 @@
 //! books are checked against what the buyers were told. A request the server sheds (the documented
 //! 503 with `Retry-After`) is counted and sent again after a short pause, as a client would; any
 //! other 5xx fails the run.
+//!
+//! With `--listeners N`, N live seat-map streams (`GET …/seats/stream`) are opened on each sale's
+//! event before it starts, each waited for until it has its snapshot; every seat change they
+//! receive is set beside the buyer's answer that made it (the booking's 201: held; the payment's
+//! 200: sold), and after the sale each stream's map must equal `GET …/seats`, its versions
+//! chained. With `--pick-from-stream`, each buyer keeps a stream of its own and picks from the
+//! map it holds, never reading `GET …/seats`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
+use tokio::sync::{watch, Notify};
 
 use crate::api::{Api, Booking, CpuWindow, PaymentAnswer, SeatRef};
 use crate::books::{dashboard, is_seat_race, verify, Paid};
+use crate::live::{self, Answers, Delivery, Listener, LiveMap, SeatIndex};
 use crate::setup::{self, Customer};
 use crate::stats::{fmt_ms, rate, round3, until_admitted, Stats};
 use crate::Common;
@@ -51,6 +60,21 @@ pub struct OnsaleArgs {
     /// Registrations (and logins) in flight at once during set-up.
     #[arg(long, default_value_t = 8)]
     pub register_concurrency: usize,
+    /// Live seat-map streams opened on each sale's event before it starts (each with its
+    /// snapshot), read until every one holds the final map: delivery latency, changes delivered,
+    /// the server's memory per stream.
+    #[arg(long, default_value_t = 0)]
+    pub listeners: usize,
+    /// Each buyer keeps a live stream of the map open and picks from it, never reading
+    /// `GET …/seats`; a 409's taken seats are left alone after it.
+    #[arg(long)]
+    pub pick_from_stream: bool,
+    /// Streams being opened at once.
+    #[arg(long, default_value_t = 32)]
+    pub open_concurrency: usize,
+    /// Seconds every stream is given, after the last buyer stopped, to hold the final map.
+    #[arg(long, default_value_t = 30)]
+    pub catch_up_secs: u64,
 }
 
 struct Shared {
@@ -67,6 +91,15 @@ struct Shared {
     start: Instant,
     /// Microseconds after `start` of the last successful payment.
     last_paid_us: AtomicU64,
+    /// When each booking's and payment's answer arrived, per seat (live streams only).
+    answers: Option<Arc<Answers>>,
+}
+
+/// A buyer's own live map (`--pick-from-stream`).
+struct BuyerStream {
+    map: Arc<Mutex<LiveMap>>,
+    changed: Arc<Notify>,
+    index: Arc<SeatIndex>,
 }
 
 #[derive(Default)]
@@ -120,6 +153,26 @@ pub async fn run(common: &Common, args: &OnsaleArgs) -> Result<bool, String> {
     let (mut total_window, mut total_elapsed) = (0.0, 0.0);
     let (mut loadgen_cpu_sum, mut server_cpu_sum) = (Some(0.0), Some(0.0));
     let mut rounds = Vec::new();
+    let live_mode = args.listeners > 0 || args.pick_from_stream;
+    let mut delivery_total = Delivery::default();
+    let mut buyer_delivery_total = Delivery::default();
+    let mut rss_per_listener: Vec<f64> = Vec::new();
+    let mut rss_kib_after_close: Vec<u64> = Vec::new();
+    let mut open_seconds: Vec<f64> = Vec::new();
+    let mut catch_up_seconds: Vec<f64> = Vec::new();
+    if args.listeners > 0 {
+        println!(
+            "  {} live listeners on each sale's event{}",
+            args.listeners,
+            if args.pick_from_stream {
+                ", and buyers picking from streams of their own"
+            } else {
+                ""
+            }
+        );
+    } else if args.pick_from_stream {
+        println!("  buyers pick from live streams of their own (no GET …/seats)");
+    }
     for round in 1..=args.rounds.max(1) {
         let event = setup::create_event(
             &api,
@@ -137,6 +190,63 @@ pub async fn run(common: &Common, args: &OnsaleArgs) -> Result<bool, String> {
             .ok_or("the new event has no phase")?;
         let dashboard_before = dashboard(&api, &admin).await?;
 
+        // The live streams, opened before the sale, each with its snapshot.
+        let (stop_streams, _) = watch::channel(false);
+        let mut listeners: Vec<Listener> = Vec::new();
+        let mut buyer_streams: Vec<Listener> = Vec::new();
+        let mut answers = None;
+        let (mut rss_before, mut rss_open) = (None, None);
+        if live_mode {
+            let reply = api
+                .get(&format!("/api/events/{}/seats", event.id), None)
+                .await;
+            if !reply.ok() {
+                return Err(format!("seat map before the sale: {}", reply.describe()));
+            }
+            let ids: Vec<i64> = crate::api::parse_seat_map(&reply.body)?
+                .iter()
+                .map(|seat| seat.id)
+                .collect();
+            let index = Arc::new(SeatIndex::new(ids));
+            let epoch = Instant::now();
+            rss_before = common.server_pid.as_deref().and_then(live::rss_kib);
+            let opening = Instant::now();
+            listeners = live::open_many(
+                api.base(),
+                event.id,
+                args.listeners,
+                args.open_concurrency,
+                Arc::clone(&index),
+                epoch,
+                &stop_streams,
+            )
+            .await?;
+            rss_open = common.server_pid.as_deref().and_then(live::rss_kib);
+            if args.listeners > 0 {
+                open_seconds.push(opening.elapsed().as_secs_f64());
+                println!(
+                    "  round {round}: {} streams open, each with its snapshot, in {:.2} s; server RSS {} → {} KiB",
+                    listeners.len(),
+                    opening.elapsed().as_secs_f64(),
+                    rss_before.map_or("?".to_string(), |kib| kib.to_string()),
+                    rss_open.map_or("?".to_string(), |kib| kib.to_string()),
+                );
+            }
+            if args.pick_from_stream {
+                buyer_streams = live::open_many(
+                    api.base(),
+                    event.id,
+                    args.clients,
+                    args.open_concurrency,
+                    Arc::clone(&index),
+                    epoch,
+                    &stop_streams,
+                )
+                .await?;
+            }
+            answers = Some(Arc::new(Answers::new(index, epoch)));
+        }
+
         let cpu = CpuWindow::start(common.server_pid.as_deref());
         let start = Instant::now();
         let shared = Arc::new(Shared {
@@ -152,9 +262,20 @@ pub async fn run(common: &Common, args: &OnsaleArgs) -> Result<bool, String> {
             sold_out: AtomicBool::new(false),
             start,
             last_paid_us: AtomicU64::new(0),
+            answers: answers.clone(),
         });
         let buyers: Vec<_> = (0..args.clients)
-            .map(|_| tokio::spawn(buyer(Arc::clone(&shared))))
+            .map(|i| {
+                let stream = buyer_streams
+                    .get(i)
+                    .zip(answers.as_ref())
+                    .map(|(stream, answers)| BuyerStream {
+                        map: Arc::clone(&stream.map),
+                        changed: Arc::clone(&stream.changed),
+                        index: Arc::clone(&answers.index),
+                    });
+                tokio::spawn(buyer(Arc::clone(&shared), stream))
+            })
             .collect();
         let mut outcome = BuyerOutcome::default();
         let mut stop_reasons: HashMap<&'static str, usize> = HashMap::new();
@@ -165,7 +286,143 @@ pub async fn run(common: &Common, args: &OnsaleArgs) -> Result<bool, String> {
             outcome.absorb(one, &mut stop_reasons);
         }
         let elapsed = start.elapsed().as_secs_f64();
+
+        // Every stream must come to hold the map as it is now.
+        let mut live_violations = Vec::new();
+        let mut round_live = serde_json::Value::Null;
+        let mut caught_up_s = 0.0;
+        let mut final_statuses = None;
+        if let Some(answers) = &answers {
+            let statuses = live::current_statuses(&api, event.id, &answers.index).await?;
+            let waiting = Instant::now();
+            let all: Vec<&Listener> = listeners.iter().chain(&buyer_streams).collect();
+            let mut behind = 0;
+            let deadline = waiting + Duration::from_secs(args.catch_up_secs);
+            for listener in &all {
+                behind += live::wait_caught_up(
+                    std::slice::from_ref(*listener),
+                    &statuses,
+                    deadline.saturating_duration_since(Instant::now()),
+                )
+                .await;
+            }
+            caught_up_s = waiting.elapsed().as_secs_f64();
+            if behind > 0 {
+                live_violations.push(format!(
+                    "{behind} of {} live streams did not hold the final seat map {} s after the sale",
+                    all.len(),
+                    args.catch_up_secs
+                ));
+            }
+            final_statuses = Some(statuses);
+        }
         let (loadgen_cpu, server_cpu) = cpu.end();
+        if let (Some(answers), Some(statuses)) = (&answers, &final_statuses) {
+            let rss_after_sale = common.server_pid.as_deref().and_then(live::rss_kib);
+            let versions: Vec<u64> = listeners
+                .iter()
+                .chain(&buyer_streams)
+                .map(|listener| listener.map.lock().map_or(0, |map| map.version))
+                .collect();
+            let (low, high) = (
+                versions.iter().min().copied().unwrap_or(0),
+                versions.iter().max().copied().unwrap_or(0),
+            );
+            if low != high {
+                live_violations.push(format!(
+                    "the live streams ended at different versions ({low} to {high})"
+                ));
+            }
+            stop_streams.send_replace(true);
+            let mut delivery = Delivery::default();
+            for listener in listeners.drain(..) {
+                delivery.add(&listener.finish().await, answers);
+            }
+            let mut buyer_delivery = Delivery::default();
+            for listener in buyer_streams.drain(..) {
+                buyer_delivery.add(&listener.finish().await, answers);
+            }
+            for (what, d) in [("listener", &delivery), ("buyer", &buyer_delivery)] {
+                if d.chain_breaks > 0 {
+                    live_violations.push(format!(
+                        "{} {what} streams' versions did not chain (e.g. {})",
+                        d.chain_breaks,
+                        d.problems.first().map_or("?", String::as_str)
+                    ));
+                }
+                if d.streams_with_problems > 0 {
+                    live_violations.push(format!(
+                        "{} {what} streams went wrong: {}",
+                        d.streams_with_problems,
+                        d.problems.join("; ")
+                    ));
+                }
+                if d.unknown_seats > 0 {
+                    live_violations.push(format!(
+                        "{what} streams were told of {} seats the event does not have",
+                        d.unknown_seats
+                    ));
+                }
+            }
+            let sold_final = statuses.iter().filter(|s| **s == live::SOLD).count();
+            // Let the server drop what the closed streams held before reading its memory.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let rss_closed = common.server_pid.as_deref().and_then(live::rss_kib);
+            let per_listener = rss_before
+                .zip(rss_open)
+                .filter(|_| args.listeners > 0)
+                .map(|(before, open)| (open as f64 - before as f64) / args.listeners as f64);
+            if let Some(per) = per_listener {
+                rss_per_listener.push(per);
+            }
+            if let Some(closed) = rss_closed {
+                rss_kib_after_close.push(closed);
+            }
+            if args.listeners > 0 {
+                catch_up_seconds.push(caught_up_s);
+                println!(
+                    "  round {round}: {} listeners: delivery p50 {} p99 {} max {} ms ({} arrived before the answer, counted as 0), {} of {} seat changes delivered ({} holds seen only as sold), {} resnapshots, caught up {:.2} s after the last buyer; server RSS open {} / after the sale {} / streams closed {} KiB ({} KiB per listener)",
+                    delivery.streams,
+                    fmt_ms(delivery.latency.ms(0.5)),
+                    fmt_ms(delivery.latency.ms(0.99)),
+                    fmt_ms(delivery.latency.max_ms()),
+                    delivery.early,
+                    delivery.delivered,
+                    delivery.expected,
+                    delivery.held_coalesced,
+                    delivery.resnapshots,
+                    caught_up_s,
+                    rss_open.map_or("?".to_string(), |kib| kib.to_string()),
+                    rss_after_sale.map_or("?".to_string(), |kib| kib.to_string()),
+                    rss_closed.map_or("?".to_string(), |kib| kib.to_string()),
+                    per_listener.map_or("?".to_string(), |per| format!("{per:.1}")),
+                );
+            }
+            if args.pick_from_stream {
+                println!(
+                    "  round {round}: buyers' own streams: delivery p50 {} p99 {} ms, {} of {} seat changes delivered, {} resnapshots",
+                    fmt_ms(buyer_delivery.latency.ms(0.5)),
+                    fmt_ms(buyer_delivery.latency.ms(0.99)),
+                    buyer_delivery.delivered,
+                    buyer_delivery.expected,
+                    buyer_delivery.resnapshots,
+                );
+            }
+            round_live = json!({
+                "rss_kib_before": rss_before,
+                "rss_kib_open": rss_open,
+                "rss_kib_after_sale": rss_after_sale,
+                "rss_kib_closed": rss_closed,
+                "rss_kib_per_listener": per_listener.map(round3),
+                "catch_up_s": round3(caught_up_s),
+                "final_version": high,
+                "seats_sold_final": sold_final,
+                "delivery": delivery.to_json(),
+                "buyer_streams": buyer_delivery.to_json(),
+            });
+            delivery_total.merge(&delivery);
+            buyer_delivery_total.merge(&buyer_delivery);
+        }
         loadgen_cpu_sum = loadgen_cpu_sum.zip(loadgen_cpu).map(|(a, b)| a + b);
         server_cpu_sum = server_cpu_sum.zip(server_cpu).map(|(a, b)| a + b);
         let sold_out = shared.sold_out.load(Ordering::Relaxed);
@@ -207,6 +464,7 @@ pub async fn run(common: &Common, args: &OnsaleArgs) -> Result<bool, String> {
                 event.id, args.time_cap, seats_sold, args.seats
             ));
         }
+        violations.extend(live_violations);
         if outcome.other_conflicts > 0 {
             violations.push(format!(
                 "{} 409s were not seat races (per-user limit or phase quota refused a booking the buyers kept within)",
@@ -241,6 +499,7 @@ pub async fn run(common: &Common, args: &OnsaleArgs) -> Result<bool, String> {
             "conflicts_409": outcome.seat_conflicts + outcome.other_conflicts,
             "loadgen_cpu_s": loadgen_cpu.map(round3),
             "server_cpu_s": server_cpu.map(round3),
+            "live": round_live,
         }));
         all_violations.extend(violations);
         total_window += window;
@@ -303,6 +562,49 @@ pub async fn run(common: &Common, args: &OnsaleArgs) -> Result<bool, String> {
     }
 
     let book = total.stats.get("book").cloned().unwrap_or_default();
+    let conflicts = total.seat_conflicts + total.other_conflicts;
+    let mean = |values: &[f64]| {
+        (!values.is_empty()).then(|| round3(values.iter().sum::<f64>() / values.len() as f64))
+    };
+    if live_mode {
+        println!(
+            "  live: {} listeners{}; 409s per paid booking {:.3}; seat-map reads {}",
+            args.listeners,
+            if args.pick_from_stream {
+                " + a stream per buyer"
+            } else {
+                ""
+            },
+            if bookings > 0 {
+                conflicts as f64 / bookings as f64
+            } else {
+                0.0
+            },
+            total.stats.get("seat_map").map_or(0, |e| e.count()),
+        );
+        if args.listeners > 0 {
+            let d = &delivery_total;
+            println!(
+                "  listeners, all rounds: delivery p50 {} p99 {} max {} ms over {} changes ({} before the answer, by p50 {} max {} ms, counted as 0); delivered {} of {} ({} holds seen only as sold, {} via a resnapshot), {} resnapshots, {} repeats, {} seats freed, {} chain breaks; server RSS per listener {} KiB",
+                fmt_ms(d.latency.ms(0.5)),
+                fmt_ms(d.latency.ms(0.99)),
+                fmt_ms(d.latency.max_ms()),
+                d.latency.count(),
+                d.early,
+                fmt_ms(d.early_by.ms(0.5)),
+                fmt_ms(d.early_by.max_ms()),
+                d.delivered,
+                d.expected,
+                d.held_coalesced,
+                d.via_snapshot,
+                d.resnapshots,
+                d.repeats,
+                d.freed,
+                d.chain_breaks,
+                mean(&rss_per_listener).map_or("?".to_string(), |kib| format!("{kib:.1}")),
+            );
+        }
+    }
     common.write_json(json!({
         "scenario": "onsale",
         "label": common.label,
@@ -328,6 +630,17 @@ pub async fn run(common: &Common, args: &OnsaleArgs) -> Result<bool, String> {
         "server_cpu_s": server_cpu_sum.map(round3),
         "loadgen_cpu_ms_per_booking": per_booking(loadgen_cpu_sum).map(round3),
         "server_cpu_ms_per_booking": per_booking(server_cpu_sum).map(round3),
+        "listeners": args.listeners,
+        "pick_from_stream": args.pick_from_stream,
+        "conflicts_per_paid_booking": if bookings > 0 { round3(conflicts as f64 / bookings as f64) } else { 0.0 },
+        "seat_map_reads": total.stats.get("seat_map").map_or(0, |e| e.count()),
+        "delivery": if args.listeners > 0 { delivery_total.to_json() } else { serde_json::Value::Null },
+        "buyer_streams": if args.pick_from_stream { buyer_delivery_total.to_json() } else { serde_json::Value::Null },
+        "rss_kib_per_listener": mean(&rss_per_listener),
+        "rss_kib_per_listener_rounds": rss_per_listener.iter().map(|v| round3(*v)).collect::<Vec<_>>(),
+        "rss_kib_after_close": rss_kib_after_close,
+        "open_s": mean(&open_seconds),
+        "catch_up_s": mean(&catch_up_seconds),
         "ok": passed,
     }))?;
     println!(
@@ -354,12 +667,14 @@ impl BuyerOutcome {
 /// How long a buyer tries again to pay a placed booking while the server sheds the payment.
 const PAY_PATIENCE: Duration = Duration::from_secs(30);
 
-async fn buyer(shared: Arc<Shared>) -> BuyerOutcome {
+async fn buyer(shared: Arc<Shared>, stream: Option<BuyerStream>) -> BuyerOutcome {
     let mut out = BuyerOutcome::default();
     let mut rng = StdRng::from_rng(&mut rand::rng());
     let mut customer: Option<(usize, u32)> = None; // (index, tickets left under the limit)
     let seats_path = format!("/api/events/{}/seats", shared.event_id);
     let mut only_held_since: Option<Instant> = None;
+    // Seats this buyer booked, or was told (409) someone else holds: not picked again.
+    let mut avoid: std::collections::HashSet<i64> = std::collections::HashSet::new();
     out.stopped_by = loop {
         if Instant::now() >= shared.deadline {
             break "time cap";
@@ -391,23 +706,51 @@ async fn buyer(shared: Arc<Shared>) -> BuyerOutcome {
         let (index, left) = customer.expect("set above");
         let token = shared.customers[index].token.as_str();
 
-        let reply = until_admitted(&mut out.stats, "seat_map", shared.deadline, || {
-            shared.api.get(&seats_path, Some(token))
-        })
-        .await;
-        if reply.is_shed() {
-            continue; // past the time cap: the loop stops
-        }
-        if !reply.ok() {
-            out.errors.push(format!("seat map: {}", reply.describe()));
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        }
-        let seats: Vec<SeatRef> = match crate::api::parse_seat_map(&reply.body) {
-            Ok(seats) => seats,
-            Err(error) => {
-                out.errors.push(format!("seat map: {error}"));
+        let reply;
+        let seats: Vec<SeatRef> = if let Some(stream) = &stream {
+            // The map this buyer's stream holds.
+            let statuses = stream
+                .map
+                .lock()
+                .map(|map| map.statuses.clone())
+                .unwrap_or_default();
+            stream
+                .index
+                .ids
+                .iter()
+                .zip(statuses)
+                .map(|(id, status)| {
+                    let status = if avoid.contains(id) && status == live::AVAILABLE {
+                        live::HELD
+                    } else {
+                        status
+                    };
+                    SeatRef {
+                        id: *id,
+                        status: live::status_name(status),
+                        is_booked: status != live::AVAILABLE,
+                    }
+                })
+                .collect()
+        } else {
+            reply = until_admitted(&mut out.stats, "seat_map", shared.deadline, || {
+                shared.api.get(&seats_path, Some(token))
+            })
+            .await;
+            if reply.is_shed() {
+                continue; // past the time cap: the loop stops
+            }
+            if !reply.ok() {
+                out.errors.push(format!("seat map: {}", reply.describe()));
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
+            }
+            match crate::api::parse_seat_map(&reply.body) {
+                Ok(seats) => seats,
+                Err(error) => {
+                    out.errors.push(format!("seat map: {error}"));
+                    continue;
+                }
             }
         };
         let wanted = rng
@@ -418,6 +761,16 @@ async fn buyer(shared: Arc<Shared>) -> BuyerOutcome {
             if seats.iter().all(|seat| seat.status == "sold") {
                 shared.sold_out.store(true, Ordering::Relaxed);
                 break "sold out";
+            }
+            if let Some(stream) = &stream {
+                // Wait for the stream to tell of a change rather than polling.
+                let since = *only_held_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > Duration::from_secs(5) {
+                    break "only unpaid holds left";
+                }
+                let _ = tokio::time::timeout(Duration::from_millis(200), stream.changed.notified())
+                    .await;
+                continue;
             }
             // Only holds are left: other buyers are paying. Wait for them, but not for ever
             // (a hold whose payment failed stays until it expires).
@@ -447,6 +800,9 @@ async fn buyer(shared: Arc<Shared>) -> BuyerOutcome {
             409 => {
                 if is_seat_race(&reply.body) {
                     out.seat_conflicts += 1;
+                    if stream.is_some() {
+                        avoid.extend(taken_seats(&reply.body));
+                    }
                 } else {
                     out.other_conflicts += 1;
                     if out.other_conflicts <= 3 {
@@ -462,6 +818,7 @@ async fn buyer(shared: Arc<Shared>) -> BuyerOutcome {
                 continue;
             }
         }
+        let booked_at = Instant::now();
         let booking: Booking = match reply.json() {
             Ok(booking) => booking,
             Err(error) => {
@@ -478,6 +835,12 @@ async fn buyer(shared: Arc<Shared>) -> BuyerOutcome {
             ));
         }
         customer = Some((index, left.saturating_sub(picked.len() as u32)));
+        if let Some(answers) = &shared.answers {
+            answers.mark(&got, live::HELD, booked_at);
+        }
+        if stream.is_some() {
+            avoid.extend(got.iter().copied());
+        }
 
         let pay_path = format!("/api/bookings/{}/pay", booking.booking_code);
         let pay_body = json!({"amount": booking.total_price, "method": "BCA Virtual Account"});
@@ -488,6 +851,7 @@ async fn buyer(shared: Arc<Shared>) -> BuyerOutcome {
             shared.api.post(&pay_path, Some(token), &pay_body)
         })
         .await;
+        let paid_at = Instant::now();
         if !reply.ok() {
             out.errors.push(format!(
                 "pay {}: {}",
@@ -499,6 +863,9 @@ async fn buyer(shared: Arc<Shared>) -> BuyerOutcome {
         }
         match reply.json::<PaymentAnswer>() {
             Ok(payment) if payment.status == "success" && payment.booking.status == "confirmed" => {
+                if let Some(answers) = &shared.answers {
+                    answers.mark(&got, live::SOLD, paid_at);
+                }
                 shared
                     .last_paid_us
                     .fetch_max(shared.start.elapsed().as_micros() as u64, Ordering::Relaxed);
@@ -524,4 +891,16 @@ async fn buyer(shared: Arc<Shared>) -> BuyerOutcome {
         }
     };
     out
+}
+
+/// The seat ids a seat race's 409 names (`details`).
+fn taken_seats(body: &[u8]) -> Vec<i64> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|value| {
+            value["details"]
+                .as_array()
+                .map(|ids| ids.iter().filter_map(serde_json::Value::as_i64).collect())
+        })
+        .unwrap_or_default()
 }

@@ -26,6 +26,10 @@ pub struct ReportArgs {
     /// Print the attack runs, one row each, instead of the targets.
     #[arg(long)]
     pub attacks: bool,
+    /// Print the live seat-map runs (`onsale --listeners`, `--pick-from-stream`) instead of the
+    /// targets.
+    #[arg(long)]
+    pub live: bool,
     /// Exit non-zero when a performance target is missed too (not only on violations and 5xx).
     #[arg(long)]
     pub strict: bool,
@@ -377,6 +381,13 @@ pub fn run(args: &ReportArgs) -> Result<bool, String> {
             .filter(|line| line["scenario"] == "attack")
             .all(|line| line["ok"] == true));
     }
+    if args.live {
+        print!("{}", live_markdown(&lines));
+        return Ok(lines
+            .iter()
+            .filter(|line| line["scenario"] == "onsale")
+            .all(|line| line["ok"] == true));
+    }
     if args.overload {
         print!("{}", overload_markdown(&lines));
         return Ok(lines
@@ -573,6 +584,152 @@ pub fn growth_markdown(lines: &[Value]) -> String {
     out
 }
 
+/// The on-sale runs with and without live listeners (one row each, in the order they ran), then
+/// polling buyers against buyers picking from their own streams. The CPU per listener is the
+/// server's CPU for the sale less that of the latest run of the same label with no listener and
+/// polling buyers before it, over the listeners (both sell the same seats).
+pub fn live_markdown(lines: &[Value]) -> String {
+    let onsale: Vec<&Value> = lines
+        .iter()
+        .filter(|line| line["scenario"] == "onsale")
+        .collect();
+    let num = |line: &Value, field: &str| line[field].as_f64();
+    let cell = |value: Option<f64>| value.map_or("—".to_string(), fmt);
+    let endpoint = |line: &Value, name: &str, field: &str| line["endpoints"][name][field].as_f64();
+    let rounds = |line: &Value| line["rounds"].as_array().map_or(1, Vec::len).max(1) as f64;
+    let mut out = String::from(
+        "| store | listeners | rounds | paid bookings/s | book p50 / p99 ms | delivery p50 / p99 / max ms | arrived before the answer (counted as 0) | changes delivered / expected (holds seen only as sold; resnapshots) | server RSS per listener KiB: first sale / later sales | server RSS after the streams closed MiB | server CPU s per sale | server CPU per listener: ms per sale, µs per event sent | load generator CPU s per sale | ok |\n|---|---:|---:|---:|---|---|---|---|---|---:|---:|---|---:|---|\n",
+    );
+    for (at, line) in onsale.iter().enumerate() {
+        if line["pick_from_stream"] == true {
+            continue;
+        }
+        let listeners = line["listeners"].as_u64().unwrap_or(0);
+        let label = line["label"].as_str().unwrap_or("?");
+        let per_sale = |line: &Value, field: &str| num(line, field).map(|cpu| cpu / rounds(line));
+        let server_cpu = per_sale(line, "server_cpu_s");
+        let baseline = onsale[..at].iter().rev().find(|other| {
+            other["label"] == label
+                && other["listeners"].as_u64().unwrap_or(0) == 0
+                && other["pick_from_stream"] != true
+        });
+        let cpu_per_listener = match (listeners, server_cpu, baseline) {
+            (1.., Some(with), Some(without)) => per_sale(without, "server_cpu_s")
+                .map(|without| (with - without) * 1000.0 / listeners as f64),
+            _ => None,
+        };
+        // `seats` events each listener read, per sale.
+        let events_per_listener = line["delivery"]["seat_events"].as_f64().and_then(|events| {
+            let streams = line["delivery"]["streams"].as_f64()?;
+            (streams > 0.0).then(|| events / streams)
+        });
+        let cpu_cell = match (cpu_per_listener, events_per_listener) {
+            (Some(ms), Some(events)) if events > 0.0 => {
+                format!("{}, {}", fmt(ms), fmt(ms * 1000.0 / events))
+            }
+            (ms, _) => cell(ms),
+        };
+        let rss_rounds: Vec<f64> = line["rss_kib_per_listener_rounds"]
+            .as_array()
+            .map(|values| values.iter().filter_map(Value::as_f64).collect())
+            .unwrap_or_default();
+        let rss_cell = match rss_rounds.split_first() {
+            Some((first, [])) => fmt(*first),
+            Some((first, later)) => format!(
+                "{} / {}",
+                fmt(*first),
+                later
+                    .iter()
+                    .map(|value| fmt(*value))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => "—".to_string(),
+        };
+        let rss_closed = line["rss_kib_after_close"]
+            .as_array()
+            .and_then(|values| values.last())
+            .and_then(Value::as_f64)
+            .map_or("—".to_string(), |kib| fmt(kib / 1024.0));
+        let d = &line["delivery"];
+        let (delivery, early, delivered) = if listeners > 0 {
+            (
+                format!(
+                    "{} / {} / {}",
+                    cell(d["latency_p50_ms"].as_f64()),
+                    cell(d["latency_p99_ms"].as_f64()),
+                    cell(d["latency_max_ms"].as_f64())
+                ),
+                format!(
+                    "{} of {} (by p50 {} ms, max {} ms)",
+                    d["early_counted_as_0"].as_u64().unwrap_or(0),
+                    d["latency_count"].as_u64().unwrap_or(0),
+                    cell(d["early_by_p50_ms"].as_f64()),
+                    cell(d["early_by_max_ms"].as_f64())
+                ),
+                format!(
+                    "{} / {} ({}; {})",
+                    d["delivered"].as_u64().unwrap_or(0),
+                    d["expected"].as_u64().unwrap_or(0),
+                    d["held_coalesced"].as_u64().unwrap_or(0),
+                    d["resnapshots"].as_u64().unwrap_or(0)
+                ),
+            )
+        } else {
+            ("—".to_string(), "—".to_string(), "—".to_string())
+        };
+        out.push_str(&format!(
+            "| {label} | {listeners} | {} | {} | {} / {} | {delivery} | {early} | {delivered} | {rss_cell} | {rss_closed} | {} | {cpu_cell} | {} | {} |\n",
+            rounds(line),
+            cell(num(line, "bookings_per_s")),
+            cell(endpoint(line, "book", "p50_ms")),
+            cell(endpoint(line, "book", "p99_ms")),
+            cell(server_cpu),
+            cell(per_sale(line, "loadgen_cpu_s")),
+            if line["ok"] == true { "yes" } else { "**NO**" },
+        ));
+    }
+    out.push_str(
+        "\n| store | buyers pick from | rounds | paid bookings | 409s | 409s per paid booking | paid bookings/s | seat-map reads | book p50 / p99 ms | buyers' streams: delivery p50 / p99 ms, resnapshots | ok |\n|---|---|---:|---:|---:|---:|---:|---:|---|---|---|\n",
+    );
+    for line in &onsale {
+        let stream = line["pick_from_stream"] == true;
+        if line["listeners"].as_u64().unwrap_or(0) > 0 {
+            continue;
+        }
+        let b = &line["buyer_streams"];
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} | {} |\n",
+            line["label"].as_str().unwrap_or("?"),
+            if stream {
+                "their own stream"
+            } else {
+                "`GET …/seats` (polling)"
+            },
+            rounds(line),
+            line["bookings"].as_u64().unwrap_or(0),
+            line["conflicts_409"].as_u64().unwrap_or(0),
+            cell(num(line, "conflicts_per_paid_booking")),
+            cell(num(line, "bookings_per_s")),
+            line["seat_map_reads"].as_u64().unwrap_or(0),
+            cell(endpoint(line, "book", "p50_ms")),
+            cell(endpoint(line, "book", "p99_ms")),
+            if stream {
+                format!(
+                    "{} / {}, {}",
+                    cell(b["latency_p50_ms"].as_f64()),
+                    cell(b["latency_p99_ms"].as_f64()),
+                    b["resnapshots"].as_u64().unwrap_or(0)
+                )
+            } else {
+                "—".to_string()
+            },
+            if line["ok"] == true { "yes" } else { "**NO**" },
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -587,6 +744,7 @@ mod tests {
             growth: false,
             overload: false,
             attacks: false,
+            live: false,
             strict: false,
         }
     }
