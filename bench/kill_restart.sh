@@ -50,6 +50,7 @@ start_server() {
         cd "$WORK"
         exec env -u DB_URL DATABASE_URL="$PG/$DB" APP_HOST=127.0.0.1 APP_PORT="$PORT" \
             JWT_SECRET=kill-restart-jwt-secret-0123456789abcdef BCRYPT_COST=4 \
+            TICKET_SIGNING_KEY=a2lsbC1yZXN0YXJ0LXRpY2tldC1rZXktMDEyMzQ1Njc= \
             ADMIN_EMAIL="$ADMIN_EMAIL" ADMIN_PASSWORD="$ADMIN_PASSWORD" MAX_TICKETS_PER_USER=0 \
             LOGIN_ATTEMPTS_PER_ADDRESS=0 BOOKINGS_PER_CUSTOMER=0 RUST_LOG=warn \
             "$SERVER_BIN" serve

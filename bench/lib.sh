@@ -23,6 +23,9 @@ bench_init() {
     ADMIN_EMAIL=admin@bench.example
     ADMIN_PASSWORD=bench-admin-password
     JWT_SECRET=bench-jwt-secret-0123456789abcdef0123456789abcdef
+    # Tickets' signing key (32 bytes in base64), needed with PostgreSQL; every server and
+    # `wartawa migrate` started here inherits it.
+    export TICKET_SIGNING_KEY=YmVuY2gtdGlja2V0LXNpZ25pbmcta2V5LTAxMjM0NTY=
     LOADGEN="$ROOT/target/release/loadgen"
     SERVER_BIN="$ROOT/target/release/wartawa"
     SERVER_PID=""

@@ -7,3 +7,4 @@ pub mod memory;
 pub mod postgres;
 pub mod seat_signals;
 pub mod system;
+pub mod tickets;

@@ -13,6 +13,7 @@ use domain::booking::{
 };
 use domain::event::{EventId, EventPatch, EventUpdateError, NewEvent};
 use domain::payment::{Payment, PaymentInput};
+use domain::ticket::TicketClaims;
 use domain::user::{Email, NewUser, Nik, Password, Role, User, UserChange, UserId};
 use domain::Timestamp;
 
@@ -395,6 +396,28 @@ pub trait TokenService: Send + Sync {
     fn issue(&self, user: &User, now: Timestamp) -> Result<IssuedToken, TokenError>;
     /// Checks signature and expiry (no leeway) against `now`.
     fn verify(&self, token: &str, now: Timestamp) -> Result<TokenClaims, TokenError>;
+}
+
+/// Why a ticket token is not honoured.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TicketTokenError {
+    #[error("the text is not a WarTawa ticket")]
+    Malformed,
+    #[error(
+        "the ticket's signature does not match it: it was altered, or signed with another key"
+    )]
+    BadSignature,
+}
+
+/// Signs tickets so that a scanner can check them with the public key alone.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+pub trait TicketSigner: Send + Sync {
+    /// The ticket's token: compact, URL-safe, signed; the same claims give the same token.
+    fn sign(&self, claims: &TicketClaims) -> String;
+    /// The claims of a token signed with this signer's key, unaltered.
+    fn verify(&self, token: &str) -> Result<TicketClaims, TicketTokenError>;
+    /// The Ed25519 public key a scanner verifies tokens with.
+    fn public_key(&self) -> [u8; 32];
 }
 
 #[cfg_attr(feature = "mocks", mockall::automock)]

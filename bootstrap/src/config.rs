@@ -65,6 +65,9 @@ pub struct Config {
     pub database_acquire_timeout: std::time::Duration,
     /// `None` only without a database: the server then makes a random one for this process.
     pub jwt_secret: Option<Vec<u8>>,
+    /// The seed of the Ed25519 key tickets are signed with; `None` only without a database:
+    /// the server then makes a random one for this process.
+    pub ticket_signing_key: Option<TicketSigningKey>,
     pub jwt_ttl: Duration,
     /// The admin that start-up makes sure exists.
     pub admin: Option<AdminCredentials>,
@@ -213,7 +216,18 @@ impl Config {
                 reason: "tokens must stay valid across restarts and processes",
             });
         }
+        let ticket_signing_key = var("TICKET_SIGNING_KEY")
+            .map(ticket_signing_key)
+            .transpose()?;
+        if database_url.is_some() && ticket_signing_key.is_none() {
+            return Err(ConfigError::Missing {
+                missing: "TICKET_SIGNING_KEY",
+                present: "DATABASE_URL",
+                reason: "tickets must stay valid across restarts and processes; make one with `openssl rand -base64 32`",
+            });
+        }
         Ok(Config {
+            ticket_signing_key,
             host: var("APP_HOST")
                 .map_or_else(|| DEFAULT_HOST.to_string(), |host| host.trim().to_string()),
             port: parse_or("APP_PORT", var("APP_PORT"), DEFAULT_PORT, port)?,
@@ -520,6 +534,40 @@ fn whole_number_in(range: RangeInclusive<u32>) -> impl Fn(&str) -> Result<u32, S
     }
 }
 
+/// The 32 bytes of an Ed25519 key's seed; never shown.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TicketSigningKey(pub [u8; 32]);
+
+impl std::fmt::Debug for TicketSigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TicketSigningKey(..)")
+    }
+}
+
+/// Base64 (standard or URL-safe, padded or not) of exactly 32 bytes.
+fn ticket_signing_key(value: String) -> Result<TicketSigningKey, ConfigError> {
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    let text = value.trim().trim_end_matches('=');
+    let bytes = STANDARD_NO_PAD
+        .decode(text)
+        .or_else(|_| URL_SAFE_NO_PAD.decode(text))
+        .map_err(|_| ConfigError::SecretLength {
+            variable: "TICKET_SIGNING_KEY",
+            expected: "32 bytes in base64 (`openssl rand -base64 32`)".into(),
+            actual: 0,
+        })?;
+    let actual = bytes.len();
+    bytes
+        .try_into()
+        .map(TicketSigningKey)
+        .map_err(|_| ConfigError::SecretLength {
+            variable: "TICKET_SIGNING_KEY",
+            expected: "32 bytes in base64 (`openssl rand -base64 32`)".into(),
+            actual,
+        })
+}
+
 fn jwt_secret(value: String) -> Result<Vec<u8>, ConfigError> {
     // Taken byte for byte, untrimmed: a secret is whatever the operator wrote.
     let secret = value.into_bytes();
@@ -734,6 +782,8 @@ mod tests {
     use std::collections::HashMap;
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    /// 32 bytes in base64.
+    const TICKET_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let vars: HashMap<String, String> = vars
@@ -796,6 +846,7 @@ mod tests {
             ("DATABASE_URL", "postgres://app:pw@db/wartawa"),
             ("DATABASE_POOL_SIZE", "25"),
             ("JWT_SECRET", SECRET),
+            ("TICKET_SIGNING_KEY", TICKET_KEY),
             ("JWT_TTL_HOURS", "2"),
             ("ADMIN_EMAIL", "Boss@WarTawa.id"),
             ("ADMIN_PASSWORD", "correct horse"),
@@ -835,6 +886,7 @@ mod tests {
         let with = |vars: &[(&str, &str)]| {
             let mut vars = vars.to_vec();
             vars.push(("JWT_SECRET", SECRET));
+            vars.push(("TICKET_SIGNING_KEY", TICKET_KEY));
             config(&vars).unwrap().database_url
         };
         assert_eq!(
@@ -953,6 +1005,36 @@ mod tests {
             "JWT_SECRET must be set when DATABASE_URL is \
              (tokens must stay valid across restarts and processes)"
         );
+    }
+
+    #[test]
+    fn a_database_needs_a_ticket_signing_key_of_32_bytes() {
+        let with = |key: Option<&str>| {
+            let mut vars = vec![
+                ("DATABASE_URL", "postgres://db/wartawa"),
+                ("JWT_SECRET", SECRET),
+            ];
+            vars.extend(key.map(|key| ("TICKET_SIGNING_KEY", key)));
+            config(&vars)
+        };
+        assert!(with(None)
+            .unwrap_err()
+            .to_string()
+            .starts_with("TICKET_SIGNING_KEY must be set when DATABASE_URL is"));
+        let expected: [u8; 32] = std::array::from_fn(|index| index as u8);
+        for written in [
+            TICKET_KEY,
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+            " AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= ",
+        ] {
+            let key = with(Some(written)).unwrap().ticket_signing_key;
+            assert_eq!(key, Some(TicketSigningKey(expected)), "{written}");
+        }
+        assert_eq!(
+            with(Some("c2hvcnQ=")).unwrap_err().to_string(),
+            "TICKET_SIGNING_KEY must be 32 bytes in base64 (`openssl rand -base64 32`), got 5 bytes"
+        );
+        assert!(with(Some("not base64 at all!")).is_err());
     }
 
     #[test]
@@ -1089,12 +1171,13 @@ mod tests {
         let config = config(&[
             ("DATABASE_URL", "postgres://app:db-password@db/wartawa"),
             ("JWT_SECRET", SECRET),
+            ("TICKET_SIGNING_KEY", TICKET_KEY),
             ("ADMIN_EMAIL", "boss@wartawa.id"),
             ("ADMIN_PASSWORD", "admin-password"),
         ])
         .unwrap();
         let shown = format!("{config:?}");
-        for secret in [SECRET, "db-password", "admin-password"] {
+        for secret in [SECRET, "db-password", "admin-password", TICKET_KEY] {
             assert!(!shown.contains(secret), "{secret} shown in {shown}");
         }
         assert!(shown.contains("boss@wartawa.id"));

@@ -181,8 +181,10 @@ async fn migrate(config: Config) -> Result<(), String> {
 
 async fn print_openapi(config: Config) -> Result<(), String> {
     let stores = Stores::in_memory();
+    // The document depends on no secret: placeholders keep start-up from warning of them.
     let adapters = Adapters::from_config(&Config {
         jwt_secret: Some(vec![0; 32]),
+        ticket_signing_key: Some(bootstrap::config::TicketSigningKey([0; 32])),
         ..config.clone()
     })?;
     println!(

@@ -12,6 +12,7 @@ use adapters::memory::MemoryStore;
 use adapters::postgres::{OpenError, PostgresSeatSignals, PostgresSettings, PostgresStore};
 use adapters::seat_signals::SeatMapSignals;
 use adapters::system::{RandomCodeGenerator, SystemClock};
+use adapters::tickets::Ed25519Tickets;
 use application::audit::AuditService;
 use application::auth::Authenticate;
 use application::bookings::BookingService;
@@ -21,7 +22,7 @@ use application::health::Readiness;
 use application::idempotency::{IdempotencyPolicy, IdempotencyService};
 use application::ports::{
     AuditLog, BookingRepository, Clock, EventRepository, HashError, IdempotencyStore,
-    PasswordHasher, TokenService, UserRepository,
+    PasswordHasher, TicketSigner, TokenService, UserRepository,
 };
 use application::users::{AdminSetUp, EnsureAdminError, ExistingAccount, UserService};
 
@@ -112,6 +113,7 @@ pub struct Adapters {
     pub hasher: Arc<dyn PasswordHasher>,
     pub tokens: Arc<dyn TokenService>,
     pub clock: Arc<dyn Clock>,
+    pub tickets: Arc<dyn TicketSigner>,
 }
 
 impl Adapters {
@@ -131,7 +133,21 @@ impl Adapters {
             hasher: Arc::new(hasher),
             tokens: Arc::new(JwtTokenService::new(&secret, config.jwt_ttl)),
             clock: Arc::new(SystemClock),
+            tickets: ticket_signer(config),
         })
+    }
+}
+
+/// Tickets signed with `TICKET_SIGNING_KEY`, or with a key of this process's own.
+pub fn ticket_signer(config: &Config) -> Arc<dyn TicketSigner> {
+    match &config.ticket_signing_key {
+        Some(key) => Arc::new(Ed25519Tickets::new(&key.0)),
+        None => {
+            tracing::warn!(
+                "TICKET_SIGNING_KEY is not set: tickets are signed with a random key, so they stop verifying when the server restarts"
+            );
+            Arc::new(Ed25519Tickets::random())
+        }
     }
 }
 
@@ -177,6 +193,7 @@ pub fn services(config: &Config, stores: &Stores, adapters: &Adapters) -> Arc<Se
             },
         ),
         venue_offset: config.venue_offset,
+        tickets: adapters.tickets.clone(),
         seat_feed: Arc::new(SeatFeed::new(
             EventService::new(stores.events.clone(), adapters.clock.clone()),
             stores.seat_signals.clone(),

@@ -907,6 +907,21 @@ mod tests {
     }
 
     #[test]
+    fn only_a_paid_booking_has_a_ticket() {
+        use crate::ticket::TicketClaims;
+        let mut b = booking();
+        assert_eq!(TicketClaims::of(&b), None, "pending: no ticket yet");
+        b.pay(&payment(100_000), now()).unwrap();
+        let ticket = TicketClaims::of(&b).expect("a paid booking's ticket");
+        assert_eq!(ticket.code, b.code);
+        assert_eq!(ticket.event, b.event_id);
+        assert_eq!(ticket.seats, b.seat_labels());
+        assert_eq!(ticket.issued_at, now());
+        b.cancel(now() + Duration::days(30), now()).unwrap();
+        assert_eq!(TicketClaims::of(&b), None, "cancelled: no ticket any more");
+    }
+
+    #[test]
     fn paying_confirms_once_and_gives_change() {
         let mut b = booking();
         assert_eq!(

@@ -9,6 +9,7 @@ pub mod image;
 pub mod money;
 pub mod payment;
 pub mod seat;
+pub mod ticket;
 pub mod user;
 pub mod validation;
 

@@ -24,7 +24,8 @@ use adapters::http::Services;
 use application::ports::Clock;
 use bootstrap::config::Config;
 use bootstrap::wiring::{
-    ensure_configured_admin, http_settings, password_hasher, services, Adapters, Stores,
+    ensure_configured_admin, http_settings, password_hasher, services, ticket_signer, Adapters,
+    Stores,
 };
 use domain::Timestamp;
 
@@ -35,6 +36,8 @@ pub const ADMIN_PASSWORD: &str = "admin-password-1";
 pub const CUSTOMER_PASSWORD: &str = "customer-pass-1";
 /// 32 bytes or more, as the configuration demands.
 const JWT_SECRET: &str = "wartawa-http-suite-jwt-secret-0123456789";
+/// The suite's ticket key: 32 bytes in base64, public so that tests can verify tickets with it.
+pub const TICKET_SIGNING_KEY: &str = "d2FydGF3YS1odHRwLXN1aXRlLXRpY2tldC1rZXkhISE=";
 /// What the web app sends as a payment method.
 pub const PAYMENT_METHOD: &str = "BCA Virtual Account";
 /// The `Host` every request of [`TestApp::request`] names, as every HTTP/1.1 client sends one.
@@ -433,6 +436,7 @@ fn default_vars() -> BTreeMap<String, String> {
     [
         ("BCRYPT_COST", "4"),
         ("JWT_SECRET", JWT_SECRET),
+        ("TICKET_SIGNING_KEY", TICKET_SIGNING_KEY),
         ("ADMIN_EMAIL", ADMIN_EMAIL),
         ("ADMIN_PASSWORD", ADMIN_PASSWORD),
         // The suite signs up, logs in and books far faster than a person, from one address;
@@ -501,6 +505,7 @@ impl TestApp {
             hasher: Arc::new(password_hasher(&config).expect("a valid bcrypt cost")),
             tokens: Arc::new(JwtTokenService::new(&secret, config.jwt_ttl)),
             clock: clock.clone(),
+            tickets: ticket_signer(&config),
         };
         let services = services(&config, &stores.stores, &outside);
         ensure_configured_admin(&config, &services)

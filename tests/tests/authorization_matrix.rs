@@ -560,6 +560,13 @@ fn matrix() -> Vec<Row> {
         ),
         row(
             Method::GET,
+            "/api/tickets/public-key",
+            no_params,
+            no_body,
+            Access::Public(200),
+        ),
+        row(
+            Method::GET,
             "/api/events/{id}/image",
             event_id,
             no_body,

@@ -10,6 +10,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use application::auth::Actor;
 use application::bookings::{BookingError, CheckInError, Checkout, PayError};
 use application::views::BookingDetails;
+use domain::ticket::TicketClaims;
 
 use super::error::{error_responses, RetryAfter, TooManyRequests};
 use super::events::example_time;
@@ -141,6 +142,11 @@ pub struct BookingResponse {
     #[oai(nullable)]
     checked_in_at: Option<VenueTime>,
     check_in_status: Text<CheckInStatus>,
+    /// The signed ticket of a paid booking (`null` otherwise): what its QR code carries. A
+    /// scanner can check it with `GET /api/tickets/public-key` alone; only the booking itself
+    /// says whether it was cancelled since.
+    #[oai(nullable)]
+    ticket: Option<String>,
 }
 
 impl BookingResponse {
@@ -191,6 +197,7 @@ impl BookingResponse {
                 NOT_CHECKED_IN
             }
             .into(),
+            ticket: TicketClaims::of(booking).map(|claims| shown.tickets.sign(&claims)),
         }
     }
 }
@@ -225,8 +232,24 @@ impl poem_openapi::types::Example for BookingResponse {
             cancelled_at: None,
             checked_in_at: None,
             check_in_status: NOT_CHECKED_IN.into(),
+            ticket: Some(example_ticket()),
         }
     }
+}
+
+/// The ticket of the example booking, signed with an example key (32 zero bytes), not the
+/// server's.
+fn example_ticket() -> String {
+    use application::ports::TicketSigner;
+    let claims = TicketClaims {
+        code: domain::booking::BookingCode::parse("BKG-7K2QX").expect("a booking code"),
+        event: domain::event::EventId(4),
+        seats: vec!["C4".into(), "C5".into()],
+        issued_at: chrono::DateTime::parse_from_rfc3339("2026-12-20T14:11:00+07:00")
+            .expect("an example time")
+            .to_utc(),
+    };
+    crate::tickets::Ed25519Tickets::new(&[0; 32]).sign(&claims)
 }
 
 #[derive(Object)]

@@ -23,6 +23,7 @@ mod seat_map_cache;
 mod seat_stream;
 pub mod server;
 mod shared_checks;
+mod tickets;
 pub mod time;
 mod users;
 
@@ -62,6 +63,8 @@ pub struct Services {
     pub venue_offset: FixedOffset,
     /// The live seat maps of this process.
     pub seat_feed: Arc<seat_feed::SeatFeed>,
+    /// Signs the tickets of paid bookings.
+    pub tickets: Arc<dyn application::ports::TicketSigner>,
 }
 
 /// How the HTTP layer is set up.
@@ -85,6 +88,8 @@ pub struct Presentation {
     pub now: domain::Timestamp,
     pub venue_offset: FixedOffset,
     pub links: pictures::LinkBase,
+    /// Signs the tickets of the paid bookings shown.
+    pub tickets: Arc<dyn application::ports::TicketSigner>,
 }
 
 impl Presentation {
@@ -98,6 +103,7 @@ impl Presentation {
             now: services.events.now(),
             venue_offset: services.venue_offset,
             links: links.base_for(request),
+            tickets: services.tickets.clone(),
         }
     }
 
@@ -178,6 +184,7 @@ type Apis = (
     events::EventsApi,
     seat_stream::SeatStreamApi,
     bookings::BookingsApi,
+    tickets::TicketsApi,
     dashboard::DashboardApi,
     audit::AuditApi,
     health::HealthApi,
@@ -192,6 +199,7 @@ pub fn api_service(services: Arc<Services>, settings: &HttpSettings) -> OpenApiS
         events::EventsApi::new(services.clone(), links.clone()),
         seat_stream::SeatStreamApi::new(&services),
         bookings::BookingsApi::new(services.clone(), throttles, links),
+        tickets::TicketsApi::new(&services),
         dashboard::DashboardApi::new(services.clone()),
         audit::AuditApi::new(services.clone()),
         health::HealthApi::new(services),

@@ -19,6 +19,7 @@ pub mod idempotency;
 pub mod live_seats;
 pub mod reasons;
 pub mod schema_rules;
+pub mod tickets;
 pub mod users;
 
 /// Expands the whole HTTP suite into `#[tokio::test]`s, one module per resource, over the
@@ -161,6 +162,9 @@ macro_rules! http_suite_tests {
             streams_are_capped_and_unknown_events_not_found,
             a_grown_or_cancelled_show_is_told,
             idle_streams_send_heartbeats_and_end_at_shutdown,
+        });
+        $crate::http_suite_tests!(@module ($factory) tickets {
+            a_paid_bookings_ticket_verifies_with_the_public_key_alone,
         });
         $crate::http_suite_tests!(@module ($factory) schema_rules {
             the_document_states_the_limits_the_server_keeps,

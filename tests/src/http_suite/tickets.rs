@@ -1,0 +1,94 @@
+//! Signed tickets: a paid booking carries a token that a scanner verifies with the public key
+//! alone; an altered token or another key does not verify; a cancelled booking has none.
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use ed25519_dalek::{Signature, SigningKey, Verifier, VerifyingKey};
+use serde_json::{json, Value};
+
+use crate::http_harness::{code, id, AppFactory, TICKET_SIGNING_KEY};
+
+/// The claims of `token` if `key` signed it, read as a scanner with no connection would.
+fn verify(key: &VerifyingKey, token: &str) -> Option<Value> {
+    let (claims, signature) = token.split_once('.')?;
+    let signature: [u8; 64] = URL_SAFE_NO_PAD.decode(signature).ok()?.try_into().ok()?;
+    key.verify(claims.as_bytes(), &Signature::from_bytes(&signature))
+        .ok()?;
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).ok()?).ok()
+}
+
+pub async fn a_paid_bookings_ticket_verifies_with_the_public_key_alone(factory: AppFactory) {
+    let app = factory.app().await;
+    let event = app
+        .event_on_sale("Tiket Bertanda Tangan", 100_000, 20)
+        .await;
+    let event_id = id(&event);
+    let (_, sari) = app.customer("Sari Dewi").await;
+    let booking = app.book(&sari, event_id, &["A1", "A2"]).await;
+    assert_eq!(
+        booking["ticket"],
+        Value::Null,
+        "a pending booking has no ticket yet"
+    );
+
+    let paid = app.pay(&sari, &booking).await["booking"].clone();
+    let token = paid["ticket"]
+        .as_str()
+        .expect("a paid booking's ticket")
+        .to_string();
+    assert!(token.len() < 300, "{} characters", token.len());
+    let path = format!("/api/bookings/{}", code(&booking));
+    let read = app.get(&path, Some(&sari)).await.expect(200);
+    assert_eq!(read["ticket"], json!(token), "the same ticket each time");
+
+    let published = app.get("/api/tickets/public-key", None).await.expect(200);
+    assert_eq!(published["algorithm"], "Ed25519");
+    let key_bytes: [u8; 32] = URL_SAFE_NO_PAD
+        .decode(published["public_key"].as_str().expect("a key"))
+        .expect("base64url")
+        .try_into()
+        .expect("32 bytes");
+    let configured: [u8; 32] = STANDARD
+        .decode(TICKET_SIGNING_KEY)
+        .expect("the suite's key")
+        .try_into()
+        .expect("32 bytes");
+    assert_eq!(
+        key_bytes,
+        SigningKey::from_bytes(&configured)
+            .verifying_key()
+            .to_bytes(),
+        "the key of TICKET_SIGNING_KEY"
+    );
+    let key = VerifyingKey::from_bytes(&key_bytes).expect("an Ed25519 key");
+
+    let claims = verify(&key, &token).expect("the ticket verifies with the public key");
+    assert_eq!(claims["c"], booking["booking_code"]);
+    assert_eq!(claims["e"], json!(event_id));
+    assert_eq!(claims["s"], json!(["A1", "A2"]));
+    let paid_at = chrono::DateTime::parse_from_rfc3339(paid["paid_at"].as_str().expect("paid"))
+        .expect("a time");
+    assert_eq!(claims["t"], json!(paid_at.timestamp()));
+
+    // One bit changed anywhere, or another key: not a ticket.
+    for index in [0, token.len() / 2, token.len() - 2] {
+        let mut altered = token.clone().into_bytes();
+        altered[index] = if altered[index] == b'A' { b'B' } else { b'A' };
+        let altered = String::from_utf8(altered).expect("ASCII");
+        assert!(verify(&key, &altered).is_none(), "altered at {index}");
+    }
+    let other = SigningKey::from_bytes(&[9; 32]).verifying_key();
+    assert!(verify(&other, &token).is_none(), "another key");
+
+    let cancelled = app
+        .post(&format!("{path}/cancel"), Some(&sari), &json!({}))
+        .await
+        .expect(200);
+    assert_eq!(cancelled["booking"]["ticket"], Value::Null, "{cancelled}");
+    let read = app.get(&path, Some(&sari)).await.expect(200);
+    assert_eq!(
+        read["ticket"],
+        Value::Null,
+        "a refunded booking has no ticket"
+    );
+}
