@@ -105,6 +105,57 @@ pub fn verify_with(key: &VerifyingKey, token: &str) -> Result<TicketClaims, Tick
     })
 }
 
+/// Pixels a module of a PNG QR code takes on each side.
+const PNG_MODULE_PIXELS: usize = 8;
+/// The light margin around a QR code, in modules, that readers need.
+const QUIET_ZONE_MODULES: usize = 4;
+
+/// The QR code of a ticket token. Error correction level Q: a reader recovers it with about a
+/// quarter of the code unreadable (a cracked screen, a smudge).
+fn qr_code(token: &str) -> Option<qrcode::QrCode> {
+    qrcode::QrCode::with_error_correction_level(token.as_bytes(), qrcode::EcLevel::Q).ok()
+}
+
+/// The ticket's QR code as SVG; `None` only for a token too long for any QR code.
+pub fn qr_svg(token: &str) -> Option<String> {
+    let code = qr_code(token)?;
+    Some(
+        code.render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(320, 320)
+            .quiet_zone(true)
+            .build(),
+    )
+}
+
+/// The ticket's QR code as a greyscale PNG, 8 pixels a module with the quiet zone around it.
+pub fn qr_png(token: &str) -> Option<Vec<u8>> {
+    let code = qr_code(token)?;
+    let modules = code.width();
+    let side_modules = modules + 2 * QUIET_ZONE_MODULES;
+    let side = side_modules * PNG_MODULE_PIXELS;
+    let colors = code.to_colors();
+    let mut pixels = vec![255u8; side * side];
+    for (index, color) in colors.iter().enumerate() {
+        if *color != qrcode::Color::Dark {
+            continue;
+        }
+        let (x, y) = (index % modules, index / modules);
+        for dy in 0..PNG_MODULE_PIXELS {
+            let row = (y + QUIET_ZONE_MODULES) * PNG_MODULE_PIXELS + dy;
+            let start = row * side + (x + QUIET_ZONE_MODULES) * PNG_MODULE_PIXELS;
+            pixels[start..start + PNG_MODULE_PIXELS].fill(0);
+        }
+    }
+    let mut png = Vec::new();
+    let mut encoder = png::Encoder::new(&mut png, side as u32, side as u32);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().ok()?;
+    writer.write_image_data(&pixels).ok()?;
+    writer.finish().ok()?;
+    Some(png)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

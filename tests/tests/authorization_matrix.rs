@@ -320,6 +320,13 @@ const OWN_BOOKING_OR_ADMIN: Access = Access::Protected {
     other: 404,
     admin: 200,
 };
+/// For a pending booking's ticket: the owner and an admin learn it is not paid yet, anyone else
+/// that it does not exist.
+const NOT_PAID_YET: Access = Access::Protected {
+    owner: 409,
+    other: 404,
+    admin: 409,
+};
 /// For operations only an admin may call; the owner is a customer like any other here.
 const fn admin_only(success: u16) -> Access {
     Access::Protected {
@@ -589,6 +596,21 @@ fn matrix() -> Vec<Row> {
             pending_code,
             no_body,
             OWN_BOOKING_OR_ADMIN,
+        ),
+        // The fixture's booking is pending: whoever may see it is told it has no ticket yet.
+        row(
+            Method::GET,
+            "/api/bookings/{code}/ticket.png",
+            pending_code,
+            no_body,
+            NOT_PAID_YET,
+        ),
+        row(
+            Method::GET,
+            "/api/bookings/{code}/ticket.svg",
+            pending_code,
+            no_body,
+            NOT_PAID_YET,
         ),
         row(
             Method::POST,

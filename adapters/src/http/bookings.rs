@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use poem::Request;
 use poem_openapi::param::Path;
-use poem_openapi::payload::Json;
+use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use application::auth::Actor;
@@ -12,14 +12,14 @@ use application::bookings::{BookingError, CheckInError, Checkout, PayError};
 use application::views::BookingDetails;
 use domain::ticket::TicketClaims;
 
-use super::error::{error_responses, RetryAfter, TooManyRequests};
+use super::error::{error_responses, Internal, RetryAfter, TooManyRequests};
 use super::events::example_time;
 use super::fields::{List, Text, Whole};
 use super::idempotency::{self, IdempotencyKeyHeader, Idempotent};
 use super::language::Localized;
 use super::limits::Throttles;
 use super::pictures::PictureLinks;
-use super::refusals::AtVenue;
+use super::refusals::{AtVenue, NoTicket};
 use super::rules::{
     Amount, BookingStatusName, CheckInStatus, Id, PaymentMethod, PaymentStatusName, SeatCount,
     SeatList, CHECKED_IN, NOT_CHECKED_IN,
@@ -411,6 +411,27 @@ error_responses!(CheckInErrors {
     TooManyRequests = 429 [RateLimited] (RetryAfter),
 });
 
+#[derive(ApiResponse)]
+enum TicketImage {
+    /// The QR code of the booking's signed ticket.
+    #[oai(status = 200, content_type = "image/png")]
+    Png(Binary<Vec<u8>>),
+    /// The QR code of the booking's signed ticket.
+    #[oai(status = 200, content_type = "image/svg+xml")]
+    Svg(Binary<Vec<u8>>),
+}
+
+error_responses!(TicketFileErrors {
+    /// Missing, invalid or expired token.
+    Unauthorized = 401 [Unauthenticated],
+    /// No such booking, or not yours (the same answer, so that codes cannot be probed).
+    NotFound = 404 [NotFound],
+    /// The booking is not paid (pending, expired, cancelled or refunded): it has no ticket.
+    Conflict = 409 [BookingNotPaid],
+    /// Too many codes looked up that were not found; see `Retry-After`.
+    TooManyRequests = 429 [RateLimited] (RetryAfter),
+});
+
 pub struct BookingsApi {
     services: Arc<Services>,
     throttles: Arc<Throttles>,
@@ -470,6 +491,22 @@ impl BookingsApi {
             throttles,
             links,
         }
+    }
+
+    /// The signed ticket of the caller's (or, for an admin, any) paid booking.
+    async fn ticket(&self, auth: &BearerToken, code: &str) -> Result<String, TicketFileErrors> {
+        let actor = self.services.actor(auth).await?;
+        let details = by_code(
+            &self.throttles,
+            &actor,
+            self.services.bookings.get(&actor, code),
+        )
+        .await??;
+        let claims = TicketClaims::of(&details.booking).ok_or_else(|| NoTicket {
+            code: details.booking.code.clone(),
+            status: details.booking.status_at(self.services.events.now()),
+        })?;
+        Ok(self.services.tickets.sign(&claims))
     }
 }
 
@@ -531,6 +568,46 @@ impl BookingsApi {
             &details,
             &Presentation::of(&self.services, &self.links, request),
         )))
+    }
+
+    /// The ticket's QR code, as PNG.
+    ///
+    /// Its owner or an admin, for a paid booking (409 `booking_not_paid` otherwise). The code
+    /// carries the booking's signed `ticket`, with error correction that survives a quarter of
+    /// it being unreadable; nothing about the ticket leaves WarTawa to draw it.
+    #[oai(
+        path = "/:code/ticket.png",
+        method = "get",
+        operation_id = "getTicketPng"
+    )]
+    async fn ticket_png(
+        &self,
+        auth: BearerToken,
+        code: Path<String>,
+    ) -> Result<TicketImage, TicketFileErrors> {
+        let token = self.ticket(&auth, &code.0).await?;
+        let png = crate::tickets::qr_png(&token)
+            .ok_or_else(|| Internal::cause(&"a ticket too long for a QR code"))?;
+        Ok(TicketImage::Png(Binary(png)))
+    }
+
+    /// The ticket's QR code, as SVG.
+    ///
+    /// As `ticket.png`, drawn as vectors: sharp at any size, on paper or a screen.
+    #[oai(
+        path = "/:code/ticket.svg",
+        method = "get",
+        operation_id = "getTicketSvg"
+    )]
+    async fn ticket_svg(
+        &self,
+        auth: BearerToken,
+        code: Path<String>,
+    ) -> Result<TicketImage, TicketFileErrors> {
+        let token = self.ticket(&auth, &code.0).await?;
+        let svg = crate::tickets::qr_svg(&token)
+            .ok_or_else(|| Internal::cause(&"a ticket too long for a QR code"))?;
+        Ok(TicketImage::Svg(Binary(svg.into_bytes())))
     }
 
     /// Pay a pending booking; it becomes confirmed.

@@ -23,7 +23,8 @@ use application::users::{
 };
 use application::StoreError;
 use domain::booking::{
-    BookedSeat, BookingRejection, CancelRejection, CheckInRejection, PayRejection,
+    BookedSeat, BookingCode, BookingRejection, BookingStatus, CancelRejection, CheckInRejection,
+    PayRejection,
 };
 use domain::event::{EventId, EventUpdateError};
 use domain::user::UserId;
@@ -728,5 +729,25 @@ impl<R: OperationErrors + Answers<404>> IntoAnswer<R> for OpenError {
         Unavailable::new(ErrorReason::Overloaded, message)
             .retry_after(5)
             .into_answer()
+    }
+}
+
+/// A booking asked for its ticket that has none: it is not paid (any more).
+pub struct NoTicket {
+    pub code: BookingCode,
+    pub status: BookingStatus,
+}
+
+impl<R: Answers<409>> IntoAnswer<R> for NoTicket {
+    fn into_answer(self) -> R {
+        let NoTicket { code, status } = self;
+        Conflict::new(
+            ErrorReason::BookingNotPaid,
+            Localized::new(
+                format!("Booking {code} is {status}; only a paid booking has a ticket"),
+                format!("Pemesanan {code} berstatus {status}; hanya pemesanan yang sudah dibayar yang memiliki tiket"),
+            ),
+        )
+        .into_answer()
     }
 }

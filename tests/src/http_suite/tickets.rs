@@ -92,3 +92,60 @@ pub async fn a_paid_bookings_ticket_verifies_with_the_public_key_alone(factory: 
         "a refunded booking has no ticket"
     );
 }
+
+/// The text of the QR code in a PNG, read as a phone's camera app would.
+fn read_qr(png_bytes: &[u8]) -> String {
+    let decoder = png::Decoder::new(png_bytes);
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut pixels = vec![0; reader.output_buffer_size()];
+    let frame = reader.next_frame(&mut pixels).expect("its pixels");
+    assert_eq!(frame.color_type, png::ColorType::Grayscale);
+    let (width, height) = (frame.width as usize, frame.height as usize);
+    let mut image =
+        rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| pixels[y * width + x]);
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the picture");
+    grids[0].decode().expect("a readable QR code").1
+}
+
+pub async fn the_ticket_files_carry_the_signed_ticket(factory: AppFactory) {
+    let app = factory.app().await;
+    let admin = app.admin_token().await;
+    let event = app.event_on_sale("Tiket di Ponsel", 100_000, 20).await;
+    let (_, sari) = app.customer("Sari Dewi").await;
+    let (_, budi) = app.customer("Budi Santoso").await;
+    let booking = app.book(&sari, id(&event), &["B1", "B2"]).await;
+    let path = format!("/api/bookings/{}", code(&booking));
+
+    app.get(&format!("{path}/ticket.png"), Some(&sari))
+        .await
+        .expect_reason(409, "booking_not_paid");
+    let paid = app.pay(&sari, &booking).await["booking"].clone();
+    let token = paid["ticket"].as_str().expect("a ticket").to_string();
+
+    for caller in [&sari, &admin] {
+        let png = app.get(&format!("{path}/ticket.png"), Some(caller)).await;
+        assert_eq!(png.code(), 200);
+        assert_eq!(png.headers["content-type"], "image/png");
+        assert_eq!(
+            read_qr(&png.bytes),
+            token,
+            "the QR code is the signed ticket"
+        );
+    }
+    let svg = app.get(&format!("{path}/ticket.svg"), Some(&sari)).await;
+    assert_eq!(svg.code(), 200);
+    assert_eq!(svg.headers["content-type"], "image/svg+xml");
+    let svg = String::from_utf8(svg.bytes).expect("SVG is text");
+    assert!(svg.contains("<svg") && svg.contains("</svg>"), "{svg}");
+
+    app.get(&format!("{path}/ticket.png"), Some(&budi))
+        .await
+        .expect_reason(404, "not_found");
+    app.post(&format!("{path}/cancel"), Some(&sari), &json!({}))
+        .await
+        .expect(200);
+    app.get(&format!("{path}/ticket.svg"), Some(&sari))
+        .await
+        .expect_reason(409, "booking_not_paid");
+}
