@@ -412,13 +412,17 @@ error_responses!(CheckInErrors {
 });
 
 #[derive(ApiResponse)]
-enum TicketImage {
+enum TicketPng {
     /// The QR code of the booking's signed ticket.
     #[oai(status = 200, content_type = "image/png")]
-    Png(Binary<Vec<u8>>),
+    Ok(Binary<Vec<u8>>),
+}
+
+#[derive(ApiResponse)]
+enum TicketSvg {
     /// The QR code of the booking's signed ticket.
     #[oai(status = 200, content_type = "image/svg+xml")]
-    Svg(Binary<Vec<u8>>),
+    Ok(Binary<Vec<u8>>),
 }
 
 error_responses!(TicketFileErrors {
@@ -584,11 +588,11 @@ impl BookingsApi {
         &self,
         auth: BearerToken,
         code: Path<String>,
-    ) -> Result<TicketImage, TicketFileErrors> {
+    ) -> Result<TicketPng, TicketFileErrors> {
         let token = self.ticket(&auth, &code.0).await?;
         let png = crate::tickets::qr_png(&token)
             .ok_or_else(|| Internal::cause(&"a ticket too long for a QR code"))?;
-        Ok(TicketImage::Png(Binary(png)))
+        Ok(TicketPng::Ok(Binary(png)))
     }
 
     /// The ticket's QR code, as SVG.
@@ -603,11 +607,11 @@ impl BookingsApi {
         &self,
         auth: BearerToken,
         code: Path<String>,
-    ) -> Result<TicketImage, TicketFileErrors> {
+    ) -> Result<TicketSvg, TicketFileErrors> {
         let token = self.ticket(&auth, &code.0).await?;
         let svg = crate::tickets::qr_svg(&token)
             .ok_or_else(|| Internal::cause(&"a ticket too long for a QR code"))?;
-        Ok(TicketImage::Svg(Binary(svg.into_bytes())))
+        Ok(TicketSvg::Ok(Binary(svg.into_bytes())))
     }
 
     /// Pay a pending booking; it becomes confirmed.
