@@ -17,7 +17,7 @@ use domain::validation::ValidationErrors;
 use crate::auth::{require_admin, require_self_or_admin, Actor, Denied};
 use crate::ports::{
     BookingCommandError, BookingRepository, Clock, Page, Paged, PaymentReceipt, PlaceBookingError,
-    StoreError,
+    StoreError, TicketSigner, TicketTokenError,
 };
 use crate::views::BookingDetails;
 
@@ -254,6 +254,67 @@ pub fn amount_shortfall(rejection: &PayRejection) -> Option<(Money, Money)> {
     match rejection {
         PayRejection::AmountTooLow { required, given } => Some((*required, *given)),
         PayRejection::NotPending { .. } => None,
+    }
+}
+
+/// Why a scanned ticket does not let its guest in.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScanError {
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    /// Not a ticket WarTawa signed, or one altered since.
+    #[error(transparent)]
+    Forged(#[from] TicketTokenError),
+    /// A real ticket, for another show than the one at this door.
+    #[error("the ticket is for event {ticket}, not for event {door}")]
+    OtherEvent { ticket: EventId, door: EventId },
+    #[error(transparent)]
+    Booking(#[from] BookingError<CheckInRejection>),
+}
+
+/// Checking guests in by the signed ticket they carry.
+pub struct DoorService {
+    bookings: Arc<dyn BookingRepository>,
+    tickets: Arc<dyn TicketSigner>,
+    clock: Arc<dyn Clock>,
+}
+
+impl DoorService {
+    pub fn new(
+        bookings: Arc<dyn BookingRepository>,
+        tickets: Arc<dyn TicketSigner>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        DoorService {
+            bookings,
+            tickets,
+            clock,
+        }
+    }
+
+    /// Checks in the booking of a scanned ticket (admins only): the signature must be WarTawa's
+    /// and, when the door names its show, the ticket that show's; then the rules of a check-in
+    /// by code apply (paid, once: of simultaneous scans exactly one succeeds).
+    pub async fn scan(
+        &self,
+        actor: &Actor,
+        token: &str,
+        door_event: Option<EventId>,
+    ) -> Result<BookingDetails, ScanError> {
+        require_admin(actor)?;
+        let claims = self.tickets.verify(token)?;
+        if let Some(door) = door_event.filter(|door| *door != claims.event) {
+            return Err(ScanError::OtherEvent {
+                ticket: claims.event,
+                door,
+            });
+        }
+        let now = self.clock.now();
+        Ok(self
+            .bookings
+            .check_in(&claims.code, now, AuditStamp::new(actor.id, now))
+            .await
+            .map_err(|error| BookingError::from_command(&claims.code, error))?)
     }
 }
 

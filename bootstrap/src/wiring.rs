@@ -15,7 +15,7 @@ use adapters::system::{RandomCodeGenerator, SystemClock};
 use adapters::tickets::Ed25519Tickets;
 use application::audit::AuditService;
 use application::auth::Authenticate;
-use application::bookings::BookingService;
+use application::bookings::{BookingService, DoorService};
 use application::dashboard::DashboardService;
 use application::events::EventService;
 use application::health::Readiness;
@@ -194,6 +194,11 @@ pub fn services(config: &Config, stores: &Stores, adapters: &Adapters) -> Arc<Se
         ),
         venue_offset: config.venue_offset,
         tickets: adapters.tickets.clone(),
+        door: DoorService::new(
+            stores.bookings.clone(),
+            adapters.tickets.clone(),
+            adapters.clock.clone(),
+        ),
         seat_feed: Arc::new(SeatFeed::new(
             EventService::new(stores.events.clone(), adapters.clock.clone()),
             stores.seat_signals.clone(),

@@ -565,6 +565,14 @@ fn matrix() -> Vec<Row> {
             no_body,
             Access::Public(200),
         ),
+        // Not a real ticket: an admin is told so, anyone else that they may not scan.
+        row(
+            Method::POST,
+            "/api/checkin",
+            no_params,
+            |_| Some(serde_json::json!({ "ticket": "bm90.YS10aWNrZXQ" })),
+            admin_only(422),
+        ),
         row(
             Method::GET,
             "/api/tickets/public-key",

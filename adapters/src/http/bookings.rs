@@ -308,7 +308,7 @@ impl poem_openapi::types::Example for CancelResponse {
 
 #[derive(Object)]
 #[oai(example)]
-struct CheckInResponse {
+pub(super) struct CheckInResponse {
     message: String,
     /// The customer's name.
     guest: String,
@@ -708,11 +708,18 @@ impl BookingsApi {
         )
         .await?
         .map_err(|refusal| AtVenue::new(refusal, venue_offset))?;
+        Ok(Json(CheckInResponse::new(&details, &self.services)))
+    }
+}
+
+impl CheckInResponse {
+    /// The welcome of a guest just checked in, as the door reads it.
+    pub(super) fn new(details: &BookingDetails, services: &Services) -> Self {
         let booking = &details.booking;
         let checked_in_at = booking
             .checked_in_at
-            .unwrap_or_else(|| self.services.events.now());
-        Ok(Json(CheckInResponse {
+            .unwrap_or_else(|| services.events.now());
+        CheckInResponse {
             message: Localized::new(
                 format!(
                     "Welcome, {}! Seats {}",
@@ -729,8 +736,8 @@ impl BookingsApi {
             guest: details.customer_name.clone(),
             booking_code: booking.code.to_string(),
             seat_labels: booking.seat_labels(),
-            checked_in_at: VenueTime::new(checked_in_at, self.services.venue_offset),
-        }))
+            checked_in_at: VenueTime::new(checked_in_at, services.venue_offset),
+        }
     }
 }
 

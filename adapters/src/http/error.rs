@@ -52,8 +52,11 @@ pub enum ErrorReason {
     BookingNotCancellable,
     /// 409: the ticket was used already; `details` is `{checked_in_at}`.
     AlreadyCheckedIn,
-    /// 409: only a paid booking can be checked in.
+    /// 409: only a paid booking can be checked in, or has a ticket.
     BookingNotPaid,
+    /// 409: the scanned ticket is for another show than the door's; `details` is
+    /// `{ticket_event_id}`.
+    TicketForAnotherEvent,
     /// 409: an account with this email exists.
     EmailTaken,
     /// 409: an account with an email that looks the same exists.
@@ -76,6 +79,8 @@ pub enum ErrorReason {
     PayloadTooLarge,
     /// 422: this `Idempotency-Key` was used for another request.
     IdempotencyKeyReused,
+    /// 422: the scanned text is not a WarTawa ticket, or was altered.
+    TicketInvalid,
     /// 429: too many attempts of this kind; see `Retry-After`.
     RateLimited,
     /// 429: too many holds of this show given up lately; see `Retry-After`.
@@ -96,7 +101,7 @@ pub enum ErrorReason {
 
 impl ErrorReason {
     /// Every reason, for the test that each has both texts.
-    pub const ALL: [ErrorReason; 38] = [
+    pub const ALL: [ErrorReason; 40] = [
         ErrorReason::ValidationFailed,
         ErrorReason::MalformedJson,
         ErrorReason::MalformedRequest,
@@ -116,6 +121,7 @@ impl ErrorReason {
         ErrorReason::BookingNotCancellable,
         ErrorReason::AlreadyCheckedIn,
         ErrorReason::BookingNotPaid,
+        ErrorReason::TicketForAnotherEvent,
         ErrorReason::EmailTaken,
         ErrorReason::EmailLooksTaken,
         ErrorReason::NikTaken,
@@ -127,6 +133,7 @@ impl ErrorReason {
         ErrorReason::IdempotencyInProgress,
         ErrorReason::PayloadTooLarge,
         ErrorReason::IdempotencyKeyReused,
+        ErrorReason::TicketInvalid,
         ErrorReason::RateLimited,
         ErrorReason::TooManyAbandonedHolds,
         ErrorReason::TooManyIdempotencyKeys,
@@ -207,6 +214,14 @@ impl ErrorReason {
             ErrorReason::BookingNotPaid => (
                 "Only a paid booking can be checked in",
                 "Hanya pemesanan yang sudah dibayar yang dapat check-in",
+            ),
+            ErrorReason::TicketForAnotherEvent => (
+                "This ticket is for another show",
+                "Tiket ini untuk acara lain",
+            ),
+            ErrorReason::TicketInvalid => (
+                "This is not a valid WarTawa ticket",
+                "Ini bukan tiket WarTawa yang sah",
             ),
             ErrorReason::EmailTaken => (
                 "An account with this email address already exists",

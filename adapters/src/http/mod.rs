@@ -5,6 +5,7 @@ mod audit;
 mod bookings;
 mod connection_io;
 mod dashboard;
+mod door;
 pub mod error;
 mod events;
 mod fields;
@@ -65,6 +66,8 @@ pub struct Services {
     pub seat_feed: Arc<seat_feed::SeatFeed>,
     /// Signs the tickets of paid bookings.
     pub tickets: Arc<dyn application::ports::TicketSigner>,
+    /// Checking guests in by their signed tickets.
+    pub door: application::bookings::DoorService,
 }
 
 /// How the HTTP layer is set up.
@@ -185,6 +188,7 @@ type Apis = (
     seat_stream::SeatStreamApi,
     bookings::BookingsApi,
     tickets::TicketsApi,
+    door::DoorApi,
     dashboard::DashboardApi,
     audit::AuditApi,
     health::HealthApi,
@@ -200,6 +204,7 @@ pub fn api_service(services: Arc<Services>, settings: &HttpSettings) -> OpenApiS
         seat_stream::SeatStreamApi::new(&services),
         bookings::BookingsApi::new(services.clone(), throttles, links),
         tickets::TicketsApi::new(&services),
+        door::DoorApi::new(services.clone()),
         dashboard::DashboardApi::new(services.clone()),
         audit::AuditApi::new(services.clone()),
         health::HealthApi::new(services),

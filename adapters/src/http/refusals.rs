@@ -9,7 +9,7 @@ use serde_json::json;
 use application::audit::ListAuditError;
 use application::auth::{AuthError, Denied};
 use application::bookings::{
-    BookingError, CancelError, CheckInError, HistoryError, Never, PayError, PlaceError,
+    BookingError, CancelError, CheckInError, HistoryError, Never, PayError, PlaceError, ScanError,
 };
 use application::dashboard::DashboardError;
 use application::events::{
@@ -749,5 +749,30 @@ impl<R: Answers<409>> IntoAnswer<R> for NoTicket {
             ),
         )
         .into_answer()
+    }
+}
+
+impl<R> IntoAnswer<R> for AtVenue<ScanError>
+where
+    R: OperationErrors + Answers<403> + Answers<404> + Answers<409> + Answers<422>,
+{
+    fn into_answer(self) -> R {
+        let venue_offset = self.venue_offset;
+        match self.refusal {
+            ScanError::Denied(denied) => denied.into_answer(),
+            ScanError::Forged(_) => Unprocessable::of(ErrorReason::TicketInvalid).into_answer(),
+            ScanError::OtherEvent { ticket, door } => Conflict::new(
+                ErrorReason::TicketForAnotherEvent,
+                Localized::new(
+                    format!("This ticket is for event {ticket}, not for event {door}"),
+                    format!("Tiket ini untuk acara {ticket}, bukan untuk acara {door}"),
+                ),
+            )
+            .with_details(json!({ "ticket_event_id": ticket.0 }))
+            .into_answer(),
+            ScanError::Booking(error) => error
+                .map_rejected(|rejection| AtVenue::new(rejection, venue_offset))
+                .into_answer(),
+        }
     }
 }

@@ -115,6 +115,11 @@ rules! {
     TimeText => |schema| {
         schema.pattern = Some(format!("^\\s*{DAY}[Tt ]{MINUTE}(:[0-9]{{2}}|:[0-9]{{2}}(\\.[0-9]+)?([Zz]|[+-][0-9]{{2}}:[0-9]{{2}}))?\\s*$"));
     };
+    /// A ticket token as its QR code carries it: base64url claims, a dot, a base64url signature.
+    TicketToken => |schema| {
+        schema.max_length = Some(MAX_TICKET_CHARS);
+        schema.pattern = Some("^\\s*[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\s*$".into());
+    };
     /// Words to look for in shows' names and venues.
     SearchText => |schema| schema.max_length = Some(MAX_SEARCH_CHARS);
     /// The id of something stored.
@@ -170,5 +175,7 @@ const MINUTE: &str = "[0-9]{2}:[0-9]{2}";
 pub const CHECKED_IN: &str = "checked in";
 /// `check_in_status` of a booking whose guest is not (yet) in.
 pub const NOT_CHECKED_IN: &str = "not checked in";
+/// The longest ticket token taken, in characters: a booking of 100 seats stays well below it.
+pub const MAX_TICKET_CHARS: usize = 2000;
 /// The longest search for shows, in characters.
 pub const MAX_SEARCH_CHARS: usize = 255;

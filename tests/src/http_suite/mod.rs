@@ -166,6 +166,7 @@ macro_rules! http_suite_tests {
         $crate::http_suite_tests!(@module ($factory) tickets {
             a_paid_bookings_ticket_verifies_with_the_public_key_alone,
             the_ticket_files_carry_the_signed_ticket,
+            a_scanned_ticket_lets_its_guest_in_once,
         });
         $crate::http_suite_tests!(@module ($factory) schema_rules {
             the_document_states_the_limits_the_server_keeps,

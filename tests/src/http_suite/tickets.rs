@@ -149,3 +149,108 @@ pub async fn the_ticket_files_carry_the_signed_ticket(factory: AppFactory) {
         .await
         .expect_reason(409, "booking_not_paid");
 }
+
+pub async fn a_scanned_ticket_lets_its_guest_in_once(factory: AppFactory) {
+    let app = factory.app().await;
+    let admin = app.admin_token().await;
+    let event = app.event_on_sale("Pintu Masuk", 100_000, 20).await;
+    let other_show = app.event_on_sale("Acara Lain", 100_000, 20).await;
+    let (_, sari) = app.customer("Sari Dewi").await;
+    let (_, budi) = app.customer("Budi Santoso").await;
+    let ticket_of = |booking: &Value| booking["ticket"].as_str().expect("a ticket").to_string();
+    let scan = |ticket: &str, event_id: Option<i64>| {
+        let mut body = json!({ "ticket": ticket });
+        if let Some(event_id) = event_id {
+            body["event_id"] = json!(event_id);
+        }
+        body
+    };
+
+    let booking = app.book(&sari, id(&event), &["A3", "A4"]).await;
+    let ticket = ticket_of(&app.pay(&sari, &booking).await["booking"]);
+    app.post("/api/checkin", Some(&sari), &scan(&ticket, None))
+        .await
+        .expect_reason(403, "forbidden");
+    app.post(
+        "/api/checkin",
+        Some(&admin),
+        &scan(&ticket, Some(id(&other_show))),
+    )
+    .await
+    .expect_reason(409, "ticket_for_another_event");
+    let mut altered = ticket.clone().into_bytes();
+    altered[5] = if altered[5] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).expect("ASCII");
+    for forged in [altered.as_str(), "bm90.YS10aWNrZXQ", "not a ticket"] {
+        let refused = app
+            .post("/api/checkin", Some(&admin), &scan(forged, None))
+            .await;
+        assert!(
+            matches!(refused.code(), 400 | 422),
+            "{forged}: {} {}",
+            refused.code(),
+            refused.body
+        );
+    }
+    app.post("/api/checkin", Some(&admin), &scan(&altered, None))
+        .await
+        .expect_reason(422, "ticket_invalid");
+
+    let welcome = app
+        .post(
+            "/api/checkin",
+            Some(&admin),
+            &scan(&ticket, Some(id(&event))),
+        )
+        .await
+        .expect(200);
+    assert_eq!(welcome["booking_code"], booking["booking_code"]);
+    assert_eq!(welcome["seat_labels"], json!(["A3", "A4"]));
+    assert_eq!(welcome["guest"], "Sari Dewi");
+    let again = app
+        .post("/api/checkin", Some(&admin), &scan(&ticket, None))
+        .await;
+    assert!(
+        again.body["message"]
+            .as_str()
+            .is_some_and(|message| message.starts_with("Ticket already used at")),
+        "{}",
+        again.body
+    );
+    again.expect_reason(409, "already_checked_in");
+
+    // Eight doors scan one ticket at once: one lets the guest in.
+    let booking = app.book(&budi, id(&event), &["A5"]).await;
+    let ticket = ticket_of(&app.pay(&budi, &booking).await["booking"]);
+    let body = scan(&ticket, Some(id(&event)));
+    let scans = (0..8).map(|_| app.post("/api/checkin", Some(&admin), &body));
+    let statuses: Vec<u16> = futures_util::future::join_all(scans)
+        .await
+        .iter()
+        .map(|reply| reply.code())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|status| **status == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|status| **status == 409).count(),
+        7,
+        "{statuses:?}"
+    );
+
+    // A ticket kept after its booking was cancelled lets nobody in.
+    let booking = app.book(&budi, id(&event), &["A6"]).await;
+    let ticket = ticket_of(&app.pay(&budi, &booking).await["booking"]);
+    app.post(
+        &format!("/api/bookings/{}/cancel", code(&booking)),
+        Some(&budi),
+        &json!({}),
+    )
+    .await
+    .expect(200);
+    app.post("/api/checkin", Some(&admin), &scan(&ticket, None))
+        .await
+        .expect_reason(409, "booking_not_paid");
+}
