@@ -13,6 +13,7 @@ use domain::payment::PaymentInput;
 use domain::seat::SeatId;
 use domain::user::UserId;
 use domain::validation::ValidationErrors;
+use domain::Timestamp;
 
 use crate::auth::{require_admin, require_self_or_admin, Actor, Denied};
 use crate::ports::{
@@ -272,6 +273,68 @@ pub enum ScanError {
     Booking(#[from] BookingError<CheckInRejection>),
 }
 
+/// Why a door list cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DoorListError {
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    #[error("event {0} does not exist")]
+    NotFound(EventId),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Tickets checked in against tickets expected (those of paid bookings), of a show or a phase.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub expected: u32,
+    pub checked_in: u32,
+}
+
+/// Who is in, by price phase (in the order phases first sold), and in all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckInTally {
+    pub total: Tally,
+    pub phases: Vec<(PhaseId, String, Tally)>,
+}
+
+impl CheckInTally {
+    /// The tally of a door list's paid bookings.
+    pub fn of(bookings: &[BookingDetails]) -> CheckInTally {
+        let mut tally = CheckInTally::default();
+        for details in bookings {
+            let booking = &details.booking;
+            let position = match tally
+                .phases
+                .iter()
+                .position(|(id, _, _)| *id == booking.phase_id)
+            {
+                Some(position) => position,
+                None => {
+                    let phase = (
+                        booking.phase_id,
+                        booking.ticket_type.clone(),
+                        Tally::default(),
+                    );
+                    tally.phases.push(phase);
+                    tally.phases.len() - 1
+                }
+            };
+            let tickets = booking.quantity();
+            let checked_in = if booking.checked_in_at.is_some() {
+                tickets
+            } else {
+                0
+            };
+            for count in [&mut tally.total, &mut tally.phases[position].2] {
+                count.expected += tickets;
+                count.checked_in += checked_in;
+            }
+        }
+        tally
+    }
+}
+
 /// Checking guests in by the signed ticket they carry.
 pub struct DoorService {
     bookings: Arc<dyn BookingRepository>,
@@ -315,6 +378,34 @@ impl DoorService {
             .check_in(&claims.code, now, AuditStamp::new(actor.id, now))
             .await
             .map_err(|error| BookingError::from_command(&claims.code, error))?)
+    }
+
+    /// The door list of an event (admins only): its paid bookings; with `since`, what changed
+    /// after it (see `BookingRepository::door_list`).
+    pub async fn door_list(
+        &self,
+        actor: &Actor,
+        event: EventId,
+        since: Option<Timestamp>,
+        page: Page,
+    ) -> Result<Paged<BookingDetails>, DoorListError> {
+        require_admin(actor)?;
+        self.bookings
+            .door_list(event, since, page, self.clock.now())
+            .await?
+            .ok_or(DoorListError::NotFound(event))
+    }
+
+    /// Tickets checked in against tickets expected, by phase (admins only).
+    pub async fn check_in_tally(
+        &self,
+        actor: &Actor,
+        event: EventId,
+    ) -> Result<CheckInTally, DoorListError> {
+        let list = self
+            .door_list(actor, event, None, Page::everything())
+            .await?;
+        Ok(CheckInTally::of(&list.items))
     }
 }
 

@@ -303,6 +303,17 @@ pub trait BookingRepository: Send + Sync {
         page: Page,
         now: Timestamp,
     ) -> Result<Paged<BookingDetails>, StoreError>;
+    /// The door list of an event (`None` for an unknown event): its confirmed bookings, oldest
+    /// first; with `since`, every booking ever paid whose `Booking::door_change` is after
+    /// `since`, oldest change first, cancelled ones included so that a copy kept offline can
+    /// drop them.
+    async fn door_list(
+        &self,
+        event: EventId,
+        since: Option<Timestamp>,
+        page: Page,
+        now: Timestamp,
+    ) -> Result<Option<Paged<BookingDetails>>, StoreError>;
     async fn dashboard(&self, now: Timestamp) -> Result<Dashboard, StoreError>;
     /// Whether the store answers.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -144,6 +144,18 @@ impl Booking {
         self.seats.len() as u32
     }
 
+    /// When the door list last saw this booking change (paid, checked in, cancelled or
+    /// refunded); `None` for a booking never paid, which no door list shows.
+    pub fn door_change(&self) -> Option<Timestamp> {
+        let paid = self.paid_at?;
+        Some(
+            [self.checked_in_at, self.cancelled_at]
+                .into_iter()
+                .flatten()
+                .fold(paid, Timestamp::max),
+        )
+    }
+
     pub fn seat_labels(&self) -> Vec<String> {
         self.seats.iter().map(|seat| seat.label.clone()).collect()
     }

@@ -575,6 +575,20 @@ fn matrix() -> Vec<Row> {
         ),
         row(
             Method::GET,
+            "/api/events/{id}/attendees",
+            event_id,
+            no_body,
+            admin_only(200),
+        ),
+        row(
+            Method::GET,
+            "/api/events/{id}/checkins",
+            event_id,
+            no_body,
+            admin_only(200),
+        ),
+        row(
+            Method::GET,
             "/api/tickets/public-key",
             no_params,
             no_body,

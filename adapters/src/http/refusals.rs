@@ -9,7 +9,8 @@ use serde_json::json;
 use application::audit::ListAuditError;
 use application::auth::{AuthError, Denied};
 use application::bookings::{
-    BookingError, CancelError, CheckInError, HistoryError, Never, PayError, PlaceError, ScanError,
+    BookingError, CancelError, CheckInError, DoorListError, HistoryError, Never, PayError,
+    PlaceError, ScanError,
 };
 use application::dashboard::DashboardError;
 use application::events::{
@@ -773,6 +774,16 @@ where
             ScanError::Booking(error) => error
                 .map_rejected(|rejection| AtVenue::new(rejection, venue_offset))
                 .into_answer(),
+        }
+    }
+}
+
+impl<R: OperationErrors + Answers<403> + Answers<404>> IntoAnswer<R> for DoorListError {
+    fn into_answer(self) -> R {
+        match self {
+            DoorListError::Denied(denied) => denied.into_answer(),
+            DoorListError::NotFound(id) => event_not_found(id).into_answer(),
+            DoorListError::Store(store) => store.into_answer(),
         }
     }
 }

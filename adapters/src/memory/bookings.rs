@@ -12,7 +12,7 @@ use domain::booking::{
     decide, BookingCode, BookingId, BookingPolicy, BookingRequest, BookingSnapshot, CancelOutcome,
     CancelRejection, CheckInRejection, PayRejection, SeatState, UnpaidBooking,
 };
-use domain::event::{Event, ShownStatus};
+use domain::event::{Event, EventId, ShownStatus};
 use domain::payment::{Payment, PaymentId, PaymentInput};
 use domain::user::UserId;
 use domain::Timestamp;
@@ -297,6 +297,58 @@ impl BookingRepository for MemoryStore {
 
     async fn expire_lapsed(&self, now: Timestamp) -> Result<u64, StoreError> {
         Ok(self.locked()?.expire_lapsed(now))
+    }
+
+    async fn door_list(
+        &self,
+        event: EventId,
+        since: Option<Timestamp>,
+        page: Page,
+        now: Timestamp,
+    ) -> Result<Option<Paged<BookingDetails>>, StoreError> {
+        let (parts, total) = {
+            let state = self.locked_at(now)?;
+            if !state.events.contains_key(&event) {
+                return Ok(None);
+            }
+            // (when it changed, id) of each booking on the list, in list order.
+            let mut listed: Vec<(Timestamp, BookingId)> = state
+                .bookings
+                .values()
+                .map(|record| &record.booking)
+                .filter(|booking| booking.event_id == event)
+                .filter_map(|booking| {
+                    let changed = booking.door_change()?;
+                    let listed = match since {
+                        None => booking.status == domain::booking::BookingStatus::Confirmed,
+                        Some(since) => changed > since,
+                    };
+                    listed.then_some((
+                        if since.is_some() {
+                            changed
+                        } else {
+                            booking.created_at
+                        },
+                        booking.id,
+                    ))
+                })
+                .collect();
+            listed.sort_unstable();
+            let parts: Vec<BookingDetailsParts> = listed
+                .iter()
+                .skip(page.offset())
+                .take(page.per_page as usize)
+                .filter_map(|(_, id)| state.details_parts(*id))
+                .collect();
+            (parts, listed.len() as u64)
+        };
+        Ok(Some(Paged {
+            items: parts
+                .into_iter()
+                .map(BookingDetailsParts::assemble)
+                .collect(),
+            total,
+        }))
     }
 
     async fn list_for_customer(

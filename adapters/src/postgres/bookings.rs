@@ -453,6 +453,76 @@ impl BookingRepository for PostgresStore {
         })
     }
 
+    async fn door_list(
+        &self,
+        event: EventId,
+        since: Option<Timestamp>,
+        page: Page,
+        now: Timestamp,
+    ) -> Result<Option<Paged<BookingDetails>>, StoreError> {
+        self.expire_lapsed_events(Some(event), now).await?;
+        let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE id = $1)")
+            .bind(event.0)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(store_error)?;
+        if !exists {
+            return Ok(None);
+        }
+        // The booking's door change (`Booking::door_change`): GREATEST skips NULLs.
+        let (ids, total): (Vec<i64>, i64) = match since {
+            None => {
+                let ids = sqlx::query_scalar(
+                    "SELECT id FROM bookings WHERE event_id = $1 AND status = 'confirmed' \
+                     ORDER BY created_at, id LIMIT $2 OFFSET $3",
+                )
+                .bind(event.0)
+                .bind(i64::from(page.per_page))
+                .bind(page.offset() as i64)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(store_error)?;
+                let total = sqlx::query_scalar(
+                    "SELECT count(*) FROM bookings WHERE event_id = $1 AND status = 'confirmed'",
+                )
+                .bind(event.0)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(store_error)?;
+                (ids, total)
+            }
+            Some(since) => {
+                let ids = sqlx::query_scalar(
+                    "SELECT id FROM bookings WHERE event_id = $1 AND paid_at IS NOT NULL \
+                     AND GREATEST(paid_at, checked_in_at, cancelled_at) > $2 \
+                     ORDER BY GREATEST(paid_at, checked_in_at, cancelled_at), id LIMIT $3 OFFSET $4",
+                )
+                .bind(event.0)
+                .bind(since)
+                .bind(i64::from(page.per_page))
+                .bind(page.offset() as i64)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(store_error)?;
+                let total = sqlx::query_scalar(
+                    "SELECT count(*) FROM bookings WHERE event_id = $1 AND paid_at IS NOT NULL \
+                     AND GREATEST(paid_at, checked_in_at, cancelled_at) > $2",
+                )
+                .bind(event.0)
+                .bind(since)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(store_error)?;
+                (ids, total)
+            }
+        };
+        Ok(Some(Paged {
+            items: details(&mut conn, &ids).await?,
+            total: total.max(0) as u64,
+        }))
+    }
+
     async fn dashboard(&self, now: Timestamp) -> Result<Dashboard, StoreError> {
         self.expire_lapsed_events(None, now).await?;
         let mut conn = self.pool.acquire().await.map_err(store_error)?;

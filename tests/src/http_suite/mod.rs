@@ -167,6 +167,7 @@ macro_rules! http_suite_tests {
             a_paid_bookings_ticket_verifies_with_the_public_key_alone,
             the_ticket_files_carry_the_signed_ticket,
             a_scanned_ticket_lets_its_guest_in_once,
+            the_door_list_shows_who_is_expected_and_who_is_in,
         });
         $crate::http_suite_tests!(@module ($factory) schema_rules {
             the_document_states_the_limits_the_server_keeps,

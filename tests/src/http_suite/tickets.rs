@@ -6,7 +6,7 @@ use base64::Engine;
 use ed25519_dalek::{Signature, SigningKey, Verifier, VerifyingKey};
 use serde_json::{json, Value};
 
-use crate::http_harness::{code, id, AppFactory, TICKET_SIGNING_KEY};
+use crate::http_harness::{code, id, AppFactory, TestApp, TEST_HOST, TICKET_SIGNING_KEY};
 
 /// The claims of `token` if `key` signed it, read as a scanner with no connection would.
 fn verify(key: &VerifyingKey, token: &str) -> Option<Value> {
@@ -253,4 +253,107 @@ pub async fn a_scanned_ticket_lets_its_guest_in_once(factory: AppFactory) {
     app.post("/api/checkin", Some(&admin), &scan(&ticket, None))
         .await
         .expect_reason(409, "booking_not_paid");
+}
+
+/// The door list as CSV, parsed as a spreadsheet would: the header row, then each record.
+async fn door_list_csv(app: &TestApp, token: &str, path: &str) -> Vec<Vec<String>> {
+    let response = app
+        .client()
+        .get(path)
+        .header("host", TEST_HOST)
+        .header("authorization", format!("Bearer {token}"))
+        .header("accept", "text/csv")
+        .send()
+        .await;
+    response.assert_status_is_ok();
+    response.assert_header("content-type", "text/csv; charset=utf-8");
+    let body = response.0.into_body().into_bytes().await.expect("a body");
+    csv::Reader::from_reader(body.as_ref())
+        .records()
+        .map(|record| {
+            record
+                .expect("a CSV record")
+                .iter()
+                .map(str::to_string)
+                .collect()
+        })
+        .collect()
+}
+
+pub async fn the_door_list_shows_who_is_expected_and_who_is_in(factory: AppFactory) {
+    let app = factory.app().await;
+    let admin = app.admin_token().await;
+    let event = app.event_on_sale("Daftar Pintu", 100_000, 20).await;
+    let event_id = id(&event);
+    let (_, sari) = app.customer("Sari Dewi").await;
+    let awkward = "Dewi, \"Ayu\" Lestari 🎤";
+    let (_, dewi) = app.customer(awkward).await;
+    let (_, budi) = app.customer("Budi Santoso").await;
+    let sari_booking = app.book(&sari, event_id, &["A1", "A2"]).await;
+    app.pay(&sari, &sari_booking).await;
+    let dewi_booking = app.book(&dewi, event_id, &["A3"]).await;
+    app.pay(&dewi, &dewi_booking).await;
+    app.book(&budi, event_id, &["A4"]).await;
+    app.post(
+        &format!("/api/bookings/{}/checkin", code(&sari_booking)),
+        Some(&admin),
+        &json!({}),
+    )
+    .await
+    .expect(200);
+
+    let path = format!("/api/events/{event_id}/attendees");
+    let list = app.get(&path, Some(&admin)).await;
+    assert_eq!(list.headers["x-total-count"], "2", "paid bookings only");
+    let list = list.expect(200);
+    assert_eq!(list[0]["booking_code"], sari_booking["booking_code"]);
+    assert_eq!(list[0]["guest"], "Sari Dewi");
+    assert_eq!(list[0]["seat_labels"], json!(["A1", "A2"]));
+    assert!(!list[0]["checked_in_at"].is_null());
+    assert_eq!(list[1]["guest"], awkward);
+    assert!(list[1]["checked_in_at"].is_null());
+    app.get(&path, Some(&sari))
+        .await
+        .expect_reason(403, "forbidden");
+    app.get("/api/events/999999/attendees", Some(&admin))
+        .await
+        .expect_reason(404, "not_found");
+
+    let rows = door_list_csv(&app, &admin, &path).await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[1][0], dewi_booking["booking_code"].as_str().unwrap());
+    assert_eq!(rows[1][1], awkward, "commas, quotes and emoji survive");
+    assert_eq!(rows[0][2], "A1 A2");
+
+    let tally = app
+        .get(&format!("/api/events/{event_id}/checkins"), Some(&admin))
+        .await
+        .expect(200);
+    assert_eq!(tally["expected"], 3);
+    assert_eq!(tally["checked_in"], 2);
+    assert_eq!(tally["phases"][0]["expected"], 3);
+
+    // A scanner that synced at `mark` learns only of what changed since: the refund.
+    let mark = app.at(chrono::Duration::zero());
+    app.advance(chrono::Duration::minutes(1));
+    app.post(
+        &format!("/api/bookings/{}/cancel", code(&dewi_booking)),
+        Some(&dewi),
+        &json!({}),
+    )
+    .await
+    .expect(200);
+    let changed = app
+        .get(
+            &format!("{path}?since={}", mark.replace('+', "%2B")),
+            Some(&admin),
+        )
+        .await
+        .expect(200);
+    assert_eq!(changed.as_array().map(Vec::len), Some(1), "{changed}");
+    assert_eq!(changed[0]["booking_code"], dewi_booking["booking_code"]);
+    assert_eq!(changed[0]["status"], "cancelled");
+    app.get(&format!("{path}?since=yesterday"), Some(&admin))
+        .await
+        .expect_reason(400, "validation_failed");
 }
