@@ -1,5 +1,7 @@
 //! Bookings, payments, check-in and the dashboard in PostgreSQL.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use sqlx::PgConnection;
 
@@ -22,7 +24,7 @@ use domain::Timestamp;
 use super::audit::record;
 use super::events::{expire_lapsed_holds, lock_event};
 use super::rows::{
-    booking_select, booking_with_seats_select, event_columns, payment_columns, seats_of,
+    booking_select, booking_with_seats_select, event_columns, payment_columns, seats_by_booking,
     BookedSeatRow, BookingRow, BookingWithSeatsRow, PaymentRow, PlaceSnapshotRow,
 };
 use super::{corrupt, store_error, PostgresStore};
@@ -57,21 +59,21 @@ async fn details(conn: &mut PgConnection, ids: &[i64]) -> Result<Vec<BookingDeta
     .fetch_all(&mut *conn)
     .await
     .map_err(store_error)?;
-    let mut payments: Vec<Option<PaymentRow>> = payments.into_iter().map(Some).collect();
-    let mut by_id = std::collections::HashMap::with_capacity(rows.len());
+    // Grouped by booking once, so that a long list (a door list) costs no more per booking.
+    let mut payments: HashMap<i64, PaymentRow> = payments
+        .into_iter()
+        .map(|payment| (payment.booking_id, payment))
+        .collect();
+    let mut seats_by_booking = seats_by_booking(seats);
+    let mut by_id = HashMap::with_capacity(rows.len());
     for row in rows {
         let id = row.id;
         let payment = payments
-            .iter_mut()
-            .find(|payment| {
-                payment
-                    .as_ref()
-                    .is_some_and(|payment| payment.booking_id == id)
-            })
-            .and_then(Option::take)
+            .remove(&id)
             .map(PaymentRow::into_payment)
             .transpose()?;
-        by_id.insert(id, row.into_details(seats_of(id, &seats), payment)?);
+        let seats = seats_by_booking.remove(&id).unwrap_or_default();
+        by_id.insert(id, row.into_details(seats, payment)?);
     }
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }

@@ -392,16 +392,22 @@ impl BookingRow {
     }
 }
 
-/// The seats of each booking, in seat order.
-pub(super) fn seats_of(booking_id: i64, seats: &[BookedSeatRow]) -> Vec<BookedSeat> {
-    seats
-        .iter()
-        .filter(|seat| seat.booking_id == booking_id)
-        .map(|seat| BookedSeat {
-            id: SeatId(seat.seat_id),
-            label: seat.label.clone(),
-        })
-        .collect()
+/// The seats of each booking, in the order read (seat order), grouped by booking once.
+pub(super) fn seats_by_booking(
+    seats: Vec<BookedSeatRow>,
+) -> std::collections::HashMap<i64, Vec<BookedSeat>> {
+    let mut grouped: std::collections::HashMap<i64, Vec<BookedSeat>> =
+        std::collections::HashMap::new();
+    for seat in seats {
+        grouped
+            .entry(seat.booking_id)
+            .or_default()
+            .push(BookedSeat {
+                id: SeatId(seat.seat_id),
+                label: seat.label,
+            });
+    }
+    grouped
 }
 
 /// A booking and its seats, read in one statement.

@@ -312,6 +312,13 @@ pub async fn the_door_list_shows_who_is_expected_and_who_is_in(factory: AppFacto
     assert!(!list[0]["checked_in_at"].is_null());
     assert_eq!(list[1]["guest"], awkward);
     assert!(list[1]["checked_in_at"].is_null());
+    let second_page = app
+        .get(&format!("{path}?page=2&per_page=1"), Some(&admin))
+        .await;
+    assert_eq!(second_page.headers["x-total-count"], "2");
+    let second_page = second_page.expect(200);
+    assert_eq!(second_page.as_array().map(Vec::len), Some(1));
+    assert_eq!(second_page[0]["guest"], awkward);
     app.get(&path, Some(&sari))
         .await
         .expect_reason(403, "forbidden");
