@@ -472,53 +472,34 @@ impl BookingRepository for PostgresStore {
         if !exists {
             return Ok(None);
         }
-        // The booking's door change (`Booking::door_change`): GREATEST skips NULLs.
-        let (ids, total): (Vec<i64>, i64) = match since {
-            None => {
-                let ids = sqlx::query_scalar(
-                    "SELECT id FROM bookings WHERE event_id = $1 AND status = 'confirmed' \
-                     ORDER BY created_at, id LIMIT $2 OFFSET $3",
-                )
-                .bind(event.0)
-                .bind(i64::from(page.per_page))
-                .bind(page.offset() as i64)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(store_error)?;
-                let total = sqlx::query_scalar(
-                    "SELECT count(*) FROM bookings WHERE event_id = $1 AND status = 'confirmed'",
-                )
-                .bind(event.0)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(store_error)?;
-                (ids, total)
-            }
-            Some(since) => {
-                let ids = sqlx::query_scalar(
-                    "SELECT id FROM bookings WHERE event_id = $1 AND paid_at IS NOT NULL \
-                     AND GREATEST(paid_at, checked_in_at, cancelled_at) > $2 \
-                     ORDER BY GREATEST(paid_at, checked_in_at, cancelled_at), id LIMIT $3 OFFSET $4",
-                )
-                .bind(event.0)
-                .bind(since)
-                .bind(i64::from(page.per_page))
-                .bind(page.offset() as i64)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(store_error)?;
-                let total = sqlx::query_scalar(
-                    "SELECT count(*) FROM bookings WHERE event_id = $1 AND paid_at IS NOT NULL \
-                     AND GREATEST(paid_at, checked_in_at, cancelled_at) > $2",
-                )
-                .bind(event.0)
-                .bind(since)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(store_error)?;
-                (ids, total)
-            }
-        };
+        // Without `since`: the paid bookings, oldest first. With it: every booking ever paid
+        // whose door change (`Booking::door_change`; GREATEST skips NULLs) is after it.
+        macro_rules! listed {
+            () => {
+                "FROM bookings WHERE event_id = $1 AND CASE WHEN $2::timestamptz IS NULL \
+                 THEN status = 'confirmed' \
+                 ELSE paid_at IS NOT NULL AND GREATEST(paid_at, checked_in_at, cancelled_at) > $2 END"
+            };
+        }
+        let ids: Vec<i64> = sqlx::query_scalar(concat!(
+            "SELECT id ",
+            listed!(),
+            " ORDER BY CASE WHEN $2::timestamptz IS NULL THEN created_at \
+             ELSE GREATEST(paid_at, checked_in_at, cancelled_at) END, id LIMIT $3 OFFSET $4"
+        ))
+        .bind(event.0)
+        .bind(since)
+        .bind(i64::from(page.per_page))
+        .bind(page.offset() as i64)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(store_error)?;
+        let total: i64 = sqlx::query_scalar(concat!("SELECT count(*) ", listed!()))
+            .bind(event.0)
+            .bind(since)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(store_error)?;
         Ok(Some(Paged {
             items: details(&mut conn, &ids).await?,
             total: total.max(0) as u64,
