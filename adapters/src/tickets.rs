@@ -116,15 +116,15 @@ fn qr_code(token: &str) -> Option<qrcode::QrCode> {
     qrcode::QrCode::with_error_correction_level(token.as_bytes(), qrcode::EcLevel::Q).ok()
 }
 
-/// The ticket's QR code as SVG; `None` only for a token too long for any QR code.
-pub fn qr_svg(token: &str) -> Option<String> {
+/// The ticket's QR code as SVG text; `None` only for a token too long for any QR code.
+pub fn qr_svg(token: &str) -> Option<Vec<u8>> {
     let code = qr_code(token)?;
-    Some(
-        code.render::<qrcode::render::svg::Color<'_>>()
-            .min_dimensions(320, 320)
-            .quiet_zone(true)
-            .build(),
-    )
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(320, 320)
+        .quiet_zone(true)
+        .build();
+    Some(svg.into_bytes())
 }
 
 /// The ticket's QR code as a greyscale PNG, 8 pixels a module with the quiet zone around it.

@@ -232,24 +232,9 @@ impl poem_openapi::types::Example for BookingResponse {
             cancelled_at: None,
             checked_in_at: None,
             check_in_status: NOT_CHECKED_IN.into(),
-            ticket: Some(example_ticket()),
+            ticket: Some(super::tickets::example_ticket()),
         }
     }
-}
-
-/// The ticket of the example booking, signed with an example key (32 zero bytes), not the
-/// server's.
-fn example_ticket() -> String {
-    use application::ports::TicketSigner;
-    let claims = TicketClaims {
-        code: domain::booking::BookingCode::parse("BKG-7K2QX").expect("a booking code"),
-        event: domain::event::EventId(4),
-        seats: vec!["C4".into(), "C5".into()],
-        issued_at: chrono::DateTime::parse_from_rfc3339("2026-12-20T14:11:00+07:00")
-            .expect("an example time")
-            .to_utc(),
-    };
-    crate::tickets::Ed25519Tickets::new(&[0; 32]).sign(&claims)
 }
 
 #[derive(Object)]
@@ -497,8 +482,14 @@ impl BookingsApi {
         }
     }
 
-    /// The signed ticket of the caller's (or, for an admin, any) paid booking.
-    async fn ticket(&self, auth: &BearerToken, code: &str) -> Result<String, TicketFileErrors> {
+    /// The QR code of the signed ticket of the caller's (or, for an admin, any) paid booking,
+    /// drawn by `draw`.
+    async fn ticket_qr(
+        &self,
+        auth: &BearerToken,
+        code: &str,
+        draw: fn(&str) -> Option<Vec<u8>>,
+    ) -> Result<Vec<u8>, TicketFileErrors> {
         let actor = self.services.actor(auth).await?;
         let details = by_code(
             &self.throttles,
@@ -510,7 +501,8 @@ impl BookingsApi {
             code: details.booking.code.clone(),
             status: details.booking.status_at(self.services.events.now()),
         })?;
-        Ok(self.services.tickets.sign(&claims))
+        let token = self.services.tickets.sign(&claims);
+        Ok(draw(&token).ok_or_else(|| Internal::cause(&"a ticket too long for a QR code"))?)
     }
 }
 
@@ -589,9 +581,9 @@ impl BookingsApi {
         auth: BearerToken,
         code: Path<String>,
     ) -> Result<TicketPng, TicketFileErrors> {
-        let token = self.ticket(&auth, &code.0).await?;
-        let png = crate::tickets::qr_png(&token)
-            .ok_or_else(|| Internal::cause(&"a ticket too long for a QR code"))?;
+        let png = self
+            .ticket_qr(&auth, &code.0, crate::tickets::qr_png)
+            .await?;
         Ok(TicketPng::Ok(Binary(png)))
     }
 
@@ -608,10 +600,10 @@ impl BookingsApi {
         auth: BearerToken,
         code: Path<String>,
     ) -> Result<TicketSvg, TicketFileErrors> {
-        let token = self.ticket(&auth, &code.0).await?;
-        let svg = crate::tickets::qr_svg(&token)
-            .ok_or_else(|| Internal::cause(&"a ticket too long for a QR code"))?;
-        Ok(TicketSvg::Ok(Binary(svg.into_bytes())))
+        let svg = self
+            .ticket_qr(&auth, &code.0, crate::tickets::qr_svg)
+            .await?;
+        Ok(TicketSvg::Ok(Binary(svg)))
     }
 
     /// Pay a pending booking; it becomes confirmed.

@@ -37,7 +37,7 @@ struct ScanRequest {
 impl poem_openapi::types::Example for ScanRequest {
     fn example() -> Self {
         ScanRequest {
-            ticket: "eyJ2IjoxLCJjIjoiQktHLTdLMlFYIiwiZSI6NCwicyI6WyJDNCIsIkM1Il0sInQiOjE3OTc3NTA2NjB9.MuuuieIAj-Sx-MFfvqLRN1PoAmb1chSMttzjkLUqw4HaLFciBPwWGC3J7Mizxe1BYeGlTzxcBpLtgK0usyzYDw".into(),
+            ticket: super::tickets::example_ticket().into(),
             event_id: Some(4.into()),
         }
     }
@@ -198,7 +198,7 @@ enum DoorListAnswer {
 
 impl IntoResponse for DoorListAnswer {
     fn into_response(self) -> Response {
-        let (response, total) = match self {
+        let (mut response, total) = match self {
             DoorListAnswer::Json(attendees, total) => (
                 poem_openapi::payload::Json(attendees).into_response(),
                 total,
@@ -222,7 +222,6 @@ impl IntoResponse for DoorListAnswer {
                 (response, total)
             }
         };
-        let mut response = response;
         response.headers_mut().insert("x-total-count", total.into());
         response
     }

@@ -359,13 +359,7 @@ pub struct ErrorBody {
 
 impl poem_openapi::types::Example for ErrorBody {
     fn example() -> Self {
-        ErrorBody {
-            status: "error".into(),
-            code: 409,
-            error: ErrorReason::SeatTaken,
-            message: "Seat A3 is already taken; please choose other seats.".into(),
-            details: Some(Box::new(json!([3]))),
-        }
+        ErrorReason::SeatTaken.example(409)
     }
 }
 

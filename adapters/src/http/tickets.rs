@@ -8,6 +8,11 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use application::ports::TicketSigner;
+use domain::booking::BookingCode;
+use domain::event::EventId;
+use domain::ticket::TicketClaims;
+
+use crate::tickets::Ed25519Tickets;
 
 use super::error::error_responses;
 use super::{Services, Tag};
@@ -27,13 +32,30 @@ struct TicketKeyResponse {
 const ALGORITHM: &str = "Ed25519";
 const FORMAT: &str = "<claims>.<signature>, both base64url without padding; the signature is Ed25519 over the ASCII of <claims>; the claims are JSON: {\"v\":1,\"c\":booking code,\"e\":event id,\"s\":[seat labels],\"t\":issued at, Unix seconds}";
 
+/// The key the document's examples are signed with (32 zero bytes), not the server's.
+fn example_signer() -> Ed25519Tickets {
+    Ed25519Tickets::new(&[0; 32])
+}
+
+/// The ticket of the example booking (BKG-7K2QX, seats C4 and C5 of event 4), signed with the
+/// examples' key: it verifies with `TicketKeyResponse`'s example.
+pub(super) fn example_ticket() -> String {
+    let claims = TicketClaims {
+        code: BookingCode::parse("BKG-7K2QX").expect("a booking code"),
+        event: EventId(4),
+        seats: vec!["C4".into(), "C5".into()],
+        issued_at: chrono::DateTime::parse_from_rfc3339("2026-12-20T14:11:00+07:00")
+            .expect("an example time")
+            .to_utc(),
+    };
+    example_signer().sign(&claims)
+}
+
 impl poem_openapi::types::Example for TicketKeyResponse {
-    /// The key of the examples (32 zero bytes): the example booking's ticket verifies with it.
     fn example() -> Self {
-        let example_key = crate::tickets::Ed25519Tickets::new(&[0; 32]);
         TicketKeyResponse {
             algorithm: ALGORITHM.into(),
-            public_key: URL_SAFE_NO_PAD.encode(example_key.public_key()),
+            public_key: URL_SAFE_NO_PAD.encode(example_signer().public_key()),
             format: FORMAT.into(),
         }
     }

@@ -52,9 +52,9 @@ async fn relay(pool: PgPool, bus: SignalBus) {
     loop {
         match listen(&pool, &bus).await {
             Ok(()) => return,
+            // Once listening again, `listen` tells the listeners that signals were missed.
             Err(error) => {
                 tracing::warn!(%error, "the seat-map listener lost the database; connecting again");
-                bus.send(SeatMapSignal::Missed);
                 tokio::time::sleep(RECONNECT_DELAY).await;
             }
         }
