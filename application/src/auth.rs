@@ -88,6 +88,11 @@ pub enum Denied {
     AdminOnly,
     #[error("you may only do this for your own account")]
     NotYours,
+    #[error("only door staff or an admin may do this")]
+    DoorStaffOnly,
+    /// Door staff accounts let guests in; they do not buy tickets.
+    #[error("a door staff account cannot book tickets")]
+    DoorStaffCannotBook,
 }
 
 pub fn require_admin(actor: &Actor) -> Result<(), Denied> {
@@ -95,6 +100,24 @@ pub fn require_admin(actor: &Actor) -> Result<(), Denied> {
         Ok(())
     } else {
         Err(Denied::AdminOnly)
+    }
+}
+
+/// Admins and door staff (`checker`): checking guests in, reading door lists.
+pub fn require_door_staff(actor: &Actor) -> Result<(), Denied> {
+    if actor.role.works_the_door() {
+        Ok(())
+    } else {
+        Err(Denied::DoorStaffOnly)
+    }
+}
+
+/// Customers and admins book seats; a door staff account is for the door only.
+pub fn require_may_book(actor: &Actor) -> Result<(), Denied> {
+    if actor.role == Role::Checker {
+        Err(Denied::DoorStaffCannotBook)
+    } else {
+        Ok(())
     }
 }
 

@@ -1,11 +1,9 @@
-//! Bookings: placing, paying, cancelling, checking in, history and expiry of holds.
+//! Bookings: placing, paying, cancelling, history and expiry of holds.
 
 use std::sync::Arc;
 
-use domain::audit::AuditStamp;
 use domain::booking::{
-    BookingCode, BookingPolicy, BookingRejection, BookingRequest, CancelRejection,
-    CheckInRejection, PayRejection,
+    BookingCode, BookingPolicy, BookingRejection, BookingRequest, CancelRejection, PayRejection,
 };
 use domain::event::{EventId, PhaseId};
 use domain::money::Money;
@@ -13,12 +11,11 @@ use domain::payment::PaymentInput;
 use domain::seat::SeatId;
 use domain::user::UserId;
 use domain::validation::ValidationErrors;
-use domain::Timestamp;
 
-use crate::auth::{require_admin, require_self_or_admin, Actor, Denied};
+use crate::auth::{require_may_book, require_self_or_admin, Actor, Denied};
 use crate::ports::{
     BookingCommandError, BookingRepository, Clock, Page, Paged, PaymentReceipt, PlaceBookingError,
-    StoreError, TicketSigner, TicketTokenError,
+    StoreError,
 };
 use crate::views::BookingDetails;
 
@@ -33,6 +30,8 @@ pub struct Checkout {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlaceError {
+    #[error(transparent)]
+    Denied(#[from] Denied),
     #[error("{0}")]
     Invalid(ValidationErrors),
     #[error("event {0} does not exist")]
@@ -70,15 +69,6 @@ pub enum PayError {
     Booking(#[from] BookingError<PayRejection>),
 }
 
-/// A check-in refused to a caller who may not scan tickets, or by its booking.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CheckInError {
-    #[error(transparent)]
-    Denied(#[from] Denied),
-    #[error(transparent)]
-    Booking(#[from] BookingError<CheckInRejection>),
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HistoryError {
     #[error(transparent)]
@@ -97,7 +87,7 @@ impl<R> BookingError<R> {
         }
     }
 
-    fn from_command(code: &BookingCode, error: BookingCommandError<R>) -> Self {
+    pub(crate) fn from_command(code: &BookingCode, error: BookingCommandError<R>) -> Self {
         match error {
             BookingCommandError::NotFound => BookingError::NotFound(code.to_string()),
             BookingCommandError::Rejected(reason) => BookingError::Rejected(reason),
@@ -136,6 +126,7 @@ impl BookingService {
         actor: &Actor,
         checkout: Checkout,
     ) -> Result<BookingDetails, PlaceError> {
+        require_may_book(actor)?;
         let request = BookingRequest {
             customer_id: actor.id,
             event_id: EventId(checkout.event_id),
@@ -192,22 +183,6 @@ impl BookingService {
             .map_err(|error| BookingError::from_command(&code, error))
     }
 
-    /// Lets a paid guest in at the door; only admins scan tickets.
-    pub async fn check_in(
-        &self,
-        actor: &Actor,
-        code: &str,
-    ) -> Result<BookingDetails, CheckInError> {
-        require_admin(actor)?;
-        let code = parse_code::<CheckInRejection>(code)?;
-        let now = self.clock.now();
-        Ok(self
-            .bookings
-            .check_in(&code, now, AuditStamp::new(actor.id, now))
-            .await
-            .map_err(|error| BookingError::from_command(&code, error))?)
-    }
-
     /// A customer's bookings, newest first.
     pub async fn history(
         &self,
@@ -242,7 +217,7 @@ impl BookingService {
     }
 }
 
-fn parse_code<R>(code: &str) -> Result<BookingCode, BookingError<R>> {
+pub(crate) fn parse_code<R>(code: &str) -> Result<BookingCode, BookingError<R>> {
     BookingCode::parse(code).map_err(|_| BookingError::NotFound(code.chars().take(40).collect()))
 }
 
@@ -255,157 +230,6 @@ pub fn amount_shortfall(rejection: &PayRejection) -> Option<(Money, Money)> {
     match rejection {
         PayRejection::AmountTooLow { required, given } => Some((*required, *given)),
         PayRejection::NotPending { .. } => None,
-    }
-}
-
-/// Why a scanned ticket does not let its guest in.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ScanError {
-    #[error(transparent)]
-    Denied(#[from] Denied),
-    /// Not a ticket WarTawa signed, or one altered since.
-    #[error(transparent)]
-    Forged(#[from] TicketTokenError),
-    /// A real ticket, for another show than the one at this door.
-    #[error("the ticket is for event {ticket}, not for event {door}")]
-    OtherEvent { ticket: EventId, door: EventId },
-    #[error(transparent)]
-    Booking(#[from] BookingError<CheckInRejection>),
-}
-
-/// Why a door list cannot be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DoorListError {
-    #[error(transparent)]
-    Denied(#[from] Denied),
-    #[error("event {0} does not exist")]
-    NotFound(EventId),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Tickets checked in against tickets expected (those of paid bookings), of a show or a phase.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Tally {
-    pub expected: u32,
-    pub checked_in: u32,
-}
-
-/// Who is in, by price phase (in the order phases first sold), and in all.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CheckInTally {
-    pub total: Tally,
-    pub phases: Vec<(PhaseId, String, Tally)>,
-}
-
-impl CheckInTally {
-    /// The tally of a door list's paid bookings.
-    pub fn of(bookings: &[BookingDetails]) -> CheckInTally {
-        let mut tally = CheckInTally::default();
-        for details in bookings {
-            let booking = &details.booking;
-            let position = match tally
-                .phases
-                .iter()
-                .position(|(id, _, _)| *id == booking.phase_id)
-            {
-                Some(position) => position,
-                None => {
-                    let phase = (
-                        booking.phase_id,
-                        booking.ticket_type.clone(),
-                        Tally::default(),
-                    );
-                    tally.phases.push(phase);
-                    tally.phases.len() - 1
-                }
-            };
-            let tickets = booking.quantity();
-            let checked_in = if booking.checked_in_at.is_some() {
-                tickets
-            } else {
-                0
-            };
-            for count in [&mut tally.total, &mut tally.phases[position].2] {
-                count.expected += tickets;
-                count.checked_in += checked_in;
-            }
-        }
-        tally
-    }
-}
-
-/// Checking guests in by the signed ticket they carry.
-pub struct DoorService {
-    bookings: Arc<dyn BookingRepository>,
-    tickets: Arc<dyn TicketSigner>,
-    clock: Arc<dyn Clock>,
-}
-
-impl DoorService {
-    pub fn new(
-        bookings: Arc<dyn BookingRepository>,
-        tickets: Arc<dyn TicketSigner>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
-        DoorService {
-            bookings,
-            tickets,
-            clock,
-        }
-    }
-
-    /// Checks in the booking of a scanned ticket (admins only): the signature must be WarTawa's
-    /// and, when the door names its show, the ticket that show's; then the rules of a check-in
-    /// by code apply (paid, once: of simultaneous scans exactly one succeeds).
-    pub async fn scan(
-        &self,
-        actor: &Actor,
-        token: &str,
-        door_event: Option<EventId>,
-    ) -> Result<BookingDetails, ScanError> {
-        require_admin(actor)?;
-        let claims = self.tickets.verify(token)?;
-        if let Some(door) = door_event.filter(|door| *door != claims.event) {
-            return Err(ScanError::OtherEvent {
-                ticket: claims.event,
-                door,
-            });
-        }
-        let now = self.clock.now();
-        Ok(self
-            .bookings
-            .check_in(&claims.code, now, AuditStamp::new(actor.id, now))
-            .await
-            .map_err(|error| BookingError::from_command(&claims.code, error))?)
-    }
-
-    /// The door list of an event (admins only): its paid bookings; with `since`, what changed
-    /// after it (see `BookingRepository::door_list`).
-    pub async fn door_list(
-        &self,
-        actor: &Actor,
-        event: EventId,
-        since: Option<Timestamp>,
-        page: Page,
-    ) -> Result<Paged<BookingDetails>, DoorListError> {
-        require_admin(actor)?;
-        self.bookings
-            .door_list(event, since, page, self.clock.now())
-            .await?
-            .ok_or(DoorListError::NotFound(event))
-    }
-
-    /// Tickets checked in against tickets expected, by phase (admins only).
-    pub async fn check_in_tally(
-        &self,
-        actor: &Actor,
-        event: EventId,
-    ) -> Result<CheckInTally, DoorListError> {
-        let list = self
-            .door_list(actor, event, None, Page::everything())
-            .await?;
-        Ok(CheckInTally::of(&list.items))
     }
 }
 
@@ -454,6 +278,7 @@ mod tests {
                 paid_at: None,
                 cancelled_at: None,
                 checked_in_at: None,
+                checked_in_by: None,
             },
             event: EventSummary {
                 id: EventId(1),
@@ -519,43 +344,24 @@ mod tests {
     }
 
     #[test]
-    fn malformed_codes_are_not_found_and_customers_cannot_check_in() {
+    fn malformed_codes_are_not_found_and_door_staff_cannot_book() {
         let mut bookings = MockBookingRepository::new();
         bookings.expect_find_by_code().never();
-        bookings.expect_check_in().never();
+        bookings.expect_place().never();
         let svc = service(bookings);
         assert!(matches!(
             block_on(svc.get(&actor(1, Role::Admin), "BKG-00000")),
             Err(BookingError::NotFound(_))
         ));
+        let checkout = Checkout {
+            event_id: 1,
+            seat_ids: vec![1],
+            phase_id: None,
+            quantity: None,
+        };
         assert_eq!(
-            block_on(svc.check_in(&actor(2, Role::Customer), "BKG-ABCDE")).unwrap_err(),
-            CheckInError::Denied(Denied::AdminOnly)
-        );
-    }
-
-    #[test]
-    fn check_ins_are_recorded_against_the_admin_and_refusals_pass_through() {
-        let mut bookings = MockBookingRepository::new();
-        bookings
-            .expect_check_in()
-            .withf(|code, at, audit| {
-                code.as_str() == "BKG-ABCDE"
-                    && *at == now()
-                    && *audit == AuditStamp::new(UserId(1), now())
-            })
-            .returning(|_, _, _| {
-                Err(BookingCommandError::Rejected(
-                    CheckInRejection::AlreadyCheckedIn { at: now() },
-                ))
-            });
-        let error =
-            block_on(service(bookings).check_in(&actor(1, Role::Admin), "BKG-ABCDE")).unwrap_err();
-        assert_eq!(
-            error,
-            CheckInError::Booking(BookingError::Rejected(CheckInRejection::AlreadyCheckedIn {
-                at: now()
-            }))
+            block_on(svc.place(&actor(3, Role::Checker), checkout)).unwrap_err(),
+            PlaceError::Denied(Denied::DoorStaffCannotBook)
         );
     }
 

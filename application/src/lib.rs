@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod bookings;
 pub mod dashboard;
+pub mod door;
 pub mod events;
 pub mod health;
 pub mod idempotency;

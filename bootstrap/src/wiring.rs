@@ -15,8 +15,9 @@ use adapters::system::{RandomCodeGenerator, SystemClock};
 use adapters::tickets::Ed25519Tickets;
 use application::audit::AuditService;
 use application::auth::Authenticate;
-use application::bookings::{BookingService, DoorService};
+use application::bookings::BookingService;
 use application::dashboard::DashboardService;
+use application::door::DoorService;
 use application::events::EventService;
 use application::health::Readiness;
 use application::idempotency::{IdempotencyPolicy, IdempotencyService};
@@ -196,6 +197,7 @@ pub fn services(config: &Config, stores: &Stores, adapters: &Adapters) -> Arc<Se
         tickets: adapters.tickets.clone(),
         door: DoorService::new(
             stores.bookings.clone(),
+            stores.users.clone(),
             adapters.tickets.clone(),
             adapters.clock.clone(),
         ),

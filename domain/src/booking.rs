@@ -137,6 +137,8 @@ pub struct Booking {
     pub paid_at: Option<Timestamp>,
     pub cancelled_at: Option<Timestamp>,
     pub checked_in_at: Option<Timestamp>,
+    /// Who let the guest in; unknown for check-ins recorded before it was kept.
+    pub checked_in_by: Option<UserId>,
 }
 
 impl Booking {
@@ -238,16 +240,20 @@ impl Booking {
         Some(outcome)
     }
 
-    /// Lets a paid guest in, once.
-    pub fn check_in(&mut self, now: Timestamp) -> Result<(), CheckInRejection> {
+    /// Lets a paid guest in, once; `by` is the member of the door staff who scanned the ticket.
+    pub fn check_in(&mut self, now: Timestamp, by: UserId) -> Result<(), CheckInRejection> {
         match self.status_at(now) {
             BookingStatus::Confirmed => {}
             status => return Err(CheckInRejection::NotPaid { status }),
         }
         if let Some(at) = self.checked_in_at {
-            return Err(CheckInRejection::AlreadyCheckedIn { at });
+            return Err(CheckInRejection::AlreadyCheckedIn {
+                at,
+                by: self.checked_in_by,
+            });
         }
         self.checked_in_at = Some(now);
+        self.checked_in_by = Some(by);
         Ok(())
     }
 }
@@ -291,7 +297,11 @@ pub enum CancelRejection {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CheckInRejection {
     #[error("Ticket already used at {at}")]
-    AlreadyCheckedIn { at: Timestamp },
+    AlreadyCheckedIn {
+        at: Timestamp,
+        /// Who let the guest in, when known.
+        by: Option<UserId>,
+    },
     #[error("booking is {status}, only a paid booking can be checked in")]
     NotPaid { status: BookingStatus },
 }
@@ -450,6 +460,7 @@ impl BookingDecision {
             paid_at: None,
             cancelled_at: None,
             checked_in_at: None,
+            checked_in_by: None,
         }
     }
 }
@@ -974,17 +985,20 @@ mod tests {
     fn check_in_happens_once_and_only_when_paid() {
         let mut b = booking();
         assert_eq!(
-            b.check_in(now()),
+            b.check_in(now(), UserId(5)),
             Err(CheckInRejection::NotPaid {
                 status: BookingStatus::Pending
             })
         );
         b.pay(&payment(100_000), now()).unwrap();
-        assert_eq!(b.check_in(now()), Ok(()));
+        assert_eq!(b.check_in(now(), UserId(5)), Ok(()));
         let later = now() + Duration::minutes(1);
         assert_eq!(
-            b.check_in(later),
-            Err(CheckInRejection::AlreadyCheckedIn { at: now() })
+            b.check_in(later, UserId(6)),
+            Err(CheckInRejection::AlreadyCheckedIn {
+                at: now(),
+                by: Some(UserId(5))
+            })
         );
     }
 
@@ -1013,7 +1027,7 @@ mod tests {
             paid.clone().cancel(event_date, now()),
             Ok(CancelOutcome::Refund)
         );
-        paid.check_in(now()).unwrap();
+        paid.check_in(now(), UserId(5)).unwrap();
         assert_eq!(
             paid.cancel(event_date, now()),
             Err(CancelRejection::CheckedIn { at: now() })

@@ -18,26 +18,33 @@ impl fmt::Display for UserId {
 pub enum Role {
     Customer,
     Admin,
+    /// Door staff: checks guests in and reads door lists, nothing else.
+    Checker,
 }
 
 impl Role {
-    pub const ALL: [Role; 2] = [Role::Customer, Role::Admin];
+    pub const ALL: [Role; 3] = [Role::Customer, Role::Admin, Role::Checker];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Customer => "customer",
             Role::Admin => "admin",
+            Role::Checker => "checker",
         }
     }
 
     pub fn parse(value: &str) -> Result<Role, String> {
-        match value {
-            "customer" => Ok(Role::Customer),
-            "admin" => Ok(Role::Admin),
-            other => Err(format!(
-                "must be \"customer\" or \"admin\", not \"{other}\""
-            )),
-        }
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str() == value)
+            .ok_or_else(|| {
+                format!("must be \"customer\", \"admin\" or \"checker\", not \"{value}\"")
+            })
+    }
+
+    /// Admins and door staff let guests in and read the door lists.
+    pub fn works_the_door(self) -> bool {
+        matches!(self, Role::Admin | Role::Checker)
     }
 }
 

@@ -661,6 +661,26 @@ impl TestApp {
         }
     }
 
+    /// A new door staff account called `name`: registered, made a `checker` by the admin, then
+    /// logged in (a role change ends the sessions before it).
+    pub async fn door_staff(&self, name: &str) -> Account {
+        let staff = self.account(name).await;
+        let admin = self.admin_token().await;
+        self.put(
+            &format!("/api/users/{}", staff.id),
+            Some(&admin),
+            &json!({ "role": "checker" }),
+        )
+        .await
+        .expect(200);
+        let login = self.login(&staff.email, &staff.password).await.expect(200);
+        assert_eq!(login["user"]["role"], "checker");
+        Account {
+            token: login["token"].as_str().expect("a token").to_string(),
+            ..staff
+        }
+    }
+
     /// Registers and logs in a new customer: `(id, token)`.
     pub async fn customer(&self, name: &str) -> (i64, String) {
         let account = self.account(name).await;

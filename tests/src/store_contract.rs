@@ -2113,12 +2113,14 @@ pub async fn a_ticket_is_checked_in_once(factory: &dyn StoreFactory) {
     );
     pay_in_full(&stores, &booking, now()).await;
     let door = now() + minutes(60);
+    let scanner = by_staff(&stores, door).await;
     let admitted = stores
         .bookings
-        .check_in(code, door, by_staff(&stores, door).await)
+        .check_in(code, door, scanner)
         .await
         .expect("check in");
     assert_eq!(admitted.booking.checked_in_at, Some(door));
+    assert_eq!(admitted.booking.checked_in_by, Some(scanner.actor));
     assert_eq!(admitted.booking.status, BookingStatus::Confirmed);
     let again = stores
         .bookings
@@ -2131,7 +2133,10 @@ pub async fn a_ticket_is_checked_in_once(factory: &dyn StoreFactory) {
     assert_eq!(
         again,
         Err(BookingCommandError::Rejected(
-            CheckInRejection::AlreadyCheckedIn { at: door }
+            CheckInRejection::AlreadyCheckedIn {
+                at: door,
+                by: Some(scanner.actor)
+            }
         ))
     );
     let dashboard = stores.bookings.dashboard(door).await.expect("dashboard");
@@ -2784,7 +2789,10 @@ pub async fn simultaneous_check_ins_let_exactly_one_in(factory: &dyn StoreFactor
         assert_eq!(
             result,
             &Err(BookingCommandError::Rejected(
-                CheckInRejection::AlreadyCheckedIn { at }
+                CheckInRejection::AlreadyCheckedIn {
+                    at,
+                    by: Some(scanner.actor)
+                }
             ))
         );
     }

@@ -1,5 +1,5 @@
 //! The authorization matrix: every operation of the OpenAPI document, called by every kind of
-//! caller (anonymous, the owner, another customer, an admin) and with every kind of bad token
+//! caller (anonymous, the owner, another customer, door staff, an admin) and with every kind of bad token
 //! (expired, signed with another secret, unsigned `alg: none`, a role it does not have, of a
 //! deactivated account, issued before a password change, not a token at all), answers the status
 //! the contract gives: on a protected operation every bad token is a 401, however much the token
@@ -42,12 +42,13 @@ async fn every_operation_answers_every_kind_of_caller(factory: AppFactory) {
     check_the_matrix_against_the_document(&rows, &document);
 
     let admin_token = app.admin_token().await;
+    let checker_token = app.door_staff("Petugas Pintu").await.token;
     let mut wrong = Vec::new();
     for row in &rows {
         for caller in Caller::ALL {
             // Fresh resources for every call, so that each starts from the same state (a
             // deactivation or a payment by one caller must not change what the next one meets).
-            let fixture = Fixture::new(&app, &admin_token).await;
+            let fixture = Fixture::new(&app, &admin_token, &checker_token).await;
             let token = caller.token(&app, &fixture).await;
             let path = row.path(&fixture);
             let body = (row.body)(&fixture);
@@ -99,6 +100,8 @@ enum Caller {
     /// The customer who owns the user account or booking of the path.
     Owner,
     OtherCustomer,
+    /// Door staff: an account an admin gave the role `checker`.
+    Checker,
     Admin,
     /// The admin's claims, signed here with the server's secret: must be taken as the admin's,
     /// which proves that the hand-made tokens below fail for what is wrong with them alone.
@@ -120,10 +123,11 @@ enum Caller {
 }
 
 impl Caller {
-    const ALL: [Caller; 12] = [
+    const ALL: [Caller; 13] = [
         Caller::Anonymous,
         Caller::Owner,
         Caller::OtherCustomer,
+        Caller::Checker,
         Caller::Admin,
         Caller::HandSignedAdmin,
         Caller::Expired,
@@ -140,6 +144,7 @@ impl Caller {
             Caller::Anonymous => "no token",
             Caller::Owner => "the owner's token",
             Caller::OtherCustomer => "another customer's token",
+            Caller::Checker => "door staff's token",
             Caller::Admin => "the admin's token",
             Caller::HandSignedAdmin => "a hand-signed admin token",
             Caller::Expired => "an expired admin token",
@@ -170,6 +175,7 @@ impl Caller {
             Caller::Anonymous => return None,
             Caller::Owner => fixture.owner.token.clone(),
             Caller::OtherCustomer => fixture.other.token.clone(),
+            Caller::Checker => fixture.checker_token.clone(),
             Caller::Admin => fixture.admin_token.clone(),
             Caller::HandSignedAdmin => hs256(&admin_claims(now + 3600), &secret),
             Caller::Expired => hs256(&admin_claims(now), &secret),
@@ -246,6 +252,7 @@ async fn deputy_admin(app: &TestApp, fixture: &Fixture) -> Account {
 /// Resources for one call.
 struct Fixture {
     admin_token: String,
+    checker_token: String,
     owner: Account,
     other: Account,
     /// On sale, with the owner's pending booking (A1) and paid booking (A2).
@@ -260,7 +267,7 @@ struct Fixture {
 }
 
 impl Fixture {
-    async fn new(app: &TestApp, admin_token: &str) -> Fixture {
+    async fn new(app: &TestApp, admin_token: &str, checker_token: &str) -> Fixture {
         let owner = app.account("Sari Dewi").await;
         let other = app.account("Budi Santoso").await;
         let create = |name: &str| {
@@ -285,6 +292,7 @@ impl Fixture {
         let paid = app.paid_booking(&owner.token, event, &["A2"]).await;
         Fixture {
             admin_token: admin_token.to_string(),
+            checker_token: checker_token.to_string(),
             free_seat: app.seat_ids(event, &["A5"]).await[0],
             pending_code: code(&pending),
             paid_code: code(&paid),
@@ -304,13 +312,19 @@ enum Access {
     /// Anybody, with any token or none, gets this status.
     Public(u16),
     /// A bearer token is needed: without a good one, 401; with one, these.
-    Protected { owner: u16, other: u16, admin: u16 },
+    Protected {
+        owner: u16,
+        other: u16,
+        checker: u16,
+        admin: u16,
+    },
 }
 
 /// For operations on one's own account or booking.
 const SELF_OR_ADMIN: Access = Access::Protected {
     owner: 200,
     other: 403,
+    checker: 403,
     admin: 200,
 };
 /// For operations on one's own booking: someone else's is "not found", exactly as an unknown
@@ -318,6 +332,7 @@ const SELF_OR_ADMIN: Access = Access::Protected {
 const OWN_BOOKING_OR_ADMIN: Access = Access::Protected {
     owner: 200,
     other: 404,
+    checker: 404,
     admin: 200,
 };
 /// For a pending booking's ticket: the owner and an admin learn it is not paid yet, anyone else
@@ -325,6 +340,7 @@ const OWN_BOOKING_OR_ADMIN: Access = Access::Protected {
 const NOT_PAID_YET: Access = Access::Protected {
     owner: 409,
     other: 404,
+    checker: 404,
     admin: 409,
 };
 /// For operations only an admin may call; the owner is a customer like any other here.
@@ -332,6 +348,16 @@ const fn admin_only(success: u16) -> Access {
     Access::Protected {
         owner: 403,
         other: 403,
+        checker: 403,
+        admin: success,
+    }
+}
+/// For the door: admins and door staff.
+const fn door_staff_or_admin(success: u16) -> Access {
+    Access::Protected {
+        owner: 403,
+        other: 403,
+        checker: success,
         admin: success,
     }
 }
@@ -374,10 +400,12 @@ impl Row {
             Access::Protected {
                 owner,
                 other,
+                checker,
                 admin,
             } => match caller {
                 Caller::Owner => owner,
                 Caller::OtherCustomer => other,
+                Caller::Checker => checker,
                 Caller::Admin | Caller::HandSignedAdmin => admin,
                 _ => 401,
             },
@@ -391,8 +419,9 @@ impl Row {
             Access::Protected {
                 owner,
                 other,
+                checker,
                 admin,
-            } => vec![401, owner, other, admin],
+            } => vec![401, owner, other, checker, admin],
         }
     }
 }
@@ -565,27 +594,27 @@ fn matrix() -> Vec<Row> {
             no_body,
             Access::Public(200),
         ),
-        // Not a real ticket: an admin is told so, anyone else that they may not scan.
+        // Not a real ticket: the door is told so, anyone else that they may not scan.
         row(
             Method::POST,
             "/api/checkin",
             no_params,
             |_| Some(serde_json::json!({ "ticket": "bm90.YS10aWNrZXQ" })),
-            admin_only(422),
+            door_staff_or_admin(422),
         ),
         row(
             Method::GET,
             "/api/events/{id}/attendees",
             event_id,
             no_body,
-            admin_only(200),
+            door_staff_or_admin(200),
         ),
         row(
             Method::GET,
             "/api/events/{id}/checkins",
             event_id,
             no_body,
-            admin_only(200),
+            door_staff_or_admin(200),
         ),
         row(
             Method::GET,
@@ -606,9 +635,11 @@ fn matrix() -> Vec<Row> {
             "/api/bookings",
             no_params,
             |f| Some(json!({ "event_id": f.event, "seat_ids": [f.free_seat], "quantity": 1 })),
+            // Door staff accounts are for the door only.
             Access::Protected {
                 owner: 201,
                 other: 201,
+                checker: 403,
                 admin: 201,
             },
         ),
@@ -653,7 +684,7 @@ fn matrix() -> Vec<Row> {
             "/api/bookings/{code}/checkin",
             |f| vec![("code", f.paid_code.clone())],
             no_body,
-            admin_only(200),
+            door_staff_or_admin(200),
         ),
         row(
             Method::GET,

@@ -8,7 +8,8 @@ use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use application::auth::Actor;
-use application::bookings::{BookingError, CheckInError, Checkout, PayError};
+use application::bookings::{BookingError, Checkout, PayError};
+use application::door::CheckInError;
 use application::views::BookingDetails;
 use domain::ticket::TicketClaims;
 
@@ -328,6 +329,8 @@ error_responses!(CreateBookingErrors {
     BadRequest = 400 [ValidationFailed, MalformedJson, MalformedRequest],
     /// Missing, invalid or expired token.
     Unauthorized = 401 [Unauthenticated],
+    /// A door staff account (`checker`) cannot book.
+    Forbidden = 403 [Forbidden],
     /// No such event.
     NotFound = 404 [NotFound],
     /// Seats taken (named in `message`, ids in `details`), phase not on sale, quota used up,
@@ -386,11 +389,12 @@ error_responses!(CancelErrors {
 error_responses!(CheckInErrors {
     /// Missing, invalid or expired token.
     Unauthorized = 401 [Unauthenticated],
-    /// Only an admin may check guests in.
+    /// Only admins and door staff (`checker`) check guests in.
     Forbidden = 403 [Forbidden],
     /// No such booking.
     NotFound = 404 [NotFound],
-    /// Already used (`"Ticket already used at <time>"`, `details {checked_in_at}`), or not paid.
+    /// Already used (`"Ticket already used at <time>"`, `details {checked_in_at,
+    /// checked_in_by}`), or not paid.
     Conflict = 409 [AlreadyCheckedIn, BookingNotPaid],
     /// Too many codes looked up that were not found; see `Retry-After`.
     TooManyRequests = 429 [RateLimited] (RetryAfter),
@@ -679,8 +683,9 @@ impl BookingsApi {
 
     /// Check a paid booking in at the door.
     ///
-    /// Admins only (door staff). Of simultaneous scans of one ticket exactly one succeeds; a
-    /// second scan is a 409 `already_checked_in` saying when, in the venue's time.
+    /// Admins and door staff (`checker`), for a guest whose QR code will not scan. Of
+    /// simultaneous check-ins of one booking exactly one succeeds; a second is a 409
+    /// `already_checked_in` saying when, in the venue's time, and by whom.
     #[oai(
         path = "/:code/checkin",
         method = "post",
@@ -696,7 +701,7 @@ impl BookingsApi {
         let details = by_code(
             &self.throttles,
             &actor,
-            self.services.bookings.check_in(&actor, &code.0),
+            self.services.door.check_in(&actor, &code.0),
         )
         .await?
         .map_err(|refusal| AtVenue::new(refusal, venue_offset))?;

@@ -48,11 +48,12 @@ error_responses!(ScanErrors {
     BadRequest = 400 [ValidationFailed, MalformedJson, MalformedRequest],
     /// Missing, invalid or expired token.
     Unauthorized = 401 [Unauthenticated],
-    /// Only an admin may check guests in.
+    /// Only admins and door staff (`checker`) check guests in.
     Forbidden = 403 [Forbidden],
     /// The ticket's booking does not exist.
     NotFound = 404 [NotFound],
-    /// Already used (`"Ticket already used at <time>"`, `details {checked_in_at}`), not paid
+    /// Already used (`"Ticket already used at <time>"`, `details {checked_in_at,
+    /// checked_in_by}`), not paid
     /// (cancelled or refunded since the ticket was issued), or for another show than `event_id`.
     Conflict = 409 [AlreadyCheckedIn, BookingNotPaid, TicketForAnotherEvent],
     /// The request body is larger than the server accepts.
@@ -75,10 +76,10 @@ impl DoorApi {
 impl DoorApi {
     /// Check a guest in by the ticket's QR code.
     ///
-    /// Admins only (door staff). The ticket's signature is checked, then, if the door names its
+    /// Admins and door staff (`checker`). The ticket's signature is checked, then, if the door names its
     /// show (`event_id`), that the ticket is for it; then the rules of a check-in by code: the
     /// booking must still be paid, and of simultaneous scans of one ticket exactly one succeeds
-    /// (a second is a 409 `already_checked_in` saying when, in the venue's time).
+    /// (a second is a 409 `already_checked_in` saying when, in the venue's time, and by whom).
     #[oai(path = "/checkin", method = "post", operation_id = "checkInTicket")]
     async fn scan(
         &self,
@@ -317,7 +318,7 @@ error_responses!(DoorListErrors {
     BadRequest = 400 [ValidationFailed],
     /// Missing, invalid or expired token.
     Unauthorized = 401 [Unauthenticated],
-    /// Only an admin may read the door list.
+    /// Only admins and door staff (`checker`) read the door list.
     Forbidden = 403 [Forbidden],
     /// No such event.
     NotFound = 404 [NotFound],
@@ -337,7 +338,7 @@ impl DoorListApi {
 impl DoorListApi {
     /// The door list of a show.
     ///
-    /// Admins only. Every paid booking, oldest first: its code, guest, seats, phase, and when it
+    /// Admins and door staff (`checker`). Every paid booking, oldest first: its code, guest, seats, phase, and when it
     /// was paid and checked in. With `since`, only what changed after it (paid, checked in,
     /// cancelled or refunded), oldest change first, cancelled bookings included: what a scanner
     /// keeping a copy offline needs to stay in step. Without `page` and `per_page`, the whole
@@ -391,7 +392,7 @@ impl DoorListApi {
 
     /// Who is in: tickets checked in against tickets expected.
     ///
-    /// Admins only. In all, and by price phase, over the show's paid bookings.
+    /// Admins and door staff (`checker`). In all, and by price phase, over the show's paid bookings.
     #[oai(path = "/:id/checkins", method = "get", operation_id = "checkInTally")]
     async fn checkins(
         &self,

@@ -50,7 +50,8 @@ pub enum ErrorReason {
     BookingNotPending,
     /// 409: the booking can no longer be cancelled (not open, checked in, or the show started).
     BookingNotCancellable,
-    /// 409: the ticket was used already; `details` is `{checked_in_at}`.
+    /// 409: the ticket was used already; `details` is `{checked_in_at, checked_in_by}`,
+    /// `checked_in_by` being `{id, name}` of who let the guest in (`null` when not known).
     AlreadyCheckedIn,
     /// 409: only a paid booking can be checked in, or has a ticket.
     BookingNotPaid,
@@ -324,7 +325,10 @@ impl ErrorReason {
             ),
             ErrorReason::AlreadyCheckedIn => (
                 "Ticket already used at 18:42, Sun 3 Jan 2027".to_string(),
-                Some(json!({ "checked_in_at": "2027-01-03T18:42:00+07:00" })),
+                Some(json!({
+                    "checked_in_at": "2027-01-03T18:42:00+07:00",
+                    "checked_in_by": { "id": 12, "name": "Budi Santoso" }
+                })),
             ),
             other => (other.headline().english, None),
         };

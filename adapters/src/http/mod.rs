@@ -67,7 +67,7 @@ pub struct Services {
     /// Signs the tickets of paid bookings.
     pub tickets: Arc<dyn application::ports::TicketSigner>,
     /// Checking guests in by their signed tickets.
-    pub door: application::bookings::DoorService,
+    pub door: application::door::DoorService,
 }
 
 /// How the HTTP layer is set up.

@@ -8,11 +8,9 @@ use serde_json::json;
 
 use application::audit::ListAuditError;
 use application::auth::{AuthError, Denied};
-use application::bookings::{
-    BookingError, CancelError, CheckInError, DoorListError, HistoryError, Never, PayError,
-    PlaceError, ScanError,
-};
+use application::bookings::{BookingError, CancelError, HistoryError, Never, PayError, PlaceError};
 use application::dashboard::DashboardError;
+use application::door::{CheckInError, DoorListError, DoorStaff, ScanError};
 use application::events::{
     CreateEventError, DeleteEventError, GetEventError, GetImageError, TicketHolderEventsError,
     UpdateEventError,
@@ -65,6 +63,14 @@ impl<R: Answers<403>> IntoAnswer<R> for Denied {
                 Denied::NotYours => Localized::new(
                     "You may only do this for your own account",
                     "Anda hanya boleh melakukan ini untuk akun Anda sendiri",
+                ),
+                Denied::DoorStaffOnly => Localized::new(
+                    "Only door staff or an admin may do this",
+                    "Hanya petugas pintu masuk atau admin yang boleh melakukan ini",
+                ),
+                Denied::DoorStaffCannotBook => Localized::new(
+                    "A door staff account cannot book tickets; use a customer account",
+                    "Akun petugas pintu masuk tidak dapat memesan tiket; gunakan akun pelanggan",
                 ),
             },
         )
@@ -379,10 +385,11 @@ impl<R: OperationErrors + Answers<403>> IntoAnswer<R> for TicketHolderEventsErro
 
 impl<R> IntoAnswer<R> for PlaceError
 where
-    R: OperationErrors + Answers<400> + Answers<404> + Answers<409> + Answers<429>,
+    R: OperationErrors + Answers<400> + Answers<403> + Answers<404> + Answers<409> + Answers<429>,
 {
     fn into_answer(self) -> R {
         match self {
+            PlaceError::Denied(denied) => denied.into_answer(),
             PlaceError::Invalid(errors) => BadRequest::invalid(&errors).into_answer(),
             PlaceError::EventNotFound(id) => event_not_found(id).into_answer(),
             PlaceError::Rejected(rejection) => rejection.into_answer(),
@@ -616,6 +623,9 @@ where
         let venue_offset = self.venue_offset;
         match self.refusal {
             CheckInError::Denied(denied) => denied.into_answer(),
+            CheckInError::AlreadyUsed { at, by } => {
+                already_used(VenueTime::new(at, venue_offset), by.as_ref()).into_answer()
+            }
             CheckInError::Booking(error) => error
                 .map_rejected(|rejection| AtVenue::new(rejection, venue_offset))
                 .into_answer(),
@@ -623,24 +633,30 @@ where
     }
 }
 
-/// A refused check-in, told as the door staff read it: a second scan names when the ticket was
-/// used.
+/// A second scan, told as the door staff read it: the contract's sentence says when the ticket
+/// was used; `details` say when and by whom.
+fn already_used(at: VenueTime, by: Option<&DoorStaff>) -> Conflict {
+    let wall_clock = at.to_wall_clock();
+    let checked_in_by = by.map(|staff| json!({ "id": staff.id.0, "name": staff.name }));
+    Conflict::new(
+        ErrorReason::AlreadyCheckedIn,
+        Localized::new(
+            format!("Ticket already used at {wall_clock}"),
+            format!("Tiket sudah dipakai pukul {wall_clock}"),
+        ),
+    )
+    .with_details(json!({ "checked_in_at": at.to_rfc3339(), "checked_in_by": checked_in_by }))
+    // The door staff read this sentence as it is.
+    .without_full_stop()
+}
+
+/// A refused check-in. The door service names who used a ticket already (`AlreadyUsed`); a
+/// rejection that reaches here unnamed says when only.
 impl<R: Answers<409>> IntoAnswer<R> for AtVenue<CheckInRejection> {
     fn into_answer(self) -> R {
         match self.refusal {
-            CheckInRejection::AlreadyCheckedIn { at } => {
-                let at = VenueTime::new(at, self.venue_offset);
-                let wall_clock = at.to_wall_clock();
-                let refusal = Conflict::new(
-                    ErrorReason::AlreadyCheckedIn,
-                    Localized::new(
-                        format!("Ticket already used at {wall_clock}"),
-                        format!("Tiket sudah dipakai pukul {wall_clock}"),
-                    ),
-                )
-                .with_details(json!({ "checked_in_at": at.to_rfc3339() }));
-                // The door staff read this sentence as it is.
-                refusal.without_full_stop().into_answer()
+            CheckInRejection::AlreadyCheckedIn { at, .. } => {
+                already_used(VenueTime::new(at, self.venue_offset), None).into_answer()
             }
             CheckInRejection::NotPaid { status } => Conflict::new(
                 ErrorReason::BookingNotPaid,
@@ -760,7 +776,6 @@ where
     fn into_answer(self) -> R {
         let venue_offset = self.venue_offset;
         match self.refusal {
-            ScanError::Denied(denied) => denied.into_answer(),
             ScanError::Forged(_) => Unprocessable::of(ErrorReason::TicketInvalid).into_answer(),
             ScanError::OtherEvent { ticket, door } => Conflict::new(
                 ErrorReason::TicketForAnotherEvent,
@@ -771,9 +786,7 @@ where
             )
             .with_details(json!({ "ticket_event_id": ticket.0 }))
             .into_answer(),
-            ScanError::Booking(error) => error
-                .map_rejected(|rejection| AtVenue::new(rejection, venue_offset))
-                .into_answer(),
+            ScanError::CheckIn(refusal) => AtVenue::new(refusal, venue_offset).into_answer(),
         }
     }
 }

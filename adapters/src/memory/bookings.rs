@@ -285,7 +285,9 @@ impl BookingRepository for MemoryStore {
         audit: AuditStamp,
     ) -> Result<BookingDetails, BookingCommandError<CheckInRejection>> {
         let ((), parts) = self.command(code, now, Some(&audit), |state, id| {
-            if let Err(rejection) = state.transition(id, |booking| booking.check_in(now))? {
+            if let Err(rejection) =
+                state.transition(id, |booking| booking.check_in(now, audit.actor))?
+            {
                 return Some(Err(rejection));
             }
             let entry = entry_for_check_in(audit, &state.bookings.get(&id)?.booking);

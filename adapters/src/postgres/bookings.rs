@@ -404,17 +404,18 @@ impl BookingRepository for PostgresStore {
         let (mut tx, mut details) = begin_command(self, code, now).await?;
         let booking = &mut details.booking;
         booking
-            .check_in(now)
+            .check_in(now, audit.actor)
             .map_err(BookingCommandError::Rejected)?;
         sqlx::query(
             "WITH counted AS (UPDATE event_figures SET tickets_checked_in = tickets_checked_in + $3 \
                               WHERE event_id = $4 AND shard = figure_shard($1)) \
-             UPDATE bookings SET checked_in_at = $2 WHERE id = $1",
+             UPDATE bookings SET checked_in_at = $2, checked_in_by = $5 WHERE id = $1",
         )
         .bind(booking.id.0)
         .bind(now)
         .bind(booking.quantity() as i32)
         .bind(booking.event_id.0)
+        .bind(audit.actor.0)
         .execute(&mut *tx)
         .await
         .map_err(store_error)?;

@@ -247,6 +247,7 @@ pub(super) struct BookingRow {
     pub paid_at: Option<Timestamp>,
     pub cancelled_at: Option<Timestamp>,
     pub checked_in_at: Option<Timestamp>,
+    pub checked_in_by: Option<i64>,
     pub event_name: String,
     pub event_date: Timestamp,
     pub event_venue: String,
@@ -262,7 +263,7 @@ macro_rules! booking_columns {
         concat!(
             "b.id, b.code, b.event_id, b.phase_id, b.ticket_type, b.customer_id, \
              b.unit_price, b.total_price, b.status, b.created_at, b.expires_at, b.paid_at, b.cancelled_at, \
-             b.checked_in_at, e.name AS event_name, e.date AS event_date, e.venue AS event_venue, \
+             b.checked_in_at, b.checked_in_by, e.name AS event_name, e.date AS event_date, e.venue AS event_venue, \
              e.image_url AS event_image_url, ",
             $crate::postgres::rows::event_image_columns!("event_"),
             ", u.name AS customer_name "
@@ -374,6 +375,7 @@ impl BookingRow {
                 paid_at: self.paid_at,
                 cancelled_at: self.cancelled_at,
                 checked_in_at: self.checked_in_at,
+                checked_in_by: self.checked_in_by.map(UserId),
             },
             event: EventSummary {
                 id: EventId(self.event_id),

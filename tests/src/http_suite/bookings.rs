@@ -719,6 +719,11 @@ pub async fn check_in_lets_a_paid_guest_in_once(factory: AppFactory) {
         error["details"]["checked_in_at"], welcome["checked_in_at"],
         "the first scan's time: {error}"
     );
+    assert_eq!(
+        error["details"]["checked_in_by"],
+        json!({ "id": app.admin_id().await, "name": "Administrator" }),
+        "who let the guest in: {error}"
+    );
 }
 
 pub async fn free_shows_are_confirmed_with_a_zero_payment(factory: AppFactory) {

@@ -157,6 +157,7 @@ pub async fn a_scanned_ticket_lets_its_guest_in_once(factory: AppFactory) {
     let other_show = app.event_on_sale("Acara Lain", 100_000, 20).await;
     let (_, sari) = app.customer("Sari Dewi").await;
     let (_, budi) = app.customer("Budi Santoso").await;
+    let door = app.door_staff("Wayan Petugas").await;
     let ticket_of = |booking: &Value| booking["ticket"].as_str().expect("a ticket").to_string();
     let scan = |ticket: &str, event_id: Option<i64>| {
         let mut body = json!({ "ticket": ticket });
@@ -196,10 +197,11 @@ pub async fn a_scanned_ticket_lets_its_guest_in_once(factory: AppFactory) {
         .await
         .expect_reason(422, "ticket_invalid");
 
+    // Door staff scan it: the guest is in; a second scan says when and by whom.
     let welcome = app
         .post(
             "/api/checkin",
-            Some(&admin),
+            Some(&door.token),
             &scan(&ticket, Some(id(&event))),
         )
         .await
@@ -209,26 +211,44 @@ pub async fn a_scanned_ticket_lets_its_guest_in_once(factory: AppFactory) {
     assert_eq!(welcome["guest"], "Sari Dewi");
     let again = app
         .post("/api/checkin", Some(&admin), &scan(&ticket, None))
-        .await;
-    assert!(
-        again.body["message"]
-            .as_str()
-            .is_some_and(|message| message.starts_with("Ticket already used at")),
-        "{}",
-        again.body
+        .await
+        .expect_reason(409, "already_checked_in");
+    let message = again["message"].as_str().expect("a message");
+    assert!(message.starts_with("Ticket already used at"), "{again}");
+    assert_eq!(again["details"]["checked_in_at"], welcome["checked_in_at"]);
+    assert_eq!(
+        again["details"]["checked_in_by"],
+        json!({ "id": door.id, "name": "Wayan Petugas" })
     );
-    again.expect_reason(409, "already_checked_in");
+    // Checking in by code follows the same rules, and says the same.
+    let by_code = app
+        .post(
+            &format!("/api/bookings/{}/checkin", code(&booking)),
+            Some(&door.token),
+            &json!({}),
+        )
+        .await
+        .expect_reason(409, "already_checked_in");
+    assert_eq!(by_code["details"], again["details"]);
+    // Door staff work the door and nothing else.
+    app.post(
+        "/api/bookings",
+        Some(&door.token),
+        &json!({ "event_id": id(&event), "seat_ids": app.seat_ids(id(&event), &["B1"]).await }),
+    )
+    .await
+    .expect_reason(403, "forbidden");
+    app.get("/api/dashboard", Some(&door.token))
+        .await
+        .expect_reason(403, "forbidden");
 
-    // Eight doors scan one ticket at once: one lets the guest in.
+    // Eight doors scan one ticket at once: one lets the guest in, the others are told who did.
     let booking = app.book(&budi, id(&event), &["A5"]).await;
     let ticket = ticket_of(&app.pay(&budi, &booking).await["booking"]);
     let body = scan(&ticket, Some(id(&event)));
-    let scans = (0..8).map(|_| app.post("/api/checkin", Some(&admin), &body));
-    let statuses: Vec<u16> = futures_util::future::join_all(scans)
-        .await
-        .iter()
-        .map(|reply| reply.code())
-        .collect();
+    let scans = (0..8).map(|_| app.post("/api/checkin", Some(&door.token), &body));
+    let replies = futures_util::future::join_all(scans).await;
+    let statuses: Vec<u16> = replies.iter().map(|reply| reply.code()).collect();
     assert_eq!(
         statuses.iter().filter(|status| **status == 200).count(),
         1,
@@ -239,6 +259,10 @@ pub async fn a_scanned_ticket_lets_its_guest_in_once(factory: AppFactory) {
         7,
         "{statuses:?}"
     );
+    for refused in replies.iter().filter(|reply| reply.code() == 409) {
+        assert_eq!(refused.body["error"], "already_checked_in");
+        assert_eq!(refused.body["details"]["checked_in_by"]["id"], door.id);
+    }
 
     // A ticket kept after its booking was cancelled lets nobody in.
     let booking = app.book(&budi, id(&event), &["A6"]).await;
