@@ -7,4 +7,5 @@ pub mod memory;
 pub mod postgres;
 pub mod seat_signals;
 pub mod system;
+pub mod ticket_pdf;
 pub mod tickets;

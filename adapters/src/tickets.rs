@@ -108,11 +108,11 @@ pub fn verify_with(key: &VerifyingKey, token: &str) -> Result<TicketClaims, Tick
 /// Pixels a module of a PNG QR code takes on each side.
 const PNG_MODULE_PIXELS: usize = 8;
 /// The light margin around a QR code, in modules, that readers need.
-const QUIET_ZONE_MODULES: usize = 4;
+pub(crate) const QUIET_ZONE_MODULES: usize = 4;
 
 /// The QR code of a ticket token. Error correction level Q: a reader recovers it with about a
 /// quarter of the code unreadable (a cracked screen, a smudge).
-fn qr_code(token: &str) -> Option<qrcode::QrCode> {
+pub(crate) fn qr_code(token: &str) -> Option<qrcode::QrCode> {
     qrcode::QrCode::with_error_correction_level(token.as_bytes(), qrcode::EcLevel::Q).ok()
 }
 

@@ -45,6 +45,7 @@ const DEFAULT_SEAT_STREAM_BACKLOG: u32 = 64;
 const DEFAULT_SEAT_STREAM_HEARTBEAT_SECS: u32 = 15;
 const DEFAULT_SEAT_MAP_CHECK_SECS: u32 = 1;
 const DEFAULT_SEAT_STREAM_BATCH_MS: u32 = 25;
+const DEFAULT_DOORS_OPEN_MINUTES: u32 = 30;
 const DEFAULT_MAX_PASSWORD_CHECKS_IN_FLIGHT: u32 = 16;
 const DEFAULT_HEADER_READ_TIMEOUT_SECS: u32 = 10;
 const DEFAULT_BODY_READ_TIMEOUT_SECS: u32 = 10;
@@ -117,6 +118,8 @@ pub struct Config {
     pub seat_map_check_secs: u32,
     /// The least milliseconds between two reads of a watched seat map: changes within go together.
     pub seat_stream_batch_ms: u32,
+    /// Minutes before a show that its doors open, as its e-ticket says; 0 leaves doors unsaid.
+    pub doors_open_minutes: u32,
     /// Requests handled at once; past it, 503 with `Retry-After`.
     pub max_in_flight_requests: u32,
     /// Password checks (logins, sign-ups, password changes) running or waiting at once; past
@@ -374,6 +377,12 @@ impl Config {
                 var("SEAT_MAP_CHECK_SECS"),
                 DEFAULT_SEAT_MAP_CHECK_SECS,
                 whole_number_in(1..=86_400),
+            )?,
+            doors_open_minutes: parse_or(
+                "DOORS_OPEN_MINUTES",
+                var("DOORS_OPEN_MINUTES"),
+                DEFAULT_DOORS_OPEN_MINUTES,
+                whole_number_in(0..=720),
             )?,
             seat_stream_batch_ms: parse_or(
                 "SEAT_STREAM_BATCH_MS",

@@ -194,6 +194,7 @@ pub fn services(config: &Config, stores: &Stores, adapters: &Adapters) -> Arc<Se
             },
         ),
         venue_offset: config.venue_offset,
+        doors_open_before: chrono::Duration::minutes(i64::from(config.doors_open_minutes)),
         tickets: adapters.tickets.clone(),
         door: DoorService::new(
             stores.bookings.clone(),

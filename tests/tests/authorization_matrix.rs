@@ -666,6 +666,13 @@ fn matrix() -> Vec<Row> {
             NOT_PAID_YET,
         ),
         row(
+            Method::GET,
+            "/api/bookings/{code}/ticket.pdf",
+            pending_code,
+            no_body,
+            NOT_PAID_YET,
+        ),
+        row(
             Method::POST,
             "/api/bookings/{code}/pay",
             pending_code,

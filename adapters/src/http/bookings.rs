@@ -17,7 +17,7 @@ use super::error::{error_responses, Internal, RetryAfter, TooManyRequests};
 use super::events::example_time;
 use super::fields::{List, Text, Whole};
 use super::idempotency::{self, IdempotencyKeyHeader, Idempotent};
-use super::language::Localized;
+use super::language::{Language, Localized};
 use super::limits::Throttles;
 use super::pictures::PictureLinks;
 use super::refusals::{AtVenue, NoTicket};
@@ -25,6 +25,7 @@ use super::rules::{
     Amount, BookingStatusName, CheckInStatus, Id, PaymentMethod, PaymentStatusName, SeatCount,
     SeatList, CHECKED_IN, NOT_CHECKED_IN,
 };
+use super::ticket_page::ticket_page;
 use super::time::VenueTime;
 use super::{BearerToken, Presentation, Services, Tag};
 
@@ -414,6 +415,18 @@ enum TicketSvg {
     Ok(Binary<Vec<u8>>),
 }
 
+#[derive(ApiResponse)]
+enum TicketPdf {
+    /// The printable e-ticket: one A4 page.
+    #[oai(status = 200, content_type = "application/pdf")]
+    Ok(
+        Binary<Vec<u8>>,
+        /// `inline; filename="<code>.pdf"`.
+        #[oai(header = "Content-Disposition")]
+        String,
+    ),
+}
+
 error_responses!(TicketFileErrors {
     /// Missing, invalid or expired token.
     Unauthorized = 401 [Unauthenticated],
@@ -488,12 +501,12 @@ impl BookingsApi {
 
     /// The QR code of the signed ticket of the caller's (or, for an admin, any) paid booking,
     /// drawn by `draw`.
-    async fn ticket_qr(
+    /// A paid booking its owner or an admin may see, and its signed ticket.
+    async fn paid_ticket(
         &self,
         auth: &BearerToken,
         code: &str,
-        draw: fn(&str) -> Option<Vec<u8>>,
-    ) -> Result<Vec<u8>, TicketFileErrors> {
+    ) -> Result<(BookingDetails, String), TicketFileErrors> {
         let actor = self.services.actor(auth).await?;
         let details = by_code(
             &self.throttles,
@@ -506,6 +519,17 @@ impl BookingsApi {
             status: details.booking.status_at(self.services.events.now()),
         })?;
         let token = self.services.tickets.sign(&claims);
+        Ok((details, token))
+    }
+
+    /// The QR code of a paid booking's ticket, drawn by `draw`.
+    async fn ticket_qr(
+        &self,
+        auth: &BearerToken,
+        code: &str,
+        draw: fn(&str) -> Option<Vec<u8>>,
+    ) -> Result<Vec<u8>, TicketFileErrors> {
+        let (_, token) = self.paid_ticket(auth, code).await?;
         Ok(draw(&token).ok_or_else(|| Internal::cause(&"a ticket too long for a QR code"))?)
     }
 }
@@ -608,6 +632,36 @@ impl BookingsApi {
             .ticket_qr(&auth, &code.0, crate::tickets::qr_svg)
             .await?;
         Ok(TicketSvg::Ok(Binary(svg)))
+    }
+
+    /// The printable e-ticket, as PDF.
+    ///
+    /// Its owner or an admin, for a paid booking (409 `booking_not_paid` otherwise). One A4
+    /// page: the show, the venue, the date and doors in the venue's time, the seats, the guest,
+    /// the price phase, the booking code and the QR code of the signed `ticket`, in the
+    /// caller's language (`Accept-Language`). The font is embedded: the page looks the same in
+    /// every reader and printer.
+    #[oai(
+        path = "/:code/ticket.pdf",
+        method = "get",
+        operation_id = "getTicketPdf"
+    )]
+    async fn ticket_pdf(
+        &self,
+        auth: BearerToken,
+        code: Path<String>,
+    ) -> Result<TicketPdf, TicketFileErrors> {
+        let (details, token) = self.paid_ticket(&auth, &code.0).await?;
+        let page = ticket_page(
+            &details,
+            token,
+            self.services.venue_offset,
+            self.services.doors_open_before,
+            Language::current(),
+        );
+        let pdf = crate::ticket_pdf::ticket_pdf(&page).map_err(|error| Internal::cause(&error))?;
+        let disposition = format!("inline; filename=\"{}.pdf\"", details.booking.code);
+        Ok(TicketPdf::Ok(Binary(pdf), disposition))
     }
 
     /// Pay a pending booking; it becomes confirmed.

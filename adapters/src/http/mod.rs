@@ -24,6 +24,7 @@ mod seat_map_cache;
 mod seat_stream;
 pub mod server;
 mod shared_checks;
+mod ticket_page;
 mod tickets;
 pub mod time;
 mod users;
@@ -62,6 +63,8 @@ pub struct Services {
     pub idempotency: IdempotencyService,
     /// The offset at which naive times in requests are read (`APP_TZ_OFFSET`).
     pub venue_offset: FixedOffset,
+    /// How long before a show its doors open, as its e-ticket says (`DOORS_OPEN_MINUTES`).
+    pub doors_open_before: chrono::Duration,
     /// The live seat maps of this process.
     pub seat_feed: Arc<seat_feed::SeatFeed>,
     /// Signs the tickets of paid bookings.

@@ -166,6 +166,7 @@ macro_rules! http_suite_tests {
         $crate::http_suite_tests!(@module ($factory) tickets {
             a_paid_bookings_ticket_verifies_with_the_public_key_alone,
             the_ticket_files_carry_the_signed_ticket,
+            the_printable_ticket_says_what_the_door_needs,
             a_scanned_ticket_lets_its_guest_in_once,
             the_door_list_shows_who_is_expected_and_who_is_in,
         });

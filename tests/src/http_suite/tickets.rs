@@ -150,6 +150,173 @@ pub async fn the_ticket_files_carry_the_signed_ticket(factory: AppFactory) {
         .expect_reason(409, "booking_not_paid");
 }
 
+pub async fn the_printable_ticket_says_what_the_door_needs(factory: AppFactory) {
+    let app = factory.app().await;
+    let event = app.event_on_sale("Malam Tawa Nusantara", 150_000, 20).await;
+    let (_, guest) = app.customer("Cut Nyak Dhien Ratnasari").await;
+    let (_, stranger) = app.customer("Budi Santoso").await;
+    let booking = app.book(&guest, id(&event), &["B4", "B5"]).await;
+    let path = format!("/api/bookings/{}/ticket.pdf", code(&booking));
+    app.get(&path, Some(&guest))
+        .await
+        .expect_reason(409, "booking_not_paid");
+    let paid = app.pay(&guest, &booking).await["booking"].clone();
+    let token = paid["ticket"].as_str().expect("a ticket");
+
+    let pdf_in = |language: &'static str| {
+        let app = &app;
+        let (path, guest) = (&path, &guest);
+        async move {
+            let reply = app
+                .raw(
+                    poem::http::Method::GET,
+                    path,
+                    &[
+                        ("host", TEST_HOST),
+                        ("authorization", &format!("Bearer {guest}")),
+                        ("accept-language", language),
+                    ],
+                    Vec::new(),
+                )
+                .await;
+            assert_eq!(
+                reply.code(),
+                200,
+                "{}",
+                String::from_utf8_lossy(&reply.bytes)
+            );
+            assert_eq!(reply.headers["content-type"], "application/pdf");
+            reply
+        }
+    };
+    let english = pdf_in("en").await;
+    assert_eq!(
+        english.headers["content-disposition"],
+        format!("inline; filename=\"{}.pdf\"", code(&booking))
+    );
+    let text = pdf_text(&english.bytes);
+    for expected in [
+        code(&booking).as_str(),
+        "Malam Tawa Nusantara",
+        "B4, B5",
+        "Cut Nyak Dhien Ratnasari",
+        "Rp 300.000",
+        "SEATS",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} is not on the page:\n{text}"
+        );
+    }
+    assert_eq!(
+        read_qr_in_pdf(&english.bytes),
+        token,
+        "the QR code on the page is the signed ticket"
+    );
+    let indonesian = pdf_text(&pdf_in("id-ID").await.bytes);
+    for expected in ["KURSI", "TAMU", "B4, B5", code(&booking).as_str()] {
+        assert!(
+            indonesian.contains(expected),
+            "{expected:?} is not on the page:\n{indonesian}"
+        );
+    }
+
+    app.get(&path, Some(&stranger))
+        .await
+        .expect_reason(404, "not_found");
+}
+
+/// The text of a PDF's pages, as a reader extracts it (through the fonts' Unicode maps).
+fn pdf_text(pdf: &[u8]) -> String {
+    let text = pdf_extract::extract_text_from_mem(pdf).expect("a readable PDF");
+    // Lines may be broken and spaced as the layout put them; compare on single spaces.
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The QR code drawn on a PDF's only page, read back as a camera would: the page's largest
+/// filled path is the code, each of its rectangles a run of dark modules; they are laid on the
+/// grid of the smallest module and the picture is decoded.
+fn read_qr_in_pdf(pdf: &[u8]) -> String {
+    use pdf_extract::Object;
+    let document = pdf_extract::Document::load_mem(pdf).expect("a PDF");
+    let pages = document.get_pages();
+    assert_eq!(pages.len(), 1, "one page");
+    let page = *pages.values().next().expect("a page");
+    let content = document
+        .get_and_decode_page_content(page)
+        .expect("the page's drawing");
+    let number = |object: &Object| match object {
+        Object::Integer(value) => *value as f32,
+        Object::Real(value) => *value,
+        other => panic!("not a number: {other:?}"),
+    };
+    let mut filled: Vec<[f32; 4]> = Vec::new();
+    let mut path: Vec<[f32; 4]> = Vec::new();
+    let mut corners: Vec<(f32, f32)> = Vec::new();
+    let close = |corners: &mut Vec<(f32, f32)>, path: &mut Vec<[f32; 4]>| {
+        if corners.len() == 4 {
+            let xs = corners.iter().map(|corner| corner.0);
+            let ys = corners.iter().map(|corner| corner.1);
+            let (left, right) = (
+                xs.clone().fold(f32::MAX, f32::min),
+                xs.fold(f32::MIN, f32::max),
+            );
+            let (top, bottom) = (
+                ys.clone().fold(f32::MAX, f32::min),
+                ys.fold(f32::MIN, f32::max),
+            );
+            path.push([left, top, right, bottom]);
+        }
+        corners.clear();
+    };
+    for operation in &content.operations {
+        let operands = &operation.operands;
+        match operation.operator.as_str() {
+            "m" | "l" => corners.push((number(&operands[0]), number(&operands[1]))),
+            "h" => close(&mut corners, &mut path),
+            "f" | "f*" => {
+                close(&mut corners, &mut path);
+                if path.len() > filled.len() {
+                    filled = std::mem::take(&mut path);
+                }
+                path.clear();
+            }
+            "S" | "n" => {
+                corners.clear();
+                path.clear();
+            }
+            _ => {}
+        }
+    }
+    assert!(filled.len() > 20, "a QR code's many rectangles: {filled:?}");
+    let module = filled
+        .iter()
+        .map(|[_, top, _, bottom]| bottom - top)
+        .fold(f32::MAX, f32::min);
+    let left = filled.iter().map(|rect| rect[0]).fold(f32::MAX, f32::min);
+    let top = filled.iter().map(|rect| rect[1]).fold(f32::MAX, f32::min);
+    let right = filled.iter().map(|rect| rect[2]).fold(f32::MIN, f32::max);
+    let modules = ((right - left) / module).round() as usize;
+    const PIXELS: usize = 4;
+    const QUIET: usize = 4;
+    let side = (modules + 2 * QUIET) * PIXELS;
+    let mut pixels = vec![255u8; side * side];
+    for [x0, y0, x1, _] in &filled {
+        let column = ((x0 - left) / module).round() as usize;
+        let row = ((y0 - top) / module).round() as usize;
+        let run = ((x1 - x0) / module).round() as usize;
+        for y in (row + QUIET) * PIXELS..(row + QUIET + 1) * PIXELS {
+            let start = y * side + (column + QUIET) * PIXELS;
+            pixels[start..start + run * PIXELS].fill(0);
+        }
+    }
+    let mut image =
+        rqrr::PreparedImage::prepare_from_greyscale(side, side, |x, y| pixels[y * side + x]);
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code on the page");
+    grids[0].decode().expect("a readable QR code").1
+}
+
 pub async fn a_scanned_ticket_lets_its_guest_in_once(factory: AppFactory) {
     let app = factory.app().await;
     let admin = app.admin_token().await;
