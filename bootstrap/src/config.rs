@@ -1,58 +1,54 @@
-//! Settings from the environment (and `.env`), parsed and checked once at start-up.
+//! The settings, checked once at start-up: clap reads them (flags, environment variables and
+//! `.env`, see `settings`); this module holds what is WarTawa's own: the parsers of offsets,
+//! origins, URLs and secrets, the rules across settings (a database needs secrets; the admin's
+//! email and password come together), and the warning about variables that look like settings
+//! but are not.
 //!
-//! [`Config::from_lookup`] is a pure function of the variables it is given, so that every rule
-//! here is tested without touching the process environment.
+//! [`Config::from_lookup`] takes the variables from a function instead of the process, so that
+//! every rule is tested without touching the environment.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::net::IpAddr;
-use std::ops::RangeInclusive;
 
 use chrono::{Duration, FixedOffset};
+use clap::{Args, FromArgMatches};
 
-use adapters::auth::BCRYPT_COSTS;
 use adapters::http::language::Language;
 use domain::booking::BookingPolicy;
 use domain::user::{Email, Password};
 
+use crate::settings::{Secret, Settings};
+
 /// HS256 needs a key at least as long as its 32-byte digest to be as strong as it can be.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
-const DEFAULT_HOST: &str = "0.0.0.0";
-const DEFAULT_PORT: u16 = 6543;
-const DEFAULT_POOL_SIZE: u32 = 10;
-const DEFAULT_DATABASE_ACQUIRE_TIMEOUT_MS: u32 = 2000;
-const DEFAULT_JWT_TTL_HOURS: u32 = 24;
-const DEFAULT_HOLD_MINUTES: u32 = 15;
-const DEFAULT_MAX_SEATS_PER_BOOKING: u32 = 10;
-const DEFAULT_MAX_TICKETS_PER_USER: u32 = 3;
-/// Western Indonesian Time (WIB).
-const DEFAULT_TZ_OFFSET_SECONDS: i32 = 7 * 3600;
-const DEFAULT_BCRYPT_COST: u32 = 12;
-const DEFAULT_LOGIN_ATTEMPTS_PER_ADDRESS: u32 = 120;
-const DEFAULT_LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS: u32 = 10;
-const DEFAULT_LOGIN_FAILURES_PER_ACCOUNT: u32 = 100;
-const DEFAULT_PASSWORD_CHANGES_PER_ACCOUNT: u32 = 10;
-const DEFAULT_REGISTRATIONS_PER_ADDRESS: u32 = 20;
-const DEFAULT_PROFILE_CHANGES_PER_CUSTOMER: u32 = 20;
-const DEFAULT_BOOKING_LOOKUP_FAILURES_PER_CALLER: u32 = 30;
-const DEFAULT_IDEMPOTENCY_KEYS_PER_USER: u32 = 100;
-const DEFAULT_ABANDONED_HOLDS_PER_CUSTOMER: u32 = 3;
-const DEFAULT_ABANDONED_HOLD_WINDOW_MINUTES: u32 = 360;
-const DEFAULT_BOOKINGS_PER_CUSTOMER: u32 = 30;
-const DEFAULT_MAX_IN_FLIGHT_REQUESTS: u32 = 64;
-const DEFAULT_MAX_SEAT_STREAMS: u32 = 10_000;
-const DEFAULT_SEAT_STREAM_BACKLOG: u32 = 64;
-const DEFAULT_SEAT_STREAM_HEARTBEAT_SECS: u32 = 15;
-const DEFAULT_SEAT_MAP_CHECK_SECS: u32 = 1;
-const DEFAULT_SEAT_STREAM_BATCH_MS: u32 = 25;
-const DEFAULT_DOORS_OPEN_MINUTES: u32 = 30;
-const DEFAULT_MAX_PASSWORD_CHECKS_IN_FLIGHT: u32 = 16;
-const DEFAULT_HEADER_READ_TIMEOUT_SECS: u32 = 10;
-const DEFAULT_BODY_READ_TIMEOUT_SECS: u32 = 10;
-const DEFAULT_BODY_MIN_BYTES_PER_SECOND: u32 = 1024;
-const DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS: u32 = 32;
-const DEFAULT_HTTP2_IDLE_TIMEOUT_SECS: u32 = 60;
-const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: u32 = 256;
+/// Variables WarTawa reads that are not settings of `serve`.
+const OTHER_VARIABLES: [&str; 4] = [
+    // The old name of DATABASE_URL, read when it is unset.
+    "DB_URL",
+    // The log filter (tracing's EnvFilter).
+    "RUST_LOG",
+    "LOG_FORMAT",
+    // Read by the test suite: fail, rather than skip, the tests that need PostgreSQL.
+    "WARTAWA_REQUIRE_POSTGRES",
+];
+
+/// Prefixes of WarTawa's variables: an unknown variable that starts with one is most likely a
+/// misspelled setting.
+const SETTING_PREFIXES: [&str; 11] = [
+    "WARTAWA_",
+    "APP_",
+    "DATABASE_",
+    "DB_",
+    "JWT_",
+    "TICKET_",
+    "ADMIN_",
+    "BCRYPT_",
+    "SEAT_",
+    "HTTP2_",
+    "LOGIN_",
+];
 
 /// Everything the server reads from its environment.
 #[derive(Clone, PartialEq)]
@@ -159,22 +155,13 @@ pub enum CorsOrigins {
     List(Vec<String>),
 }
 
-/// A variable that is set but unusable, told in one line an operator can act on.
+/// A setting that is unusable, told in one line an operator can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{variable} must be {expected}, got \"{value}\"")]
-    Invalid {
-        variable: &'static str,
-        value: String,
-        expected: String,
-    },
-    /// A secret's value is never repeated, only its length.
-    #[error("{variable} must be {expected}, got {actual} bytes")]
-    SecretLength {
-        variable: &'static str,
-        expected: String,
-        actual: usize,
-    },
+    /// A value clap or WarTawa's own parser refused (the line names the flag, its variable
+    /// and what was expected).
+    #[error("{0}")]
+    Invalid(String),
     #[error("{missing} must be set when {present} is ({reason})")]
     Missing {
         missing: &'static str,
@@ -185,266 +172,229 @@ pub enum ConfigError {
     DotEnv(String),
 }
 
-impl Config {
-    /// Reads the process environment, after loading `.env` when there is one. Variables
-    /// already set in the environment win over the file.
-    pub fn from_env() -> Result<Config, ConfigError> {
-        match dotenvy::dotenv() {
-            Ok(_) => {}
-            Err(error) if error.not_found() => {}
-            Err(error) => return Err(ConfigError::DotEnv(error.to_string())),
+impl From<clap::Error> for ConfigError {
+    fn from(error: clap::Error) -> Self {
+        ConfigError::Invalid(one_line(&error))
+    }
+}
+
+/// clap's message in one line, naming the variable beside the flag, and with a secret's value
+/// left out: `invalid value '0' for DATABASE_POOL_SIZE (--database-pool-size): 0 is not in
+/// 1..=1000`.
+pub fn one_line(error: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let text = error.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    let mut line = first.strip_prefix("error: ").unwrap_or(first).to_string();
+    let Some(ContextValue::String(argument)) = error.get(ContextKind::InvalidArg) else {
+        return line;
+    };
+    // `--app-port <APP_PORT>`
+    let Some((flag, value_name)) = argument.split_once(' ') else {
+        return line;
+    };
+    let variable = value_name.trim_matches(['<', '>']);
+    line = line.replace(&format!("'{argument}'"), &format!("{variable} ({flag})"));
+    if let Some(ContextValue::String(value)) = error.get(ContextKind::InvalidValue) {
+        if is_secret(variable) || variable == "TICKET_SIGNING_KEY" || variable == "DATABASE_URL" {
+            line = line.replace(&format!("'{value}'"), "(not shown)");
         }
-        // Lossy, so that a value that is not UTF-8 is reported as bad rather than ignored.
-        Config::from_lookup(|name| {
-            std::env::var_os(name).map(|value| value.to_string_lossy().into_owned())
+    }
+    line
+}
+
+/// Each setting's environment variable and its flag (`APP_PORT`, `app-port`), in help order.
+pub fn setting_variables() -> Vec<(String, String)> {
+    Settings::augment_args(clap::Command::new("wartawa"))
+        .get_arguments()
+        .filter_map(|arg| {
+            let variable = arg.get_env()?.to_string_lossy().into_owned();
+            Some((variable, arg.get_long()?.to_string()))
         })
+        .collect()
+}
+
+/// Makes the process environment what the settings are read from: loads `.env` (what is set
+/// already wins), drops settings set to nothing but blanks (they take their default), trims
+/// the blanks around the others (secrets excepted: a secret is what the operator wrote), and
+/// reads `DB_URL` as `DATABASE_URL` when that is unset. Runs before any thread starts.
+/// Returns a warning line for each variable that looks like a setting but is none.
+pub fn prepare_environment() -> Result<Vec<String>, ConfigError> {
+    match dotenvy::dotenv() {
+        Ok(_) => {}
+        Err(error) if error.not_found() => {}
+        Err(error) => return Err(ConfigError::DotEnv(error.to_string())),
+    }
+    let present = |name: &str| {
+        std::env::var_os(name).filter(|value| !value.to_string_lossy().trim().is_empty())
+    };
+    if present("DATABASE_URL").is_none() {
+        if let Some(url) = present("DB_URL") {
+            std::env::set_var("DATABASE_URL", url);
+        }
+    }
+    for (variable, _) in setting_variables() {
+        let Some(value) = std::env::var_os(&variable) else {
+            continue;
+        };
+        let text = value.to_string_lossy();
+        if text.trim().is_empty() {
+            std::env::remove_var(&variable);
+        } else if !is_secret(&variable) && text.trim() != text {
+            std::env::set_var(&variable, text.trim());
+        }
+    }
+    let names: Vec<String> = std::env::vars_os()
+        .map(|(name, _)| name.to_string_lossy().into_owned())
+        .collect();
+    Ok(unrecognised_variables(&names))
+}
+
+fn is_secret(variable: &str) -> bool {
+    matches!(variable, "JWT_SECRET" | "ADMIN_PASSWORD")
+}
+
+/// A warning for each of `names` that is not a variable WarTawa reads but starts like one
+/// (`APP_PROT`) or is one or two letters away from one (`DATABSE_URL`).
+pub fn unrecognised_variables(names: &[String]) -> Vec<String> {
+    let known: BTreeSet<String> = setting_variables()
+        .into_iter()
+        .map(|(variable, _)| variable)
+        .chain(OTHER_VARIABLES.map(String::from))
+        .collect();
+    names
+        .iter()
+        .filter(|name| !known.contains(name.as_str()))
+        .filter_map(|name| {
+            let nearest = known
+                .iter()
+                .map(|candidate| (strsim::levenshtein(name, candidate), candidate))
+                .min()?;
+            let looks_like_ours = SETTING_PREFIXES.iter().any(|prefix| name.starts_with(prefix));
+            let near_miss = nearest.0 <= 2 && name.len() >= 6;
+            (looks_like_ours || near_miss).then(|| {
+                if nearest.0 <= 3 {
+                    format!("{name} is not a WarTawa setting and is ignored; did you mean {}?", nearest.1)
+                } else {
+                    format!("{name} is not a WarTawa setting and is ignored (`wartawa serve --help` lists them)")
+                }
+            })
+        })
+        .collect()
+}
+
+impl Config {
+    /// The settings `lookup` gives by variable name, read as the process's environment would
+    /// be (blank is unset, blanks around a value do not count, `DB_URL` stands in for an unset
+    /// `DATABASE_URL`), with the same parsers and rules.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let value = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let mut arguments = vec!["wartawa".to_string()];
+        for (variable, flag) in setting_variables() {
+            let given = match variable.as_str() {
+                "DATABASE_URL" => value("DATABASE_URL").or_else(|| value("DB_URL")),
+                _ => value(&variable),
+            };
+            if let Some(given) = given {
+                let given = if is_secret(&variable) {
+                    given
+                } else {
+                    given.trim().to_string()
+                };
+                arguments.push(format!("--{flag}={given}"));
+            }
+        }
+        // Only what `lookup` gives: the process's own variables are not read here.
+        let command = Settings::augment_args(clap::Command::new("wartawa"))
+            .mut_args(|arg| arg.env(None::<&str>));
+        let matches = command.try_get_matches_from(arguments)?;
+        Config::from_settings(Settings::from_arg_matches(&matches)?)
     }
 
-    /// Parses and checks the settings that `lookup` gives by variable name. A variable that
-    /// is unset, empty or only blanks takes its default.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let var = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
-        let count = |name: &'static str, default: u32| {
-            parse_or(name, var(name), default, whole_number_in(0..=1_000_000))
-        };
-
-        let database_url = var("DATABASE_URL")
-            .or_else(|| var("DB_URL"))
-            .map(|url| url.trim().to_string());
-        let jwt_secret = var("JWT_SECRET").map(jwt_secret).transpose()?;
-        if database_url.is_some() && jwt_secret.is_none() {
+    /// The configuration of `settings`, once the rules across them hold.
+    pub fn from_settings(settings: Settings) -> Result<Config, ConfigError> {
+        let database = settings.database_url.is_some();
+        if database && settings.jwt_secret.is_none() {
             return Err(ConfigError::Missing {
                 missing: "JWT_SECRET",
                 present: "DATABASE_URL",
                 reason: "tokens must stay valid across restarts and processes",
             });
         }
-        let ticket_signing_key = var("TICKET_SIGNING_KEY")
-            .map(ticket_signing_key)
-            .transpose()?;
-        if database_url.is_some() && ticket_signing_key.is_none() {
+        if database && settings.ticket_signing_key.is_none() {
             return Err(ConfigError::Missing {
                 missing: "TICKET_SIGNING_KEY",
                 present: "DATABASE_URL",
                 reason: "tickets must stay valid across restarts and processes; make one with `openssl rand -base64 32`",
             });
         }
+        const BOTH_OR_NEITHER: &str = "set both or neither";
+        let admin = match (settings.admin_email, settings.admin_password) {
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::Missing {
+                    missing: "ADMIN_PASSWORD",
+                    present: "ADMIN_EMAIL",
+                    reason: BOTH_OR_NEITHER,
+                })
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Missing {
+                    missing: "ADMIN_EMAIL",
+                    present: "ADMIN_PASSWORD",
+                    reason: BOTH_OR_NEITHER,
+                })
+            }
+            (Some(email), Some(password)) => Some(AdminCredentials { email, password }),
+        };
+        let minutes = |count: u32| Duration::minutes(i64::from(count));
         Ok(Config {
-            ticket_signing_key,
-            host: var("APP_HOST")
-                .map_or_else(|| DEFAULT_HOST.to_string(), |host| host.trim().to_string()),
-            port: parse_or("APP_PORT", var("APP_PORT"), DEFAULT_PORT, port)?,
-            database_url,
-            database_pool_size: parse_or(
-                "DATABASE_POOL_SIZE",
-                var("DATABASE_POOL_SIZE"),
-                DEFAULT_POOL_SIZE,
-                whole_number_in(1..=1000),
-            )?,
-            database_acquire_timeout: std::time::Duration::from_millis(u64::from(parse_or(
-                "DATABASE_ACQUIRE_TIMEOUT_MS",
-                var("DATABASE_ACQUIRE_TIMEOUT_MS"),
-                DEFAULT_DATABASE_ACQUIRE_TIMEOUT_MS,
-                whole_number_in(10..=60_000),
-            )?)),
-            jwt_secret,
-            jwt_ttl: Duration::hours(i64::from(parse_or(
-                "JWT_TTL_HOURS",
-                var("JWT_TTL_HOURS"),
-                DEFAULT_JWT_TTL_HOURS,
-                whole_number_in(1..=8760),
-            )?)),
-            admin: admin_credentials(var("ADMIN_EMAIL"), var("ADMIN_PASSWORD"))?,
-            booking_hold: Duration::minutes(i64::from(parse_or(
-                "BOOKING_HOLD_MINUTES",
-                var("BOOKING_HOLD_MINUTES"),
-                DEFAULT_HOLD_MINUTES,
-                whole_number_in(1..=1440),
-            )?)),
-            max_seats_per_booking: parse_or(
-                "MAX_SEATS_PER_BOOKING",
-                var("MAX_SEATS_PER_BOOKING"),
-                DEFAULT_MAX_SEATS_PER_BOOKING,
-                whole_number_in(1..=domain::booking::MOST_SEATS_PER_BOOKING),
-            )?,
-            max_tickets_per_user: parse_or(
-                "MAX_TICKETS_PER_USER",
-                var("MAX_TICKETS_PER_USER"),
-                DEFAULT_MAX_TICKETS_PER_USER,
-                whole_number_in(0..=1000),
-            )?,
-            abandoned_holds_per_customer: count(
-                "ABANDONED_HOLDS_PER_CUSTOMER",
-                DEFAULT_ABANDONED_HOLDS_PER_CUSTOMER,
-            )?,
-            abandoned_hold_window: Duration::minutes(i64::from(parse_or(
-                "ABANDONED_HOLD_WINDOW_MINUTES",
-                var("ABANDONED_HOLD_WINDOW_MINUTES"),
-                DEFAULT_ABANDONED_HOLD_WINDOW_MINUTES,
-                whole_number_in(1..=10_080),
-            )?)),
-            default_language: parse_or(
-                "DEFAULT_LANGUAGE",
-                var("DEFAULT_LANGUAGE"),
-                Language::English,
-                |value| Language::parse(value).ok_or_else(|| "en or id".to_string()),
-            )?,
-            venue_offset: match var("APP_TZ_OFFSET") {
-                Some(value) => {
-                    utc_offset(value.trim()).map_err(|expected| ConfigError::Invalid {
-                        variable: "APP_TZ_OFFSET",
-                        value,
-                        expected,
-                    })?
-                }
-                None => default_venue_offset(),
-            },
-            cors_origins: parse_or(
-                "CORS_ORIGINS",
-                var("CORS_ORIGINS"),
-                CorsOrigins::Any,
-                cors_origins,
-            )?,
-            public_base_url: parse_or("PUBLIC_BASE_URL", var("PUBLIC_BASE_URL"), None, |value| {
-                public_base_url(value).map(Some)
-            })?,
-            bcrypt_cost: parse_or(
-                "BCRYPT_COST",
-                var("BCRYPT_COST"),
-                DEFAULT_BCRYPT_COST,
-                whole_number_in(BCRYPT_COSTS),
-            )?,
-            login_attempts_per_address: parse_or(
-                "LOGIN_ATTEMPTS_PER_ADDRESS",
-                var("LOGIN_ATTEMPTS_PER_ADDRESS"),
-                DEFAULT_LOGIN_ATTEMPTS_PER_ADDRESS,
-                whole_number_in(0..=1_000_000),
-            )?,
-            login_failures_per_account_and_address: count(
-                "LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS",
-                DEFAULT_LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS,
-            )?,
-            login_failures_per_account: count(
-                "LOGIN_FAILURES_PER_ACCOUNT",
-                DEFAULT_LOGIN_FAILURES_PER_ACCOUNT,
-            )?,
-            password_changes_per_account: count(
-                "PASSWORD_CHANGES_PER_ACCOUNT",
-                DEFAULT_PASSWORD_CHANGES_PER_ACCOUNT,
-            )?,
-            registrations_per_address: count(
-                "REGISTRATIONS_PER_ADDRESS",
-                DEFAULT_REGISTRATIONS_PER_ADDRESS,
-            )?,
-            profile_changes_per_customer: count(
-                "PROFILE_CHANGES_PER_CUSTOMER",
-                DEFAULT_PROFILE_CHANGES_PER_CUSTOMER,
-            )?,
-            booking_lookup_failures_per_caller: count(
-                "BOOKING_LOOKUP_FAILURES_PER_CALLER",
-                DEFAULT_BOOKING_LOOKUP_FAILURES_PER_CALLER,
-            )?,
-            idempotency_keys_per_user: count(
-                "IDEMPOTENCY_KEYS_PER_USER",
-                DEFAULT_IDEMPOTENCY_KEYS_PER_USER,
-            )?,
-            bookings_per_customer: parse_or(
-                "BOOKINGS_PER_CUSTOMER",
-                var("BOOKINGS_PER_CUSTOMER"),
-                DEFAULT_BOOKINGS_PER_CUSTOMER,
-                whole_number_in(0..=1_000_000),
-            )?,
-            max_seat_streams: parse_or(
-                "MAX_SEAT_STREAMS",
-                var("MAX_SEAT_STREAMS"),
-                DEFAULT_MAX_SEAT_STREAMS,
-                whole_number_in(1..=1_000_000),
-            )?,
-            seat_stream_backlog: parse_or(
-                "SEAT_STREAM_BACKLOG",
-                var("SEAT_STREAM_BACKLOG"),
-                DEFAULT_SEAT_STREAM_BACKLOG,
-                whole_number_in(1..=100_000),
-            )?,
-            seat_stream_heartbeat_secs: parse_or(
-                "SEAT_STREAM_HEARTBEAT_SECS",
-                var("SEAT_STREAM_HEARTBEAT_SECS"),
-                DEFAULT_SEAT_STREAM_HEARTBEAT_SECS,
-                whole_number_in(1..=3600),
-            )?,
-            seat_map_check_secs: parse_or(
-                "SEAT_MAP_CHECK_SECS",
-                var("SEAT_MAP_CHECK_SECS"),
-                DEFAULT_SEAT_MAP_CHECK_SECS,
-                whole_number_in(1..=86_400),
-            )?,
-            doors_open_minutes: parse_or(
-                "DOORS_OPEN_MINUTES",
-                var("DOORS_OPEN_MINUTES"),
-                DEFAULT_DOORS_OPEN_MINUTES,
-                whole_number_in(0..=720),
-            )?,
-            seat_stream_batch_ms: parse_or(
-                "SEAT_STREAM_BATCH_MS",
-                var("SEAT_STREAM_BATCH_MS"),
-                DEFAULT_SEAT_STREAM_BATCH_MS,
-                whole_number_in(0..=10_000),
-            )?,
-            max_in_flight_requests: parse_or(
-                "MAX_IN_FLIGHT_REQUESTS",
-                var("MAX_IN_FLIGHT_REQUESTS"),
-                DEFAULT_MAX_IN_FLIGHT_REQUESTS,
-                whole_number_in(1..=1_000_000),
-            )?,
-            max_password_checks_in_flight: parse_or(
-                "MAX_PASSWORD_CHECKS_IN_FLIGHT",
-                var("MAX_PASSWORD_CHECKS_IN_FLIGHT"),
-                DEFAULT_MAX_PASSWORD_CHECKS_IN_FLIGHT,
-                whole_number_in(1..=100_000),
-            )?,
-            trusted_proxies: parse_or(
-                "TRUSTED_PROXIES",
-                var("TRUSTED_PROXIES"),
-                Vec::new(),
-                ip_addresses,
-            )?,
-            header_read_timeout: seconds(parse_or(
-                "HEADER_READ_TIMEOUT_SECS",
-                var("HEADER_READ_TIMEOUT_SECS"),
-                DEFAULT_HEADER_READ_TIMEOUT_SECS,
-                whole_number_in(1..=3600),
-            )?),
-            body_read_timeout: seconds(parse_or(
-                "BODY_READ_TIMEOUT_SECS",
-                var("BODY_READ_TIMEOUT_SECS"),
-                DEFAULT_BODY_READ_TIMEOUT_SECS,
-                whole_number_in(1..=3600),
-            )?),
-            body_min_bytes_per_second: parse_or(
-                "BODY_MIN_BYTES_PER_SECOND",
-                var("BODY_MIN_BYTES_PER_SECOND"),
-                DEFAULT_BODY_MIN_BYTES_PER_SECOND,
-                whole_number_in(0..=1_000_000_000),
-            )?,
-            http2_cleartext: parse_or("HTTP2_CLEARTEXT", var("HTTP2_CLEARTEXT"), false, boolean)?,
-            http2_max_concurrent_streams: parse_or(
-                "HTTP2_MAX_CONCURRENT_STREAMS",
-                var("HTTP2_MAX_CONCURRENT_STREAMS"),
-                DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS,
-                whole_number_in(1..=10_000),
-            )?,
-            http2_idle_timeout: seconds(parse_or(
-                "HTTP2_IDLE_TIMEOUT_SECS",
-                var("HTTP2_IDLE_TIMEOUT_SECS"),
-                DEFAULT_HTTP2_IDLE_TIMEOUT_SECS,
-                whole_number_in(1..=86_400),
-            )?),
-            max_connections_per_address: parse_or(
-                "MAX_CONNECTIONS_PER_ADDRESS",
-                var("MAX_CONNECTIONS_PER_ADDRESS"),
-                DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
-                whole_number_in(0..=1_000_000),
-            )?,
+            host: settings.app_host.trim().to_string(),
+            port: settings.app_port,
+            database_url: settings.database_url,
+            database_pool_size: settings.database_pool_size,
+            database_acquire_timeout: std::time::Duration::from_millis(u64::from(
+                settings.database_acquire_timeout_ms,
+            )),
+            jwt_secret: settings.jwt_secret.map(|secret| secret.0),
+            ticket_signing_key: settings.ticket_signing_key,
+            jwt_ttl: Duration::hours(i64::from(settings.jwt_ttl_hours)),
+            admin,
+            booking_hold: minutes(settings.booking_hold_minutes),
+            max_seats_per_booking: settings.max_seats_per_booking,
+            max_tickets_per_user: settings.max_tickets_per_user,
+            abandoned_holds_per_customer: settings.abandoned_holds_per_customer,
+            abandoned_hold_window: minutes(settings.abandoned_hold_window_minutes),
+            venue_offset: settings.app_tz_offset,
+            default_language: settings.default_language,
+            cors_origins: settings.cors_origins,
+            public_base_url: settings.public_base_url,
+            bcrypt_cost: settings.bcrypt_cost,
+            login_attempts_per_address: settings.login_attempts_per_address,
+            login_failures_per_account_and_address: settings.login_failures_per_account_and_address,
+            login_failures_per_account: settings.login_failures_per_account,
+            password_changes_per_account: settings.password_changes_per_account,
+            registrations_per_address: settings.registrations_per_address,
+            profile_changes_per_customer: settings.profile_changes_per_customer,
+            booking_lookup_failures_per_caller: settings.booking_lookup_failures_per_caller,
+            idempotency_keys_per_user: settings.idempotency_keys_per_user,
+            bookings_per_customer: settings.bookings_per_customer,
+            max_seat_streams: settings.max_seat_streams,
+            seat_stream_backlog: settings.seat_stream_backlog,
+            seat_stream_heartbeat_secs: settings.seat_stream_heartbeat_secs,
+            seat_map_check_secs: settings.seat_map_check_secs,
+            seat_stream_batch_ms: settings.seat_stream_batch_ms,
+            doors_open_minutes: settings.doors_open_minutes,
+            max_in_flight_requests: settings.max_in_flight_requests,
+            max_password_checks_in_flight: settings.max_password_checks_in_flight,
+            trusted_proxies: settings.trusted_proxies,
+            header_read_timeout: seconds(settings.header_read_timeout_secs),
+            body_read_timeout: seconds(settings.body_read_timeout_secs),
+            body_min_bytes_per_second: settings.body_min_bytes_per_second,
+            http2_cleartext: settings.http2_cleartext,
+            http2_max_concurrent_streams: settings.http2_max_concurrent_streams,
+            http2_idle_timeout: seconds(settings.http2_idle_timeout_secs),
+            max_connections_per_address: settings.max_connections_per_address,
         })
     }
 
@@ -469,78 +419,62 @@ impl Config {
     }
 }
 
-/// `+07:00`.
-fn default_venue_offset() -> FixedOffset {
-    FixedOffset::east_opt(DEFAULT_TZ_OFFSET_SECONDS).expect("+07:00 is a valid offset")
-}
-
-/// Parses a set variable with `parse` (which says what it expected on failure), or gives
-/// `default` when the variable is unset.
-fn parse_or<T>(
-    variable: &'static str,
-    value: Option<String>,
-    default: T,
-    parse: impl Fn(&str) -> Result<T, String>,
-) -> Result<T, ConfigError> {
-    match value {
-        None => Ok(default),
-        Some(value) => parse(value.trim()).map_err(|expected| ConfigError::Invalid {
-            variable,
-            value,
-            expected,
-        }),
-    }
-}
-
-/// Comma-separated IP addresses (`10.0.0.1, ::1`).
-fn ip_addresses(value: &str) -> Result<Vec<IpAddr>, String> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|address| !address.is_empty())
-        .map(|address| {
-            address
-                .parse::<IpAddr>()
-                .map_err(|_| "comma-separated IP addresses such as 10.0.0.1".to_string())
-        })
-        .collect()
-}
-
 fn seconds(value: u32) -> std::time::Duration {
     std::time::Duration::from_secs(u64::from(value))
 }
 
+// ---- WarTawa's own parsers, for clap ----
+
 /// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`).
-fn boolean(value: &str) -> Result<bool, String> {
-    match value.to_ascii_lowercase().as_str() {
+pub(crate) fn boolean(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),
         _ => Err("true or false".to_string()),
     }
 }
 
-fn port(value: &str) -> Result<u16, String> {
+/// One IP address (`10.0.0.1`, `::1`), blanks around it ignored.
+pub(crate) fn ip_address(value: &str) -> Result<IpAddr, String> {
     value
-        .parse::<u16>()
-        .ok()
-        .filter(|port| *port != 0)
-        .ok_or_else(|| "a port number between 1 and 65535".to_string())
+        .trim()
+        .parse::<IpAddr>()
+        .map_err(|_| "comma-separated IP addresses such as 10.0.0.1".to_string())
 }
 
-fn whole_number_in(range: RangeInclusive<u32>) -> impl Fn(&str) -> Result<u32, String> {
-    move |value| {
-        value
-            .parse::<u32>()
-            .ok()
-            .filter(|number| range.contains(number))
-            .ok_or_else(|| {
-                format!(
-                    "a whole number between {} and {}",
-                    range.start(),
-                    range.end()
-                )
-            })
+/// `en` or `id`.
+pub(crate) fn language(value: &str) -> Result<Language, String> {
+    Language::parse(value).ok_or_else(|| "en or id".to_string())
+}
+
+/// A PostgreSQL connection URL: `postgres://` or `postgresql://`.
+pub(crate) fn postgres_url(value: &str) -> Result<String, String> {
+    let url = value.trim();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(url.to_string())
+    } else {
+        Err("a PostgreSQL URL starting with postgres:// or postgresql://".to_string())
     }
+}
+
+/// A JWT secret: taken byte for byte, untrimmed, at least 32 bytes; never repeated.
+pub(crate) fn jwt_secret(value: &str) -> Result<Secret, String> {
+    if value.len() < MIN_JWT_SECRET_BYTES {
+        return Err(format!(
+            "at least {MIN_JWT_SECRET_BYTES} bytes long (this one is {} bytes)",
+            value.len()
+        ));
+    }
+    Ok(Secret(value.as_bytes().to_vec()))
+}
+
+pub(crate) fn admin_email(value: &str) -> Result<Email, String> {
+    Email::parse(value).map_err(|_| "a valid email address".to_string())
+}
+
+pub(crate) fn admin_password(value: &str) -> Result<Password, String> {
+    Password::new(value)
+        .map_err(|_| format!("8 to 72 bytes long (this one is {} bytes)", value.len()))
 }
 
 /// The 32 bytes of an Ed25519 key's seed; never shown.
@@ -554,77 +488,24 @@ impl std::fmt::Debug for TicketSigningKey {
 }
 
 /// Base64 (standard or URL-safe, padded or not) of exactly 32 bytes.
-fn ticket_signing_key(value: String) -> Result<TicketSigningKey, ConfigError> {
+pub(crate) fn ticket_signing_key(value: &str) -> Result<TicketSigningKey, String> {
     use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
     use base64::Engine;
+    let expected = "32 bytes in base64 (`openssl rand -base64 32`)";
     let text = value.trim().trim_end_matches('=');
     let bytes = STANDARD_NO_PAD
         .decode(text)
         .or_else(|_| URL_SAFE_NO_PAD.decode(text))
-        .map_err(|_| ConfigError::SecretLength {
-            variable: "TICKET_SIGNING_KEY",
-            expected: "32 bytes in base64 (`openssl rand -base64 32`)".into(),
-            actual: 0,
-        })?;
-    let actual = bytes.len();
+        .map_err(|_| format!("{expected}; this is not base64"))?;
+    let length = bytes.len();
     bytes
         .try_into()
         .map(TicketSigningKey)
-        .map_err(|_| ConfigError::SecretLength {
-            variable: "TICKET_SIGNING_KEY",
-            expected: "32 bytes in base64 (`openssl rand -base64 32`)".into(),
-            actual,
-        })
-}
-
-fn jwt_secret(value: String) -> Result<Vec<u8>, ConfigError> {
-    // Taken byte for byte, untrimmed: a secret is whatever the operator wrote.
-    let secret = value.into_bytes();
-    if secret.len() < MIN_JWT_SECRET_BYTES {
-        return Err(ConfigError::SecretLength {
-            variable: "JWT_SECRET",
-            expected: format!("at least {MIN_JWT_SECRET_BYTES} bytes long"),
-            actual: secret.len(),
-        });
-    }
-    Ok(secret)
-}
-
-fn admin_credentials(
-    email: Option<String>,
-    password: Option<String>,
-) -> Result<Option<AdminCredentials>, ConfigError> {
-    const BOTH_OR_NEITHER: &str = "set both or neither";
-    match (email, password) {
-        (None, None) => Ok(None),
-        (Some(_), None) => Err(ConfigError::Missing {
-            missing: "ADMIN_PASSWORD",
-            present: "ADMIN_EMAIL",
-            reason: BOTH_OR_NEITHER,
-        }),
-        (None, Some(_)) => Err(ConfigError::Missing {
-            missing: "ADMIN_EMAIL",
-            present: "ADMIN_PASSWORD",
-            reason: BOTH_OR_NEITHER,
-        }),
-        (Some(email), Some(password)) => {
-            let email = Email::parse(&email).map_err(|_| ConfigError::Invalid {
-                variable: "ADMIN_EMAIL",
-                value: email.clone(),
-                expected: "a valid email address".to_string(),
-            })?;
-            let password = Password::new(&password).map_err(|_| ConfigError::SecretLength {
-                variable: "ADMIN_PASSWORD",
-                expected: "8 to 72 bytes long".to_string(),
-                actual: password.len(),
-            })?;
-            Ok(Some(AdminCredentials { email, password }))
-        }
-    }
+        .map_err(|_| format!("{expected}; this is {length} bytes"))
 }
 
 /// `+HH:MM`, `-HH:MM` or `Z`.
-fn utc_offset(value: &str) -> Result<FixedOffset, String> {
+pub(crate) fn utc_offset(value: &str) -> Result<FixedOffset, String> {
     let expected = || "a UTC offset like +07:00, -05:30 or Z".to_string();
     if value.eq_ignore_ascii_case("z") {
         return Ok(FixedOffset::east_opt(0).expect("zero is a valid offset"));
@@ -649,7 +530,7 @@ fn utc_offset(value: &str) -> Result<FixedOffset, String> {
 }
 
 /// `*`, or origins separated by commas, each `http(s)://host[:port]` as a browser sends it.
-fn cors_origins(value: &str) -> Result<CorsOrigins, String> {
+pub(crate) fn cors_origins(value: &str) -> Result<CorsOrigins, String> {
     let expected = || {
         "\"*\" or comma-separated origins like https://wartawa.id \
          (scheme and host, optional port, no path)"
@@ -674,7 +555,7 @@ fn cors_origins(value: &str) -> Result<CorsOrigins, String> {
 /// `http(s)://host[:port]` with an optional path, as a browser would reach the API: no query,
 /// fragment, credentials, spaces or characters that could break out of a link. Trailing slashes
 /// are dropped, so that a path can be appended.
-fn public_base_url(value: &str) -> Result<String, String> {
+pub(crate) fn public_base_url(value: &str) -> Result<String, String> {
     let expected = || {
         "an http(s) URL such as https://api.wartawa.id or https://wartawa.id/backend \
          (scheme, host, optional port and path; no query, fragment or credentials)"
@@ -913,86 +794,102 @@ mod tests {
     }
 
     #[test]
-    fn bad_numbers_name_the_variable_the_value_and_the_range() {
+    fn bad_numbers_name_the_variable_the_flag_the_value_and_the_range() {
         let cases: &[(&str, &str, &str)] = &[
-            (
-                "APP_PORT",
-                "abc",
-                "APP_PORT must be a port number between 1 and 65535, got \"abc\"",
-            ),
-            (
-                "APP_PORT",
-                "0",
-                "APP_PORT must be a port number between 1 and 65535, got \"0\"",
-            ),
-            (
-                "APP_PORT",
-                "65536",
-                "APP_PORT must be a port number between 1 and 65535, got \"65536\"",
-            ),
-            (
-                "DATABASE_POOL_SIZE",
-                "0",
-                "DATABASE_POOL_SIZE must be a whole number between 1 and 1000, got \"0\"",
-            ),
-            (
-                "DATABASE_POOL_SIZE",
-                "1001",
-                "DATABASE_POOL_SIZE must be a whole number between 1 and 1000, got \"1001\"",
-            ),
-            (
-                "JWT_TTL_HOURS",
-                "0",
-                "JWT_TTL_HOURS must be a whole number between 1 and 8760, got \"0\"",
-            ),
-            (
-                "JWT_TTL_HOURS",
-                "8761",
-                "JWT_TTL_HOURS must be a whole number between 1 and 8760, got \"8761\"",
-            ),
-            (
-                "BOOKING_HOLD_MINUTES",
-                "1441",
-                "BOOKING_HOLD_MINUTES must be a whole number between 1 and 1440, got \"1441\"",
-            ),
+            ("APP_PORT", "abc", "invalid digit found in string"),
+            ("APP_PORT", "0", "0 is not in 1..=65535"),
+            ("APP_PORT", "65536", "65536 is not in 1..=65535"),
+            ("DATABASE_POOL_SIZE", "0", "0 is not in 1..=1000"),
+            ("DATABASE_POOL_SIZE", "1001", "1001 is not in 1..=1000"),
+            ("JWT_TTL_HOURS", "0", "0 is not in 1..=8760"),
+            ("JWT_TTL_HOURS", "8761", "8761 is not in 1..=8760"),
+            ("BOOKING_HOLD_MINUTES", "1441", "1441 is not in 1..=1440"),
             (
                 "BOOKING_HOLD_MINUTES",
                 "1.5",
-                "BOOKING_HOLD_MINUTES must be a whole number between 1 and 1440, got \"1.5\"",
+                "invalid digit found in string",
             ),
-            (
-                "MAX_SEATS_PER_BOOKING",
-                "0",
-                "MAX_SEATS_PER_BOOKING must be a whole number between 1 and 100, got \"0\"",
-            ),
-            (
-                "MAX_SEATS_PER_BOOKING",
-                "101",
-                "MAX_SEATS_PER_BOOKING must be a whole number between 1 and 100, got \"101\"",
-            ),
-            (
-                "MAX_TICKETS_PER_USER",
-                "-1",
-                "MAX_TICKETS_PER_USER must be a whole number between 0 and 1000, got \"-1\"",
-            ),
-            (
-                "MAX_TICKETS_PER_USER",
-                "1001",
-                "MAX_TICKETS_PER_USER must be a whole number between 0 and 1000, got \"1001\"",
-            ),
-            (
-                "BCRYPT_COST",
-                "3",
-                "BCRYPT_COST must be a whole number between 4 and 31, got \"3\"",
-            ),
-            (
-                "BCRYPT_COST",
-                "32",
-                "BCRYPT_COST must be a whole number between 4 and 31, got \"32\"",
-            ),
+            ("MAX_SEATS_PER_BOOKING", "0", "0 is not in 1..=100"),
+            ("MAX_SEATS_PER_BOOKING", "101", "101 is not in 1..=100"),
+            ("MAX_TICKETS_PER_USER", "-1", "-1 is not in 0..=1000"),
+            ("MAX_TICKETS_PER_USER", "1001", "1001 is not in 0..=1000"),
+            ("BCRYPT_COST", "3", "3 is not in 4..=31"),
+            ("BCRYPT_COST", "32", "32 is not in 4..=31"),
+            ("HTTP2_CLEARTEXT", "maybe", "true or false"),
         ];
-        for (variable, value, message) in cases {
-            assert_eq!(error(&[(variable, value)]), *message);
+        for (variable, value, reason) in cases {
+            let flag = variable.to_ascii_lowercase().replace('_', "-");
+            assert_eq!(
+                error(&[(variable, value)]),
+                format!("invalid value '{value}' for {variable} (--{flag}): {reason}")
+            );
+        }
+    }
+
+    #[test]
+    fn a_database_url_is_a_postgres_one_and_never_repeated() {
+        let message = error(&[("DATABASE_URL", "mysql://app:s3cret@db/wartawa")]);
+        assert_eq!(
+            message,
+            "invalid value (not shown) for DATABASE_URL (--database-url): a PostgreSQL URL \
+             starting with postgres:// or postgresql://"
+        );
+        for url in ["postgres://db/wartawa", "postgresql://db/wartawa"] {
+            let vars = [
+                ("DATABASE_URL", url),
+                ("JWT_SECRET", SECRET),
+                ("TICKET_SIGNING_KEY", TICKET_KEY),
+            ];
+            assert_eq!(config(&vars).unwrap().database_url.as_deref(), Some(url));
+        }
+    }
+
+    #[test]
+    fn variables_that_look_like_settings_are_reported() {
+        let names = |names: &[&str]| {
+            unrecognised_variables(&names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            names(&["APP_PROT"]),
+            ["APP_PROT is not a WarTawa setting and is ignored; did you mean APP_PORT?"]
+        );
+        assert_eq!(
+            names(&["DATABSE_URL"]),
+            ["DATABSE_URL is not a WarTawa setting and is ignored; did you mean DATABASE_URL?"]
+        );
+        assert_eq!(
+            names(&["WARTAWA_MODE"]),
+            ["WARTAWA_MODE is not a WarTawa setting and is ignored (`wartawa serve --help` lists them)"]
+        );
+        assert!(names(&[
+            "APP_PORT",
+            "DB_URL",
+            "RUST_LOG",
+            "PATH",
+            "HOME",
+            "TERM",
+            "LANG",
+            "USER",
+            "CARGO_HOME"
+        ])
+        .is_empty());
+    }
+
+    #[test]
+    fn the_readme_lists_every_setting() {
+        let readme = include_str!("../../README.md");
+        let rows: Vec<&str> = readme
+            .lines()
+            .filter(|line| line.starts_with("| `"))
+            .collect();
+        for (variable, _) in setting_variables() {
+            assert!(
+                rows.iter().any(|row| row
+                    .split('|')
+                    .nth(1)
+                    .is_some_and(|cell| cell.contains(&format!("`{variable}`")))),
+                "README.md's settings table does not list {variable}"
+            );
         }
     }
 
@@ -1001,7 +898,8 @@ mod tests {
         let message = error(&[("JWT_SECRET", "hunter2")]);
         assert_eq!(
             message,
-            "JWT_SECRET must be at least 32 bytes long, got 7 bytes"
+            "invalid value (not shown) for JWT_SECRET (--jwt-secret): at least 32 bytes long \
+             (this one is 7 bytes)"
         );
         assert!(config(&[("JWT_SECRET", &SECRET[1..])]).is_err());
         assert!(config(&[("JWT_SECRET", SECRET)]).is_ok());
@@ -1041,7 +939,8 @@ mod tests {
         }
         assert_eq!(
             with(Some("c2hvcnQ=")).unwrap_err().to_string(),
-            "TICKET_SIGNING_KEY must be 32 bytes in base64 (`openssl rand -base64 32`), got 5 bytes"
+            "invalid value (not shown) for TICKET_SIGNING_KEY (--ticket-signing-key): 32 bytes \
+             in base64 (`openssl rand -base64 32`); this is 5 bytes"
         );
         assert!(with(Some("not base64 at all!")).is_err());
     }
@@ -1058,14 +957,15 @@ mod tests {
         );
         assert_eq!(
             error(&[("ADMIN_EMAIL", "boss"), ("ADMIN_PASSWORD", "correct horse")]),
-            "ADMIN_EMAIL must be a valid email address, got \"boss\""
+            "invalid value 'boss' for ADMIN_EMAIL (--admin-email): a valid email address"
         );
         assert_eq!(
             error(&[
                 ("ADMIN_EMAIL", "boss@wartawa.id"),
                 ("ADMIN_PASSWORD", "pw123")
             ]),
-            "ADMIN_PASSWORD must be 8 to 72 bytes long, got 5 bytes"
+            "invalid value (not shown) for ADMIN_PASSWORD (--admin-password): 8 to 72 bytes long \
+             (this one is 5 bytes)"
         );
     }
 
@@ -1092,7 +992,8 @@ mod tests {
             assert_eq!(
                 error(&[("APP_TZ_OFFSET", bad)]),
                 format!(
-                    "APP_TZ_OFFSET must be a UTC offset like +07:00, -05:30 or Z, got \"{bad}\""
+                    "invalid value '{bad}' for APP_TZ_OFFSET (--app-tz-offset): a UTC offset like \
+                     +07:00, -05:30 or Z"
                 )
             );
         }
@@ -1118,10 +1019,11 @@ mod tests {
         ] {
             let message = error(&[("CORS_ORIGINS", bad)]);
             assert!(
-                message.starts_with("CORS_ORIGINS must be \"*\" or"),
+                message.starts_with(&format!(
+                    "invalid value '{bad}' for CORS_ORIGINS (--cors-origins): \"*\" or"
+                )),
                 "{message}"
             );
-            assert!(message.ends_with(&format!("got \"{bad}\"")), "{message}");
         }
     }
 
@@ -1163,7 +1065,7 @@ mod tests {
         ] {
             let error = base(value).unwrap_err().to_string();
             assert!(
-                error.starts_with("PUBLIC_BASE_URL must be an http(s) URL"),
+                error.contains("for PUBLIC_BASE_URL (--public-base-url): an http(s) URL"),
                 "{value}: {error}"
             );
         }

@@ -7,44 +7,36 @@ use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
 use application::users::ExistingAccount;
-use bootstrap::config::Config;
+use bootstrap::config::{one_line, Config};
+use bootstrap::settings::{Cli, Command, Settings};
 use bootstrap::wiring::{
     ensure_configured_admin, http_settings, server_settings, services, Adapters, Stores,
 };
-
-const USAGE: &str = "\
-usage: wartawa [COMMAND]
-
-commands:
-  serve                 run the HTTP API (the default)
-  create-admin          create an admin: --email E --password P [--name N]
-                        (or ADMIN_EMAIL / ADMIN_PASSWORD); needs DATABASE_URL. An account of
-                        that email that is not an admin is refused, unless --promote-existing
-                        is given: it then becomes an admin with the password P, and its
-                        earlier sessions end
-  migrate               apply the database migrations to DATABASE_URL, then exit
-  openapi               print the OpenAPI document (for generating frontend clients)
-  help                  show this text
-
-Configuration comes from the environment and from a .env file; see README.md.";
+use clap::error::ErrorKind;
+use clap::Parser;
 
 /// How often lapsed holds are swept, on top of the expiry done on every read.
 const EXPIRY_SWEEP_EVERY: Duration = Duration::from_secs(15);
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let command = args.first().map(String::as_str).unwrap_or("serve");
-    if matches!(command, "help" | "--help" | "-h") {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    init_logging();
-    let config = match Config::from_env() {
-        Ok(config) => config,
+    // Before any thread starts: `.env`, blanks, `DB_URL`.
+    let unrecognised = match bootstrap::config::prepare_environment() {
+        Ok(warnings) => warnings,
         Err(error) => {
             eprintln!("wartawa: configuration error: {error}");
             return ExitCode::from(2);
         }
+    };
+    let command = match command_line() {
+        Ok(command) => command,
+        Err(exit) => return exit,
+    };
+    init_logging();
+    for warning in unrecognised {
+        tracing::warn!("{warning}");
+    }
+    let config = |settings: Settings| {
+        Config::from_settings(settings).map_err(|error| format!("configuration error: {error}"))
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -57,11 +49,23 @@ fn main() -> ExitCode {
         }
     };
     let outcome = match command {
-        "serve" => runtime.block_on(serve(config)),
-        "openapi" => runtime.block_on(print_openapi(config)),
-        "create-admin" => runtime.block_on(create_admin(config, &args[1..])),
-        "migrate" => runtime.block_on(migrate(config)),
-        other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+        Command::Serve(settings) => {
+            config(settings).and_then(|config| runtime.block_on(serve(config)))
+        }
+        Command::Migrate(settings) => {
+            config(settings).and_then(|config| runtime.block_on(migrate(config)))
+        }
+        Command::CreateAdmin(create) => {
+            let account = AdminAccount {
+                email: create.email,
+                password: create.password,
+                name: create.name,
+                promote_existing: create.promote_existing,
+            };
+            config(create.settings)
+                .and_then(|config| runtime.block_on(create_admin(config, account)))
+        }
+        Command::Openapi => runtime.block_on(print_openapi()),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -70,6 +74,28 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The command to run; without one, `serve`. `--help`, `--version` and a bad flag end here,
+/// with clap's own words; a bad value in one line that names its variable and never repeats a
+/// secret.
+fn command_line() -> Result<Command, ExitCode> {
+    let parsed = Cli::try_parse().and_then(|cli| match cli.command {
+        Some(command) => Ok(command),
+        None => Cli::try_parse_from(["wartawa", "serve"])
+            .map(|cli| cli.command.expect("`serve` was given")),
+    });
+    parsed.map_err(|error| {
+        if matches!(
+            error.kind(),
+            ErrorKind::InvalidValue | ErrorKind::ValueValidation
+        ) {
+            eprintln!("wartawa: configuration error: {}", one_line(&error));
+            ExitCode::from(2)
+        } else {
+            error.exit()
+        }
+    })
 }
 
 fn init_logging() {
@@ -179,9 +205,11 @@ async fn migrate(config: Config) -> Result<(), String> {
     Ok(())
 }
 
-async fn print_openapi(config: Config) -> Result<(), String> {
+async fn print_openapi() -> Result<(), String> {
+    // The document depends on no setting: the defaults, and placeholders for the secrets so
+    // that nothing warns of them.
+    let config = Config::from_lookup(|_| None).map_err(|error| error.to_string())?;
     let stores = Stores::in_memory();
-    // The document depends on no secret: placeholders keep start-up from warning of them.
     let adapters = Adapters::from_config(&Config {
         jwt_secret: Some(vec![0; 32]),
         ticket_signing_key: Some(bootstrap::config::TicketSigningKey([0; 32])),
@@ -194,22 +222,25 @@ async fn print_openapi(config: Config) -> Result<(), String> {
     Ok(())
 }
 
-async fn create_admin(config: Config, args: &[String]) -> Result<(), String> {
-    let flag = |name: &str| {
-        args.iter()
-            .position(|arg| arg == name)
-            .and_then(|index| args.get(index + 1))
-            .cloned()
-    };
+/// The account `create-admin` is asked for; email and password default to the settings'.
+struct AdminAccount {
+    email: Option<String>,
+    password: Option<String>,
+    name: String,
+    promote_existing: bool,
+}
+
+async fn create_admin(config: Config, account: AdminAccount) -> Result<(), String> {
     let configured = config.admin.as_ref();
-    let email = flag("--email")
+    let email = account
+        .email
         .or_else(|| configured.map(|admin| admin.email.as_str().to_string()))
         .ok_or("create-admin needs --email (or ADMIN_EMAIL)")?;
-    let password = flag("--password")
+    let password = account
+        .password
         .or_else(|| configured.map(|admin| admin.password.expose().to_string()))
         .ok_or("create-admin needs --password (or ADMIN_PASSWORD)")?;
-    let name = flag("--name").unwrap_or_else(|| "Administrator".to_string());
-    let existing = if args.iter().any(|arg| arg == "--promote-existing") {
+    let existing = if account.promote_existing {
         ExistingAccount::TakeOver
     } else {
         ExistingAccount::Refuse
@@ -226,7 +257,7 @@ async fn create_admin(config: Config, args: &[String]) -> Result<(), String> {
     let services = services(&config, &stores, &adapters);
     let outcome = services
         .users
-        .ensure_admin(&name, &email, &password, existing)
+        .ensure_admin(&account.name, &email, &password, existing)
         .await
         .map_err(|error| error.to_string())?;
     println!("{outcome}");
