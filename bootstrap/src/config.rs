@@ -129,6 +129,8 @@ pub struct Config {
     pub body_read_timeout: std::time::Duration,
     /// Each this many bytes of a body earn it one more second; 0: none.
     pub body_min_bytes_per_second: u32,
+    /// How long after the stop signal the server keeps serving while not ready.
+    pub drain: std::time::Duration,
     /// Whether HTTP/2 is spoken over cleartext to clients that open with its preface.
     pub http2_cleartext: bool,
     /// Requests one HTTP/2 connection may have open at once.
@@ -391,6 +393,7 @@ impl Config {
             header_read_timeout: seconds(settings.header_read_timeout_secs),
             body_read_timeout: seconds(settings.body_read_timeout_secs),
             body_min_bytes_per_second: settings.body_min_bytes_per_second,
+            drain: seconds(settings.drain_secs),
             http2_cleartext: settings.http2_cleartext,
             http2_max_concurrent_streams: settings.http2_max_concurrent_streams,
             http2_idle_timeout: seconds(settings.http2_idle_timeout_secs),

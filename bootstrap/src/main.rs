@@ -31,7 +31,10 @@ fn main() -> ExitCode {
         Ok(command) => command,
         Err(exit) => return exit,
     };
-    init_logging();
+    if let Err(error) = init_logging() {
+        eprintln!("wartawa: configuration error: {error}");
+        return ExitCode::from(2);
+    }
     for warning in unrecognised {
         tracing::warn!("{warning}");
     }
@@ -98,12 +101,33 @@ fn command_line() -> Result<Command, ExitCode> {
     })
 }
 
-fn init_logging() {
+/// Logs to standard output: JSON lines, or text for a person at a terminal. `LOG_FORMAT`
+/// (`json` or `text`) chooses; unset, JSON unless standard output is a terminal. Colours only
+/// on a terminal. `RUST_LOG` filters (default `info`).
+fn init_logging() -> Result<(), String> {
+    use std::io::IsTerminal;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let terminal = std::io::stdout().is_terminal();
+    let json = match std::env::var("LOG_FORMAT").ok().as_deref().map(str::trim) {
+        None | Some("") => !terminal,
+        Some("json") => true,
+        Some("text") => false,
+        Some(other) => return Err(format!("LOG_FORMAT must be json or text, not \"{other}\"")),
+    };
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
-        .init();
+        .with_ansi(terminal);
+    if json {
+        logs.json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        logs.init();
+    }
+    Ok(())
 }
 
 /// The store the configuration asks for, as a start-up error line when it cannot be opened.
@@ -136,11 +160,18 @@ async fn serve(config: Config) -> Result<(), String> {
     let sweeper = tokio::spawn(sweep_lapsed_holds(Arc::clone(&services)));
     let app = adapters::http::app(Arc::clone(&services), &http_settings(&config));
     tracing::info!(%address, store = store_name(&config), "WarTawa listening; API docs at /docs");
-    let seat_feed = Arc::clone(&services.seat_feed);
+    let draining = Arc::clone(&services);
+    let drain = config.drain;
     let shutdown = async move {
-        shutdown_signal().await;
+        adapters::http::server::drain_then_stop(
+            shutdown_signal(),
+            &draining.readiness,
+            drain,
+            shutdown_signal(),
+        )
+        .await;
         // Live seat maps never end by themselves: end them, so that shutdown need not wait.
-        seat_feed.close();
+        draining.seat_feed.close();
     };
     let result = adapters::http::server::serve(listener, app, server_settings(&config), shutdown)
         .await
@@ -190,7 +221,7 @@ async fn shutdown_signal() {
     {
         let _ = interrupt.await;
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    tracing::info!("stop signal received");
 }
 
 async fn migrate(config: Config) -> Result<(), String> {

@@ -252,6 +252,12 @@ pub struct Settings {
           default_value_t = 1024, value_parser = clap::value_parser!(u32).range(0..=1_000_000_000),
           help_heading = "Load")]
     pub body_min_bytes_per_second: u32,
+    /// After SIGTERM or SIGINT, how long the server keeps serving while /ready answers 503, in
+    /// seconds, so that a load balancer takes it out of rotation first; then it stops accepting
+    /// and finishes the requests in flight. A second signal ends the wait.
+    #[arg(long, env = "DRAIN_SECS", value_name = "DRAIN_SECS", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(0..=600), help_heading = "Load")]
+    pub drain_secs: u32,
     /// Speak HTTP/2 over cleartext (prior knowledge) to clients that open with it, e.g. a
     /// proxy; HTTP/1.1 is always spoken.
     #[arg(long, env = "HTTP2_CLEARTEXT", value_name = "HTTP2_CLEARTEXT", default_value = "false",

@@ -96,13 +96,16 @@ pub enum ErrorReason {
     PasswordChecksBusy,
     /// 503: the store is unreachable or busy; see `Retry-After`.
     StoreUnavailable,
+    /// 503 from `/ready`: the process is shutting down; its last requests finish, new ones
+    /// belong elsewhere.
+    ShuttingDown,
     /// 500: something went wrong on the server.
     InternalError,
 }
 
 impl ErrorReason {
     /// Every reason, for the test that each has both texts.
-    pub const ALL: [ErrorReason; 40] = [
+    pub const ALL: [ErrorReason; 41] = [
         ErrorReason::ValidationFailed,
         ErrorReason::MalformedJson,
         ErrorReason::MalformedRequest,
@@ -142,6 +145,7 @@ impl ErrorReason {
         ErrorReason::Overloaded,
         ErrorReason::PasswordChecksBusy,
         ErrorReason::StoreUnavailable,
+        ErrorReason::ShuttingDown,
         ErrorReason::InternalError,
     ];
 
@@ -295,6 +299,10 @@ impl ErrorReason {
             ErrorReason::StoreUnavailable => (
                 "The service is busy right now; please try again in a moment",
                 "Layanan sedang sibuk; silakan coba sebentar lagi",
+            ),
+            ErrorReason::ShuttingDown => (
+                "This server is shutting down; please try again in a moment",
+                "Server ini sedang berhenti; silakan coba sebentar lagi",
             ),
             ErrorReason::InternalError => (
                 "Something went wrong on our side; please try again",

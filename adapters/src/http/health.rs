@@ -5,6 +5,8 @@ use std::sync::Arc;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
+use application::health::NotReady;
+
 use super::error::{ErrorReason, Unavailable};
 use super::Services;
 
@@ -28,7 +30,8 @@ enum ReadyResponse {
     /// The store answers.
     #[oai(status = 200)]
     Ready(Json<HealthResponse>),
-    /// The store does not answer.
+    /// The store does not answer (`store_unavailable`), or the process is shutting down
+    /// (`shutting_down`).
     #[oai(status = 503)]
     NotReady(
         Json<super::error::ErrorBody>,
@@ -60,32 +63,31 @@ impl HealthApi {
         })
     }
 
-    /// Readiness: the store answers.
+    /// Readiness: the store answers and the process is not shutting down.
     ///
-    /// Anyone may call it; 503 while the store does not answer.
+    /// Anyone may call it; 503 while the store does not answer (`store_unavailable`), and from
+    /// the moment the process is told to stop (`shutting_down`) while its last requests finish,
+    /// so that a load balancer sends new ones elsewhere.
     #[oai(path = "/ready", method = "get", operation_id = "ready")]
     async fn ready(&self) -> ReadyResponse {
-        match self.services.readiness.check().await {
-            Ok(()) => ReadyResponse::Ready(Json(HealthResponse {
-                status: "ok".into(),
-            })),
-            Err(error) => {
+        let refusal = match self.services.readiness.check().await {
+            Ok(()) => {
+                return ReadyResponse::Ready(Json(HealthResponse {
+                    status: "ok".into(),
+                }))
+            }
+            Err(NotReady::Draining) => Unavailable::of(ErrorReason::ShuttingDown),
+            Err(NotReady::Store(error)) => {
                 tracing::warn!(error = %error, "store not ready");
-                ReadyResponse::NotReady(
-                    Json(
-                        Unavailable::new(
-                            ErrorReason::StoreUnavailable,
-                            super::language::Localized::new(
-                                "The store is not reachable",
-                                "Penyimpanan data tidak dapat dijangkau",
-                            ),
-                        )
-                        .body()
-                        .clone(),
+                Unavailable::new(
+                    ErrorReason::StoreUnavailable,
+                    super::language::Localized::new(
+                        "The store is not reachable",
+                        "Penyimpanan data tidak dapat dijangkau",
                     ),
-                    1,
                 )
             }
-        }
+        };
+        ReadyResponse::NotReady(Json(refusal.body().clone()), 1)
     }
 }

@@ -269,28 +269,61 @@ pub fn security_headers() -> poem::middleware::SetHeader {
         })
 }
 
-/// Gives every request an id (`X-Request-Id`), runs it inside a tracing span carrying that id,
-/// and logs its outcome and duration.
-pub struct RequestLog;
+/// Gives every request an id (`X-Request-Id`: the caller's own when it sends a sane one, else a
+/// new one), runs it inside a tracing span carrying that id, its method, its route (the
+/// document's path template) and, once known, the caller's user id, and logs its outcome and
+/// duration in one line.
+pub struct RequestLog {
+    document: Arc<DocumentIndex>,
+}
+
+impl RequestLog {
+    pub fn new(document: Arc<DocumentIndex>) -> Self {
+        RequestLog { document }
+    }
+}
 
 impl<E: Endpoint> Middleware<E> for RequestLog {
     type Output = RequestLogEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        RequestLogEndpoint { inner }
+        RequestLogEndpoint {
+            inner,
+            document: self.document.clone(),
+        }
     }
 }
 
 pub struct RequestLogEndpoint<E> {
     inner: E,
+    document: Arc<DocumentIndex>,
+}
+
+/// An `X-Request-Id` worth keeping: 1 to 128 characters of letters, digits, `-`, `_`, `.` and
+/// `:` (UUIDs, trace ids), so that it cannot forge a log line or a header.
+fn sane_request_id(request: &Request) -> Option<String> {
+    let value = request.headers().get("x-request-id")?.to_str().ok()?;
+    let sane = (1..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b':'));
+    sane.then(|| value.to_string())
 }
 
 impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> Result<Response> {
-        let request_id = uuid::Uuid::new_v4().simple().to_string();
-        let span = tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.uri().path());
+        let request_id =
+            sane_request_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        let route = self.document.template_of(req.uri().path()).unwrap_or("-");
+        let span = tracing::info_span!(
+            "request",
+            id = %request_id,
+            method = %req.method(),
+            route,
+            user_id = tracing::field::Empty,
+        );
         async move {
             let started = Instant::now();
             let mut response = match self.inner.call(req).await {

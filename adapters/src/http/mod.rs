@@ -126,8 +126,11 @@ pub struct BearerToken(Bearer);
 
 impl Services {
     /// The user behind a bearer token, or a 401.
+    /// The caller of a request; the request's log line names them.
     pub async fn actor(&self, token: &BearerToken) -> Result<Actor, AuthError> {
-        self.authenticate.execute(&token.0.token).await
+        let actor = self.authenticate.execute(&token.0.token).await?;
+        tracing::Span::current().record("user_id", actor.id.0);
+        Ok(actor)
     }
 }
 
@@ -265,14 +268,14 @@ pub fn app(services: Arc<Services>, settings: &HttpSettings) -> impl Endpoint {
         // Outside the bound on requests in flight: a body still arriving holds no place.
         .with(middleware::BodyReader::new(settings.body.clone()))
         .catch_all_error(error::framework_error)
-        .with(middleware::AllowHeader::new(document))
+        .with(middleware::AllowHeader::new(document.clone()))
         .with(cors)
         // CORS refuses a preflight from an unknown origin with an error of its own.
         .catch_all_error(error::framework_error)
         .with(middleware::security_headers())
         // Outside every answer's making, so that each is told in the request's language.
         .with(language::Negotiate::new(settings.default_language))
-        .with(middleware::RequestLog)
+        .with(middleware::RequestLog::new(document))
 }
 
 /// The groups of operations in the docs.

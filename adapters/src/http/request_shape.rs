@@ -27,6 +27,8 @@ pub struct DocumentIndex {
 }
 
 struct DocumentPath {
+    /// As the document writes it: `/api/bookings/{code}/pay`.
+    template: String,
     segments: Vec<Segment>,
     operations: HashMap<Method, Operation>,
 }
@@ -56,6 +58,7 @@ impl DocumentIndex {
             .into_iter()
             .flatten()
             .map(|(path, operations)| DocumentPath {
+                template: path.clone(),
                 segments: segments(path)
                     .map(|segment| {
                         match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
@@ -107,6 +110,12 @@ impl DocumentIndex {
                     .collect();
                 (candidate, values)
             })
+    }
+
+    /// The document's path template that `path` is (`/api/bookings/{code}/pay`), for logs and
+    /// metrics: a label that does not grow with the codes and ids requested.
+    pub fn template_of(&self, path: &str) -> Option<&str> {
+        self.path_of(path).map(|(path, _)| path.template.as_str())
     }
 
     /// The methods the path of `path` takes, for `Allow`.

@@ -81,6 +81,30 @@ pub async fn bind(address: &str) -> io::Result<TcpListener> {
     TcpListener::bind(address).await
 }
 
+/// Resolves when the listener should stop accepting. Once `signal` resolves the process drains:
+/// `readiness` says it is not ready (`/ready` answers 503) while it keeps serving for `drain`,
+/// long enough for a load balancer's health checks to take it out of rotation; `hurry` (a
+/// second signal) ends the wait early. Pass this as `serve`'s `shutdown`: requests in flight
+/// then finish.
+pub async fn drain_then_stop(
+    signal: impl Future<Output = ()>,
+    readiness: &application::health::Readiness,
+    drain: Duration,
+    hurry: impl Future<Output = ()>,
+) {
+    signal.await;
+    readiness.begin_drain();
+    tracing::info!(
+        drain_seconds = drain.as_secs(),
+        "draining: /ready answers 503; requests are still served until the drain ends"
+    );
+    tokio::select! {
+        _ = tokio::time::sleep(drain) => {}
+        _ = hurry => tracing::info!("stopping at once: a second signal"),
+    }
+    tracing::info!("no longer accepting connections; finishing the requests in flight");
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then lets requests in flight finish
 /// for up to the grace period.
 pub async fn serve<E>(

@@ -451,6 +451,39 @@ pub async fn health_and_readiness_answer(factory: AppFactory) {
     );
 }
 
+/// A caller's own `X-Request-Id` is kept and echoed, so that its logs and WarTawa's tell of the
+/// same request; one that could forge a log line or header is replaced by a fresh one.
+pub async fn a_callers_request_id_is_kept_when_sane(factory: AppFactory) {
+    let app = factory.app().await;
+    let id_of = |value: &'static str| {
+        let app = &app;
+        async move {
+            let reply = app
+                .raw(
+                    Method::GET,
+                    "/health",
+                    &[("x-request-id", value)],
+                    Vec::new(),
+                )
+                .await;
+            reply.header("x-request-id").expect("an id").to_string()
+        }
+    };
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7";
+    assert_eq!(id_of(trace).await, trace);
+    assert_eq!(id_of("req-42.retry_1").await, "req-42.retry_1");
+    for forged in ["two words", "x\"}{\"level\":\"ERROR", "é"] {
+        let made = id_of(forged).await;
+        assert_ne!(made, forged);
+        assert!(
+            made.len() == 32 && made.bytes().all(|byte| byte.is_ascii_hexdigit()),
+            "{made}"
+        );
+    }
+    let long: &'static str = Box::leak("a".repeat(129).into_boxed_str());
+    assert_ne!(id_of(long).await, long);
+}
+
 /// Every operation of the contract, as `(method, path)` in OpenAPI's notation.
 pub const CONTRACT_OPERATIONS: &[(&str, &str)] = &[
     ("post", "/api/users"),
