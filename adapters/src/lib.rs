@@ -4,6 +4,7 @@ mod audit_json;
 pub mod auth;
 pub mod http;
 pub mod memory;
+pub mod metrics;
 pub mod postgres;
 pub mod seat_signals;
 pub mod system;

@@ -28,6 +28,15 @@ impl DashboardService {
         require_admin(actor)?;
         Ok(self.bookings.dashboard(self.clock.now()).await?)
     }
+
+    /// Unpaid holds now, across shows: for the operator's metrics.
+    pub async fn pending_holds(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .bookings
+            .dashboard(self.clock.now())
+            .await?
+            .pending_bookings)
+    }
 }
 
 #[cfg(test)]

@@ -55,6 +55,8 @@ const SETTING_PREFIXES: [&str; 11] = [
 pub struct Config {
     pub host: String,
     pub port: u16,
+    /// Where `/metrics` has a listener of its own; `None`: it is served with the API.
+    pub metrics_address: Option<String>,
     /// `None` runs on the embedded in-memory store.
     pub database_url: Option<String>,
     pub database_pool_size: u32,
@@ -353,6 +355,9 @@ impl Config {
         Ok(Config {
             host: settings.app_host.trim().to_string(),
             port: settings.app_port,
+            metrics_address: settings
+                .metrics_addr
+                .map(|address| address.trim().to_string()),
             database_url: settings.database_url,
             database_pool_size: settings.database_pool_size,
             database_acquire_timeout: std::time::Duration::from_millis(u64::from(

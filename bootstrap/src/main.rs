@@ -157,7 +157,38 @@ async fn serve(config: Config) -> Result<(), String> {
     let listener = adapters::http::server::bind(&address)
         .await
         .map_err(|error| format!("cannot listen on {address}: {error}"))?;
-    let sweeper = tokio::spawn(sweep_lapsed_holds(Arc::clone(&services)));
+    let metrics_listener = match &config.metrics_address {
+        Some(metrics_address) => Some(
+            adapters::http::server::bind(metrics_address)
+                .await
+                .map_err(|error| {
+                    format!("cannot listen on {metrics_address} (METRICS_ADDR): {error}")
+                })?,
+        ),
+        None => None,
+    };
+    adapters::metrics::handle();
+    let sweeper = tokio::spawn(sweep_lapsed_holds(
+        Arc::clone(&services),
+        stores.database.clone(),
+    ));
+    if let Some(metrics_listener) = metrics_listener {
+        let metrics_address = config.metrics_address.clone().unwrap_or_default();
+        tracing::info!(address = %metrics_address, "metrics at /metrics");
+        tokio::spawn(async move {
+            let settings = adapters::http::server::ServerSettings::default();
+            let served = adapters::http::server::serve(
+                metrics_listener,
+                adapters::http::metrics_app(),
+                settings,
+                std::future::pending(),
+            )
+            .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "the metrics listener stopped");
+            }
+        });
+    }
     let app = adapters::http::app(Arc::clone(&services), &http_settings(&config));
     tracing::info!(%address, store = store_name(&config), "WarTawa listening; API docs at /docs");
     let draining = Arc::clone(&services);
@@ -183,14 +214,32 @@ async fn serve(config: Config) -> Result<(), String> {
 
 /// Frees the seats of lapsed holds even when nobody reads the event, and forgets idempotency
 /// keys past their 24 hours (which are ignored anyway, so this only keeps the store small).
-async fn sweep_lapsed_holds(services: Arc<adapters::http::Services>) {
+/// Samples the metrics that are states rather than events: holds pending, the database pool.
+async fn sweep_lapsed_holds(
+    services: Arc<adapters::http::Services>,
+    database: Option<sqlx::PgPool>,
+) {
+    use adapters::metrics as names;
     let mut ticks = tokio::time::interval(EXPIRY_SWEEP_EVERY);
     loop {
         ticks.tick().await;
         match services.bookings.expire_lapsed().await {
             Ok(0) => {}
-            Ok(expired) => tracing::info!(expired, "lapsed holds expired"),
+            Ok(expired) => {
+                metrics::counter!(names::HOLDS_EXPIRED).increment(expired);
+                tracing::info!(expired, "lapsed holds expired")
+            }
             Err(error) => tracing::warn!(error = %error, "expiring lapsed holds failed"),
+        }
+        match services.dashboard.pending_holds().await {
+            Ok(pending) => metrics::gauge!(names::HOLDS_PENDING).set(pending as f64),
+            Err(error) => tracing::warn!(error = %error, "counting pending holds failed"),
+        }
+        if let Some(pool) = &database {
+            metrics::gauge!(names::DATABASE_CONNECTIONS).set(f64::from(pool.size()));
+            metrics::gauge!(names::DATABASE_CONNECTIONS_IDLE).set(pool.num_idle() as f64);
+            metrics::gauge!(names::DATABASE_CONNECTIONS_MAX)
+                .set(f64::from(pool.options().get_max_connections()));
         }
         if let Err(error) = services.idempotency.purge_expired().await {
             tracing::warn!(error = %error, "forgetting expired idempotency keys failed");

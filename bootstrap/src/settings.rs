@@ -80,6 +80,15 @@ pub struct Settings {
     #[arg(long, env = "PUBLIC_BASE_URL", value_name = "PUBLIC_BASE_URL",
           value_parser = public_base_url, help_heading = "Server")]
     pub public_base_url: Option<String>,
+    /// Where to serve /metrics (Prometheus) on a listener of its own, e.g. 127.0.0.1:9090, so
+    /// that it stays off the public port. Unset: /metrics is served with the API.
+    #[arg(
+        long,
+        env = "METRICS_ADDR",
+        value_name = "METRICS_ADDR",
+        help_heading = "Server"
+    )]
+    pub metrics_addr: Option<String>,
     /// Comma-separated browser origins allowed to call the API, or * (safe: auth travels in a
     /// header, never a cookie).
     #[arg(long, env = "CORS_ORIGINS", value_name = "CORS_ORIGINS", default_value = "*",

@@ -40,6 +40,8 @@ pub struct Stores {
     pub idempotency: Arc<dyn IdempotencyStore>,
     /// Where this process hears that seat maps moved.
     pub seat_signals: Arc<dyn SeatMapSignals>,
+    /// The PostgreSQL pool, for the metrics of its connections; `None` on the memory store.
+    pub database: Option<sqlx::PgPool>,
 }
 
 impl Stores {
@@ -60,6 +62,7 @@ impl Stores {
             audit: store.clone(),
             idempotency: store,
             seat_signals,
+            database: None,
         }
     }
 
@@ -72,7 +75,11 @@ impl Stores {
     /// A PostgreSQL store's repositories, and the database's notifications.
     pub fn of_postgres(store: Arc<PostgresStore>) -> Stores {
         let seat_signals = Arc::new(PostgresSeatSignals::new(store.pool().clone()));
-        Stores::sharing(store, seat_signals)
+        let database = Some(store.pool().clone());
+        Stores {
+            database,
+            ..Stores::sharing(store, seat_signals)
+        }
     }
 
     /// The embedded in-memory store: everything lives as long as the process.
@@ -254,6 +261,7 @@ pub fn http_settings(config: &Config) -> HttpSettings {
             ..BodyReading::default()
         },
         public_base_url: config.public_base_url.clone(),
+        metrics_with_api: config.metrics_address.is_none(),
     }
 }
 

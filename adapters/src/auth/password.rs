@@ -99,6 +99,7 @@ impl BcryptHasher {
         let admitted = Arc::clone(&self.admitted)
             .try_acquire_owned()
             .map_err(|_| HashError::Busy)?;
+        let counted = CountedCheck::new();
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
             .await
@@ -106,11 +107,28 @@ impl BcryptHasher {
         tokio::task::spawn_blocking(move || {
             // The permits move into the task so that they are held until the work ends, even
             // when the caller stops waiting for it.
-            let _permits = (low, admitted, permit);
+            let _permits = (low, admitted, permit, counted);
             work()
         })
         .await
         .map_err(|error| HashError::Failed(format!("the hashing task failed: {error}")))
+    }
+}
+
+/// A check admitted and not yet over, counted in the metrics' gauge while it lives.
+struct CountedCheck(metrics::Gauge);
+
+impl CountedCheck {
+    fn new() -> Self {
+        let gauge = metrics::gauge!(crate::metrics::PASSWORD_CHECKS_IN_FLIGHT);
+        gauge.increment(1.0);
+        CountedCheck(gauge)
+    }
+}
+
+impl Drop for CountedCheck {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
     }
 }
 

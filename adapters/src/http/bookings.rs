@@ -28,6 +28,7 @@ use super::rules::{
 use super::ticket_page::ticket_page;
 use super::time::VenueTime;
 use super::{BearerToken, Presentation, Services, Tag};
+use crate::metrics;
 
 #[derive(Object)]
 #[oai(example)]
@@ -717,6 +718,7 @@ impl BookingsApi {
         )
         .await?
         .map_err(|refusal| AtVenue::new(refusal, venue_offset))?;
+        metrics::count_for_event(metrics::BOOKINGS_CANCELLED, details.booking.event_id.0, 1);
         let refunded = details.payment.is_some();
         let message = if refunded {
             Localized::new(
@@ -759,6 +761,7 @@ impl BookingsApi {
         )
         .await?
         .map_err(|refusal| AtVenue::new(refusal, venue_offset))?;
+        metrics::count_for_event(metrics::BOOKINGS_CHECKED_IN, details.booking.event_id.0, 1);
         Ok(Json(CheckInResponse::new(&details, &self.services)))
     }
 }
@@ -805,6 +808,7 @@ async fn place_booking(
         quantity: request.quantity.map(|quantity| quantity.get()),
     };
     let details = services.bookings.place(actor, checkout).await?;
+    metrics::count_for_event(metrics::BOOKINGS_PLACED, details.booking.event_id.0, 1);
     let shown = Presentation {
         now: services.events.now(),
         ..shown
@@ -830,6 +834,13 @@ async fn pay_booking(
             .pay(actor, code, request.amount.get(), &request.method),
     )
     .await??;
+    let paid = &receipt.booking.booking;
+    metrics::count_for_event(metrics::BOOKINGS_PAID, paid.event_id.0, 1);
+    metrics::count_for_event(
+        metrics::SEATS_SOLD,
+        paid.event_id.0,
+        u64::from(paid.quantity()),
+    );
     let payment = &receipt.payment;
     let shown = Presentation {
         now: services.events.now(),

@@ -101,6 +101,11 @@ impl DoorApi {
             .scan(&actor, &body.ticket, door_event)
             .await
             .map_err(|refusal| AtVenue::new(refusal, self.services.venue_offset))?;
+        crate::metrics::count_for_event(
+            crate::metrics::BOOKINGS_CHECKED_IN,
+            details.booking.event_id.0,
+            1,
+        );
         Ok(Json(CheckInResponse::new(&details, &self.services)))
     }
 }

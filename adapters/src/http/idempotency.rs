@@ -249,6 +249,7 @@ async fn release(services: &Services, claim: application::idempotency::Claim) {
 
 /// The recorded answer, as it was first sent.
 fn replay(answer: StoredResponse) -> Response {
+    metrics::counter!(crate::metrics::IDEMPOTENT_REPLAYS).increment(1);
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     Response::builder()
         .status(status)

@@ -317,6 +317,7 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
         let request_id =
             sane_request_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
         let route = self.document.template_of(req.uri().path()).unwrap_or("-");
+        let method = req.method().clone();
         let span = tracing::info_span!(
             "request",
             id = %request_id,
@@ -331,7 +332,9 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
                 Err(error) => error.into_response(),
             };
             let status = response.status().as_u16();
-            let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+            let elapsed = started.elapsed();
+            crate::metrics::record_request(method.as_str(), route, status, elapsed);
+            let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
             if status >= 500 {
                 tracing::warn!(status, elapsed_ms, "request finished");
             } else {

@@ -83,6 +83,9 @@ pub struct HttpSettings {
     /// The language of messages when a request's `Accept-Language` names none WarTawa speaks.
     pub default_language: language::Language,
     pub limits: limits::Limits,
+    /// Whether `/metrics` is served with the API; `false` when it has a listener of its own
+    /// (`METRICS_ADDR`).
+    pub metrics_with_api: bool,
     /// Where links to uploaded pictures start (`PUBLIC_BASE_URL`, checked by the configuration:
     /// `http(s)://host[:port][/path]`); `None` builds them on each request's scheme and `Host`.
     pub public_base_url: Option<String>,
@@ -256,10 +259,14 @@ pub fn app(services: Arc<Services>, settings: &HttpSettings) -> impl Endpoint {
         "idempotent-replayed",
     ])
     .max_age(600);
-    Route::new()
+    let mut routes = Route::new()
         .nest("/", api)
         .nest("/docs", docs)
-        .at("/openapi.json", spec)
+        .at("/openapi.json", spec);
+    if settings.metrics_with_api {
+        routes = routes.at("/metrics", poem::endpoint::make_sync(|_| metrics_page()));
+    }
+    routes
         // Inside the bound on requests in flight: checking a body is handler work.
         .with(request_shape::RequestShape::new(document.clone()))
         .with(middleware::LoadShedder::new(
@@ -276,6 +283,18 @@ pub fn app(services: Arc<Services>, settings: &HttpSettings) -> impl Endpoint {
         // Outside every answer's making, so that each is told in the request's language.
         .with(language::Negotiate::new(settings.default_language))
         .with(middleware::RequestLog::new(document))
+}
+
+/// The Prometheus metrics, in the text exposition format.
+fn metrics_page() -> poem::Response {
+    poem::Response::builder()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(crate::metrics::render())
+}
+
+/// `/metrics` alone, for a listener of its own (`METRICS_ADDR`), away from the public port.
+pub fn metrics_app() -> impl Endpoint {
+    Route::new().at("/metrics", poem::endpoint::make_sync(|_| metrics_page()))
 }
 
 /// The groups of operations in the docs.

@@ -484,6 +484,88 @@ pub async fn a_callers_request_id_is_kept_when_sane(factory: AppFactory) {
     assert_ne!(id_of(long).await, long);
 }
 
+/// The value of the Prometheus sample `name` whose labels include `labels`; 0 when there is
+/// none yet.
+fn sample(page: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    page.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.rsplit_once(' '))
+        .filter(|(series, _)| {
+            series == &name
+                || series.strip_prefix(name).is_some_and(|rest| {
+                    rest.starts_with('{')
+                        && labels
+                            .iter()
+                            .all(|(key, value)| rest.contains(&format!("{key}=\"{value}\"")))
+                })
+        })
+        .map(|(_, value)| value.parse::<f64>().expect("a number"))
+        .sum()
+}
+
+/// `/metrics` shows a sale happening: the counters of a booking and its payment move, and the
+/// request latency is a histogram by route. (Other tests share the process's recorder, so the
+/// counters are compared as at least what this test did.)
+pub async fn metrics_show_the_sale_happening(factory: AppFactory) {
+    let app = factory.app().await;
+    let scrape = || async {
+        let reply = app.get("/metrics", None).await;
+        assert_eq!(reply.code(), 200);
+        assert_eq!(
+            reply.header("content-type"),
+            Some("text/plain; version=0.0.4; charset=utf-8")
+        );
+        String::from_utf8(reply.bytes).expect("text")
+    };
+    let before = scrape().await;
+    let event = app.event_on_sale("Malam Metrik", 100_000, 20).await;
+    let event_id = event["id"].to_string();
+    let (_, token) = app.customer("Sari Dewi").await;
+    let booking = app
+        .book(&token, event["id"].as_i64().unwrap(), &["A1", "A2"])
+        .await;
+    app.pay(&token, &booking).await;
+    let after = scrape().await;
+
+    let moved = |name: &str, labels: &[(&str, &str)]| {
+        sample(&after, name, labels) - sample(&before, name, labels)
+    };
+    let this_show = [("event_id", event_id.as_str())];
+    assert!(
+        moved("wartawa_bookings_placed_total", &this_show) >= 1.0,
+        "{after}"
+    );
+    assert!(
+        moved("wartawa_bookings_paid_total", &this_show) >= 1.0,
+        "{after}"
+    );
+    assert!(
+        moved("wartawa_seats_sold_total", &this_show) >= 2.0,
+        "{after}"
+    );
+    let booked = [
+        ("method", "POST"),
+        ("route", "/api/bookings"),
+        ("status", "201"),
+    ];
+    assert!(
+        moved("wartawa_http_requests_total", &booked) >= 1.0,
+        "{after}"
+    );
+    assert!(
+        moved("wartawa_http_request_duration_seconds_count", &booked) >= 1.0,
+        "{after}"
+    );
+    assert!(
+        after.lines().any(
+            |line| line.starts_with("wartawa_http_request_duration_seconds_bucket{")
+                && line.contains("route=\"/api/bookings/{code}/pay\"")
+                && line.contains("le=\"0.05\"")
+        ),
+        "latency is a histogram with buckets: {after}"
+    );
+}
+
 /// Every operation of the contract, as `(method, path)` in OpenAPI's notation.
 pub const CONTRACT_OPERATIONS: &[(&str, &str)] = &[
     ("post", "/api/users"),

@@ -117,6 +117,7 @@ macro_rules! http_suite_tests {
             cors_origins_can_be_restricted,
             health_and_readiness_answer,
             a_callers_request_id_is_kept_when_sane,
+            metrics_show_the_sale_happening,
             openapi_document_lists_every_contract_path,
             swagger_ui_is_served,
             hostile_input_never_causes_a_server_error,
