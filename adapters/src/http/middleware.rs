@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use poem::http::{HeaderValue, Method, StatusCode};
+use poem::web::{CompressionAlgo, CompressionLevel};
 use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response, Result};
 use tracing::Instrument;
 
@@ -347,6 +348,102 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
         }
         .instrument(span)
         .await
+    }
+}
+
+/// Compresses answers a client accepts compressed (`Accept-Encoding: br` or `gzip`) when they
+/// are text (JSON, HTML, CSS, JavaScript, SVG, CSV) of at least `MIN_COMPRESSED_BYTES`: a
+/// 10 000-seat map is megabytes of JSON. Event streams, pictures and PDFs are sent as they are;
+/// a client that asks for neither pays nothing.
+pub struct CompressLarge;
+
+/// Below this, compressing saves less than it costs.
+const MIN_COMPRESSED_BYTES: usize = 1024;
+
+impl<E: Endpoint> Middleware<E> for CompressLarge {
+    type Output = CompressLargeEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        CompressLargeEndpoint { inner }
+    }
+}
+
+pub struct CompressLargeEndpoint<E> {
+    inner: E,
+}
+
+/// The coding to answer in: Brotli if the client takes it, else gzip; `None` when it takes
+/// neither (or refuses them with `q=0`).
+fn accepted_coding(request: &Request) -> Option<CompressionAlgo> {
+    let codings: Vec<String> = request
+        .headers()
+        .get_all(poem::http::header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next()?.trim().to_ascii_lowercase();
+            let refused = parts.any(|parameter| {
+                parameter
+                    .trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (!refused).then_some(name)
+        })
+        .collect();
+    if codings.iter().any(|coding| coding == "br") {
+        Some(CompressionAlgo::BR)
+    } else if codings.iter().any(|coding| coding == "gzip") {
+        Some(CompressionAlgo::GZIP)
+    } else {
+        None
+    }
+}
+
+/// Text worth compressing: not a stream, a picture or a PDF.
+fn is_compressible(response: &Response) -> bool {
+    let Some(content_type) = response.content_type() else {
+        return false;
+    };
+    let media_type = content_type.split(';').next().unwrap_or_default().trim();
+    media_type.starts_with("application/json")
+        || media_type == "image/svg+xml"
+        || media_type == "application/javascript"
+        || (media_type.starts_with("text/") && media_type != "text/event-stream")
+}
+
+impl<E: Endpoint> Endpoint for CompressLargeEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Response> {
+        let coding = accepted_coding(&req);
+        let mut response = self.inner.call(req).await?.into_response();
+        if !is_compressible(&response)
+            || response
+                .headers()
+                .contains_key(poem::http::header::CONTENT_ENCODING)
+        {
+            return Ok(response);
+        }
+        response.headers_mut().append(
+            poem::http::header::VARY,
+            HeaderValue::from_static("accept-encoding"),
+        );
+        let Some(coding) = coding else {
+            return Ok(response);
+        };
+        let body = response.take_body().into_bytes().await?;
+        let large = body.len() >= MIN_COMPRESSED_BYTES;
+        response.set_body(body);
+        if !large {
+            return Ok(response);
+        }
+        Ok(poem::web::Compress::new(response, coding)
+            .with_quality(CompressionLevel::Fastest)
+            .into_response())
     }
 }
 

@@ -280,6 +280,8 @@ pub fn app(services: Arc<Services>, settings: &HttpSettings) -> impl Endpoint {
         // CORS refuses a preflight from an unknown origin with an error of its own.
         .catch_all_error(error::framework_error)
         .with(middleware::security_headers())
+        // Every answer as made, compressed when it is large text and the client takes it.
+        .with(middleware::CompressLarge)
         // Outside every answer's making, so that each is told in the request's language.
         .with(language::Negotiate::new(settings.default_language))
         .with(middleware::RequestLog::new(document))

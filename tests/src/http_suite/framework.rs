@@ -566,6 +566,68 @@ pub async fn metrics_show_the_sale_happening(factory: AppFactory) {
     );
 }
 
+/// A large answer goes compressed to a client that takes it, and as it is to one that does not;
+/// small answers, pictures and event streams are never compressed.
+pub async fn large_answers_are_compressed_for_clients_that_take_it(factory: AppFactory) {
+    use std::io::Read;
+    let app = factory.app().await;
+    let event = app.event_on_sale("Gedung Besar", 100_000, 400).await;
+    let seats = format!("/api/events/{}/seats", event["id"]);
+    let get = |path: String, accept: &'static str| {
+        let app = &app;
+        async move {
+            app.raw(
+                Method::GET,
+                &path,
+                &[("accept-encoding", accept)],
+                Vec::new(),
+            )
+            .await
+        }
+    };
+    let plain = get(seats.clone(), "identity").await;
+    assert_eq!(plain.code(), 200);
+    assert_eq!(plain.header("content-encoding"), None);
+    assert_eq!(plain.header("vary"), Some("accept-encoding"));
+    let gzipped = get(seats.clone(), "gzip, deflate").await;
+    assert_eq!(gzipped.header("content-encoding"), Some("gzip"));
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(&gzipped.bytes[..])
+        .read_to_end(&mut unzipped)
+        .expect("gzip");
+    assert_eq!(unzipped, plain.bytes, "the same answer, compressed");
+    assert!(
+        gzipped.bytes.len() * 4 < plain.bytes.len(),
+        "a seat map compresses well: {} of {} bytes",
+        gzipped.bytes.len(),
+        plain.bytes.len()
+    );
+    let brotli = get(seats.clone(), "gzip, deflate, br").await;
+    assert_eq!(brotli.header("content-encoding"), Some("br"));
+    let refused = get(seats, "br;q=0, gzip;q=0").await;
+    assert_eq!(refused.header("content-encoding"), None);
+    let small = get("/health".to_string(), "gzip").await;
+    assert_eq!(
+        small.header("content-encoding"),
+        None,
+        "too small to be worth it"
+    );
+    let picture = get(format!("/api/events/{}/image", event["id"]), "gzip").await;
+    assert_eq!(picture.header("content-encoding"), None);
+    let stream = app
+        .client()
+        .get(format!("/api/events/{}/seats/stream", event["id"]))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .0;
+    assert_eq!(stream.status().as_u16(), 200);
+    assert!(
+        stream.headers().get("content-encoding").is_none(),
+        "an event stream goes as it is, event by event"
+    );
+}
+
 /// Every operation of the contract, as `(method, path)` in OpenAPI's notation.
 pub const CONTRACT_OPERATIONS: &[(&str, &str)] = &[
     ("post", "/api/users"),

@@ -118,6 +118,7 @@ macro_rules! http_suite_tests {
             health_and_readiness_answer,
             a_callers_request_id_is_kept_when_sane,
             metrics_show_the_sale_happening,
+            large_answers_are_compressed_for_clients_that_take_it,
             openapi_document_lists_every_contract_path,
             swagger_ui_is_served,
             hostile_input_never_causes_a_server_error,
