@@ -54,7 +54,7 @@ start_server() {
     (
         cd "$work"
         exec env -u DATABASE_URL -u DB_URL APP_HOST=127.0.0.1 APP_PORT="$port" BCRYPT_COST=4 \
-            RUST_LOG="${RUST_LOG:-warn}" NO_COLOR=1 "$@" "$binary" serve
+            RUST_LOG="${RUST_LOG:-warn}" NO_COLOR=1 DRAIN_SECS=0 "$@" "$binary" serve
     ) >"$work/server.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 1 60); do

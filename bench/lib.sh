@@ -85,7 +85,8 @@ cleanup() {
 # and clicks far faster than a person, so the throttles that one address of robots would hit are
 # off: logins and sign-ups per address (the on-sale signs up hundreds of buyers), connections per
 # address (the overload rush holds thousands), booking attempts per customer. The in-flight bound
-# stays as configured. bench/attacks.sh turns the per-address ones back on: they are what it
+# stays as configured; no load balancer watches /ready here, so stopping does not wait for one
+# (DRAIN_SECS=0). bench/attacks.sh turns the per-address ones back on: they are what it
 # measures.
 start_server() {
     local name=$1
@@ -97,7 +98,7 @@ start_server() {
             APP_HOST=127.0.0.1 APP_PORT="$PORT" RUST_LOG="$SERVER_LOG_LEVEL" \
             ADMIN_EMAIL="$ADMIN_EMAIL" ADMIN_PASSWORD="$ADMIN_PASSWORD" \
             LOGIN_ATTEMPTS_PER_ADDRESS=0 REGISTRATIONS_PER_ADDRESS=0 MAX_CONNECTIONS_PER_ADDRESS=0 \
-            BOOKINGS_PER_CUSTOMER=0 "$@" \
+            BOOKINGS_PER_CUSTOMER=0 DRAIN_SECS=0 "$@" \
             "$SERVER_BIN" serve
     ) > "$OUT/server-$name.log" 2>&1 &
     SERVER_PID=$!

@@ -36,6 +36,8 @@ pub const IDEMPOTENT_REPLAYS: &str = "wartawa_idempotent_replays_total";
 /// Database connections open, and idle among them (sampled).
 pub const DATABASE_CONNECTIONS: &str = "wartawa_database_connections";
 pub const DATABASE_CONNECTIONS_IDLE: &str = "wartawa_database_connections_idle";
+/// How long a request waited for a database connection, in seconds.
+pub const DATABASE_ACQUIRE: &str = "wartawa_database_acquire_seconds";
 /// The connections the pool may open.
 pub const DATABASE_CONNECTIONS_MAX: &str = "wartawa_database_connections_max";
 /// Password hashes and checks running or waiting for a core.
@@ -52,6 +54,11 @@ pub fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.to_string()), &DURATION_BUCKETS)
+            .expect("the buckets are not empty")
+            .set_buckets_for_metric(
+                Matcher::Full(DATABASE_ACQUIRE.to_string()),
+                &DURATION_BUCKETS,
+            )
             .expect("the buckets are not empty")
             .build_recorder();
         let handle = recorder.handle();

@@ -119,7 +119,7 @@ impl AuditLog for PostgresStore {
         page: Page,
     ) -> Result<Paged<AuditRecord>, StoreError> {
         let action = filter.action.map(AuditActionKind::as_str);
-        let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        let mut conn = self.connection().await?;
         let rows: Vec<AuditRow> = sqlx::query_as(
             "SELECT a.id, a.occurred_at, a.actor_id, u.name AS actor_name, u.email AS actor_email, \
              a.action, a.target_type, a.target_id, a.details::text AS details \

@@ -106,7 +106,7 @@ async fn begin_command<R>(
     code: &BookingCode,
     now: Timestamp,
 ) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, BookingDetails), BookingCommandError<R>> {
-    let mut tx = store.pool.begin().await.map_err(store_error)?;
+    let mut tx = store.transaction().await?;
     let (id, event) = locate(&mut tx, code)
         .await?
         .ok_or(BookingCommandError::NotFound)?;
@@ -185,6 +185,52 @@ struct Applied {
     customer_name: Option<String>,
 }
 
+/// The steps of one attempt at a booking or a payment, timed: a debug line per attempt says
+/// where a slow one's time went (`RUST_LOG=adapters::postgres=debug`), under the request's span.
+struct Steps {
+    what: &'static str,
+    attempt: usize,
+    last: std::time::Instant,
+    taken: Vec<(&'static str, std::time::Duration)>,
+}
+
+impl Steps {
+    fn start(what: &'static str, attempt: usize) -> Steps {
+        Steps {
+            what,
+            attempt,
+            last: std::time::Instant::now(),
+            taken: Vec::new(),
+        }
+    }
+
+    /// `step` ended now.
+    fn done(&mut self, step: &'static str) {
+        let now = std::time::Instant::now();
+        self.taken.push((step, now - self.last));
+        self.last = now;
+    }
+
+    fn log(&self, outcome: &str) {
+        if !tracing::enabled!(tracing::Level::DEBUG) {
+            return;
+        }
+        let steps = self
+            .taken
+            .iter()
+            .map(|(step, took)| format!("{step} {:.2} ms", took.as_secs_f64() * 1000.0))
+            .collect::<Vec<_>>()
+            .join(", ");
+        tracing::debug!(
+            attempt = self.attempt,
+            outcome,
+            steps,
+            "{} attempt",
+            self.what
+        );
+    }
+}
+
 #[async_trait]
 impl BookingRepository for PostgresStore {
     async fn place(
@@ -196,20 +242,27 @@ impl BookingRepository for PostgresStore {
         // Read without locks, decide, then apply the decision in one statement that takes the
         // event's lock only for its writes and commit, after checking that the snapshot still
         // holds; when it no longer does, read again.
-        for _ in 0..APPLY_ATTEMPTS {
-            let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        for attempt in 1..=APPLY_ATTEMPTS {
+            let mut steps = Steps::start("booking", attempt);
+            let mut conn = self.connection().await?;
+            steps.done("acquire");
             let unpaid_since = policy.unpaid_bookings_read_since(now);
             let read = read_place_snapshot(&mut conn, &request, now, unpaid_since)
                 .await?
                 .ok_or(PlaceBookingError::EventNotFound)?;
+            steps.done("snapshot");
             if read.has_lapsed_holds {
                 drop(conn);
                 self.expire_lapsed_events(Some(request.event_id), now)
                     .await?;
+                steps.done("expire lapsed holds");
+                steps.log("retried: lapsed holds freed first");
                 continue;
             }
             let snapshot = read.into_snapshot()?;
-            let decision = decide(&snapshot, &request, &policy, now)?;
+            let decision = decide(&snapshot, &request, &policy, now);
+            steps.done("decide");
+            let decision = decision?;
             let code = self.codes.generate();
             let applied: Applied = sqlx::query_as(
                 "SELECT outcome, booking_id AS id, customer_name \
@@ -242,6 +295,8 @@ impl BookingRepository for PostgresStore {
             .fetch_one(&mut *conn)
             .await
             .map_err(store_error)?;
+            steps.done("write");
+            steps.log(&applied.outcome);
             let (id, customer_name) =
                 match (applied.outcome.as_str(), applied.id, applied.customer_name) {
                     ("placed", Some(id), Some(customer_name)) => (id, customer_name),
@@ -268,7 +323,7 @@ impl BookingRepository for PostgresStore {
         code: &BookingCode,
         now: Timestamp,
     ) -> Result<Option<BookingDetails>, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        let mut conn = self.connection().await?;
         let Some((id, event)) = locate(&mut conn, code).await? else {
             return Ok(None);
         };
@@ -276,7 +331,7 @@ impl BookingRepository for PostgresStore {
         if found.booking.hold_has_lapsed(now) {
             drop(conn);
             self.expire_lapsed_events(Some(event), now).await?;
-            let mut conn = self.pool.acquire().await.map_err(store_error)?;
+            let mut conn = self.connection().await?;
             return one(&mut conn, id).await.map(Some);
         }
         Ok(Some(found))
@@ -291,8 +346,10 @@ impl BookingRepository for PostgresStore {
         // Read without locks, let the domain take the payment, then apply it in one statement
         // that confirms the booking only if it is still a pending hold. A lapsed hold is refused
         // by the domain as expired; the sweep or the next read records it.
-        for _ in 0..APPLY_ATTEMPTS {
-            let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        for attempt in 1..=APPLY_ATTEMPTS {
+            let mut steps = Steps::start("payment", attempt);
+            let mut conn = self.connection().await?;
+            steps.done("acquire");
             let row: BookingWithSeatsRow =
                 sqlx::query_as(concat!(booking_with_seats_select!(), "WHERE b.code = $1"))
                     .bind(code.as_str())
@@ -300,11 +357,12 @@ impl BookingRepository for PostgresStore {
                     .await
                     .map_err(store_error)?
                     .ok_or(BookingCommandError::NotFound)?;
+            steps.done("snapshot");
             let mut details = row.into_details()?;
             let booking = &mut details.booking;
-            let change = booking
-                .pay(&payment, now)
-                .map_err(BookingCommandError::Rejected)?;
+            let change = booking.pay(&payment, now);
+            steps.done("decide");
+            let change = change.map_err(BookingCommandError::Rejected)?;
             let applied: Applied = sqlx::query_as(
                 "SELECT outcome, payment_id AS id, NULL::text AS customer_name \
                  FROM apply_payment($1, $2, $3, $4, $5, $6)",
@@ -318,6 +376,8 @@ impl BookingRepository for PostgresStore {
             .fetch_one(&mut *conn)
             .await
             .map_err(store_error)?;
+            steps.done("write");
+            steps.log(&applied.outcome);
             let id = match (applied.outcome.as_str(), applied.id) {
                 ("paid", Some(id)) => id,
                 // Nothing was written: paid, cancelled or expired since the read, which the
@@ -435,7 +495,7 @@ impl BookingRepository for PostgresStore {
         now: Timestamp,
     ) -> Result<Paged<BookingDetails>, StoreError> {
         self.expire_lapsed_events(None, now).await?;
-        let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        let mut conn = self.connection().await?;
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM bookings WHERE customer_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
         )
@@ -464,7 +524,7 @@ impl BookingRepository for PostgresStore {
         now: Timestamp,
     ) -> Result<Option<Paged<BookingDetails>>, StoreError> {
         self.expire_lapsed_events(Some(event), now).await?;
-        let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        let mut conn = self.connection().await?;
         let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE id = $1)")
             .bind(event.0)
             .fetch_one(&mut *conn)
@@ -509,7 +569,7 @@ impl BookingRepository for PostgresStore {
 
     async fn dashboard(&self, now: Timestamp) -> Result<Dashboard, StoreError> {
         self.expire_lapsed_events(None, now).await?;
-        let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        let mut conn = self.connection().await?;
         let (revenue, tickets_sold, active_events, total_events, pending_bookings, checked_in): (i64, i64, i64, i64, i64, i64) =
             sqlx::query_as(
                 "SELECT coalesce(sum(revenue), 0)::bigint, coalesce(sum(tickets_sold), 0)::bigint, \

@@ -156,7 +156,7 @@ impl PostgresStore {
         .map_err(store_error)?;
         let mut expired = 0;
         for event in events {
-            let mut tx = self.pool.begin().await.map_err(store_error)?;
+            let mut tx = self.transaction().await?;
             if lock_event(&mut tx, EventId(event)).await?.is_some() {
                 expired += expire_lapsed_holds(&mut tx, EventId(event), now).await?;
             }
@@ -432,7 +432,7 @@ async fn insert_seats(
 #[async_trait]
 impl EventRepository for PostgresStore {
     async fn create(&self, event: NewEvent) -> Result<EventView, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = self.transaction().await?;
         let row: EventRow = sqlx::query_as(concat!(
             "INSERT INTO events AS e (name, description, date, venue, image_url, capacity, seats_per_row, status, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'published', $8) RETURNING ",
@@ -480,7 +480,7 @@ impl EventRepository for PostgresStore {
 
     async fn find(&self, id: EventId, now: Timestamp) -> Result<Option<EventView>, StoreError> {
         self.expire_lapsed_events(Some(id), now).await?;
-        let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        let mut conn = self.connection().await?;
         self.event_view(&mut conn, id).await
     }
 
@@ -491,7 +491,7 @@ impl EventRepository for PostgresStore {
         now: Timestamp,
     ) -> Result<Paged<EventView>, StoreError> {
         self.expire_lapsed_events(None, now).await?;
-        let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        let mut conn = self.connection().await?;
         let rows: Vec<EventRow> = sqlx::query_as(concat!(
             "SELECT ",
             event_columns!(),
@@ -541,7 +541,7 @@ impl EventRepository for PostgresStore {
         now: Timestamp,
         audit: AuditStamp,
     ) -> Result<EventView, EventWriteError> {
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = self.transaction().await?;
         lock_event(&mut tx, id)
             .await?
             .ok_or(EventWriteError::NotFound)?;
@@ -591,7 +591,7 @@ impl EventRepository for PostgresStore {
     }
 
     async fn delete(&self, id: EventId, audit: AuditStamp) -> Result<(), EventDeleteError> {
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = self.transaction().await?;
         let event = lock_event(&mut tx, id)
             .await?
             .ok_or(EventDeleteError::NotFound)?;
@@ -646,7 +646,7 @@ impl EventRepository for PostgresStore {
 
     async fn seats(&self, id: EventId, now: Timestamp) -> Result<Option<SeatMap>, StoreError> {
         self.expire_lapsed_events(Some(id), now).await?;
-        let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        let mut conn = self.connection().await?;
         // The version is read before the seats: a change in between then only makes the copy
         // newer than its version says, and the next change replaces it.
         let Some(version) = current_seat_map_version(&mut conn, id).await? else {
@@ -698,7 +698,7 @@ impl EventRepository for PostgresStore {
             Some((version, false)) => Ok(Some(version.max(0) as u64)),
             Some((_, true)) => {
                 self.expire_lapsed_events(Some(id), now).await?;
-                let mut conn = self.pool.acquire().await.map_err(store_error)?;
+                let mut conn = self.connection().await?;
                 current_seat_map_version(&mut conn, id).await
             }
         }

@@ -102,7 +102,7 @@ impl IdempotencyStore for PostgresStore {
                 return Ok(Begin::Started { attempt: 1 });
             }
 
-            let mut tx = self.pool.begin().await.map_err(store_error)?;
+            let mut tx = self.transaction().await?;
             let row: Option<KeyRow> = sqlx::query_as(
                 "SELECT fingerprint, attempt, status, response_status, response_body, created_at, expires_at \
                  FROM idempotency_keys WHERE user_id = $1 AND key = $2 FOR UPDATE",

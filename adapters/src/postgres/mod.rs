@@ -157,6 +157,26 @@ impl PostgresStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+
+    /// A connection from the pool; how long it took to get one is the pool's wait, measured.
+    async fn connection(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, StoreError> {
+        let asked = std::time::Instant::now();
+        let connection = self.pool.acquire().await.map_err(store_error);
+        record_pool_wait(asked);
+        connection
+    }
+
+    /// A transaction on a connection from the pool, its wait measured as `connection`'s.
+    async fn transaction(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+        let asked = std::time::Instant::now();
+        let transaction = self.pool.begin().await.map_err(store_error);
+        record_pool_wait(asked);
+        transaction
+    }
+}
+
+fn record_pool_wait(asked: std::time::Instant) {
+    metrics::histogram!(crate::metrics::DATABASE_ACQUIRE).record(asked.elapsed().as_secs_f64());
 }
 
 impl std::fmt::Debug for PostgresStore {

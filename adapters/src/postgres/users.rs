@@ -96,7 +96,7 @@ pub(super) async fn fill_in_email_skeletons(pool: &PgPool) -> Result<u64, StoreE
 #[async_trait]
 impl UserRepository for PostgresStore {
     async fn insert(&self, user: NewUser) -> Result<User, UserWriteError> {
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = self.transaction().await?;
         if look_alike_exists(&mut tx, &user.email, None, true).await? {
             return Err(UserWriteError::EmailLooksLikeAnother);
         }
@@ -151,7 +151,7 @@ impl UserRepository for PostgresStore {
         email: &Email,
         nik: Option<Nik>,
     ) -> Result<IdentifiersInUse, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        let mut conn = self.connection().await?;
         let (taken, nik): (bool, bool) = sqlx::query_as(
             "SELECT EXISTS (SELECT 1 FROM users WHERE email = $1), \
                     EXISTS (SELECT 1 FROM users WHERE nik = $2)",
@@ -199,7 +199,7 @@ impl UserRepository for PostgresStore {
         change: UserChange,
         audit: Option<AuditStamp>,
     ) -> Result<User, UserWriteError> {
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = self.transaction().await?;
         // Two admins demoting each other at once must not both succeed: lock every active admin,
         // in id order, before reading the one being changed.
         let active_admins: Vec<i64> = if may_remove_an_admin(&change) {

@@ -602,7 +602,13 @@ pub async fn large_answers_are_compressed_for_clients_that_take_it(factory: AppF
         gzipped.bytes.len(),
         plain.bytes.len()
     );
-    let brotli = get(seats.clone(), "gzip, deflate, br").await;
+    let browser = get(seats.clone(), "gzip, deflate, br, zstd").await;
+    assert_eq!(
+        browser.header("content-encoding"),
+        Some("gzip"),
+        "gzip first"
+    );
+    let brotli = get(seats.clone(), "br").await;
     assert_eq!(brotli.header("content-encoding"), Some("br"));
     let refused = get(seats, "br;q=0, gzip;q=0").await;
     assert_eq!(refused.header("content-encoding"), None);
