@@ -525,3 +525,34 @@ pub trait IdempotencyStore: Send + Sync {
     /// Forgets the keys expired at `now`; returns how many.
     async fn purge_expired(&self, now: Timestamp) -> Result<u64, StoreError>;
 }
+
+/// Where a key's events are counted in fixed windows: the throttles' memory. With PostgreSQL
+/// every process shares it, so that three processes behind a load balancer allow one budget, not
+/// three.
+#[async_trait]
+#[cfg_attr(feature = "mocks", mockall::automock)]
+pub trait RateCounter: Send + Sync {
+    /// Counts one event of `key` in its window of `window` (a new window opens when the last
+    /// one is over), and gives the window's count with this event.
+    async fn hit(&self, key: &str, window: std::time::Duration) -> Result<WindowCount, StoreError>;
+    /// The count of `key`'s window now, counting nothing.
+    async fn peek(&self, key: &str, window: std::time::Duration)
+        -> Result<WindowCount, StoreError>;
+    /// Forgets windows that ended `older_than` ago or more (only keeps the store small).
+    async fn forget_ended(&self, older_than: std::time::Duration) -> Result<u64, StoreError>;
+}
+
+/// A key's events in its current window, and when that window ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowCount {
+    pub count: u32,
+    pub ends_in: std::time::Duration,
+}
+
+impl WindowCount {
+    /// No event in an open window.
+    pub const NONE: WindowCount = WindowCount {
+        count: 0,
+        ends_in: std::time::Duration::ZERO,
+    };
+}

@@ -221,8 +221,19 @@ async fn sweep_lapsed_holds(
 ) {
     use adapters::metrics as names;
     let mut ticks = tokio::time::interval(EXPIRY_SWEEP_EVERY);
-    loop {
+    for tick in 0u64.. {
         ticks.tick().await;
+        // The throttles' longest window is an hour: windows ended two hours ago are forgotten,
+        // every few minutes.
+        if tick % 20 == 0 {
+            if let Err(error) = services
+                .rate_counter
+                .forget_ended(Duration::from_secs(2 * 3600))
+                .await
+            {
+                tracing::warn!(error = %error, "forgetting ended throttle windows failed");
+            }
+        }
         match services.bookings.expire_lapsed().await {
             Ok(0) => {}
             Ok(expired) => {

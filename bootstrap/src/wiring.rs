@@ -8,7 +8,7 @@ use adapters::http::middleware::BodyReading;
 use adapters::http::seat_feed::{SeatFeed, SeatFeedSettings};
 use adapters::http::server::ServerSettings;
 use adapters::http::{HttpSettings, Services};
-use adapters::memory::MemoryStore;
+use adapters::memory::{InProcessRateCounter, MemoryStore};
 use adapters::postgres::{OpenError, PostgresSeatSignals, PostgresSettings, PostgresStore};
 use adapters::seat_signals::SeatMapSignals;
 use adapters::system::{RandomCodeGenerator, SystemClock};
@@ -23,7 +23,7 @@ use application::health::Readiness;
 use application::idempotency::{IdempotencyPolicy, IdempotencyService};
 use application::ports::{
     AuditLog, BookingRepository, Clock, EventRepository, HashError, IdempotencyStore,
-    PasswordHasher, TicketSigner, TokenService, UserRepository,
+    PasswordHasher, RateCounter, TicketSigner, TokenService, UserRepository,
 };
 use application::users::{AdminSetUp, EnsureAdminError, ExistingAccount, UserService};
 
@@ -42,6 +42,9 @@ pub struct Stores {
     pub seat_signals: Arc<dyn SeatMapSignals>,
     /// The PostgreSQL pool, for the metrics of its connections; `None` on the memory store.
     pub database: Option<sqlx::PgPool>,
+    /// Where the throttles count: the database's table on PostgreSQL, so that every process
+    /// shares one budget; this process's memory otherwise.
+    pub rate_counter: Arc<dyn RateCounter>,
 }
 
 impl Stores {
@@ -63,6 +66,7 @@ impl Stores {
             idempotency: store,
             seat_signals,
             database: None,
+            rate_counter: Arc::new(InProcessRateCounter::new()),
         }
     }
 
@@ -78,6 +82,7 @@ impl Stores {
         let database = Some(store.pool().clone());
         Stores {
             database,
+            rate_counter: store.clone(),
             ..Stores::sharing(store, seat_signals)
         }
     }
@@ -209,6 +214,7 @@ pub fn services(config: &Config, stores: &Stores, adapters: &Adapters) -> Arc<Se
             adapters.tickets.clone(),
             adapters.clock.clone(),
         ),
+        rate_counter: stores.rate_counter.clone(),
         seat_feed: Arc::new(SeatFeed::new(
             EventService::new(stores.events.clone(), adapters.clock.clone()),
             stores.seat_signals.clone(),

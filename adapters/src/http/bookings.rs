@@ -455,7 +455,7 @@ async fn by_code<T, E: NamesUnknownBooking>(
 ) -> Result<Result<T, E>, TooManyRequests> {
     let caller = actor.id.to_string();
     let misses = &throttles.booking_lookup_failures_per_caller;
-    misses.check(&caller).map_err(|throttled| {
+    misses.check(&caller).await.map_err(|throttled| {
         throttled.into_failure(Localized::new(
             "booking codes that were not found",
             "kode pemesanan yang tidak ditemukan",
@@ -463,7 +463,7 @@ async fn by_code<T, E: NamesUnknownBooking>(
     })?;
     let outcome = command.await;
     if matches!(&outcome, Err(error) if error.names_unknown_booking()) {
-        let _ = misses.hit(&caller);
+        let _ = misses.hit(&caller).await;
     }
     Ok(outcome)
 }
@@ -559,6 +559,7 @@ impl BookingsApi {
         self.throttles
             .bookings_per_customer
             .hit(&actor.id.to_string())
+            .await
             .map_err(|throttled| {
                 throttled.into_failure(Localized::new("booking attempts", "percobaan pemesanan"))
             })?;

@@ -1,12 +1,11 @@
 //! Abuse limits: how often one client may try to log in, one account may fail to, and one
 //! customer may try to book; and which address a request comes from.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use application::ports::CheckPriority;
+use application::ports::{CheckPriority, RateCounter, WindowCount};
 
 use super::error::{ErrorReason, TooManyRequests};
 use super::language::Localized;
@@ -88,19 +87,15 @@ impl Default for Limits {
     }
 }
 
-/// Past this many keys, windows that have ended are dropped; memory stays bounded whatever
-/// number of addresses or accounts an attacker invents.
-const MAX_KEYS: usize = 100_000;
-
-struct Window {
-    started: Instant,
-    count: u32,
-}
-
-/// Counts events per key in fixed windows.
+/// Counts events per key in fixed windows, in the store's `RateCounter`: shared by every
+/// process on PostgreSQL, this process's own on the memory store. When the counter cannot be
+/// reached the event is let through (and a warning logged): a throttle is not worth refusing
+/// requests the store cannot serve anyway.
 pub struct Throttle {
+    /// Sets this throttle's keys apart from the others' in the shared counter.
+    scope: &'static str,
     limit: RateLimit,
-    windows: Mutex<HashMap<String, Window>>,
+    counter: Arc<dyn RateCounter>,
 }
 
 /// The limit is reached; the next window opens after `retry_after`.
@@ -109,69 +104,74 @@ pub struct Throttled {
     pub retry_after: Duration,
 }
 
+/// Keys past this length are hashed: a key holds an address and an email, neither unbounded,
+/// but the store's column is.
+const MAX_KEY_BYTES: usize = 200;
+
 impl Throttle {
-    pub fn new(limit: RateLimit) -> Throttle {
+    pub fn new(scope: &'static str, limit: RateLimit, counter: Arc<dyn RateCounter>) -> Throttle {
         Throttle {
+            scope,
             limit,
-            windows: Mutex::new(HashMap::new()),
+            counter,
         }
     }
 
-    /// Counts one event for `key`, unless the limit is already reached.
-    pub fn hit(&self, key: &str) -> Result<(), Throttled> {
-        self.count(key, true)
+    fn key(&self, key: &str) -> String {
+        if key.len() <= MAX_KEY_BYTES {
+            return format!("{}:{key}", self.scope);
+        }
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(key.as_bytes());
+        let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+        format!("{}:sha256:{hex}", self.scope)
     }
 
-    /// Whether `key` is still under the limit, without counting anything.
-    pub fn check(&self, key: &str) -> Result<(), Throttled> {
-        self.count(key, false)
-    }
-
-    /// How many events `key` has in its current window.
-    pub fn count_of(&self, key: &str) -> u32 {
-        let Ok(windows) = self.windows.lock() else {
-            return 0;
-        };
-        windows
-            .get(key)
-            .filter(|window| window.started.elapsed() < self.limit.per)
-            .map_or(0, |window| window.count)
-    }
-
-    fn count(&self, key: &str, counting: bool) -> Result<(), Throttled> {
+    /// Counts one event for `key`; refused once the window holds more than the limit.
+    pub async fn hit(&self, key: &str) -> Result<(), Throttled> {
         if self.limit.max == 0 {
             return Ok(());
         }
-        let now = Instant::now();
-        let Ok(mut windows) = self.windows.lock() else {
+        match self.counter.hit(&self.key(key), self.limit.per).await {
+            Ok(window) if window.count > self.limit.max => Err(Throttled {
+                retry_after: window.ends_in,
+            }),
+            Ok(_) => Ok(()),
+            Err(error) => {
+                tracing::warn!(%error, scope = self.scope, "cannot count for a throttle; let through");
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether `key` is still under the limit, without counting anything.
+    pub async fn check(&self, key: &str) -> Result<(), Throttled> {
+        if self.limit.max == 0 {
             return Ok(());
-        };
-        if windows.len() >= MAX_KEYS && !windows.contains_key(key) {
-            let per = self.limit.per;
-            windows.retain(|_, window| now.duration_since(window.started) < per);
         }
-        let window = windows.entry(key.to_string()).or_insert(Window {
-            started: now,
-            count: 0,
-        });
-        let age = now.duration_since(window.started);
-        if age >= self.limit.per {
-            *window = Window {
-                started: now,
-                count: 0,
-            };
-        }
+        let window = self.peek(key).await;
         if window.count >= self.limit.max {
-            let retry_after = self
-                .limit
-                .per
-                .saturating_sub(now.duration_since(window.started));
-            return Err(Throttled { retry_after });
+            Err(Throttled {
+                retry_after: window.ends_in,
+            })
+        } else {
+            Ok(())
         }
-        if counting {
-            window.count += 1;
+    }
+
+    /// How many events `key` has in its current window.
+    pub async fn count_of(&self, key: &str) -> u32 {
+        self.peek(key).await.count
+    }
+
+    async fn peek(&self, key: &str) -> WindowCount {
+        match self.counter.peek(&self.key(key), self.limit.per).await {
+            Ok(window) => window,
+            Err(error) => {
+                tracing::warn!(%error, scope = self.scope, "cannot read a throttle; let through");
+                WindowCount::NONE
+            }
         }
-        Ok(())
     }
 }
 
@@ -216,24 +216,42 @@ pub struct Throttles {
 const LOW_PRIORITY_AFTER_A_FAILURE: Duration = Duration::from_secs(15 * 60);
 
 impl Throttles {
-    pub fn new(limits: Limits) -> Throttles {
+    pub fn new(limits: Limits, counter: Arc<dyn RateCounter>) -> Throttles {
+        let throttle = |scope, limit| Throttle::new(scope, limit, counter.clone());
         Throttles {
-            password_attempts_per_address: Throttle::new(limits.password_attempts_per_address),
-            login_failures_per_account_and_address: Throttle::new(
+            password_attempts_per_address: throttle(
+                "password-attempts",
+                limits.password_attempts_per_address,
+            ),
+            login_failures_per_account_and_address: throttle(
+                "login-failures-from",
                 limits.login_failures_per_account_and_address,
             ),
-            login_failures_per_account: Throttle::new(limits.login_failures_per_account),
-            password_changes_per_account: Throttle::new(limits.password_changes_per_account),
-            registrations_per_address: Throttle::new(limits.registrations_per_address),
-            profile_changes_per_customer: Throttle::new(limits.profile_changes_per_customer),
-            bookings_per_customer: Throttle::new(limits.bookings_per_customer),
-            booking_lookup_failures_per_caller: Throttle::new(
+            login_failures_per_account: throttle(
+                "login-failures",
+                limits.login_failures_per_account,
+            ),
+            password_changes_per_account: throttle(
+                "password-changes",
+                limits.password_changes_per_account,
+            ),
+            registrations_per_address: throttle("registrations", limits.registrations_per_address),
+            profile_changes_per_customer: throttle(
+                "profile-changes",
+                limits.profile_changes_per_customer,
+            ),
+            bookings_per_customer: throttle("bookings", limits.bookings_per_customer),
+            booking_lookup_failures_per_caller: throttle(
+                "booking-lookup-failures",
                 limits.booking_lookup_failures_per_caller,
             ),
-            password_failures_per_address: Throttle::new(RateLimit {
-                max: u32::MAX,
-                per: LOW_PRIORITY_AFTER_A_FAILURE,
-            }),
+            password_failures_per_address: throttle(
+                "password-failures",
+                RateLimit {
+                    max: u32::MAX,
+                    per: LOW_PRIORITY_AFTER_A_FAILURE,
+                },
+            ),
             limits,
         }
     }
@@ -241,34 +259,42 @@ impl Throttles {
     /// Whether a login of `account` from `address` may be tried: refused once that address has
     /// failed on that account too often, or once the account has failed too often from
     /// anywhere and this address is one of those that failed.
-    pub fn login_may_try(&self, account: &str, address: &str) -> Result<(), Throttled> {
+    pub async fn login_may_try(&self, account: &str, address: &str) -> Result<(), Throttled> {
         let pair = account_at(account, address);
-        self.login_failures_per_account_and_address.check(&pair)?;
-        if self.login_failures_per_account_and_address.count_of(&pair) > 0 {
-            self.login_failures_per_account.check(account)?;
+        self.login_failures_per_account_and_address
+            .check(&pair)
+            .await?;
+        if self
+            .login_failures_per_account_and_address
+            .count_of(&pair)
+            .await
+            > 0
+        {
+            self.login_failures_per_account.check(account).await?;
         }
         Ok(())
     }
 
     /// Counts a failed login of `account` from `address`.
-    pub fn login_failed(&self, account: &str, address: &str) {
+    pub async fn login_failed(&self, account: &str, address: &str) {
         let _ = self
             .login_failures_per_account_and_address
-            .hit(&account_at(account, address));
-        let _ = self.login_failures_per_account.hit(account);
-        self.password_check_failed(address);
+            .hit(&account_at(account, address))
+            .await;
+        let _ = self.login_failures_per_account.hit(account).await;
+        self.password_check_failed(address).await;
     }
 
     /// Counts a failed password check from `address` (a wrong password at login or as the
     /// old password of a change).
-    pub fn password_check_failed(&self, address: &str) {
-        let _ = self.password_failures_per_address.hit(address);
+    pub async fn password_check_failed(&self, address: &str) {
+        let _ = self.password_failures_per_address.hit(address).await;
     }
 
     /// The priority of a login's or a password change's check from `address`: low once the
     /// address has failed one lately, so that a flood of guesses cannot take every place.
-    pub fn check_priority(&self, address: &str) -> CheckPriority {
-        if self.password_failures_per_address.count_of(address) > 0 {
+    pub async fn check_priority(&self, address: &str) -> CheckPriority {
+        if self.password_failures_per_address.count_of(address).await > 0 {
             CheckPriority::Low
         } else {
             CheckPriority::Normal
@@ -348,22 +374,24 @@ mod tests {
         assert_eq!(client_address(None, Some("1.2.3.4"), &[]), "unknown");
     }
 
-    #[test]
-    fn a_throttle_counts_per_key_and_tells_when_to_come_back() {
-        let throttle = Throttle::new(RateLimit {
-            max: 2,
-            per: Duration::from_secs(60),
-        });
-        assert!(throttle.hit("a").is_ok());
-        assert!(throttle.check("a").is_ok(), "checking counts nothing");
-        assert!(throttle.hit("a").is_ok());
-        let refused = throttle.hit("a").unwrap_err();
+    fn counting(max: u32, per: Duration) -> Throttle {
+        let counter = Arc::new(crate::memory::InProcessRateCounter::new());
+        Throttle::new("test", RateLimit { max, per }, counter)
+    }
+
+    #[tokio::test]
+    async fn a_throttle_counts_per_key_and_tells_when_to_come_back() {
+        let throttle = counting(2, Duration::from_secs(60));
+        assert!(throttle.hit("a").await.is_ok());
+        assert!(throttle.check("a").await.is_ok(), "checking counts nothing");
+        assert!(throttle.hit("a").await.is_ok());
+        let refused = throttle.hit("a").await.unwrap_err();
         assert!(
             refused.retry_after <= Duration::from_secs(60)
                 && refused.retry_after > Duration::from_secs(50)
         );
-        assert!(throttle.check("a").is_err());
-        assert!(throttle.hit("b").is_ok(), "keys are counted apart");
+        assert!(throttle.check("a").await.is_err());
+        assert!(throttle.hit("b").await.is_ok(), "keys are counted apart");
         let failure = ApiFailure::from(
             refused.into_failure(Localized::new("login attempts", "percobaan masuk")),
         );
@@ -373,21 +401,27 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_window_ends_and_zero_means_no_limit() {
-        let throttle = Throttle::new(RateLimit {
-            max: 1,
-            per: Duration::from_millis(0),
-        });
-        assert!(throttle.hit("a").is_ok());
+    #[tokio::test]
+    async fn a_window_ends_and_zero_means_no_limit() {
+        let throttle = counting(1, Duration::from_millis(0));
+        assert!(throttle.hit("a").await.is_ok());
         assert!(
-            throttle.hit("a").is_ok(),
+            throttle.hit("a").await.is_ok(),
             "a window of no length is over at once"
         );
-        let unlimited = Throttle::new(RateLimit {
-            max: 0,
-            per: Duration::from_secs(60),
-        });
-        assert!((0..1000).all(|_| unlimited.hit("a").is_ok()));
+        let unlimited = counting(0, Duration::from_secs(60));
+        for _ in 0..1000 {
+            assert!(unlimited.hit("a").await.is_ok());
+        }
+    }
+
+    #[tokio::test]
+    async fn long_keys_are_hashed_and_still_counted_apart() {
+        let throttle = counting(1, Duration::from_secs(60));
+        let long = "a".repeat(5000);
+        assert!(throttle.key(&long).len() < 100);
+        assert!(throttle.hit(&long).await.is_ok());
+        assert!(throttle.hit(&long).await.is_err());
+        assert!(throttle.hit(&format!("{long}b")).await.is_ok());
     }
 }

@@ -71,6 +71,8 @@ pub struct Services {
     pub tickets: Arc<dyn application::ports::TicketSigner>,
     /// Checking guests in by their signed tickets.
     pub door: application::door::DoorService,
+    /// Where the throttles count: shared by every process on PostgreSQL.
+    pub rate_counter: Arc<dyn application::ports::RateCounter>,
 }
 
 /// How the HTTP layer is set up.
@@ -206,7 +208,10 @@ type Apis = (
 
 /// The OpenAPI service: every operation of the contract.
 pub fn api_service(services: Arc<Services>, settings: &HttpSettings) -> OpenApiService<Apis, ()> {
-    let throttles = Arc::new(limits::Throttles::new(settings.limits.clone()));
+    let throttles = Arc::new(limits::Throttles::new(
+        settings.limits.clone(),
+        services.rate_counter.clone(),
+    ));
     let links = pictures::PictureLinks::new(settings.public_base_url.as_deref());
     let apis = (
         users::UsersApi::new(services.clone(), throttles.clone(), links.clone()),

@@ -397,6 +397,7 @@ impl UsersApi {
         self.throttles
             .registrations_per_address
             .hit(&address)
+            .await
             .map_err(|throttled| {
                 throttled.into_failure(Localized::new(
                     "sign-ups from your address",
@@ -435,12 +436,14 @@ impl UsersApi {
         self.throttles
             .password_attempts_per_address
             .hit(&address)
+            .await
             .map_err(too_many)?;
         let account = body.0.email.trim().to_lowercase();
         self.throttles
             .login_may_try(&account, &address)
+            .await
             .map_err(too_many)?;
-        let priority = self.throttles.check_priority(&address);
+        let priority = self.throttles.check_priority(&address).await;
         let logged_in = match self
             .services
             .users
@@ -451,7 +454,7 @@ impl UsersApi {
             Err(error) => {
                 if error == LoginError::InvalidCredentials {
                     // Counted after the fact: the limit is on failures, so a right password passes.
-                    self.throttles.login_failed(&account, &address);
+                    self.throttles.login_failed(&account, &address).await;
                 }
                 return Err(error.into());
             }
@@ -523,6 +526,7 @@ impl UsersApi {
             self.throttles
                 .profile_changes_per_customer
                 .hit(&actor.id.to_string())
+                .await
                 .map_err(|throttled| {
                     throttled.into_failure(Localized::new("profile changes", "perubahan profil"))
                 })?;
@@ -578,6 +582,7 @@ impl UsersApi {
         self.throttles
             .password_attempts_per_address
             .hit(&address)
+            .await
             .map_err(|throttled| {
                 throttled.into_failure(Localized::new(
                     "password attempts from your address",
@@ -588,6 +593,7 @@ impl UsersApi {
         self.throttles
             .password_changes_per_account
             .hit(&actor.id.to_string())
+            .await
             .map_err(|throttled| {
                 throttled.into_failure(Localized::new("password changes", "perubahan kata sandi"))
             })?;
@@ -595,21 +601,20 @@ impl UsersApi {
             old_password: body.0.old_password.map(String::from),
             new_password: body.0.new_password.into(),
         };
-        self.services
+        let changed = self
+            .services
             .users
             .change_password(
                 &actor,
                 UserId(id.0),
                 change,
-                self.throttles.check_priority(&address),
+                self.throttles.check_priority(&address).await,
             )
-            .await
-            .map_err(|error| {
-                if error == ChangePasswordError::WrongOldPassword {
-                    self.throttles.password_check_failed(&address);
-                }
-                error
-            })?;
+            .await;
+        if changed == Err(ChangePasswordError::WrongOldPassword) {
+            self.throttles.password_check_failed(&address).await;
+        }
+        changed?;
         Ok(Json(MessageResponse {
             message: Localized::new(
                 "Password changed; please log in again",

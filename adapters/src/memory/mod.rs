@@ -15,6 +15,9 @@ mod audit;
 mod bookings;
 mod events;
 mod idempotency;
+mod rate_counter;
+
+pub use rate_counter::InProcessRateCounter;
 mod state;
 mod users;
 

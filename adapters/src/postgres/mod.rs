@@ -14,6 +14,7 @@ mod audit;
 mod bookings;
 mod events;
 mod idempotency;
+mod rate_counter;
 mod rows;
 mod seat_signals;
 mod users;
