@@ -113,6 +113,7 @@ macro_rules! store_contract_tests {
             paying_confirms_once_and_records_the_change,
             cancelling_releases_a_hold_and_refunds_a_payment,
             a_ticket_is_checked_in_once,
+            the_instants_where_a_rule_turns_are_decided_the_same_way,
             a_lapsed_hold_frees_its_seats_on_the_next_read,
             the_seat_map_version_moves_with_every_seat_change,
             expire_lapsed_expires_exactly_the_lapsed_holds,
@@ -2091,6 +2092,82 @@ pub async fn cancelling_releases_a_hold_and_refunds_a_payment(factory: &dyn Stor
     );
     let everyone: Vec<UserId> = people.iter().map(|p| p.id).collect();
     assert_books_agree(&stores, &[event], &everyone, now() + minutes(20)).await;
+}
+
+/// The instants where a rule's answer turns: a phase's first and last instant, the instant after
+/// it, a hold's expiry, the show's start. Both stores answer as the domain decides (it sells at a
+/// window's both ends), never with a store error.
+pub async fn the_instants_where_a_rule_turns_are_decided_the_same_way(factory: &dyn StoreFactory) {
+    let stores = factory.fresh().await;
+    let date = now() + days(30);
+    let (start, end) = (now() - days(1), date - minutes(60));
+    let input = EventInput {
+        phases: vec![phase("Normal", 100_000, 20, start, end)],
+        ..show("Batas Waktu", "Gedung Kesenian", date)
+    };
+    let event = create_event(&stores, input).await.event.id;
+    let seats = seat_ids(&stores, event).await;
+    let ari = customer(&stores, "Ari Wibowo").await;
+    let second = Duration::seconds(1);
+    let at = |instant: Timestamp, seat: usize| {
+        let request = request(&ari, event, &seats[seat..=seat]);
+        let bookings = Arc::clone(&stores.bookings);
+        async move { bookings.place(request, generous(), instant).await }
+    };
+
+    at(start, 0).await.expect("the phase's first instant sells");
+    at(end, 1).await.expect("the phase's last instant sells");
+    assert!(
+        matches!(
+            at(end + second, 2).await,
+            Err(PlaceBookingError::Rejected(_))
+        ),
+        "the instant after the phase is refused as the domain says"
+    );
+    assert!(matches!(
+        at(start - second, 2).await,
+        Err(PlaceBookingError::Rejected(_))
+    ));
+
+    // A hold is paid until the instant before it expires, not at it.
+    let held = at(end - minutes(30), 3).await.expect("a hold");
+    let expiry = held.booking.expires_at;
+    assert_eq!(
+        stores
+            .bookings
+            .pay(&held.booking.code, payment(100_000), expiry)
+            .await
+            .map(|receipt| receipt.booking.booking.status),
+        Err(BookingCommandError::Rejected(PayRejection::NotPending {
+            status: BookingStatus::Expired
+        }))
+    );
+    let held = at(end - minutes(30), 4).await.expect("a hold");
+    let paid = stores
+        .bookings
+        .pay(
+            &held.booking.code,
+            payment(100_000),
+            held.booking.expires_at - second,
+        )
+        .await
+        .expect("paid the instant before it expires");
+
+    // A paid booking can be cancelled until the show starts, not at its first instant.
+    assert_eq!(
+        stores
+            .bookings
+            .cancel(&paid.booking.booking.code, date)
+            .await
+            .map(|details| details.booking.status),
+        Err(BookingCommandError::Rejected(CancelRejection::EventStarted))
+    );
+    let cancelled = stores
+        .bookings
+        .cancel(&paid.booking.booking.code, date - second)
+        .await
+        .expect("cancelled the instant before the show");
+    assert_eq!(cancelled.booking.status, BookingStatus::Cancelled);
 }
 
 pub async fn a_ticket_is_checked_in_once(factory: &dyn StoreFactory) {
