@@ -144,10 +144,11 @@ impl Throttle {
         }
     }
 
-    /// Whether `key` is still under the limit, without counting anything.
-    pub async fn check(&self, key: &str) -> Result<(), Throttled> {
+    /// Whether `key` is still under the limit, without counting anything; if so, the events it
+    /// has in its window (none when there is no limit: nothing is counted then).
+    pub async fn check(&self, key: &str) -> Result<u32, Throttled> {
         if self.limit.max == 0 {
-            return Ok(());
+            return Ok(0);
         }
         let window = self.peek(key).await;
         if window.count >= self.limit.max {
@@ -155,7 +156,7 @@ impl Throttle {
                 retry_after: window.ends_in,
             })
         } else {
-            Ok(())
+            Ok(window.count)
         }
     }
 
@@ -261,15 +262,11 @@ impl Throttles {
     /// anywhere and this address is one of those that failed.
     pub async fn login_may_try(&self, account: &str, address: &str) -> Result<(), Throttled> {
         let pair = account_at(account, address);
-        self.login_failures_per_account_and_address
+        let failed_here = self
+            .login_failures_per_account_and_address
             .check(&pair)
             .await?;
-        if self
-            .login_failures_per_account_and_address
-            .count_of(&pair)
-            .await
-            > 0
-        {
+        if failed_here > 0 {
             self.login_failures_per_account.check(account).await?;
         }
         Ok(())
