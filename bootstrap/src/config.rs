@@ -200,22 +200,58 @@ pub fn one_line(error: &clap::Error) -> String {
     let variable = value_name.trim_matches(['<', '>']);
     line = line.replace(&format!("'{argument}'"), &format!("{variable} ({flag})"));
     if let Some(ContextValue::String(value)) = error.get(ContextKind::InvalidValue) {
-        if is_secret(variable) || variable == "TICKET_SIGNING_KEY" || variable == "DATABASE_URL" {
+        let secret = setting_variables()
+            .iter()
+            .any(|setting| setting.secret && setting.variable == variable);
+        if secret {
             line = line.replace(&format!("'{value}'"), "(not shown)");
         }
     }
     line
 }
 
-/// Each setting's environment variable and its flag (`APP_PORT`, `app-port`), in help order.
-pub fn setting_variables() -> Vec<(String, String)> {
+/// A setting as the environment names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingVariable {
+    /// `APP_PORT`.
+    pub variable: String,
+    /// `app-port`.
+    pub flag: String,
+    /// Its value is never shown (the settings that hide their values in `--help`): taken as
+    /// written, and left out of error lines.
+    pub secret: bool,
+}
+
+/// Every setting's environment variable and flag, in help order.
+pub fn setting_variables() -> Vec<SettingVariable> {
     Settings::augment_args(clap::Command::new("wartawa"))
         .get_arguments()
         .filter_map(|arg| {
-            let variable = arg.get_env()?.to_string_lossy().into_owned();
-            Some((variable, arg.get_long()?.to_string()))
+            Some(SettingVariable {
+                variable: arg.get_env()?.to_string_lossy().into_owned(),
+                flag: arg.get_long()?.to_string(),
+                secret: arg.is_hide_env_values_set(),
+            })
         })
         .collect()
+}
+
+/// A setting's value as WarTawa reads it from `lookup`: blank is unset, blanks around a value do
+/// not count (a secret is taken as written), and `DB_URL` stands in for an unset `DATABASE_URL`.
+fn read_setting(
+    setting: &SettingVariable,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Option<String> {
+    let value = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+    let given = match setting.variable.as_str() {
+        "DATABASE_URL" => value("DATABASE_URL").or_else(|| value("DB_URL")),
+        variable => value(variable),
+    }?;
+    Some(if setting.secret {
+        given
+    } else {
+        given.trim().to_string()
+    })
 }
 
 /// Makes the process environment what the settings are read from: loads `.env` (what is set
@@ -229,23 +265,17 @@ pub fn prepare_environment() -> Result<Vec<String>, ConfigError> {
         Err(error) if error.not_found() => {}
         Err(error) => return Err(ConfigError::DotEnv(error.to_string())),
     }
-    let present = |name: &str| {
-        std::env::var_os(name).filter(|value| !value.to_string_lossy().trim().is_empty())
-    };
-    if present("DATABASE_URL").is_none() {
-        if let Some(url) = present("DB_URL") {
-            std::env::set_var("DATABASE_URL", url);
-        }
-    }
-    for (variable, _) in setting_variables() {
-        let Some(value) = std::env::var_os(&variable) else {
+    // Lossy, so that a value that is not UTF-8 is reported as bad rather than ignored.
+    let environment =
+        |name: &str| std::env::var_os(name).map(|value| value.to_string_lossy().into_owned());
+    for setting in setting_variables() {
+        let read = read_setting(&setting, &environment);
+        if read == environment(&setting.variable) {
             continue;
-        };
-        let text = value.to_string_lossy();
-        if text.trim().is_empty() {
-            std::env::remove_var(&variable);
-        } else if !is_secret(&variable) && text.trim() != text {
-            std::env::set_var(&variable, text.trim());
+        }
+        match read {
+            Some(value) => std::env::set_var(&setting.variable, value),
+            None => std::env::remove_var(&setting.variable),
         }
     }
     let names: Vec<String> = std::env::vars_os()
@@ -254,16 +284,12 @@ pub fn prepare_environment() -> Result<Vec<String>, ConfigError> {
     Ok(unrecognised_variables(&names))
 }
 
-fn is_secret(variable: &str) -> bool {
-    matches!(variable, "JWT_SECRET" | "ADMIN_PASSWORD")
-}
-
 /// A warning for each of `names` that is not a variable WarTawa reads but starts like one
 /// (`APP_PROT`) or is one or two letters away from one (`DATABSE_URL`).
 pub fn unrecognised_variables(names: &[String]) -> Vec<String> {
     let known: BTreeSet<String> = setting_variables()
         .into_iter()
-        .map(|(variable, _)| variable)
+        .map(|setting| setting.variable)
         .chain(OTHER_VARIABLES.map(String::from))
         .collect();
     names
@@ -292,20 +318,10 @@ impl Config {
     /// be (blank is unset, blanks around a value do not count, `DB_URL` stands in for an unset
     /// `DATABASE_URL`), with the same parsers and rules.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let value = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
         let mut arguments = vec!["wartawa".to_string()];
-        for (variable, flag) in setting_variables() {
-            let given = match variable.as_str() {
-                "DATABASE_URL" => value("DATABASE_URL").or_else(|| value("DB_URL")),
-                _ => value(&variable),
-            };
-            if let Some(given) = given {
-                let given = if is_secret(&variable) {
-                    given
-                } else {
-                    given.trim().to_string()
-                };
-                arguments.push(format!("--{flag}={given}"));
+        for setting in setting_variables() {
+            if let Some(given) = read_setting(&setting, &lookup) {
+                arguments.push(format!("--{}={given}", setting.flag));
             }
         }
         // Only what `lookup` gives: the process's own variables are not read here.
@@ -890,7 +906,7 @@ mod tests {
             .lines()
             .filter(|line| line.starts_with("| `"))
             .collect();
-        for (variable, _) in setting_variables() {
+        for SettingVariable { variable, .. } in setting_variables() {
             assert!(
                 rows.iter().any(|row| row
                     .split('|')

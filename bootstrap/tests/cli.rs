@@ -66,7 +66,9 @@ fn help_and_version_explain_the_commands() {
 #[test]
 fn serve_help_documents_every_setting_and_its_variable() {
     let help = text(&wartawa(&["serve", "--help"], &[]).stdout);
-    for (variable, flag) in bootstrap::config::setting_variables() {
+    for bootstrap::config::SettingVariable { variable, flag, .. } in
+        bootstrap::config::setting_variables()
+    {
         assert!(
             help.contains(&format!("--{flag}")) && help.contains(&format!("[env: {variable}")),
             "{variable} (--{flag}) is not in serve --help"
