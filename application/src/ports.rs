@@ -538,7 +538,9 @@ pub trait RateCounter: Send + Sync {
     /// The count of `key`'s window now, counting nothing.
     async fn peek(&self, key: &str, window: std::time::Duration)
         -> Result<WindowCount, StoreError>;
-    /// Forgets windows that ended `older_than` ago or more (only keeps the store small).
+    /// Forgets ended windows: at least those that started `older_than` ago or more, which must
+    /// be longer than any window (only keeps the store small; a store may forget every ended
+    /// window).
     async fn forget_ended(&self, older_than: std::time::Duration) -> Result<u64, StoreError>;
 }
 

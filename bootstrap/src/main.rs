@@ -223,8 +223,8 @@ async fn sweep_lapsed_holds(
     let mut ticks = tokio::time::interval(EXPIRY_SWEEP_EVERY);
     for tick in 0u64.. {
         ticks.tick().await;
-        // The throttles' longest window is an hour: windows ended two hours ago are forgotten,
-        // every few minutes.
+        // The throttles' longest window is an hour: windows that started two hours ago have
+        // ended, and are forgotten every few minutes.
         if tick % 20 == 0 {
             if let Err(error) = services
                 .rate_counter
