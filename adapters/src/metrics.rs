@@ -40,6 +40,8 @@ pub const DATABASE_CONNECTIONS_IDLE: &str = "wartawa_database_connections_idle";
 pub const DATABASE_ACQUIRE: &str = "wartawa_database_acquire_seconds";
 /// The connections the pool may open.
 pub const DATABASE_CONNECTIONS_MAX: &str = "wartawa_database_connections_max";
+/// Bookings and payments one sale batch of a show wrote together (PostgreSQL).
+pub const SALE_BATCH_SIZE: &str = "wartawa_sale_batch_requests";
 /// Password hashes and checks running or waiting for a core.
 pub const PASSWORD_CHECKS_IN_FLIGHT: &str = "wartawa_password_checks_in_flight";
 
@@ -47,6 +49,9 @@ pub const PASSWORD_CHECKS_IN_FLIGHT: &str = "wartawa_password_checks_in_flight";
 const DURATION_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+
+/// Requests in a sale batch: one alone, up to the bound of a batch.
+const SALE_BATCH_BUCKETS: [f64; 7] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
 
 /// The process's recorder, installed on first use.
 pub fn handle() -> &'static PrometheusHandle {
@@ -58,6 +63,11 @@ pub fn handle() -> &'static PrometheusHandle {
             .set_buckets_for_metric(
                 Matcher::Full(DATABASE_ACQUIRE.to_string()),
                 &DURATION_BUCKETS,
+            )
+            .expect("the buckets are not empty")
+            .set_buckets_for_metric(
+                Matcher::Full(SALE_BATCH_SIZE.to_string()),
+                &SALE_BATCH_BUCKETS,
             )
             .expect("the buckets are not empty")
             .build_recorder();
@@ -141,6 +151,10 @@ fn describe() {
     describe_gauge!(
         DATABASE_CONNECTIONS_MAX,
         "Database connections the pool may open"
+    );
+    describe_histogram!(
+        SALE_BATCH_SIZE,
+        "Bookings and payments of one show written in one transaction"
     );
     describe_gauge!(
         PASSWORD_CHECKS_IN_FLIGHT,

@@ -164,7 +164,7 @@ impl Booking {
 
     /// Whether this booking is a pending hold whose time has run out.
     pub fn hold_has_lapsed(&self, now: Timestamp) -> bool {
-        self.status == BookingStatus::Pending && now >= self.expires_at
+        self.status == BookingStatus::Pending && hold_runs_out_by(self.expires_at, now)
     }
 
     /// The status as of `now`: a lapsed hold reads as expired even before the store records it.
@@ -344,6 +344,17 @@ impl BookingPolicy {
     }
 }
 
+/// Whether a hold that expires at `expires_at` has run out at `now`: at its expiry instant it has.
+fn hold_runs_out_by(expires_at: Timestamp, now: Timestamp) -> bool {
+    now >= expires_at
+}
+
+/// The latest expiry of a hold that has run out at `now`: a store looks for lapsed holds among
+/// the pending ones expiring at or before it, and lets [`Booking::expire`] decide each.
+pub fn latest_lapsed_expiry(now: Timestamp) -> Timestamp {
+    now
+}
+
 /// One of the customer's bookings of the event that was never paid, as the abandoned-hold rule
 /// reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -360,7 +371,9 @@ impl UnpaidBooking {
         match self.status {
             BookingStatus::Cancelled => self.cancelled_at,
             BookingStatus::Expired => Some(self.expires_at),
-            BookingStatus::Pending if self.expires_at <= now => Some(self.expires_at),
+            BookingStatus::Pending if hold_runs_out_by(self.expires_at, now) => {
+                Some(self.expires_at)
+            }
             BookingStatus::Pending | BookingStatus::Confirmed => None,
         }
     }
@@ -927,6 +940,22 @@ mod tests {
             amount: Money::rupiah(amount),
             method: "Cash".into(),
         }
+    }
+
+    #[test]
+    fn the_lapsed_holds_a_store_selects_are_those_expire_ends() {
+        let hold = booking();
+        let at = |instant: Timestamp| {
+            let mut booking = hold.clone();
+            (
+                booking.expire(instant),
+                booking.expires_at <= latest_lapsed_expiry(instant),
+            )
+        };
+        let expiry = hold.expires_at;
+        assert_eq!(at(expiry - Duration::microseconds(1)), (false, false));
+        assert_eq!(at(expiry), (true, true), "a hold has run out at its expiry");
+        assert_eq!(at(expiry + Duration::microseconds(1)), (true, true));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod event;
 pub mod image;
 pub mod money;
 pub mod payment;
+pub mod sale;
 pub mod seat;
 pub mod ticket;
 pub mod user;

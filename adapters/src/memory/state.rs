@@ -4,11 +4,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use application::views::{BookingDetails, EventSummary, EventView};
-use domain::booking::{Booking, BookingCode, BookingId, BookingStatus};
+use domain::booking::{latest_lapsed_expiry, Booking, BookingCode, BookingId, BookingStatus};
 use domain::event::{Event, EventId, PhaseSales};
 use domain::image::ImageUpload;
 use domain::money::Money;
 use domain::payment::{Payment, PaymentStatus};
+use domain::sale::FigureShare;
 use domain::seat::{Seat, SeatId, SeatStatus};
 use domain::user::UserId;
 use domain::Timestamp;
@@ -92,21 +93,14 @@ pub(super) struct Figures {
 }
 
 impl Figures {
+    /// The booking's share of them, as the domain counts it.
     fn of(booking: &Booking) -> Figures {
-        let confirmed = booking.status == BookingStatus::Confirmed;
-        let quantity = u64::from(booking.quantity());
+        let share = FigureShare::of(booking);
+        let count = |tickets: i64| u64::try_from(tickets).unwrap_or(0);
         Figures {
-            tickets_sold: if confirmed { quantity } else { 0 },
-            revenue: if confirmed {
-                booking.total_price
-            } else {
-                Money::ZERO
-            },
-            checked_in: if booking.checked_in_at.is_some() {
-                quantity
-            } else {
-                0
-            },
+            tickets_sold: count(share.tickets_sold),
+            revenue: share.revenue,
+            checked_in: count(share.tickets_checked_in),
         }
     }
 
@@ -288,7 +282,7 @@ impl State {
     pub fn expire_lapsed(&mut self, now: Timestamp) -> u64 {
         let lapsed: Vec<BookingId> = self
             .pending_by_expiry
-            .range(..=(now, BookingId(i64::MAX)))
+            .range(..=(latest_lapsed_expiry(now), BookingId(i64::MAX)))
             .map(|(_, id)| *id)
             .collect();
         let mut expired = 0;

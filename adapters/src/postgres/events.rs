@@ -8,7 +8,7 @@ use application::ports::{
 };
 use application::views::{EventView, ImageFile, SeatMap, SeatView};
 use domain::audit::{AuditAction, AuditStamp};
-use domain::booking::{outcome_of_event_cancellation, BookingStatus, CancelOutcome};
+use domain::booking::{latest_lapsed_expiry, CancelOutcome};
 use domain::event::{
     plan_event_update, EventId, EventPatch, EventSnapshot, EventUpdatePlan, NewEvent,
 };
@@ -17,7 +17,11 @@ use domain::seat::layout;
 use domain::Timestamp;
 
 use super::audit::record;
-use super::rows::{event_columns, phase_columns, phases_of, EventRow, PhaseRow, SeatRow};
+use super::rows::{
+    booking_with_seats_select, event_columns, phase_columns, phases_of, BookingWithSeatsRow,
+    EventRow, PhaseRow, SeatRow,
+};
+use super::sale::{expire_lapsed_holds, refund_payments, write_changes_under_lock, BookingChange};
 use super::{corrupt, store_error, PostgresStore};
 
 /// Which events a list shows: `$1` text to find in name or venue, `$2` upcoming only, `$3` now,
@@ -87,44 +91,6 @@ pub(super) async fn phases(
     .map_err(store_error)
 }
 
-/// Expires the event's lapsed holds and gives their seats and quota back, in the caller's
-/// transaction, which must hold the event's lock. Returns how many holds it expired.
-pub(super) async fn expire_lapsed_holds(
-    conn: &mut PgConnection,
-    event: EventId,
-    now: Timestamp,
-) -> Result<u64, StoreError> {
-    // Each shard gives back the holds of its own bookings. The grouping reads every expired
-    // booking (locking it) before any shard is written: bookings before figures, as everywhere.
-    let expired_per_shard: Vec<i64> = sqlx::query_scalar(
-        "WITH expired AS ( \
-             UPDATE bookings SET status = 'expired' \
-             WHERE event_id = $1 AND status = 'pending' AND expires_at <= $2 \
-             RETURNING id, phase_id, quantity \
-         ), per_phase AS ( \
-             SELECT phase_id, sum(quantity) AS tickets FROM expired GROUP BY phase_id \
-         ), released AS ( \
-             UPDATE phases SET sold = phases.sold - per_phase.tickets \
-             FROM per_phase WHERE phases.id = per_phase.phase_id \
-         ), per_shard AS ( \
-             SELECT figure_shard(id) AS shard, count(*) AS holds, sum(quantity) AS tickets \
-             FROM expired GROUP BY 1 \
-         ) \
-         UPDATE event_figures f SET \
-             seats_taken = f.seats_taken - per_shard.tickets, \
-             pending_bookings = f.pending_bookings - per_shard.holds, \
-             seat_map_changes = f.seat_map_changes + 1 \
-         FROM per_shard WHERE f.event_id = $1 AND f.shard = per_shard.shard \
-         RETURNING per_shard.holds",
-    )
-    .bind(event.0)
-    .bind(now)
-    .fetch_all(conn)
-    .await
-    .map_err(store_error)?;
-    Ok(expired_per_shard.iter().sum::<i64>().max(0) as u64)
-}
-
 impl PostgresStore {
     /// Brings the planner's statistics of the seats up to date after an event added many at once.
     /// Until autovacuum gets there (up to a minute later: when the first buyers arrive), plans made
@@ -149,7 +115,7 @@ impl PostgresStore {
             "SELECT DISTINCT event_id FROM bookings \
              WHERE status = 'pending' AND expires_at <= $1 AND ($2::bigint IS NULL OR event_id = $2)",
         )
-        .bind(now)
+        .bind(latest_lapsed_expiry(now))
         .bind(only.map(|event| event.0))
         .fetch_all(&self.pool)
         .await
@@ -193,61 +159,29 @@ async fn cancel_open_bookings(
     event: EventId,
     now: Timestamp,
 ) -> Result<(u64, u64), StoreError> {
-    #[derive(sqlx::FromRow)]
-    struct OpenBooking {
-        id: i64,
-        status: String,
-    }
-    let open: Vec<OpenBooking> = sqlx::query_as(
-        "SELECT id, status FROM bookings WHERE event_id = $1 AND status IN ('pending', 'confirmed') \
-         ORDER BY id FOR UPDATE",
-    )
+    let open: Vec<BookingWithSeatsRow> = sqlx::query_as(concat!(
+        booking_with_seats_select!(),
+        "WHERE b.event_id = $1 AND b.status IN ('pending', 'confirmed') ORDER BY b.id FOR UPDATE OF b"
+    ))
     .bind(event.0)
     .fetch_all(&mut *conn)
     .await
     .map_err(store_error)?;
-    let mut cancelled = Vec::new();
+    let mut changes = Vec::with_capacity(open.len());
     let mut refunded = Vec::new();
-    for booking in &open {
-        let status = BookingStatus::parse(&booking.status)
-            .ok_or_else(|| corrupt("booking status", &booking.status))?;
-        match outcome_of_event_cancellation(status) {
-            Some(CancelOutcome::Refund) => refunded.push(booking.id),
+    for row in open {
+        let before = row.into_details()?.booking;
+        let mut after = before.clone();
+        match after.cancel_with_event(now) {
+            Some(CancelOutcome::Refund) => refunded.push(after.id),
             Some(CancelOutcome::Released) => {}
             None => continue,
         }
-        cancelled.push(booking.id);
+        changes.push(BookingChange { before, after });
     }
-    sqlx::query(
-        "WITH cancelled AS ( \
-             UPDATE bookings SET status = 'cancelled', cancelled_at = $2 WHERE id = ANY($1) \
-             RETURNING phase_id, quantity \
-         ), per_phase AS ( \
-             SELECT phase_id, sum(quantity) AS tickets FROM cancelled GROUP BY phase_id \
-         ) \
-         UPDATE phases SET sold = phases.sold - per_phase.tickets FROM per_phase WHERE phases.id = per_phase.phase_id",
-    )
-    .bind(&cancelled)
-    .bind(now)
-    .execute(&mut *conn)
-    .await
-    .map_err(store_error)?;
-    sqlx::query("UPDATE payments SET status = 'refunded', refunded_at = $2 WHERE booking_id = ANY($1) AND status = 'success'")
-        .bind(&refunded)
-        .bind(now)
-        .execute(&mut *conn)
-        .await
-        .map_err(store_error)?;
-    // Every open booking is gone: nothing is held, pending, sold or earned any more, in any shard.
-    sqlx::query(
-        "UPDATE event_figures SET seats_taken = 0, pending_bookings = 0, tickets_sold = 0, revenue = 0, \
-         seat_map_changes = seat_map_changes + 1 WHERE event_id = $1",
-    )
-    .bind(event.0)
-    .execute(&mut *conn)
-    .await
-    .map_err(store_error)?;
-    Ok((cancelled.len() as u64, refunded.len() as u64))
+    write_changes_under_lock(conn, event, &changes).await?;
+    refund_payments(conn, &refunded, now).await?;
+    Ok((changes.len() as u64, refunded.len() as u64))
 }
 
 /// Stores an uploaded picture as the event's, replacing the one it had.
@@ -689,7 +623,7 @@ impl EventRepository for PostgresStore {
              AND b.status = 'pending' AND b.expires_at <= $2) FROM events e WHERE e.id = $1"
         ))
         .bind(id.0)
-        .bind(now)
+        .bind(latest_lapsed_expiry(now))
         .fetch_optional(&self.pool)
         .await
         .map_err(store_error)?;

@@ -16,6 +16,7 @@ mod events;
 mod idempotency;
 mod rate_counter;
 mod rows;
+mod sale;
 mod seat_signals;
 mod users;
 
@@ -148,11 +149,17 @@ pub async fn migrate(pool: &PgPool) -> Result<(), OpenError> {
 pub struct PostgresStore {
     pool: PgPool,
     codes: Arc<dyn CodeGenerator>,
+    /// Each show's bookings and payments waiting for its writer (see `sale`).
+    sales: Arc<sale::SaleQueues>,
 }
 
 impl PostgresStore {
     pub fn new(pool: PgPool, codes: Arc<dyn CodeGenerator>) -> Self {
-        PostgresStore { pool, codes }
+        PostgresStore {
+            pool,
+            codes,
+            sales: Arc::default(),
+        }
     }
 
     pub fn pool(&self) -> &PgPool {

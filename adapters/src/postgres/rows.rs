@@ -2,10 +2,7 @@
 
 use application::ports::StoreError;
 use application::views::{BookingDetails, EventSummary, EventView};
-use domain::booking::{
-    BookedSeat, Booking, BookingCode, BookingId, BookingSnapshot, BookingStatus, SeatState,
-    UnpaidBooking,
-};
+use domain::booking::{BookedSeat, Booking, BookingCode, BookingId, BookingStatus};
 use domain::event::{Event, EventId, EventStatus, Phase, PhaseId, PhaseSales};
 use domain::image::{EventImage, ImageDigest, ImageMediaType};
 use domain::money::Money;
@@ -16,7 +13,7 @@ use domain::Timestamp;
 
 use super::corrupt;
 
-fn count(value: i32, what: &str) -> Result<u32, StoreError> {
+pub(super) fn count(value: i32, what: &str) -> Result<u32, StoreError> {
     u32::try_from(value).map_err(|_| corrupt(what, format!("negative count {value}")))
 }
 
@@ -434,98 +431,6 @@ impl BookingWithSeatsRow {
             })
             .collect();
         self.booking.into_details(seats, None)
-    }
-}
-
-/// What a booking decision reads, in one row (see `read_place_snapshot`).
-#[derive(sqlx::FromRow)]
-pub(super) struct PlaceSnapshotRow {
-    #[sqlx(flatten)]
-    pub event: EventRow,
-    pub phase_ids: Vec<i64>,
-    pub phase_names: Vec<String>,
-    pub phase_prices: Vec<i64>,
-    pub phase_quotas: Vec<i32>,
-    pub phase_sold: Vec<i32>,
-    pub phase_starts: Vec<Timestamp>,
-    pub phase_ends: Vec<Timestamp>,
-    pub seat_ids: Vec<i64>,
-    pub seat_rows: Vec<i32>,
-    pub seat_numbers: Vec<i32>,
-    /// The status of the open booking holding each seat, or empty.
-    pub seat_holders: Vec<String>,
-    pub held_by_customer: i64,
-    pub has_lapsed_holds: bool,
-    /// The customer's unpaid bookings of the event, as parallel arrays.
-    pub unpaid_statuses: Vec<String>,
-    pub unpaid_expiries: Vec<Timestamp>,
-    pub unpaid_cancellations: Vec<Option<Timestamp>>,
-}
-
-impl PlaceSnapshotRow {
-    /// The domain's snapshot.
-    pub fn into_snapshot(self) -> Result<BookingSnapshot, StoreError> {
-        let event_id = self.event.id;
-        let phases = (0..self.phase_ids.len())
-            .map(|index| {
-                Some(PhaseRow {
-                    id: self.phase_ids[index],
-                    event_id,
-                    name: self.phase_names.get(index)?.clone(),
-                    price: *self.phase_prices.get(index)?,
-                    quota: *self.phase_quotas.get(index)?,
-                    sold: *self.phase_sold.get(index)?,
-                    start_date: *self.phase_starts.get(index)?,
-                    end_date: *self.phase_ends.get(index)?,
-                })
-            })
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| corrupt("phases", "columns of different lengths"))?;
-        let seats = (0..self.seat_ids.len())
-            .map(|index| {
-                let row = SeatRow {
-                    id: self.seat_ids[index],
-                    row_index: *self.seat_rows.get(index)?,
-                    number: *self.seat_numbers.get(index)?,
-                    held_by: self
-                        .seat_holders
-                        .get(index)
-                        .filter(|status| !status.is_empty())
-                        .cloned(),
-                };
-                Some(row)
-            })
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| corrupt("seats", "columns of different lengths"))?
-            .iter()
-            .map(|row| {
-                Ok(SeatState {
-                    seat: row.seat()?,
-                    status: row.status(),
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let view = self.event.into_view(phases)?;
-        Ok(BookingSnapshot {
-            event: view.event,
-            sales: view.sales,
-            seats,
-            tickets_held_by_customer: u32::try_from(self.held_by_customer).unwrap_or(u32::MAX),
-            unpaid_bookings_of_customer: self
-                .unpaid_statuses
-                .iter()
-                .zip(&self.unpaid_expiries)
-                .zip(&self.unpaid_cancellations)
-                .map(|((status, expires_at), cancelled_at)| {
-                    Ok(UnpaidBooking {
-                        status: BookingStatus::parse(status)
-                            .ok_or_else(|| corrupt("booking status", status))?,
-                        expires_at: *expires_at,
-                        cancelled_at: *cancelled_at,
-                    })
-                })
-                .collect::<Result<_, StoreError>>()?,
-        })
     }
 }
 

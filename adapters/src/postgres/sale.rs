@@ -1,0 +1,1237 @@
+//! The sale in PostgreSQL: bookings and payments of one show, decided by the domain and written
+//! together.
+//!
+//! Every booking and payment of a show goes through the show's queue in this process. The first
+//! request to find the queue empty starts its writer at once (a lone request waits for nobody);
+//! requests that arrive while the writer is busy wait in the queue and are taken together, up to
+//! [`MOST_COMMANDS_PER_BATCH`], as one batch: one transaction, one lock of the show's row (which
+//! orders the batches of several processes), one read of the show, each request decided in turn
+//! by the domain ([`ShowSale`], `Booking::pay`) against what the ones before it left, one write of
+//! everything accepted, one commit. Each request gets its own answer: a refused one refuses only
+//! itself.
+//!
+//! The writes state no rule: they insert what the domain decided and move the counters by what it
+//! computed ([`FiguresChange`]), each compared-and-set on the facts the decisions read (a
+//! booking's status and check-in, a phase's sold tickets); if a fact moved, the batch is read and
+//! decided again. The schema stays the last line of defence (a seat in one open booking, a phase
+//! within its quota).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use sqlx::PgConnection;
+use tokio::sync::oneshot;
+
+use application::ports::{
+    BookingCommandError, CodeGenerator, PaymentReceipt, PlaceBookingError, StoreError,
+};
+use application::views::{BookingDetails, EventSummary};
+use domain::booking::{
+    latest_lapsed_expiry, Booking, BookingCode, BookingDecision, BookingId, BookingPolicy,
+    BookingRequest, BookingStatus, PayRejection, SeatState,
+};
+use domain::event::{EventId, PhaseId, PhaseSales};
+use domain::payment::{Payment, PaymentId, PaymentInput, PaymentStatus};
+use domain::sale::{CustomerBooking, CustomerTickets, FiguresChange, ShowSale};
+use domain::user::UserId;
+use domain::Timestamp;
+
+use super::rows::{
+    booking_with_seats_select, count, event_columns, BookingWithSeatsRow, EventRow, PhaseRow,
+    SeatRow,
+};
+use super::{corrupt, store_error, PostgresStore};
+
+/// The most requests one batch decides and writes: bounds a batch's transaction and the time the
+/// last of its requests waits for the first.
+pub(super) const MOST_COMMANDS_PER_BATCH: usize = 64;
+
+/// How many times a batch is read, decided and written before its requests are answered busy. A
+/// batch is read again only when a fact it was decided on moved under it: a writer that did not
+/// take the show's lock.
+const BATCH_ATTEMPTS: usize = 8;
+
+/// A request waiting for the show's writer.
+pub(super) enum SaleCommand {
+    Place {
+        request: BookingRequest,
+        policy: BookingPolicy,
+        now: Timestamp,
+        reply: oneshot::Sender<Result<BookingDetails, PlaceBookingError>>,
+    },
+    Pay {
+        booking: BookingId,
+        payment: PaymentInput,
+        now: Timestamp,
+        reply: oneshot::Sender<Result<PaymentReceipt, BookingCommandError<PayRejection>>>,
+    },
+}
+
+impl SaleCommand {
+    fn now(&self) -> Timestamp {
+        match self {
+            SaleCommand::Place { now, .. } | SaleCommand::Pay { now, .. } => *now,
+        }
+    }
+}
+
+/// What a batch answers one request.
+enum Answer {
+    Placed(Result<BookingDetails, PlaceBookingError>),
+    Paid(Result<PaymentReceipt, BookingCommandError<PayRejection>>),
+}
+
+/// The requests waiting for each show's writer; a show is listed while its writer runs.
+#[derive(Default)]
+pub(super) struct SaleQueues {
+    waiting: Mutex<HashMap<EventId, Vec<SaleCommand>>>,
+}
+
+impl SaleQueues {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<EventId, Vec<SaleCommand>>> {
+        self.waiting
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Ends a show's writer however its task ends: on a panic the requests still waiting are
+/// dropped (each then answers that the writer stopped) and the next request starts a new writer.
+struct Writing {
+    queues: Arc<SaleQueues>,
+    event: EventId,
+    /// Set when the writer took its show off the list itself, having found nothing waiting.
+    finished: bool,
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.queues.lock().remove(&self.event);
+        }
+    }
+}
+
+fn writer_stopped() -> StoreError {
+    StoreError::Unexpected("the show's sale writer stopped".into())
+}
+
+impl PostgresStore {
+    /// Places a booking through its show's writer.
+    pub(super) async fn place_in_batch(
+        &self,
+        request: BookingRequest,
+        policy: BookingPolicy,
+        now: Timestamp,
+    ) -> Result<BookingDetails, PlaceBookingError> {
+        let (reply, answer) = oneshot::channel();
+        let event = request.event_id;
+        self.submit(
+            event,
+            SaleCommand::Place {
+                request,
+                policy,
+                now,
+                reply,
+            },
+        );
+        answer
+            .await
+            .unwrap_or_else(|_| Err(writer_stopped().into()))
+    }
+
+    /// Pays a booking of `event` through the show's writer.
+    pub(super) async fn pay_in_batch(
+        &self,
+        event: EventId,
+        booking: BookingId,
+        payment: PaymentInput,
+        now: Timestamp,
+    ) -> Result<PaymentReceipt, BookingCommandError<PayRejection>> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(
+            event,
+            SaleCommand::Pay {
+                booking,
+                payment,
+                now,
+                reply,
+            },
+        );
+        answer
+            .await
+            .unwrap_or_else(|_| Err(writer_stopped().into()))
+    }
+
+    /// Queues `command` for its show's writer, starting the writer if none runs.
+    fn submit(&self, event: EventId, command: SaleCommand) {
+        let start_writer = {
+            let mut waiting = self.sales.lock();
+            match waiting.entry(event) {
+                std::collections::hash_map::Entry::Occupied(mut queue) => {
+                    queue.get_mut().push(command);
+                    false
+                }
+                std::collections::hash_map::Entry::Vacant(queue) => {
+                    queue.insert(vec![command]);
+                    true
+                }
+            }
+        };
+        if start_writer {
+            let store = self.clone();
+            tokio::spawn(async move { store.write_sale(event).await });
+        }
+    }
+
+    /// The show's writer: takes the waiting requests in batches until none waits.
+    async fn write_sale(self, event: EventId) {
+        let mut writing = Writing {
+            queues: Arc::clone(&self.sales),
+            event,
+            finished: false,
+        };
+        loop {
+            let batch: Vec<SaleCommand> = {
+                let mut waiting = self.sales.lock();
+                match waiting.get_mut(&event) {
+                    Some(queue) if !queue.is_empty() => {}
+                    _ => {
+                        waiting.remove(&event);
+                        writing.finished = true;
+                        return;
+                    }
+                }
+                let queue = waiting.get_mut(&event).expect("listed above");
+                let taken = queue.len().min(MOST_COMMANDS_PER_BATCH);
+                queue.drain(..taken).collect()
+            };
+            metrics::histogram!(crate::metrics::SALE_BATCH_SIZE).record(batch.len() as f64);
+            self.apply_batch(event, batch).await;
+        }
+    }
+
+    /// Decides and writes one batch, again while the facts it was decided on move, and answers
+    /// each of its requests.
+    async fn apply_batch(&self, event: EventId, batch: Vec<SaleCommand>) {
+        let mut answers = None;
+        for attempt in 1..=BATCH_ATTEMPTS {
+            match self.try_batch(event, &batch, attempt).await {
+                Ok(decided) => {
+                    answers = Some(Ok(decided));
+                    break;
+                }
+                Err(Retry::FactsMoved) => continue,
+                Err(Retry::Failed(error)) => {
+                    answers = Some(Err(error));
+                    break;
+                }
+            }
+        }
+        let answers = answers.unwrap_or_else(|| {
+            Err(StoreError::Busy(format!(
+                "event {event} changed under each of {BATCH_ATTEMPTS} attempts at its sale"
+            )))
+        });
+        match answers {
+            Ok(answers) => {
+                for (command, answer) in batch.into_iter().zip(answers) {
+                    // A request whose caller has gone is not waited for.
+                    match (command, answer) {
+                        (SaleCommand::Place { reply, .. }, Answer::Placed(answer)) => {
+                            let _ = reply.send(answer);
+                        }
+                        (SaleCommand::Pay { reply, .. }, Answer::Paid(answer)) => {
+                            let _ = reply.send(answer);
+                        }
+                        _ => unreachable!("answers follow their requests"),
+                    }
+                }
+            }
+            Err(error) => {
+                for command in batch {
+                    match command {
+                        SaleCommand::Place { reply, .. } => {
+                            let _ = reply.send(Err(error.clone().into()));
+                        }
+                        SaleCommand::Pay { reply, .. } => {
+                            let _ = reply.send(Err(error.clone().into()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// One attempt at a batch: lock the show, give back its lapsed holds, read, decide each
+    /// request in turn, write, commit.
+    async fn try_batch(
+        &self,
+        event: EventId,
+        batch: &[SaleCommand],
+        attempt: usize,
+    ) -> Result<Vec<Answer>, Retry> {
+        let mut steps = Steps::start("sale batch", attempt, batch.len());
+        let mut tx = self.transaction().await?;
+        steps.done("acquire");
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM events WHERE id = $1 FOR NO KEY UPDATE")
+                .bind(event.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        if exists.is_none() {
+            return Ok(batch
+                .iter()
+                .map(|command| match command {
+                    SaleCommand::Place { .. } => {
+                        Answer::Placed(Err(PlaceBookingError::EventNotFound))
+                    }
+                    SaleCommand::Pay { .. } => Answer::Paid(Err(BookingCommandError::NotFound)),
+                })
+                .collect());
+        }
+        let earliest = batch
+            .iter()
+            .map(SaleCommand::now)
+            .min()
+            .expect("a batch has a request");
+        expire_lapsed_holds(&mut tx, event, earliest).await?;
+        steps.done("lock and expire");
+
+        let mut read = read_sale(&mut tx, event, batch, earliest).await?;
+        let pays: Vec<BookingId> = batch
+            .iter()
+            .filter_map(|command| match command {
+                SaleCommand::Pay { booking, .. } => Some(*booking),
+                SaleCommand::Place { .. } => None,
+            })
+            .collect();
+        let mut paying = read_bookings(&mut tx, event, &pays).await?;
+        steps.done("snapshot");
+
+        let decisions: Vec<Decided> = batch
+            .iter()
+            .map(|command| decide_in_turn(command, read.as_mut(), &mut paying))
+            .collect();
+        steps.done("decide");
+
+        let new_bookings: Vec<NewBooking> = batch
+            .iter()
+            .zip(&decisions)
+            .filter_map(|(command, decided)| match (command, decided) {
+                (SaleCommand::Place { request, now, .. }, Decided::Booked(decision)) => {
+                    Some(NewBooking {
+                        decision,
+                        request,
+                        now: *now,
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        let booked = insert_bookings(&mut tx, event, &new_bookings, self.codes.as_ref()).await?;
+        let changes: Vec<BookingChange> = decisions
+            .iter()
+            .filter_map(|decided| match decided {
+                Decided::Paid { before, after, .. } => Some(BookingChange {
+                    before: before.clone(),
+                    after: after.booking.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        if !write_booking_changes(&mut tx, &changes).await? {
+            return Err(Retry::FactsMoved);
+        }
+        let payments: Vec<&Payment> = decisions
+            .iter()
+            .filter_map(|decided| match decided {
+                Decided::Paid { payment, .. } => Some(payment),
+                _ => None,
+            })
+            .collect();
+        let payment_ids = insert_payments(&mut tx, &payments).await?;
+        let moves: Vec<FigureMove> = booked
+            .iter()
+            .map(|booking| FigureMove::of(None, booking))
+            .chain(
+                changes
+                    .iter()
+                    .map(|change| FigureMove::of(Some(&change.before), &change.after)),
+            )
+            .collect();
+        let sold_as_read = read.as_ref().map(|read| &read.sold_as_read);
+        if !move_figures(&mut tx, event, &moves, sold_as_read).await? {
+            return Err(Retry::FactsMoved);
+        }
+        tx.commit().await.map_err(store_error)?;
+        steps.done("write and commit");
+        steps.log(&format!("{} booked, {} paid", booked.len(), payments.len()));
+
+        let mut booked = booked.into_iter();
+        let mut payment_ids = payment_ids.into_iter();
+        Ok(decisions
+            .into_iter()
+            .map(|decided| match decided {
+                Decided::Answered(answer) => answer,
+                Decided::Booked(_) => {
+                    let booking = booked.next().expect("one new booking per one booked");
+                    let read = read.as_ref().expect("read for every batch that books");
+                    Answer::Placed(Ok(BookingDetails {
+                        customer_name: read
+                            .customer_names
+                            .get(&booking.customer_id)
+                            .cloned()
+                            .unwrap_or_default(),
+                        event: EventSummary::from(read.sale.event()),
+                        booking,
+                        payment: None,
+                    }))
+                }
+                Decided::Paid {
+                    mut after,
+                    mut payment,
+                    ..
+                } => {
+                    payment.id = payment_ids.next().expect("one payment per one paid");
+                    after.payment = Some(payment.clone());
+                    Answer::Paid(Ok(PaymentReceipt {
+                        payment,
+                        booking: after,
+                    }))
+                }
+            })
+            .collect())
+    }
+}
+
+/// Why an attempt at a batch did not stand.
+enum Retry {
+    /// A fact a decision was taken on moved: read again.
+    FactsMoved,
+    Failed(StoreError),
+}
+
+impl From<StoreError> for Retry {
+    fn from(error: StoreError) -> Self {
+        Retry::Failed(error)
+    }
+}
+
+/// What the domain decided for one request of a batch.
+enum Decided {
+    /// A booking to write.
+    Booked(BookingDecision),
+    /// A payment to write: the booking as read, as paid, and the payment (its id given by the
+    /// write).
+    Paid {
+        before: Booking,
+        after: BookingDetails,
+        payment: Payment,
+    },
+    /// Refused, or nothing to write: the answer is known.
+    Answered(Answer),
+}
+
+/// Decides one request of a batch against what the requests before it left in `read` (the show)
+/// and `paying` (the bookings being paid).
+fn decide_in_turn(
+    command: &SaleCommand,
+    read: Option<&mut SaleRead>,
+    paying: &mut HashMap<BookingId, BookingDetails>,
+) -> Decided {
+    match command {
+        SaleCommand::Place {
+            request,
+            policy,
+            now,
+            ..
+        } => {
+            let read = read.expect("the show is read for every batch that books");
+            match read.sale.place(request, policy, *now) {
+                Ok(decision) => Decided::Booked(decision),
+                Err(rejection) => Decided::Answered(Answer::Placed(Err(rejection.into()))),
+            }
+        }
+        SaleCommand::Pay {
+            booking,
+            payment,
+            now,
+            ..
+        } => {
+            let Some(details) = paying.get_mut(booking) else {
+                return Decided::Answered(Answer::Paid(Err(BookingCommandError::NotFound)));
+            };
+            let before = details.booking.clone();
+            match details.booking.pay(payment, *now) {
+                Ok(change) => Decided::Paid {
+                    payment: Payment::accepted(PaymentId(0), *booking, payment, change, *now),
+                    before,
+                    after: details.clone(),
+                },
+                Err(rejection) => {
+                    Decided::Answered(Answer::Paid(Err(BookingCommandError::Rejected(rejection))))
+                }
+            }
+        }
+    }
+}
+
+/// The show as a batch that books reads it under the lock.
+struct SaleRead {
+    sale: ShowSale,
+    /// Each phase's sold tickets as read: the fact the decisions relied on, compared when the
+    /// counters move.
+    sold_as_read: PhaseSales,
+    customer_names: HashMap<UserId, String>,
+}
+
+/// What `read_sale` reads, in one row.
+#[derive(sqlx::FromRow)]
+struct SaleRow {
+    #[sqlx(flatten)]
+    event: EventRow,
+    phase_ids: Vec<i64>,
+    phase_names: Vec<String>,
+    phase_prices: Vec<i64>,
+    phase_quotas: Vec<i32>,
+    phase_sold: Vec<i32>,
+    phase_starts: Vec<Timestamp>,
+    phase_ends: Vec<Timestamp>,
+    seat_ids: Vec<i64>,
+    seat_rows: Vec<i32>,
+    seat_numbers: Vec<i32>,
+    /// The status of the open booking holding each seat, or empty.
+    seat_holders: Vec<String>,
+    customer_ids: Vec<i64>,
+    customer_names: Vec<String>,
+    /// The askers' bookings of the show, as parallel arrays.
+    booked_by: Vec<i64>,
+    booking_statuses: Vec<String>,
+    booking_tickets: Vec<i32>,
+    booking_created: Vec<Timestamp>,
+    booking_expiries: Vec<Timestamp>,
+    booking_paid: Vec<Option<Timestamp>>,
+    booking_cancelled: Vec<Option<Timestamp>>,
+}
+
+/// Reads, in one statement, what the batch's bookings are decided on: the show and its phases,
+/// the seats they ask for with the status of whatever holds them, and the askers' names and
+/// bookings of the show. `None` when the batch books nothing.
+async fn read_sale(
+    conn: &mut PgConnection,
+    event: EventId,
+    batch: &[SaleCommand],
+    now: Timestamp,
+) -> Result<Option<SaleRead>, StoreError> {
+    let mut seats = Vec::new();
+    let mut customers = Vec::new();
+    let mut policy = None;
+    for command in batch {
+        if let SaleCommand::Place {
+            request,
+            policy: asked_under,
+            ..
+        } = command
+        {
+            seats.extend(request.seat_ids.iter().map(|seat| seat.0));
+            customers.push(request.customer_id.0);
+            policy = Some(*asked_under);
+        }
+    }
+    let Some(policy) = policy else {
+        return Ok(None);
+    };
+    let row: SaleRow = sqlx::query_as(concat!(
+        "SELECT ",
+        event_columns!(),
+        ", phase.*, seat.*, customer.*, booked.* \
+         FROM events e \
+         CROSS JOIN LATERAL ( \
+             SELECT coalesce(array_agg(p.id ORDER BY p.position), '{}') AS phase_ids, \
+                    coalesce(array_agg(p.name ORDER BY p.position), '{}') AS phase_names, \
+                    coalesce(array_agg(p.price ORDER BY p.position), '{}') AS phase_prices, \
+                    coalesce(array_agg(p.quota ORDER BY p.position), '{}') AS phase_quotas, \
+                    coalesce(array_agg(p.sold ORDER BY p.position), '{}') AS phase_sold, \
+                    coalesce(array_agg(p.start_date ORDER BY p.position), '{}') AS phase_starts, \
+                    coalesce(array_agg(p.end_date ORDER BY p.position), '{}') AS phase_ends \
+             FROM phases p WHERE p.event_id = e.id AND NOT p.removed) AS phase \
+         CROSS JOIN LATERAL ( \
+             SELECT coalesce(array_agg(s.id ORDER BY s.id), '{}') AS seat_ids, \
+                    coalesce(array_agg(s.row_index ORDER BY s.id), '{}') AS seat_rows, \
+                    coalesce(array_agg(s.number ORDER BY s.id), '{}') AS seat_numbers, \
+                    coalesce(array_agg(coalesce(bs.status, '') ORDER BY s.id), '{}') AS seat_holders \
+             FROM (SELECT DISTINCT unnest($2::bigint[]) AS id) AS wanted JOIN seats s ON s.id = wanted.id \
+             LEFT JOIN booking_seats bs ON bs.seat_id = s.id AND bs.status IN ('pending', 'confirmed') \
+             WHERE s.event_id = e.id AND NOT s.removed) AS seat \
+         CROSS JOIN LATERAL ( \
+             SELECT coalesce(array_agg(u.id), '{}') AS customer_ids, \
+                    coalesce(array_agg(u.name), '{}') AS customer_names \
+             FROM users u WHERE u.id = ANY($3)) AS customer \
+         CROSS JOIN LATERAL ( \
+             SELECT coalesce(array_agg(b.customer_id), '{}') AS booked_by, \
+                    coalesce(array_agg(b.status), '{}') AS booking_statuses, \
+                    coalesce(array_agg(b.quantity), '{}') AS booking_tickets, \
+                    coalesce(array_agg(b.created_at), '{}') AS booking_created, \
+                    coalesce(array_agg(b.expires_at), '{}') AS booking_expiries, \
+                    coalesce(array_agg(b.paid_at), '{}') AS booking_paid, \
+                    coalesce(array_agg(b.cancelled_at), '{}') AS booking_cancelled \
+             FROM bookings b WHERE b.event_id = e.id AND b.customer_id = ANY($3)) AS booked \
+         WHERE e.id = $1"
+    ))
+    .bind(event.0)
+    .bind(&seats)
+    .bind(&customers)
+    .fetch_one(conn)
+    .await
+    .map_err(store_error)?;
+    row.into_read(&policy, now).map(Some)
+}
+
+impl SaleRow {
+    fn into_read(self, policy: &BookingPolicy, now: Timestamp) -> Result<SaleRead, StoreError> {
+        let event_id = self.event.id;
+        let uneven = |what: &str| corrupt(what, "columns of different lengths");
+        let phases = (0..self.phase_ids.len())
+            .map(|index| {
+                Some(PhaseRow {
+                    id: self.phase_ids[index],
+                    event_id,
+                    name: self.phase_names.get(index)?.clone(),
+                    price: *self.phase_prices.get(index)?,
+                    quota: *self.phase_quotas.get(index)?,
+                    sold: *self.phase_sold.get(index)?,
+                    start_date: *self.phase_starts.get(index)?,
+                    end_date: *self.phase_ends.get(index)?,
+                })
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| uneven("phases"))?;
+        let seats = (0..self.seat_ids.len())
+            .map(|index| {
+                let row = SeatRow {
+                    id: self.seat_ids[index],
+                    row_index: *self.seat_rows.get(index).ok_or_else(|| uneven("seats"))?,
+                    number: *self
+                        .seat_numbers
+                        .get(index)
+                        .ok_or_else(|| uneven("seats"))?,
+                    held_by: self
+                        .seat_holders
+                        .get(index)
+                        .filter(|status| !status.is_empty())
+                        .cloned(),
+                };
+                Ok(SeatState {
+                    seat: row.seat()?,
+                    status: row.status(),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let mut bookings: BTreeMap<UserId, Vec<CustomerBooking>> = BTreeMap::new();
+        for index in 0..self.booked_by.len() {
+            let status = self
+                .booking_statuses
+                .get(index)
+                .ok_or_else(|| uneven("bookings"))?;
+            let booking = CustomerBooking {
+                status: BookingStatus::parse(status)
+                    .ok_or_else(|| corrupt("booking status", status))?,
+                tickets: count(
+                    *self
+                        .booking_tickets
+                        .get(index)
+                        .ok_or_else(|| uneven("bookings"))?,
+                    "booking quantity",
+                )?,
+                created_at: *self
+                    .booking_created
+                    .get(index)
+                    .ok_or_else(|| uneven("bookings"))?,
+                expires_at: *self
+                    .booking_expiries
+                    .get(index)
+                    .ok_or_else(|| uneven("bookings"))?,
+                paid_at: *self
+                    .booking_paid
+                    .get(index)
+                    .ok_or_else(|| uneven("bookings"))?,
+                cancelled_at: *self
+                    .booking_cancelled
+                    .get(index)
+                    .ok_or_else(|| uneven("bookings"))?,
+            };
+            bookings
+                .entry(UserId(self.booked_by[index]))
+                .or_default()
+                .push(booking);
+        }
+        let customers = bookings
+            .into_iter()
+            .map(|(customer, bookings)| (customer, CustomerTickets::of(bookings, policy, now)))
+            .collect();
+        let customer_names = self
+            .customer_ids
+            .into_iter()
+            .map(UserId)
+            .zip(self.customer_names)
+            .collect();
+        let view = self.event.into_view(phases)?;
+        Ok(SaleRead {
+            sold_as_read: view.sales.clone(),
+            sale: ShowSale::new(view.event, view.sales, seats, customers),
+            customer_names,
+        })
+    }
+}
+
+/// The bookings of the show being paid, with their seats, by id.
+async fn read_bookings(
+    conn: &mut PgConnection,
+    event: EventId,
+    ids: &[BookingId],
+) -> Result<HashMap<BookingId, BookingDetails>, StoreError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<BookingWithSeatsRow> = sqlx::query_as(concat!(
+        booking_with_seats_select!(),
+        "WHERE b.id = ANY($1) AND b.event_id = $2"
+    ))
+    .bind(ids.iter().map(|id| id.0).collect::<Vec<_>>())
+    .bind(event.0)
+    .fetch_all(conn)
+    .await
+    .map_err(store_error)?;
+    rows.into_iter()
+        .map(|row| {
+            let details = row.into_details()?;
+            Ok((details.booking.id, details))
+        })
+        .collect()
+}
+
+/// A booking the domain accepted, to insert.
+struct NewBooking<'a> {
+    decision: &'a BookingDecision,
+    request: &'a BookingRequest,
+    now: Timestamp,
+}
+
+/// How many times new bookings whose fresh codes were already taken get others.
+const CODE_ROUNDS: usize = 8;
+
+/// Inserts the new bookings and their seats, each under a fresh code of `codes` (another one
+/// when a code is already taken); gives them back as stored, in the same order.
+async fn insert_bookings(
+    conn: &mut PgConnection,
+    event: EventId,
+    new: &[NewBooking<'_>],
+    codes: &dyn CodeGenerator,
+) -> Result<Vec<Booking>, StoreError> {
+    let mut stored: Vec<Option<(BookingCode, i64)>> = vec![None; new.len()];
+    let mut tried: HashSet<BookingCode> = HashSet::new();
+    for _ in 0..CODE_ROUNDS {
+        let unstored: Vec<usize> = (0..new.len()).filter(|i| stored[*i].is_none()).collect();
+        if unstored.is_empty() {
+            break;
+        }
+        // Codes distinct within the round, so that each booking's seats find their booking.
+        let round: Vec<(usize, BookingCode)> = unstored
+            .into_iter()
+            .map(|index| {
+                let mut code = codes.generate();
+                for _ in 0..CODE_ROUNDS {
+                    if tried.insert(code.clone()) {
+                        break;
+                    }
+                    code = codes.generate();
+                }
+                (index, code)
+            })
+            .collect();
+        let inserted = insert_round(conn, event, new, &round).await?;
+        for (index, code) in round {
+            if let Some(id) = inserted.get(code.as_str()) {
+                stored[index] = Some((code, *id));
+            }
+        }
+    }
+    new.iter()
+        .zip(stored)
+        .map(|(booking, stored)| {
+            let (code, id) = stored.ok_or_else(|| {
+                StoreError::Busy(format!(
+                    "no free booking code in {CODE_ROUNDS} rounds of fresh ones"
+                ))
+            })?;
+            Ok(booking.decision.clone().into_booking(
+                BookingId(id),
+                code,
+                booking.request,
+                booking.now,
+            ))
+        })
+        .collect()
+}
+
+/// One insert of new bookings under the codes given; the ids of those whose code was free.
+async fn insert_round(
+    conn: &mut PgConnection,
+    event: EventId,
+    new: &[NewBooking<'_>],
+    round: &[(usize, BookingCode)],
+) -> Result<HashMap<String, i64>, StoreError> {
+    let mut seat_codes = Vec::new();
+    let mut seat_ids = Vec::new();
+    let mut seat_labels = Vec::new();
+    for (index, code) in round {
+        for seat in &new[*index].decision.seats {
+            seat_codes.push(code.as_str());
+            seat_ids.push(seat.id.0);
+            seat_labels.push(seat.label.as_str());
+        }
+    }
+    let booking = |index: &usize| &new[*index];
+    let inserted: Vec<(String, i64)> = sqlx::query_as(
+        "WITH booked AS ( \
+             INSERT INTO bookings (code, event_id, phase_id, ticket_type, customer_id, quantity, \
+                                   unit_price, total_price, status, created_at, expires_at) \
+             SELECT n.code, $1, n.phase_id, n.ticket_type, n.customer_id, n.quantity, \
+                    n.unit_price, n.total_price, $2, n.created_at, n.expires_at \
+             FROM unnest($3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::int[], $8::bigint[], \
+                         $9::bigint[], $10::timestamptz[], $11::timestamptz[]) \
+                  AS n (code, phase_id, ticket_type, customer_id, quantity, unit_price, total_price, \
+                        created_at, expires_at) \
+             ON CONFLICT (code) DO NOTHING \
+             RETURNING id, code \
+         ), seated AS ( \
+             INSERT INTO booking_seats (booking_id, status, seat_id, event_id, label) \
+             SELECT booked.id, $2, s.seat_id, $1, s.label \
+             FROM unnest($12::text[], $13::bigint[], $14::text[]) AS s (code, seat_id, label) \
+             JOIN booked ON booked.code = s.code \
+         ) \
+         SELECT code, id FROM booked",
+    )
+    .bind(event.0)
+    .bind(BookingStatus::Pending.as_str())
+    .bind(round.iter().map(|(_, code)| code.as_str()).collect::<Vec<_>>())
+    .bind(
+        round
+            .iter()
+            .map(|(i, _)| booking(i).decision.phase_id.0)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        round
+            .iter()
+            .map(|(i, _)| booking(i).decision.ticket_type.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        round
+            .iter()
+            .map(|(i, _)| booking(i).request.customer_id.0)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        round
+            .iter()
+            .map(|(i, _)| booking(i).decision.seats.len() as i32)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        round
+            .iter()
+            .map(|(i, _)| booking(i).decision.unit_price.amount())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        round
+            .iter()
+            .map(|(i, _)| booking(i).decision.total_price.amount())
+            .collect::<Vec<_>>(),
+    )
+    .bind(round.iter().map(|(i, _)| booking(i).now).collect::<Vec<_>>())
+    .bind(
+        round
+            .iter()
+            .map(|(i, _)| booking(i).decision.expires_at)
+            .collect::<Vec<_>>(),
+    )
+    .bind(&seat_codes)
+    .bind(&seat_ids)
+    .bind(&seat_labels)
+    .fetch_all(conn)
+    .await
+    .map_err(store_error)?;
+    Ok(inserted.into_iter().collect())
+}
+
+/// A change the domain made to a stored booking: as read, and as it is to be.
+pub(super) struct BookingChange {
+    pub before: Booking,
+    pub after: Booking,
+}
+
+/// Writes changed bookings (their status and the instants and people of the change), each only
+/// if it still has the status and check-in it was read with; `false` if any no longer had them
+/// (the caller rolls back).
+pub(super) async fn write_booking_changes(
+    conn: &mut PgConnection,
+    changes: &[BookingChange],
+) -> Result<bool, StoreError> {
+    if changes.is_empty() {
+        return Ok(true);
+    }
+    let written = sqlx::query(
+        "UPDATE bookings b SET status = c.status, paid_at = c.paid_at, cancelled_at = c.cancelled_at, \
+                checked_in_at = c.checked_in_at, checked_in_by = c.checked_in_by \
+         FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::timestamptz[], \
+                     $6::timestamptz[], $7::timestamptz[], $8::bigint[]) \
+              AS c (id, status_read, checked_in_read, status, paid_at, cancelled_at, checked_in_at, checked_in_by) \
+         WHERE b.id = c.id AND b.status = c.status_read \
+           AND b.checked_in_at IS NOT DISTINCT FROM c.checked_in_read",
+    )
+    .bind(changes.iter().map(|c| c.after.id.0).collect::<Vec<_>>())
+    .bind(
+        changes
+            .iter()
+            .map(|c| c.before.status.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        changes
+            .iter()
+            .map(|c| c.before.checked_in_at)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        changes
+            .iter()
+            .map(|c| c.after.status.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(changes.iter().map(|c| c.after.paid_at).collect::<Vec<_>>())
+    .bind(
+        changes
+            .iter()
+            .map(|c| c.after.cancelled_at)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        changes
+            .iter()
+            .map(|c| c.after.checked_in_at)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        changes
+            .iter()
+            .map(|c| c.after.checked_in_by.map(|user| user.0))
+            .collect::<Vec<_>>(),
+    )
+    .execute(conn)
+    .await
+    .map_err(store_error)?;
+    Ok(written.rows_affected() == changes.len() as u64)
+}
+
+/// Inserts accepted payments; gives their ids in the same order.
+async fn insert_payments(
+    conn: &mut PgConnection,
+    payments: &[&Payment],
+) -> Result<Vec<PaymentId>, StoreError> {
+    if payments.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<(i64, i64)> = sqlx::query_as(
+        "INSERT INTO payments (booking_id, amount, method, change, status, created_at) \
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], \
+                              $6::timestamptz[]) \
+         RETURNING booking_id, id",
+    )
+    .bind(payments.iter().map(|p| p.booking_id.0).collect::<Vec<_>>())
+    .bind(
+        payments
+            .iter()
+            .map(|p| p.amount.amount())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        payments
+            .iter()
+            .map(|p| p.method.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        payments
+            .iter()
+            .map(|p| p.change.amount())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        payments
+            .iter()
+            .map(|p| p.status.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(payments.iter().map(|p| p.created_at).collect::<Vec<_>>())
+    .fetch_all(conn)
+    .await
+    .map_err(store_error)?;
+    let ids: HashMap<i64, i64> = ids.into_iter().collect();
+    payments
+        .iter()
+        .map(|payment| {
+            ids.get(&payment.booking_id.0)
+                .map(|id| PaymentId(*id))
+                .ok_or_else(|| corrupt("new payment", "not returned by its insert"))
+        })
+        .collect()
+}
+
+/// How one booking's change moves its show's counters.
+pub(super) struct FigureMove {
+    booking: BookingId,
+    phase: PhaseId,
+    change: FiguresChange,
+}
+
+impl FigureMove {
+    pub fn of(before: Option<&Booking>, after: &Booking) -> FigureMove {
+        FigureMove {
+            booking: after.id,
+            phase: after.phase_id,
+            change: FiguresChange::of(before, after),
+        }
+    }
+}
+
+/// Moves the show's counters by what the domain computed: each phase's sold tickets by the
+/// seats its bookings took or gave back, and the figures in each booking's shard. When
+/// `sold_as_read` is given, a phase moves only if its sold tickets are still what was read;
+/// `false` if one was not (the caller rolls back).
+pub(super) async fn move_figures(
+    conn: &mut PgConnection,
+    event: EventId,
+    moves: &[FigureMove],
+    sold_as_read: Option<&PhaseSales>,
+) -> Result<bool, StoreError> {
+    let moves: Vec<&FigureMove> = moves.iter().filter(|m| !m.change.is_none()).collect();
+    if moves.is_empty() {
+        return Ok(true);
+    }
+    let mut phases: BTreeMap<PhaseId, i64> = BTreeMap::new();
+    for m in &moves {
+        *phases.entry(m.phase).or_default() += m.change.seats_held;
+    }
+    phases.retain(|_, seats| *seats != 0);
+    let phase_ids: Vec<i64> = phases.keys().map(|phase| phase.0).collect();
+    let phase_moves: Vec<i64> = phases.values().copied().collect();
+    let phase_read: Vec<Option<i64>> = phases
+        .keys()
+        .map(|phase| sold_as_read.map(|sales| i64::from(sales.sold(*phase))))
+        .collect();
+    let tickets = |value: i64| i32::try_from(value).unwrap_or(i32::MAX);
+    let phases_moved: i64 = sqlx::query_scalar(
+        "WITH moved AS ( \
+             SELECT * FROM unnest($2::bigint[], $3::int[], $4::int[], $5::int[], $6::bigint[], \
+                                  $7::int[], $8::int[]) \
+             AS m (booking_id, seats_held, pending_bookings, tickets_sold, revenue, tickets_checked_in, \
+                   seat_map_moved) \
+         ), figures AS ( \
+             UPDATE event_figures f SET \
+                 seats_taken = f.seats_taken + d.seats_held, \
+                 pending_bookings = f.pending_bookings + d.pending_bookings, \
+                 tickets_sold = f.tickets_sold + d.tickets_sold, \
+                 revenue = f.revenue + d.revenue, \
+                 tickets_checked_in = f.tickets_checked_in + d.tickets_checked_in, \
+                 seat_map_changes = f.seat_map_changes + d.seat_map_moved \
+             FROM (SELECT figure_shard(booking_id) AS shard, sum(seats_held) AS seats_held, \
+                          sum(pending_bookings) AS pending_bookings, sum(tickets_sold) AS tickets_sold, \
+                          sum(revenue) AS revenue, sum(tickets_checked_in) AS tickets_checked_in, \
+                          sum(seat_map_moved) AS seat_map_moved \
+                   FROM moved GROUP BY 1) AS d \
+             WHERE f.event_id = $1 AND f.shard = d.shard \
+         ), phases_moved AS ( \
+             UPDATE phases p SET sold = p.sold + d.seats \
+             FROM unnest($9::bigint[], $10::int[], $11::int[]) AS d (id, seats, sold_read) \
+             WHERE p.id = d.id AND p.event_id = $1 AND (d.sold_read IS NULL OR p.sold = d.sold_read) \
+             RETURNING p.id \
+         ) \
+         SELECT count(*) FROM phases_moved",
+    )
+    .bind(event.0)
+    .bind(moves.iter().map(|m| m.booking.0).collect::<Vec<_>>())
+    .bind(
+        moves
+            .iter()
+            .map(|m| tickets(m.change.seats_held))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        moves
+            .iter()
+            .map(|m| tickets(m.change.pending_bookings))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        moves
+            .iter()
+            .map(|m| tickets(m.change.tickets_sold))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        moves
+            .iter()
+            .map(|m| m.change.revenue.amount())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        moves
+            .iter()
+            .map(|m| tickets(m.change.tickets_checked_in))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        moves
+            .iter()
+            .map(|m| i32::from(m.change.seat_map_moved))
+            .collect::<Vec<_>>(),
+    )
+    .bind(&phase_ids)
+    .bind(phase_moves.iter().map(|seats| tickets(*seats)).collect::<Vec<_>>())
+    .bind(
+        phase_read
+            .iter()
+            .map(|sold| sold.map(tickets))
+            .collect::<Vec<_>>(),
+    )
+    .fetch_one(conn)
+    .await
+    .map_err(store_error)?;
+    Ok(phases_moved == phase_ids.len() as i64)
+}
+
+/// Expires the show's lapsed holds and gives their seats and quota back, in the caller's
+/// transaction, which must hold the show's lock: the pending holds expiring by
+/// `latest_lapsed_expiry(now)` are read and `Booking::expire` decides each. Returns how many
+/// it expired.
+pub(super) async fn expire_lapsed_holds(
+    conn: &mut PgConnection,
+    event: EventId,
+    now: Timestamp,
+) -> Result<u64, StoreError> {
+    let rows: Vec<BookingWithSeatsRow> = sqlx::query_as(concat!(
+        booking_with_seats_select!(),
+        // The status is written out, not bound, so that the index of pending holds serves.
+        "WHERE b.event_id = $1 AND b.status = 'pending' AND b.expires_at <= $2 ORDER BY b.id FOR UPDATE OF b"
+    ))
+    .bind(event.0)
+    .bind(latest_lapsed_expiry(now))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    let mut changes = Vec::with_capacity(rows.len());
+    for row in rows {
+        let before = row.into_details()?.booking;
+        let mut after = before.clone();
+        if after.expire(now) {
+            changes.push(BookingChange { before, after });
+        }
+    }
+    write_changes_under_lock(conn, event, &changes).await?;
+    Ok(changes.len() as u64)
+}
+
+/// Marks the payments of `bookings` refunded at `now`.
+pub(super) async fn refund_payments(
+    conn: &mut PgConnection,
+    bookings: &[BookingId],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE payments SET status = $3, refunded_at = $2 WHERE booking_id = ANY($1) AND status = $4",
+    )
+    .bind(bookings.iter().map(|id| id.0).collect::<Vec<_>>())
+    .bind(now)
+    .bind(PaymentStatus::Refunded.as_str())
+    .bind(PaymentStatus::Success.as_str())
+    .execute(conn)
+    .await
+    .map_err(store_error)?;
+    Ok(())
+}
+
+/// Writes changes decided under the show's lock, with the bookings locked: the facts cannot
+/// have moved, and if they did, something wrote without the lock.
+pub(super) async fn write_changes_under_lock(
+    conn: &mut PgConnection,
+    event: EventId,
+    changes: &[BookingChange],
+) -> Result<(), StoreError> {
+    let moves: Vec<FigureMove> = changes
+        .iter()
+        .map(|change| FigureMove::of(Some(&change.before), &change.after))
+        .collect();
+    if !write_booking_changes(conn, changes).await?
+        || !move_figures(conn, event, &moves, None).await?
+    {
+        return Err(StoreError::Busy(format!(
+            "bookings of event {event} changed under its lock"
+        )));
+    }
+    Ok(())
+}
+
+/// The steps of one attempt at a batch, timed: a debug line per attempt says where a slow one's
+/// time went (`RUST_LOG=adapters::postgres=debug`), under the span of the request that started
+/// the show's writer.
+struct Steps {
+    what: &'static str,
+    attempt: usize,
+    requests: usize,
+    last: std::time::Instant,
+    taken: Vec<(&'static str, std::time::Duration)>,
+}
+
+impl Steps {
+    fn start(what: &'static str, attempt: usize, requests: usize) -> Steps {
+        Steps {
+            what,
+            attempt,
+            requests,
+            last: std::time::Instant::now(),
+            taken: Vec::new(),
+        }
+    }
+
+    /// `step` ended now.
+    fn done(&mut self, step: &'static str) {
+        let now = std::time::Instant::now();
+        self.taken.push((step, now - self.last));
+        self.last = now;
+    }
+
+    fn log(&self, outcome: &str) {
+        if !tracing::enabled!(tracing::Level::DEBUG) {
+            return;
+        }
+        let steps = self
+            .taken
+            .iter()
+            .map(|(step, took)| format!("{step} {:.2} ms", took.as_secs_f64() * 1000.0))
+            .collect::<Vec<_>>()
+            .join(", ");
+        tracing::debug!(
+            attempt = self.attempt,
+            requests = self.requests,
+            outcome,
+            steps,
+            "{} attempt",
+            self.what
+        );
+    }
+}
