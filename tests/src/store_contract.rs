@@ -122,6 +122,7 @@ macro_rules! store_contract_tests {
             racing_for_the_same_seats_has_exactly_one_winner,
             one_customer_racing_cannot_pass_the_ticket_limit,
             racing_for_a_phase_cannot_pass_its_quota,
+            requests_arriving_together_are_each_answered_on_their_own,
             simultaneous_check_ins_let_exactly_one_in,
             a_busy_box_office_keeps_its_books_straight,
             every_audited_command_records_who_did_what_and_when,
@@ -2168,6 +2169,13 @@ pub async fn the_instants_where_a_rule_turns_are_decided_the_same_way(factory: &
         .await
         .expect("cancelled the instant before the show");
     assert_eq!(cancelled.booking.status, BookingStatus::Cancelled);
+
+    // At the show's start nothing more is sold, whatever its phases say.
+    assert!(matches!(
+        at(date, 5).await,
+        Err(PlaceBookingError::Rejected(_))
+    ));
+    assert_books_agree(&stores, &[event], &[ari.id], date).await;
 }
 
 pub async fn a_ticket_is_checked_in_once(factory: &dyn StoreFactory) {
@@ -2801,6 +2809,96 @@ pub async fn one_customer_racing_cannot_pass_the_ticket_limit(factory: &dyn Stor
         .sum();
     assert_eq!(held, 3);
     assert_books_agree(&stores, &[event], &[ari.id], now()).await;
+}
+
+/// Bookings and payments of one show arriving together (which the PostgreSQL store writes as
+/// batches): each is decided against what the ones before it took and answered on its own: a
+/// refused seat refuses nobody else, a refused request takes nothing, a booking paid twice at
+/// once is paid once.
+pub async fn requests_arriving_together_are_each_answered_on_their_own(factory: &dyn StoreFactory) {
+    let stores = factory.fresh().await;
+    let date = now() + days(30);
+    let input = EventInput {
+        phases: vec![phase(
+            "Normal",
+            100_000,
+            50,
+            now() - days(1),
+            date - minutes(60),
+        )],
+        capacity: Some(50),
+        ..show("Ramai Sekali", "Jakarta Comedy Club", date)
+    };
+    let event = create_event(&stores, input).await.event.id;
+    let seats = seat_ids(&stores, event).await;
+    let people = customers(&stores, 30).await;
+    let customer_ids: Vec<UserId> = people.iter().map(|person| person.id).collect();
+
+    // Two buyers for each of 15 seats, each also asking for a seat nobody else wants.
+    let contested = |index: usize| seats[index % 15];
+    let own = |index: usize| seats[15 + index];
+    let results = race(people.len(), |index| {
+        let bookings = Arc::clone(&stores.bookings);
+        let request = request(&people[index], event, &[contested(index), own(index)]);
+        async move { bookings.place(request, policy(), now()).await }
+    })
+    .await;
+    let mut winners = Vec::new();
+    let mut losers = Vec::new();
+    for (index, result) in results.into_iter().enumerate() {
+        match result {
+            Ok(booking) => winners.push(booking),
+            Err(PlaceBookingError::Rejected(BookingRejection::SeatsTaken { seats: taken })) => {
+                assert_eq!(
+                    taken.iter().map(|seat| seat.id).collect::<Vec<_>>(),
+                    vec![contested(index)],
+                    "only the contested seat is named"
+                );
+                losers.push(index);
+            }
+            Err(other) => panic!("a booking failed for the wrong reason: {other:?}"),
+        }
+    }
+    assert_eq!((winners.len(), losers.len()), (15, 15));
+    // A refused request took nothing: each loser's own seat is still free.
+    let second_tries = race(losers.len(), |nth| {
+        let bookings = Arc::clone(&stores.bookings);
+        let request = request(&people[losers[nth]], event, &[own(losers[nth])]);
+        async move { bookings.place(request, policy(), now()).await }
+    })
+    .await;
+    assert!(second_tries.iter().all(Result::is_ok), "{second_tries:?}");
+
+    // Every winner pays at once, the first of them twice: one payment stands.
+    let paying: Vec<BookingCode> = std::iter::once(winners[0].booking.code.clone())
+        .chain(winners.iter().map(|booking| booking.booking.code.clone()))
+        .collect();
+    let paid = race(paying.len(), |index| {
+        let bookings = Arc::clone(&stores.bookings);
+        let code = paying[index].clone();
+        async move { bookings.pay(&code, payment(200_000), now()).await }
+    })
+    .await;
+    let refused: Vec<_> = paid.iter().filter(|result| result.is_err()).collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(matches!(
+        refused[0],
+        Err(BookingCommandError::Rejected(PayRejection::NotPending {
+            status: BookingStatus::Confirmed
+        }))
+    ));
+    for receipt in paid.iter().flatten() {
+        assert_eq!(receipt.booking.booking.status, BookingStatus::Confirmed);
+        assert_eq!(receipt.payment.change, Money::ZERO);
+    }
+    assert_books_agree(&stores, &[event], &customer_ids, now()).await;
+    let dashboard = stores
+        .bookings
+        .dashboard(now())
+        .await
+        .expect("the dashboard");
+    assert_eq!(dashboard.tickets_sold, 30);
+    assert_eq!(dashboard.total_revenue, Money::rupiah(15 * 200_000));
 }
 
 pub async fn racing_for_a_phase_cannot_pass_its_quota(factory: &dyn StoreFactory) {

@@ -3,12 +3,12 @@
 //! Every atomic command is one transaction. Writers of an event take its row lock first
 //! (`SELECT … FOR UPDATE` on `events`), so that the seats, the phase quotas and each customer's
 //! tickets of that event are read and written as one consistent snapshot; the decision itself
-//! comes from the domain, as in the embedded store. The two commands of an on-sale rush, booking
-//! and paying, hold that lock for the shortest time: they read without it, decide, and apply the
-//! decision in one statement (`apply_booking`, `apply_payment`) that takes the lock, checks that
-//! the snapshot still holds and writes, with no round trip under the lock; a stale snapshot is
-//! read again. The schema refuses what must never happen even if a bug slipped past: a seat in
-//! two open bookings, a phase sold past its quota.
+//! comes from the domain, as in the embedded store, and the writes state no rule: they store
+//! what the domain decided and move the counters by what it computed, compared-and-set on the
+//! facts it read. The two commands of an on-sale rush, booking and paying, go through their
+//! show's writer (`sale`), which takes the requests that arrive together as one batch: one
+//! transaction, one lock, one commit. The schema refuses what must never happen even if a bug
+//! slipped past: a seat in two open bookings, a phase sold past its quota.
 
 mod audit;
 mod bookings;
