@@ -10,6 +10,8 @@
 # event of 1000 seats, BENCH_DURATION seconds, default 10; the load generator does not ask for
 # compression) and `onsale` (64 buyers, 1000 seats, BENCH_ROUNDS_MEMORY sales, default 5).
 # Prints each figure per round and the medians (bench/results/ab-<stamp>/summary.md).
+# BENCH_AB_STORE=postgres runs both on PostgreSQL instead (BENCH_PG), each round of each side on
+# a fresh database of its own, with BENCH_ROUNDS_PG (3) sales; the databases are dropped on exit.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -22,6 +24,8 @@ HEAD_BIN=$(realpath "$2")
 ROUNDS=${BENCH_AB_ROUNDS:-3}
 DURATION=${BENCH_DURATION:-10}
 SALES=${BENCH_ROUNDS_MEMORY:-5}
+STORE=${BENCH_AB_STORE:-memory}
+[[ $STORE == postgres ]] && SALES=${BENCH_ROUNDS_PG:-3}
 if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
     log "cargo build --release -p wartawa-loadgen"
     cargo build --release -p wartawa-loadgen
@@ -30,7 +34,14 @@ fi
 for round in $(seq 1 "$ROUNDS"); do
     for side in base head; do
         if [[ $side == base ]]; then SERVER_BIN=$BASE_BIN; else SERVER_BIN=$HEAD_BIN; fi
-        start_server "$side-$round" BCRYPT_COST=4 DRAIN_SECS=0
+        store=()
+        if [[ $STORE == postgres ]]; then
+            db="wartawa_ab_$(echo "$STAMP" | tr 'A-Z' 'a-z')_${side}_${round}"
+            createdb "${PGHOST_ARGS[@]}" "$db"
+            MADE_DBS+=("$db")
+            store=(DATABASE_URL="$PG/$db" JWT_SECRET="$JWT_SECRET")
+        fi
+        start_server "$side-$round" BCRYPT_COST=4 DRAIN_SECS=0 "${store[@]}"
         log "round $round, $side: browse"
         "$LOADGEN" --base-url "$BASE" --json-out "$JSON" --label "$side" \
             --admin-email "$ADMIN_EMAIL" --admin-password "$ADMIN_PASSWORD" \

@@ -1,7 +1,7 @@
 -- The database's own ceiling for WarTawa's writes of a sale (bench/run.sh, step 5): one show of
 -- 100 000 seats on sale to 100 000 customers, for bench/booking_ceiling.pgb to book and pay
--- straight through apply_booking and apply_payment, with no HTTP server, no snapshot reads, no
--- seat maps. Run on a database WarTawa has migrated (`wartawa migrate`) and nothing else uses.
+-- with the server's write statements, with no HTTP server, no snapshot reads, no seat maps.
+-- Run on a database WarTawa has migrated (`wartawa migrate`) and nothing else uses.
 \set ON_ERROR_STOP on
 
 \ir booking_code.sql

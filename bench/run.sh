@@ -16,7 +16,7 @@
 #      documented 503 with Retry-After, counted as shed, not as errors);
 #   3. PostgreSQL, a fresh database: onsale and browse, same sizes; then overload, as in 1;
 #   4. pgbench TPC-B on its own database (the database's ceiling on this machine);
-#   5. pgbench booking and paying straight through apply_booking and apply_payment, 10 clients
+#   5. pgbench booking and paying with the server's write statements, one request a batch, 10 clients
 #      (the server's pool), on a database of its own (bench/booking_ceiling.sql): what the
 #      database alone can do of the sale's writes, with no server, no reads and no load generator;
 # then prints every figure beside its reference and target (bench/results/<stamp>/summary.md).
@@ -110,7 +110,7 @@ if postgres_up; then
         dropdb "${PGHOST_ARGS[@]}" --if-exists "$PGBENCH_DB" || true
 
         # 5. The sale's own writes, straight into the database: the ceiling of bookings/s here.
-        log "pgbench apply_booking + apply_payment on $CEILING_DB"
+        log "pgbench the sale's writes on $CEILING_DB"
         createdb "${PGHOST_ARGS[@]}" "$CEILING_DB"
         MADE_DBS+=("$CEILING_DB")
         DATABASE_URL="$PG/$CEILING_DB" JWT_SECRET="$JWT_SECRET" "$SERVER_BIN" migrate > "$OUT/ceiling-init.log" 2>&1

@@ -159,7 +159,7 @@ pub fn rows(lines: &[Value], args: &ReportArgs) -> Vec<Row> {
         information_ratio_row(
             "PostgreSQL onsale bookings/s, against the database's ceiling for their writes",
             num(pg_onsale, "bookings_per_s"),
-            "apply_booking + apply_payment alone, pgbench 10 clients, paid bookings/s",
+            "the sale's writes alone, pgbench 10 clients, paid bookings/s",
             num(booking_ceiling, "tps"),
         ),
         absolute_row(
