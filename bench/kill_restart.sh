@@ -120,8 +120,11 @@ SQL_CHECKS=$(cat <<'SQL'
 SELECT 'seats missing: ' || b.code FROM bookings b LEFT JOIN booking_seats bs ON bs.booking_id = b.id
   GROUP BY b.id HAVING count(bs.seat_id) <> b.quantity
 UNION ALL
-SELECT 'seat in two open bookings: ' || seat_id FROM booking_seats WHERE status IN ('pending', 'confirmed')
-  GROUP BY seat_id HAVING count(*) > 1
+SELECT 'seat in two open bookings: ' || bs.seat_id FROM booking_seats bs JOIN bookings b ON b.id = bs.booking_id
+  WHERE b.status IN ('pending', 'confirmed') GROUP BY bs.seat_id HAVING count(*) > 1
+UNION ALL
+SELECT 'seat released out of step with its booking: ' || b.code FROM booking_seats bs JOIN bookings b ON b.id = bs.booking_id
+  WHERE bs.released = (b.status IN ('pending', 'confirmed'))
 UNION ALL
 SELECT 'phase sold disagrees: ' || p.id FROM phases p LEFT JOIN bookings b ON b.phase_id = p.id GROUP BY p.id
   HAVING p.sold <> coalesce(sum(b.quantity) FILTER (WHERE b.status IN ('pending', 'confirmed')), 0)

@@ -16,7 +16,7 @@
 --   * N bookings of 1, 2 or 3 seats (2 on average), each booking its own seats: 80 % confirmed
 --     (one in ten checked in), 1 % pending (held a day ahead, so nothing expires while measuring),
 --     12 % cancelled (half of them after paying: payment refunded), 7 % expired;
---   * their booking_seats (carrying the booking's status, labelled like the app: A1, …, AA1),
+--   * their booking_seats (released unless the booking holds them, labelled like the app: A1, …),
 --     payments for the paid ones, then phases.sold and each event's figure shards (seats_taken,
 --     tickets_sold, pending_bookings, revenue, tickets_checked_in of the bookings of the shard)
 --     set to what those bookings imply, and checked against the rows before COMMIT.
@@ -144,8 +144,8 @@ FROM seed_plan
 ORDER BY n;
 UPDATE seed_plan sp SET booking_id = b.id FROM bookings b WHERE b.code = sp.code;
 
-INSERT INTO booking_seats (booking_id, status, seat_id, event_id, label)
-SELECT sp.booking_id, sp.status, s.id, sp.event_id, rl.label || s.number
+INSERT INTO booking_seats (booking_id, released, seat_id, event_id, label)
+SELECT sp.booking_id, sp.status NOT IN ('pending', 'confirmed'), s.id, sp.event_id, rl.label || s.number
 FROM seed_plan sp
 CROSS JOIN LATERAL generate_series(0, sp.q - 1) j
 JOIN seats s ON s.event_id = sp.event_id AND s.position = sp.first + j AND NOT s.removed

@@ -96,16 +96,18 @@ const BOOK_CHECKS: &[(&str, &str)] = &[
          GROUP BY b.id HAVING count(bs.seat_id) <> b.quantity",
     ),
     (
-        "a booked seat carries its booking's status and event",
-        "SELECT format('seat %s of booking %s: status %s, booking %s; event %s, booking''s %s, seat''s %s', \
-                bs.seat_id, b.code, bs.status, b.status, bs.event_id, b.event_id, s.event_id) \
+        "a booked seat is given back exactly when its booking no longer holds it, and is of its event",
+        "SELECT format('seat %s of booking %s: released %s, booking %s; event %s, booking''s %s, seat''s %s', \
+                bs.seat_id, b.code, bs.released, b.status, bs.event_id, b.event_id, s.event_id) \
          FROM booking_seats bs JOIN bookings b ON b.id = bs.booking_id JOIN seats s ON s.id = bs.seat_id \
-         WHERE bs.status <> b.status OR bs.event_id <> b.event_id OR s.event_id <> b.event_id",
+         WHERE bs.released = (b.status IN ('pending', 'confirmed')) OR bs.event_id <> b.event_id \
+            OR s.event_id <> b.event_id",
     ),
     (
         "no seat is in two open bookings",
-        "SELECT format('seat %s is in %s open bookings', seat_id, count(*)) FROM booking_seats \
-         WHERE status IN ('pending', 'confirmed') GROUP BY seat_id HAVING count(*) > 1",
+        "SELECT format('seat %s is in %s open bookings', bs.seat_id, count(*)) \
+         FROM booking_seats bs JOIN bookings b ON b.id = bs.booking_id \
+         WHERE b.status IN ('pending', 'confirmed') GROUP BY bs.seat_id HAVING count(*) > 1",
     ),
     (
         "a phase's sold count is the tickets of its pending and confirmed bookings",
@@ -205,8 +207,9 @@ async fn assert_books_agree(pool: &PgPool) -> Counts {
 /// Asserts that the seat map and the event's figures the app serves are what the rows say.
 async fn assert_app_agrees(app: &TestApp, pool: &PgPool, event_id: i64) {
     let stored: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT s.id, CASE bs.status WHEN 'pending' THEN 'held' WHEN 'confirmed' THEN 'sold' ELSE 'available' END \
-         FROM seats s LEFT JOIN booking_seats bs ON bs.seat_id = s.id AND bs.status IN ('pending', 'confirmed') \
+        "SELECT s.id, CASE b.status WHEN 'pending' THEN 'held' WHEN 'confirmed' THEN 'sold' ELSE 'available' END \
+         FROM seats s LEFT JOIN (booking_seats bs JOIN bookings b ON b.id = bs.booking_id \
+                                 AND b.status IN ('pending', 'confirmed')) ON bs.seat_id = s.id \
          WHERE s.event_id = $1 AND NOT s.removed ORDER BY s.id",
     )
     .bind(event_id)

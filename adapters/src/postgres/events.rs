@@ -487,7 +487,7 @@ impl EventRepository for PostgresStore {
         let phases = phases(&mut tx, &[id.0]).await?;
         let seats_in_use_up_to: i32 = sqlx::query_scalar(
             "SELECT coalesce(max(s.position) + 1, 0) FROM booking_seats bs JOIN seats s ON s.id = bs.seat_id \
-             WHERE bs.event_id = $1 AND bs.status IN ('pending', 'confirmed')",
+             WHERE bs.event_id = $1 AND NOT bs.released",
         )
         .bind(id.0)
         .fetch_one(&mut *tx)
@@ -587,11 +587,12 @@ impl EventRepository for PostgresStore {
             return Ok(None);
         };
         let rows: Vec<SeatRow> = sqlx::query_as(
-            // One probe of the open-seat index per seat: the cost follows the seat count,
-            // whatever the number of bookings and whatever the planner's statistics say.
+            // One probe of the open-seat index per seat (and of its booking, for a taken seat):
+            // the cost follows the seat count, whatever the number of bookings and whatever the
+            // planner's statistics say.
             "SELECT s.id, s.row_index, s.number, \
-                 (SELECT bs.status FROM booking_seats bs \
-                  WHERE bs.seat_id = s.id AND bs.status IN ('pending', 'confirmed')) AS held_by \
+                 (SELECT b.status FROM booking_seats bs JOIN bookings b ON b.id = bs.booking_id \
+                  WHERE bs.seat_id = s.id AND NOT bs.released) AS held_by \
              FROM seats s WHERE s.event_id = $1 AND NOT s.removed ORDER BY s.position",
         )
         .bind(id.0)

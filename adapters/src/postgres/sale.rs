@@ -561,9 +561,10 @@ async fn read_sale(
              SELECT coalesce(array_agg(s.id ORDER BY s.id), '{}') AS seat_ids, \
                     coalesce(array_agg(s.row_index ORDER BY s.id), '{}') AS seat_rows, \
                     coalesce(array_agg(s.number ORDER BY s.id), '{}') AS seat_numbers, \
-                    coalesce(array_agg(coalesce(bs.status, '') ORDER BY s.id), '{}') AS seat_holders \
+                    coalesce(array_agg(coalesce(holder.status, '') ORDER BY s.id), '{}') AS seat_holders \
              FROM (SELECT DISTINCT unnest($2::bigint[]) AS id) AS wanted JOIN seats s ON s.id = wanted.id \
-             LEFT JOIN booking_seats bs ON bs.seat_id = s.id AND bs.status IN ('pending', 'confirmed') \
+             LEFT JOIN booking_seats bs ON bs.seat_id = s.id AND NOT bs.released \
+             LEFT JOIN bookings holder ON holder.id = bs.booking_id \
              WHERE s.event_id = e.id AND NOT s.removed) AS seat \
          CROSS JOIN LATERAL ( \
              SELECT coalesce(array_agg(u.id), '{}') AS customer_ids, \
@@ -807,8 +808,8 @@ async fn insert_round(
              ON CONFLICT (code) DO NOTHING \
              RETURNING id, code \
          ), seated AS ( \
-             INSERT INTO booking_seats (booking_id, status, seat_id, event_id, label) \
-             SELECT booked.id, $2, s.seat_id, $1, s.label \
+             INSERT INTO booking_seats (booking_id, seat_id, event_id, label) \
+             SELECT booked.id, s.seat_id, $1, s.label \
              FROM unnest($12::text[], $13::bigint[], $14::text[]) AS s (code, seat_id, label) \
              JOIN booked ON booked.code = s.code \
          ) \
@@ -876,8 +877,8 @@ pub(super) struct BookingChange {
 }
 
 /// Writes changed bookings (their status and the instants and people of the change), each only
-/// if it still has the status and check-in it was read with; `false` if any no longer had them
-/// (the caller rolls back).
+/// if it still has the status and check-in it was read with, and gives back the seats of those
+/// that no longer hold them; `false` if any no longer had what was read (the caller rolls back).
 pub(super) async fn write_booking_changes(
     conn: &mut PgConnection,
     changes: &[BookingChange],
@@ -885,8 +886,16 @@ pub(super) async fn write_booking_changes(
     if changes.is_empty() {
         return Ok(true);
     }
+    let released: Vec<i64> = changes
+        .iter()
+        .filter(|c| c.before.status.holds_seats() && !c.after.status.holds_seats())
+        .map(|c| c.after.id.0)
+        .collect();
     let written = sqlx::query(
-        "UPDATE bookings b SET status = c.status, paid_at = c.paid_at, cancelled_at = c.cancelled_at, \
+        "WITH released AS ( \
+             UPDATE booking_seats SET released = TRUE WHERE booking_id = ANY($9) AND NOT released \
+         ) \
+         UPDATE bookings b SET status = c.status, paid_at = c.paid_at, cancelled_at = c.cancelled_at, \
                 checked_in_at = c.checked_in_at, checked_in_by = c.checked_in_by \
          FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::timestamptz[], \
                      $6::timestamptz[], $7::timestamptz[], $8::bigint[]) \
@@ -932,6 +941,7 @@ pub(super) async fn write_booking_changes(
             .map(|c| c.after.checked_in_by.map(|user| user.0))
             .collect::<Vec<_>>(),
     )
+    .bind(&released)
     .execute(conn)
     .await
     .map_err(store_error)?;
