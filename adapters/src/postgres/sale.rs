@@ -19,7 +19,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use sqlx::PgConnection;
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, PgConnection, Postgres};
 use tokio::sync::oneshot;
 
 use application::ports::{
@@ -191,6 +192,9 @@ impl PostgresStore {
             event,
             finished: false,
         };
+        // One connection for the batches that follow one another, not one wait for the pool
+        // each (the pool is shared with every reader of seat maps); given back when nothing waits.
+        let mut connection = None;
         loop {
             let batch: Vec<SaleCommand> = {
                 let mut waiting = self.sales.lock();
@@ -207,16 +211,35 @@ impl PostgresStore {
                 queue.drain(..taken).collect()
             };
             metrics::histogram!(crate::metrics::SALE_BATCH_SIZE).record(batch.len() as f64);
-            self.apply_batch(event, batch).await;
+            self.apply_batch(event, batch, &mut connection).await;
         }
     }
 
     /// Decides and writes one batch, again while the facts it was decided on move, and answers
     /// each of its requests.
-    async fn apply_batch(&self, event: EventId, batch: Vec<SaleCommand>) {
+    async fn apply_batch(
+        &self,
+        event: EventId,
+        batch: Vec<SaleCommand>,
+        connection: &mut Option<PoolConnection<Postgres>>,
+    ) {
         let mut answers = None;
         for attempt in 1..=BATCH_ATTEMPTS {
-            match self.try_batch(event, &batch, attempt).await {
+            let attempted = match connection {
+                Some(held) => self.try_batch(event, &batch, attempt, held).await,
+                None => match self.connection().await {
+                    Ok(fresh) => {
+                        let held = connection.insert(fresh);
+                        self.try_batch(event, &batch, attempt, held).await
+                    }
+                    Err(error) => Err(Retry::Failed(error)),
+                },
+            };
+            if matches!(attempted, Err(Retry::Failed(_))) {
+                // A connection that failed a batch is not trusted with the next one.
+                *connection = None;
+            }
+            match attempted {
                 Ok(decided) => {
                     answers = Some(Ok(decided));
                     break;
@@ -270,10 +293,11 @@ impl PostgresStore {
         event: EventId,
         batch: &[SaleCommand],
         attempt: usize,
+        connection: &mut PgConnection,
     ) -> Result<Vec<Answer>, Retry> {
         let mut steps = Steps::start("sale batch", attempt, batch.len());
-        let mut tx = self.transaction().await?;
-        steps.done("acquire");
+        let mut tx = connection.begin().await.map_err(store_error)?;
+        steps.done("begin");
         let exists: Option<i64> =
             sqlx::query_scalar("SELECT id FROM events WHERE id = $1 FOR NO KEY UPDATE")
                 .bind(event.0)
@@ -296,10 +320,15 @@ impl PostgresStore {
             .map(SaleCommand::now)
             .min()
             .expect("a batch has a request");
-        expire_lapsed_holds(&mut tx, event, earliest).await?;
-        steps.done("lock and expire");
+        steps.done("lock");
 
+        // Seats of lapsed holds go back before anyone books (a payment of a lapsed hold is
+        // refused by the domain whether or not the hold was marked expired).
         let mut read = read_sale(&mut tx, event, batch, earliest).await?;
+        if read.as_ref().is_some_and(|read| read.has_lapsed_holds) {
+            expire_lapsed_holds(&mut tx, event, earliest).await?;
+            read = read_sale(&mut tx, event, batch, earliest).await?;
+        }
         let pays: Vec<BookingId> = batch
             .iter()
             .filter_map(|command| match command {
@@ -485,6 +514,8 @@ struct SaleRead {
     /// counters move.
     sold_as_read: PhaseSales,
     customer_names: HashMap<UserId, String>,
+    /// Whether a pending hold of the show has run out by the batch's earliest instant.
+    has_lapsed_holds: bool,
 }
 
 /// What `read_sale` reads, in one row.
@@ -514,6 +545,8 @@ struct SaleRow {
     booking_expiries: Vec<Timestamp>,
     booking_paid: Vec<Option<Timestamp>>,
     booking_cancelled: Vec<Option<Timestamp>>,
+    /// When the show's first pending hold runs out.
+    earliest_hold_expiry: Option<Timestamp>,
 }
 
 /// Reads, in one statement, what the batch's bookings are decided on: the show and its phases,
@@ -546,7 +579,9 @@ async fn read_sale(
     let row: SaleRow = sqlx::query_as(concat!(
         "SELECT ",
         event_columns!(),
-        ", phase.*, seat.*, customer.*, booked.* \
+        ", phase.*, seat.*, customer.*, booked.*, \
+         (SELECT min(b.expires_at) FROM bookings b WHERE b.event_id = e.id AND b.status = 'pending') \
+             AS earliest_hold_expiry \
          FROM events e \
          CROSS JOIN LATERAL ( \
              SELECT coalesce(array_agg(p.id ORDER BY p.position), '{}') AS phase_ids, \
@@ -678,11 +713,15 @@ impl SaleRow {
             .map(UserId)
             .zip(self.customer_names)
             .collect();
+        let has_lapsed_holds = self
+            .earliest_hold_expiry
+            .is_some_and(|expiry| expiry <= latest_lapsed_expiry(now));
         let view = self.event.into_view(phases)?;
         Ok(SaleRead {
             sold_as_read: view.sales.clone(),
             sale: ShowSale::new(view.event, view.sales, seats, customers),
             customer_names,
+            has_lapsed_holds,
         })
     }
 }
