@@ -237,8 +237,7 @@ impl PostgresStore {
             };
             if matches!(attempted, Err(Retry::Failed(_))) {
                 // A connection that failed a batch is trusted with nothing more: closed, not
-                // given back to the pool (a lock that timed out in its first statement leaves
-                // it inside an aborted transaction).
+                // given back to the pool, whatever state the failure left it in.
                 if let Some(mut failed) = connection.take() {
                     failed.close_on_drop();
                 }
@@ -300,15 +299,25 @@ impl PostgresStore {
         connection: &mut PgConnection,
     ) -> Result<Vec<Answer>, Retry> {
         let mut steps = Steps::start("sale batch", attempt, batch.len());
-        // The transaction begins with the show's lock, in one round trip; an unknown show locks
-        // nothing and is found missing by the reads below.
-        let mut tx = connection
-            .begin_with(sqlx::AssertSqlSafe(format!(
-                "BEGIN; SELECT 1 FROM events WHERE id = {} FOR NO KEY UPDATE",
-                event.0
-            )))
-            .await
-            .map_err(store_error)?;
+        let mut tx = connection.begin().await.map_err(store_error)?;
+        steps.done("begin");
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM events WHERE id = $1 FOR NO KEY UPDATE")
+                .bind(event.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        if exists.is_none() {
+            return Ok(batch
+                .iter()
+                .map(|command| match command {
+                    SaleCommand::Place { .. } => {
+                        Answer::Placed(Err(PlaceBookingError::EventNotFound))
+                    }
+                    SaleCommand::Pay { .. } => Answer::Paid(Err(BookingCommandError::NotFound)),
+                })
+                .collect());
+        }
         let earliest = batch
             .iter()
             .map(SaleCommand::now)
@@ -318,16 +327,10 @@ impl PostgresStore {
 
         // Seats of lapsed holds go back before anyone books (a payment of a lapsed hold is
         // refused by the domain whether or not the hold was marked expired).
-        let mut read = match read_sale(&mut tx, event, batch, earliest).await? {
-            ShowRead::Missing => return Ok(answers_for_a_missing_show(batch)),
-            ShowRead::Found(read) => Some(read),
-            ShowRead::NothingBooked => None,
-        };
+        let mut read = read_sale(&mut tx, event, batch, earliest).await?;
         if read.as_ref().is_some_and(|read| read.has_lapsed_holds) {
             expire_lapsed_holds(&mut tx, event, earliest).await?;
-            if let ShowRead::Found(again) = read_sale(&mut tx, event, batch, earliest).await? {
-                read = Some(again);
-            }
+            read = read_sale(&mut tx, event, batch, earliest).await?;
         }
         let pays: Vec<BookingId> = batch
             .iter()
@@ -433,26 +436,6 @@ impl PostgresStore {
             })
             .collect())
     }
-}
-
-/// Every request of a batch for a show that does not exist (deleted since its bookings were
-/// looked up, or never there) is answered so.
-fn answers_for_a_missing_show(batch: &[SaleCommand]) -> Vec<Answer> {
-    batch
-        .iter()
-        .map(|command| match command {
-            SaleCommand::Place { .. } => Answer::Placed(Err(PlaceBookingError::EventNotFound)),
-            SaleCommand::Pay { .. } => Answer::Paid(Err(BookingCommandError::NotFound)),
-        })
-        .collect()
-}
-
-/// What `read_sale` found.
-enum ShowRead {
-    Found(SaleRead),
-    Missing,
-    /// The batch books nothing: only its payments' bookings are read.
-    NothingBooked,
 }
 
 /// Why an attempt at a batch did not stand.
@@ -571,13 +554,13 @@ struct SaleRow {
 
 /// Reads, in one statement, what the batch's bookings are decided on: the show and its phases,
 /// the seats they ask for with the status of whatever holds them, and the askers' names and
-/// bookings of the show.
+/// bookings of the show. `None` when the batch books nothing.
 async fn read_sale(
     conn: &mut PgConnection,
     event: EventId,
     batch: &[SaleCommand],
     now: Timestamp,
-) -> Result<ShowRead, StoreError> {
+) -> Result<Option<SaleRead>, StoreError> {
     let mut seats = Vec::new();
     let mut customers = Vec::new();
     let mut policy = None;
@@ -594,9 +577,9 @@ async fn read_sale(
         }
     }
     let Some(policy) = policy else {
-        return Ok(ShowRead::NothingBooked);
+        return Ok(None);
     };
-    let row: Option<SaleRow> = sqlx::query_as(concat!(
+    let row: SaleRow = sqlx::query_as(concat!(
         "SELECT ",
         event_columns!(),
         ", phase.*, seat.*, customer.*, booked.*, \
@@ -639,13 +622,10 @@ async fn read_sale(
     .bind(event.0)
     .bind(&seats)
     .bind(&customers)
-    .fetch_optional(conn)
+    .fetch_one(conn)
     .await
     .map_err(store_error)?;
-    match row {
-        Some(row) => row.into_read(&policy, now).map(ShowRead::Found),
-        None => Ok(ShowRead::Missing),
-    }
+    row.into_read(&policy, now).map(Some)
 }
 
 impl SaleRow {
