@@ -6,10 +6,9 @@
 //! comes from the domain, as in the embedded store, and the writes state no rule: they store
 //! what the domain decided and move the counters by what it computed, compared-and-set on the
 //! facts it read. The two commands of an on-sale rush, booking and paying, go through their
-//! show's writer (`sale`), which takes the requests that arrive together as one batch: one read,
-//! one write that locks the show and checks it has not moved since the read, one commit. The
-//! schema refuses what must never happen even if a bug slipped past: a seat in two open bookings,
-//! a phase sold past its quota.
+//! show's writer (`sale`), which takes the requests that arrive together as one batch: one
+//! transaction, one lock, one commit. The schema refuses what must never happen even if a bug
+//! slipped past: a seat in two open bookings, a phase sold past its quota.
 
 mod audit;
 mod bookings;

@@ -4,19 +4,17 @@
 //! Every booking and payment of a show goes through the show's queue in this process. The first
 //! request to find the queue empty starts its writer at once (a lone request waits for nobody);
 //! requests that arrive while the writer is busy wait in the queue and are taken together, up to
-//! [`MOST_COMMANDS_PER_BATCH`], as one batch: one read of the show, each request decided in turn
-//! by the domain ([`ShowSale`], `Booking::pay`) against what the ones before it left, and one call
-//! of `write_sale` (see its migration) that takes the show's lock (which orders the writes of
-//! several processes), checks the facts the decisions read and writes everything accepted, in one
-//! round trip and one commit. Each request gets its own answer: a refused one refuses only itself.
+//! [`MOST_COMMANDS_PER_BATCH`], as one batch: one transaction, one lock of the show's row (which
+//! orders the batches of several processes), one read of the show, each request decided in turn
+//! by the domain ([`ShowSale`], `Booking::pay`) against what the ones before it left, one write of
+//! everything accepted, one commit. Each request gets its own answer: a refused one refuses only
+//! itself.
 //!
-//! The write states no rule: it inserts what the domain decided and moves the counters by what it
-//! computed ([`FiguresChange`]). The fact it compares is the show's seat-map version as read
-//! (every booking, payment, release and edit of the show moves it; each changed booking's status
-//! and check-in are compared too). When the show moved since the read (another process sold in
-//! between), nothing is written and the batch is read again, this time under the show's lock in a
-//! transaction, so that it cannot move again. The schema stays the last line of defence (a seat in
-//! one open booking, a phase within its quota).
+//! The writes state no rule: they insert what the domain decided and move the counters by what it
+//! computed ([`FiguresChange`]), each compared-and-set on the facts the decisions read (a
+//! booking's status and check-in, a phase's sold tickets); if a fact moved, the batch is read and
+//! decided again. The schema stays the last line of defence (a seat in one open booking, a phase
+//! within its quota).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -33,7 +31,7 @@ use domain::booking::{
     latest_lapsed_expiry, Booking, BookingCode, BookingDecision, BookingId, BookingPolicy,
     BookingRequest, BookingStatus, PayRejection, SeatState,
 };
-use domain::event::EventId;
+use domain::event::{EventId, PhaseId, PhaseSales};
 use domain::payment::{Payment, PaymentId, PaymentInput, PaymentStatus};
 use domain::sale::{CustomerBooking, CustomerTickets, FiguresChange, ShowSale};
 use domain::user::UserId;
@@ -43,7 +41,7 @@ use super::rows::{
     booking_with_seats_select, count, event_columns, BookingWithSeatsRow, EventRow, PhaseRow,
     SeatRow,
 };
-use super::{corrupt, store_error, violated_unique, PostgresStore};
+use super::{corrupt, store_error, PostgresStore};
 
 /// The most requests one batch decides and writes: bounds a batch's transaction and the time the
 /// last of its requests waits for the first.
@@ -183,12 +181,12 @@ impl PostgresStore {
         };
         if start_writer {
             let store = self.clone();
-            tokio::spawn(async move { store.run_writer(event).await });
+            tokio::spawn(async move { store.write_sale(event).await });
         }
     }
 
     /// The show's writer: takes the waiting requests in batches until none waits.
-    async fn run_writer(self, event: EventId) {
+    async fn write_sale(self, event: EventId) {
         let mut writing = Writing {
             queues: Arc::clone(&self.sales),
             event,
@@ -226,18 +224,13 @@ impl PostgresStore {
         connection: &mut Option<PoolConnection<Postgres>>,
     ) {
         let mut answers = None;
-        let mut tried = HashSet::new();
         for attempt in 1..=BATCH_ATTEMPTS {
             let attempted = match connection {
-                Some(held) => {
-                    self.try_batch(event, &batch, attempt, held, &mut tried)
-                        .await
-                }
+                Some(held) => self.try_batch(event, &batch, attempt, held).await,
                 None => match self.connection().await {
                     Ok(fresh) => {
                         let held = connection.insert(fresh);
-                        self.try_batch(event, &batch, attempt, held, &mut tried)
-                            .await
+                        self.try_batch(event, &batch, attempt, held).await
                     }
                     Err(error) => Err(Retry::Failed(error)),
                 },
@@ -296,69 +289,48 @@ impl PostgresStore {
         }
     }
 
-    /// One attempt at a batch. The first reads without the show's lock and writes in one call
-    /// that takes the lock and checks that the show has not moved since the read; an attempt
-    /// after a move (or one that must first expire lapsed holds) reads under the lock, in a
-    /// transaction, so that nothing can move under it.
+    /// One attempt at a batch: lock the show, give back its lapsed holds, read, decide each
+    /// request in turn, write, commit.
     async fn try_batch(
         &self,
         event: EventId,
         batch: &[SaleCommand],
         attempt: usize,
         connection: &mut PgConnection,
-        tried: &mut HashSet<BookingCode>,
     ) -> Result<Vec<Answer>, Retry> {
         let mut steps = Steps::start("sale batch", attempt, batch.len());
-        if attempt == 1 {
-            return self
-                .decide_and_write(event, batch, connection, false, tried, &mut steps)
-                .await;
-        }
         let mut tx = connection.begin().await.map_err(store_error)?;
-        sqlx::query("SELECT 1 FROM events WHERE id = $1 FOR NO KEY UPDATE")
-            .bind(event.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_error)?;
-        steps.done("lock");
-        let answers = self
-            .decide_and_write(event, batch, &mut tx, true, tried, &mut steps)
-            .await?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(answers)
-    }
-
-    /// Reads what the batch is decided on, decides each request in turn, writes what was
-    /// decided; `locked`: the caller holds the show's lock in a transaction.
-    async fn decide_and_write(
-        &self,
-        event: EventId,
-        batch: &[SaleCommand],
-        conn: &mut PgConnection,
-        locked: bool,
-        tried: &mut HashSet<BookingCode>,
-        steps: &mut Steps,
-    ) -> Result<Vec<Answer>, Retry> {
+        steps.done("begin");
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM events WHERE id = $1 FOR NO KEY UPDATE")
+                .bind(event.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        if exists.is_none() {
+            return Ok(batch
+                .iter()
+                .map(|command| match command {
+                    SaleCommand::Place { .. } => {
+                        Answer::Placed(Err(PlaceBookingError::EventNotFound))
+                    }
+                    SaleCommand::Pay { .. } => Answer::Paid(Err(BookingCommandError::NotFound)),
+                })
+                .collect());
+        }
         let earliest = batch
             .iter()
             .map(SaleCommand::now)
             .min()
             .expect("a batch has a request");
-        let mut read = match read_sale(conn, event, batch, earliest).await? {
-            ShowRead::Missing => return Ok(answers_for_a_missing_show(batch)),
-            ShowRead::Found(read) => Some(*read),
-            ShowRead::NothingBooked => None,
-        };
-        // Seats of lapsed holds go back before anyone books, under the lock (a payment of a
-        // lapsed hold is refused by the domain whether or not the hold was marked expired).
+        steps.done("lock");
+
+        // Seats of lapsed holds go back before anyone books (a payment of a lapsed hold is
+        // refused by the domain whether or not the hold was marked expired).
+        let mut read = read_sale(&mut tx, event, batch, earliest).await?;
         if read.as_ref().is_some_and(|read| read.has_lapsed_holds) {
-            if !locked {
-                return Err(Retry::FactsMoved);
-            }
-            expire_lapsed_holds(conn, event, earliest).await?;
-            if let ShowRead::Found(again) = read_sale(conn, event, batch, earliest).await? {
-                read = Some(*again);
-            }
+            expire_lapsed_holds(&mut tx, event, earliest).await?;
+            read = read_sale(&mut tx, event, batch, earliest).await?;
         }
         let pays: Vec<BookingId> = batch
             .iter()
@@ -367,8 +339,8 @@ impl PostgresStore {
                 SaleCommand::Place { .. } => None,
             })
             .collect();
-        let (paying_version, mut paying) = read_bookings(conn, event, &pays).await?;
-        steps.done("read");
+        let mut paying = read_bookings(&mut tx, event, &pays).await?;
+        steps.done("snapshot");
 
         let decisions: Vec<Decided> = batch
             .iter()
@@ -376,122 +348,94 @@ impl PostgresStore {
             .collect();
         steps.done("decide");
 
-        let mut writes = SaleWrites::default();
-        let mut booked = Vec::new();
-        for (command, decided) in batch.iter().zip(&decisions) {
-            match (command, decided) {
+        let new_bookings: Vec<NewBooking> = batch
+            .iter()
+            .zip(&decisions)
+            .filter_map(|(command, decided)| match (command, decided) {
                 (SaleCommand::Place { request, now, .. }, Decided::Booked(decision)) => {
-                    let code = fresh_code(self.codes.as_ref(), tried);
-                    // Its id is the write's to give.
-                    let booking = decision
-                        .clone()
-                        .into_booking(BookingId(0), code, request, *now);
-                    writes.book(&booking);
-                    booked.push(booking);
+                    Some(NewBooking {
+                        decision,
+                        request,
+                        now: *now,
+                    })
                 }
-                (
-                    _,
-                    Decided::Paid {
-                        before,
-                        after,
-                        payment,
-                    },
-                ) => {
-                    writes.change(&BookingChange {
-                        before: before.clone(),
-                        after: after.booking.clone(),
-                    });
-                    writes.pay(payment);
-                }
-                _ => {}
-            }
+                _ => None,
+            })
+            .collect();
+        let booked = insert_bookings(&mut tx, event, &new_bookings, self.codes.as_ref()).await?;
+        let changes: Vec<BookingChange> = decisions
+            .iter()
+            .filter_map(|decided| match decided {
+                Decided::Paid { before, after, .. } => Some(BookingChange {
+                    before: before.clone(),
+                    after: after.booking.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        if !write_booking_changes(&mut tx, &changes).await? {
+            return Err(Retry::FactsMoved);
         }
-        let written = if writes.is_empty() {
-            Written {
-                bookings: HashMap::new(),
-                payments: HashMap::new(),
-            }
-        } else {
-            let version_read = match (
-                locked,
-                read.as_ref().map(|read| read.version).or(paying_version),
-            ) {
-                (true, _) => None,
-                (false, Some(version)) => Some(version),
-                (false, None) => return Err(Retry::FactsMoved),
-            };
-            write_sale(conn, event, version_read, &writes).await?
-        };
-        steps.done("write");
-        steps.log(&format!(
-            "{} booked, {} paid",
-            booked.len(),
-            written.payments.len()
-        ));
+        let payments: Vec<&Payment> = decisions
+            .iter()
+            .filter_map(|decided| match decided {
+                Decided::Paid { payment, .. } => Some(payment),
+                _ => None,
+            })
+            .collect();
+        let payment_ids = insert_payments(&mut tx, &payments).await?;
+        let moves: Vec<FigureMove> = booked
+            .iter()
+            .map(|booking| FigureMove::of(None, booking))
+            .chain(
+                changes
+                    .iter()
+                    .map(|change| FigureMove::of(Some(&change.before), &change.after)),
+            )
+            .collect();
+        let sold_as_read = read.as_ref().map(|read| &read.sold_as_read);
+        if !move_figures(&mut tx, event, &moves, sold_as_read).await? {
+            return Err(Retry::FactsMoved);
+        }
+        tx.commit().await.map_err(store_error)?;
+        steps.done("write and commit");
+        steps.log(&format!("{} booked, {} paid", booked.len(), payments.len()));
 
         let mut booked = booked.into_iter();
-        decisions
+        let mut payment_ids = payment_ids.into_iter();
+        Ok(decisions
             .into_iter()
-            .map(|decided| {
-                Ok(match decided {
-                    Decided::Answered(answer) => answer,
-                    Decided::Booked(_) => {
-                        let mut booking = booked.next().expect("one new booking per one booked");
-                        booking.id = *written
-                            .bookings
-                            .get(booking.code.as_str())
-                            .ok_or_else(|| corrupt("new booking", "no id written"))?;
-                        let read = read.as_ref().expect("read for every batch that books");
-                        Answer::Placed(Ok(BookingDetails {
-                            customer_name: read
-                                .customer_names
-                                .get(&booking.customer_id)
-                                .cloned()
-                                .unwrap_or_default(),
-                            event: EventSummary::from(read.sale.event()),
-                            booking,
-                            payment: None,
-                        }))
-                    }
-                    Decided::Paid {
-                        mut after,
-                        mut payment,
-                        ..
-                    } => {
-                        payment.id = *written
-                            .payments
-                            .get(&after.booking.id)
-                            .ok_or_else(|| corrupt("new payment", "no id written"))?;
-                        after.payment = Some(payment.clone());
-                        Answer::Paid(Ok(PaymentReceipt {
-                            payment,
-                            booking: after,
-                        }))
-                    }
-                })
+            .map(|decided| match decided {
+                Decided::Answered(answer) => answer,
+                Decided::Booked(_) => {
+                    let booking = booked.next().expect("one new booking per one booked");
+                    let read = read.as_ref().expect("read for every batch that books");
+                    Answer::Placed(Ok(BookingDetails {
+                        customer_name: read
+                            .customer_names
+                            .get(&booking.customer_id)
+                            .cloned()
+                            .unwrap_or_default(),
+                        event: EventSummary::from(read.sale.event()),
+                        booking,
+                        payment: None,
+                    }))
+                }
+                Decided::Paid {
+                    mut after,
+                    mut payment,
+                    ..
+                } => {
+                    payment.id = payment_ids.next().expect("one payment per one paid");
+                    after.payment = Some(payment.clone());
+                    Answer::Paid(Ok(PaymentReceipt {
+                        payment,
+                        booking: after,
+                    }))
+                }
             })
-            .collect::<Result<Vec<_>, StoreError>>()
-            .map_err(Retry::Failed)
+            .collect())
     }
-}
-
-/// Every request of a batch for a show that does not exist is answered so.
-fn answers_for_a_missing_show(batch: &[SaleCommand]) -> Vec<Answer> {
-    batch
-        .iter()
-        .map(|command| match command {
-            SaleCommand::Place { .. } => Answer::Placed(Err(PlaceBookingError::EventNotFound)),
-            SaleCommand::Pay { .. } => Answer::Paid(Err(BookingCommandError::NotFound)),
-        })
-        .collect()
-}
-
-/// What `read_sale` found.
-enum ShowRead {
-    Found(Box<SaleRead>),
-    Missing,
-    /// The batch books nothing: only its payments' bookings are read.
-    NothingBooked,
 }
 
 /// Why an attempt at a batch did not stand.
@@ -566,12 +510,12 @@ fn decide_in_turn(
     }
 }
 
-/// The show as a batch that books reads it.
+/// The show as a batch that books reads it under the lock.
 struct SaleRead {
     sale: ShowSale,
-    /// The show's seat-map version when read: every booking, payment, release and edit of the
-    /// show moves it, so the decisions stand while it has not moved.
-    version: i64,
+    /// Each phase's sold tickets as read: the fact the decisions relied on, compared when the
+    /// counters move.
+    sold_as_read: PhaseSales,
     customer_names: HashMap<UserId, String>,
     /// Whether a pending hold of the show has run out by the batch's earliest instant.
     has_lapsed_holds: bool,
@@ -606,18 +550,17 @@ struct SaleRow {
     booking_cancelled: Vec<Option<Timestamp>>,
     /// When the show's first pending hold runs out.
     earliest_hold_expiry: Option<Timestamp>,
-    sale_version: i64,
 }
 
 /// Reads, in one statement, what the batch's bookings are decided on: the show and its phases,
 /// the seats they ask for with the status of whatever holds them, and the askers' names and
-/// bookings of the show, and the show's version.
+/// bookings of the show. `None` when the batch books nothing.
 async fn read_sale(
     conn: &mut PgConnection,
     event: EventId,
     batch: &[SaleCommand],
     now: Timestamp,
-) -> Result<ShowRead, StoreError> {
+) -> Result<Option<SaleRead>, StoreError> {
     let mut seats = Vec::new();
     let mut customers = Vec::new();
     let mut policy = None;
@@ -634,16 +577,14 @@ async fn read_sale(
         }
     }
     let Some(policy) = policy else {
-        return Ok(ShowRead::NothingBooked);
+        return Ok(None);
     };
-    let row: Option<SaleRow> = sqlx::query_as(concat!(
+    let row: SaleRow = sqlx::query_as(concat!(
         "SELECT ",
         event_columns!(),
         ", phase.*, seat.*, customer.*, booked.*, \
          (SELECT min(b.expires_at) FROM bookings b WHERE b.event_id = e.id AND b.status = 'pending') \
-             AS earliest_hold_expiry, \
-         (SELECT coalesce(sum(f.seat_map_changes), 0) FROM event_figures f WHERE f.event_id = e.id)::bigint \
-             AS sale_version \
+             AS earliest_hold_expiry \
          FROM events e \
          CROSS JOIN LATERAL ( \
              SELECT coalesce(array_agg(p.id ORDER BY p.position), '{}') AS phase_ids, \
@@ -681,13 +622,10 @@ async fn read_sale(
     .bind(event.0)
     .bind(&seats)
     .bind(&customers)
-    .fetch_optional(conn)
+    .fetch_one(conn)
     .await
     .map_err(store_error)?;
-    match row {
-        Some(row) => Ok(ShowRead::Found(Box::new(row.into_read(&policy, now)?))),
-        None => Ok(ShowRead::Missing),
-    }
+    row.into_read(&policy, now).map(Some)
 }
 
 impl SaleRow {
@@ -781,10 +719,9 @@ impl SaleRow {
         let has_lapsed_holds = self
             .earliest_hold_expiry
             .is_some_and(|expiry| expiry <= latest_lapsed_expiry(now));
-        let version = self.sale_version;
         let view = self.event.into_view(phases)?;
         Ok(SaleRead {
-            version,
+            sold_as_read: view.sales.clone(),
             sale: ShowSale::new(view.event, view.sales, seats, customers),
             customer_names,
             has_lapsed_holds,
@@ -792,44 +729,187 @@ impl SaleRow {
     }
 }
 
-/// A booking being paid, and the show's version when it was read.
-#[derive(sqlx::FromRow)]
-struct PayingRow {
-    #[sqlx(flatten)]
-    booking: BookingWithSeatsRow,
-    sale_version: i64,
-}
-
-/// The bookings of the show being paid, with their seats, by id; and the show's version when
-/// they were read (`None` when none was found).
+/// The bookings of the show being paid, with their seats, by id.
 async fn read_bookings(
     conn: &mut PgConnection,
     event: EventId,
     ids: &[BookingId],
-) -> Result<(Option<i64>, HashMap<BookingId, BookingDetails>), StoreError> {
+) -> Result<HashMap<BookingId, BookingDetails>, StoreError> {
     if ids.is_empty() {
-        return Ok((None, HashMap::new()));
+        return Ok(HashMap::new());
     }
-    let rows: Vec<PayingRow> = sqlx::query_as(concat!(
-        "SELECT paying.*, (SELECT coalesce(sum(f.seat_map_changes), 0) FROM event_figures f \
-            WHERE f.event_id = paying.event_id)::bigint AS sale_version FROM (",
+    let rows: Vec<BookingWithSeatsRow> = sqlx::query_as(concat!(
         booking_with_seats_select!(),
-        "WHERE b.id = ANY($1) AND b.event_id = $2) AS paying"
+        "WHERE b.id = ANY($1) AND b.event_id = $2"
     ))
     .bind(ids.iter().map(|id| id.0).collect::<Vec<_>>())
     .bind(event.0)
     .fetch_all(conn)
     .await
     .map_err(store_error)?;
-    let version = rows.first().map(|row| row.sale_version);
-    let bookings = rows
-        .into_iter()
+    rows.into_iter()
         .map(|row| {
-            let details = row.booking.into_details()?;
+            let details = row.into_details()?;
             Ok((details.booking.id, details))
         })
-        .collect::<Result<_, StoreError>>()?;
-    Ok((version, bookings))
+        .collect()
+}
+
+/// A booking the domain accepted, to insert.
+struct NewBooking<'a> {
+    decision: &'a BookingDecision,
+    request: &'a BookingRequest,
+    now: Timestamp,
+}
+
+/// How many times new bookings whose fresh codes were already taken get others.
+const CODE_ROUNDS: usize = 8;
+
+/// Inserts the new bookings and their seats, each under a fresh code of `codes` (another one
+/// when a code is already taken); gives them back as stored, in the same order.
+async fn insert_bookings(
+    conn: &mut PgConnection,
+    event: EventId,
+    new: &[NewBooking<'_>],
+    codes: &dyn CodeGenerator,
+) -> Result<Vec<Booking>, StoreError> {
+    let mut stored: Vec<Option<(BookingCode, i64)>> = vec![None; new.len()];
+    let mut tried: HashSet<BookingCode> = HashSet::new();
+    for _ in 0..CODE_ROUNDS {
+        let unstored: Vec<usize> = (0..new.len()).filter(|i| stored[*i].is_none()).collect();
+        if unstored.is_empty() {
+            break;
+        }
+        // Codes distinct within the round, so that each booking's seats find their booking.
+        let round: Vec<(usize, BookingCode)> = unstored
+            .into_iter()
+            .map(|index| {
+                let mut code = codes.generate();
+                for _ in 0..CODE_ROUNDS {
+                    if tried.insert(code.clone()) {
+                        break;
+                    }
+                    code = codes.generate();
+                }
+                (index, code)
+            })
+            .collect();
+        let inserted = insert_round(conn, event, new, &round).await?;
+        for (index, code) in round {
+            if let Some(id) = inserted.get(code.as_str()) {
+                stored[index] = Some((code, *id));
+            }
+        }
+    }
+    new.iter()
+        .zip(stored)
+        .map(|(booking, stored)| {
+            let (code, id) = stored.ok_or_else(|| {
+                StoreError::Busy(format!(
+                    "no free booking code in {CODE_ROUNDS} rounds of fresh ones"
+                ))
+            })?;
+            Ok(booking.decision.clone().into_booking(
+                BookingId(id),
+                code,
+                booking.request,
+                booking.now,
+            ))
+        })
+        .collect()
+}
+
+/// One insert of new bookings under the codes given; the ids of those whose code was free.
+async fn insert_round(
+    conn: &mut PgConnection,
+    event: EventId,
+    new: &[NewBooking<'_>],
+    round: &[(usize, BookingCode)],
+) -> Result<HashMap<String, i64>, StoreError> {
+    let mut seat_codes = Vec::new();
+    let mut seat_ids = Vec::new();
+    let mut seat_labels = Vec::new();
+    for (index, code) in round {
+        for seat in &new[*index].decision.seats {
+            seat_codes.push(code.as_str());
+            seat_ids.push(seat.id.0);
+            seat_labels.push(seat.label.as_str());
+        }
+    }
+    let booking = |index: &usize| &new[*index];
+    let inserted: Vec<(String, i64)> = sqlx::query_as(
+        "WITH booked AS ( \
+             INSERT INTO bookings (code, event_id, phase_id, ticket_type, customer_id, quantity, \
+                                   unit_price, total_price, status, created_at, expires_at) \
+             SELECT n.code, $1, n.phase_id, n.ticket_type, n.customer_id, n.quantity, \
+                    n.unit_price, n.total_price, $2, n.created_at, n.expires_at \
+             FROM unnest($3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::int[], $8::bigint[], \
+                         $9::bigint[], $10::timestamptz[], $11::timestamptz[]) \
+                  AS n (code, phase_id, ticket_type, customer_id, quantity, unit_price, total_price, \
+                        created_at, expires_at) \
+             ON CONFLICT (code) DO NOTHING \
+             RETURNING id, code \
+         ), seated AS ( \
+             INSERT INTO booking_seats (booking_id, seat_id, event_id, label) \
+             SELECT booked.id, s.seat_id, $1, s.label \
+             FROM unnest($12::text[], $13::bigint[], $14::text[]) AS s (code, seat_id, label) \
+             JOIN booked ON booked.code = s.code \
+         ) \
+         SELECT code, id FROM booked",
+    )
+    .bind(event.0)
+    .bind(BookingStatus::Pending.as_str())
+    .bind(round.iter().map(|(_, code)| code.as_str()).collect::<Vec<_>>())
+    .bind(
+        round
+            .iter()
+            .map(|(i, _)| booking(i).decision.phase_id.0)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        round
+            .iter()
+            .map(|(i, _)| booking(i).decision.ticket_type.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        round
+            .iter()
+            .map(|(i, _)| booking(i).request.customer_id.0)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        round
+            .iter()
+            .map(|(i, _)| booking(i).decision.seats.len() as i32)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        round
+            .iter()
+            .map(|(i, _)| booking(i).decision.unit_price.amount())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        round
+            .iter()
+            .map(|(i, _)| booking(i).decision.total_price.amount())
+            .collect::<Vec<_>>(),
+    )
+    .bind(round.iter().map(|(i, _)| booking(i).now).collect::<Vec<_>>())
+    .bind(
+        round
+            .iter()
+            .map(|(i, _)| booking(i).decision.expires_at)
+            .collect::<Vec<_>>(),
+    )
+    .bind(&seat_codes)
+    .bind(&seat_ids)
+    .bind(&seat_labels)
+    .fetch_all(conn)
+    .await
+    .map_err(store_error)?;
+    Ok(inserted.into_iter().collect())
 }
 
 /// A change the domain made to a stored booking: as read, and as it is to be.
@@ -838,208 +918,253 @@ pub(super) struct BookingChange {
     pub after: Booking,
 }
 
-/// What one call of `write_sale` (see its migration) writes: records the function reads with
-/// `jsonb_to_recordset`, each built from what the domain decided and computed.
-#[derive(Default)]
-pub(super) struct SaleWrites {
-    bookings: Vec<serde_json::Value>,
-    seats: Vec<serde_json::Value>,
-    changes: Vec<serde_json::Value>,
-    payments: Vec<serde_json::Value>,
-    moves: Vec<serde_json::Value>,
+/// Writes changed bookings (their status and the instants and people of the change), each only
+/// if it still has the status and check-in it was read with, and gives back the seats of those
+/// that no longer hold them; `false` if any no longer had what was read (the caller rolls back).
+pub(super) async fn write_booking_changes(
+    conn: &mut PgConnection,
+    changes: &[BookingChange],
+) -> Result<bool, StoreError> {
+    if changes.is_empty() {
+        return Ok(true);
+    }
+    let released: Vec<i64> = changes
+        .iter()
+        .filter(|c| c.before.status.holds_seats() && !c.after.status.holds_seats())
+        .map(|c| c.after.id.0)
+        .collect();
+    let written = sqlx::query(
+        "WITH released AS ( \
+             UPDATE booking_seats SET released = TRUE WHERE booking_id = ANY($9) AND NOT released \
+         ) \
+         UPDATE bookings b SET status = c.status, paid_at = c.paid_at, cancelled_at = c.cancelled_at, \
+                checked_in_at = c.checked_in_at, checked_in_by = c.checked_in_by \
+         FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::timestamptz[], \
+                     $6::timestamptz[], $7::timestamptz[], $8::bigint[]) \
+              AS c (id, status_read, checked_in_read, status, paid_at, cancelled_at, checked_in_at, checked_in_by) \
+         WHERE b.id = c.id AND b.status = c.status_read \
+           AND b.checked_in_at IS NOT DISTINCT FROM c.checked_in_read",
+    )
+    .bind(changes.iter().map(|c| c.after.id.0).collect::<Vec<_>>())
+    .bind(
+        changes
+            .iter()
+            .map(|c| c.before.status.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        changes
+            .iter()
+            .map(|c| c.before.checked_in_at)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        changes
+            .iter()
+            .map(|c| c.after.status.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(changes.iter().map(|c| c.after.paid_at).collect::<Vec<_>>())
+    .bind(
+        changes
+            .iter()
+            .map(|c| c.after.cancelled_at)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        changes
+            .iter()
+            .map(|c| c.after.checked_in_at)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        changes
+            .iter()
+            .map(|c| c.after.checked_in_by.map(|user| user.0))
+            .collect::<Vec<_>>(),
+    )
+    .bind(&released)
+    .execute(conn)
+    .await
+    .map_err(store_error)?;
+    Ok(written.rows_affected() == changes.len() as u64)
 }
 
-fn instant(at: Timestamp) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
-
-impl SaleWrites {
-    pub fn is_empty(&self) -> bool {
-        self.bookings.is_empty() && self.changes.is_empty() && self.payments.is_empty()
+/// Inserts accepted payments; gives their ids in the same order.
+async fn insert_payments(
+    conn: &mut PgConnection,
+    payments: &[&Payment],
+) -> Result<Vec<PaymentId>, StoreError> {
+    if payments.is_empty() {
+        return Ok(Vec::new());
     }
-
-    /// A new booking (its id is the write's to give), its seats, and what it moves.
-    pub fn book(&mut self, booking: &Booking) {
-        let code = booking.code.as_str();
-        self.bookings.push(serde_json::json!({
-            "code": code,
-            "phase_id": booking.phase_id.0,
-            "ticket_type": booking.ticket_type,
-            "customer_id": booking.customer_id.0,
-            "quantity": booking.quantity(),
-            "unit_price": booking.unit_price.amount(),
-            "total_price": booking.total_price.amount(),
-            "status": booking.status.as_str(),
-            "created_at": instant(booking.created_at),
-            "expires_at": instant(booking.expires_at),
-        }));
-        for seat in &booking.seats {
-            self.seats.push(serde_json::json!({
-                "code": code, "seat_id": seat.id.0, "label": seat.label,
-            }));
-        }
-        self.moves(
-            serde_json::json!({ "code": code }),
-            booking,
-            FiguresChange::of(None, booking),
-        );
-    }
-
-    /// A stored booking's change, and what it moves.
-    pub fn change(&mut self, change: &BookingChange) {
-        let (before, after) = (&change.before, &change.after);
-        self.changes.push(serde_json::json!({
-            "id": after.id.0,
-            "status_read": before.status.as_str(),
-            "checked_in_read": before.checked_in_at.map(instant),
-            "status": after.status.as_str(),
-            "paid_at": after.paid_at.map(instant),
-            "cancelled_at": after.cancelled_at.map(instant),
-            "checked_in_at": after.checked_in_at.map(instant),
-            "checked_in_by": after.checked_in_by.map(|user| user.0),
-            "releases_seats": before.status.holds_seats() && !after.status.holds_seats(),
-        }));
-        self.moves(
-            serde_json::json!({ "booking_id": after.id.0 }),
-            after,
-            FiguresChange::of(Some(before), after),
-        );
-    }
-
-    /// An accepted payment (its id is the write's to give).
-    pub fn pay(&mut self, payment: &Payment) {
-        self.payments.push(serde_json::json!({
-            "booking_id": payment.booking_id.0,
-            "amount": payment.amount.amount(),
-            "method": payment.method,
-            "change": payment.change.amount(),
-            "status": payment.status.as_str(),
-            "created_at": instant(payment.created_at),
-        }));
-    }
-
-    fn moves(&mut self, mut key: serde_json::Value, booking: &Booking, change: FiguresChange) {
-        if change.is_none() {
-            return;
-        }
-        let tickets = |value: i64| i32::try_from(value).unwrap_or(i32::MAX);
-        if let serde_json::Value::Object(fields) = &mut key {
-            fields.extend([
-                ("phase_id".to_string(), booking.phase_id.0.into()),
-                ("seats_held".to_string(), tickets(change.seats_held).into()),
-                (
-                    "pending_bookings".to_string(),
-                    tickets(change.pending_bookings).into(),
-                ),
-                (
-                    "tickets_sold".to_string(),
-                    tickets(change.tickets_sold).into(),
-                ),
-                ("revenue".to_string(), change.revenue.amount().into()),
-                (
-                    "tickets_checked_in".to_string(),
-                    tickets(change.tickets_checked_in).into(),
-                ),
-                (
-                    "seat_map_moved".to_string(),
-                    i32::from(change.seat_map_moved).into(),
-                ),
-            ]);
-        }
-        self.moves.push(key);
-    }
-
-    fn to_json(&self) -> String {
-        serde_json::json!({
-            "bookings": self.bookings,
-            "seats": self.seats,
-            "changes": self.changes,
-            "payments": self.payments,
-            "moves": self.moves,
+    let ids: Vec<(i64, i64)> = sqlx::query_as(
+        "INSERT INTO payments (booking_id, amount, method, change, status, created_at) \
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], \
+                              $6::timestamptz[]) \
+         RETURNING booking_id, id",
+    )
+    .bind(payments.iter().map(|p| p.booking_id.0).collect::<Vec<_>>())
+    .bind(
+        payments
+            .iter()
+            .map(|p| p.amount.amount())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        payments
+            .iter()
+            .map(|p| p.method.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        payments
+            .iter()
+            .map(|p| p.change.amount())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        payments
+            .iter()
+            .map(|p| p.status.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(payments.iter().map(|p| p.created_at).collect::<Vec<_>>())
+    .fetch_all(conn)
+    .await
+    .map_err(store_error)?;
+    let ids: HashMap<i64, i64> = ids.into_iter().collect();
+    payments
+        .iter()
+        .map(|payment| {
+            ids.get(&payment.booking_id.0)
+                .map(|id| PaymentId(*id))
+                .ok_or_else(|| corrupt("new payment", "not returned by its insert"))
         })
-        .to_string()
+        .collect()
+}
+
+/// How one booking's change moves its show's counters.
+pub(super) struct FigureMove {
+    booking: BookingId,
+    phase: PhaseId,
+    change: FiguresChange,
+}
+
+impl FigureMove {
+    pub fn of(before: Option<&Booking>, after: &Booking) -> FigureMove {
+        FigureMove {
+            booking: after.id,
+            phase: after.phase_id,
+            change: FiguresChange::of(before, after),
+        }
     }
 }
 
-/// What `write_sale` gave ids to: new bookings by code, new payments by booking.
-struct Written {
-    bookings: HashMap<String, BookingId>,
-    payments: HashMap<BookingId, PaymentId>,
-}
-
-/// Writes `writes` in one call: under the show's lock, if the show is still at `version_read`
-/// (`None`: the caller read under the lock) and every changed booking still has what was read.
-async fn write_sale(
+/// Moves the show's counters by what the domain computed: each phase's sold tickets by the
+/// seats its bookings took or gave back, and the figures in each booking's shard. When
+/// `sold_as_read` is given, a phase moves only if its sold tickets are still what was read;
+/// `false` if one was not (the caller rolls back).
+pub(super) async fn move_figures(
     conn: &mut PgConnection,
     event: EventId,
-    version_read: Option<i64>,
-    writes: &SaleWrites,
-) -> Result<Written, Retry> {
-    /// A new booking (its code and id) or a new payment (its booking and id).
-    #[derive(sqlx::FromRow)]
-    struct WrittenRow {
-        code: Option<String>,
-        booking_id: i64,
-        payment_id: Option<i64>,
+    moves: &[FigureMove],
+    sold_as_read: Option<&PhaseSales>,
+) -> Result<bool, StoreError> {
+    let moves: Vec<&FigureMove> = moves.iter().filter(|m| !m.change.is_none()).collect();
+    if moves.is_empty() {
+        return Ok(true);
     }
-    let rows: Result<Vec<WrittenRow>, sqlx::Error> =
-        sqlx::query_as("SELECT code, booking_id, payment_id FROM write_sale($1, $2, $3::jsonb)")
-            .bind(event.0)
-            .bind(version_read)
-            .bind(writes.to_json())
-            .fetch_all(conn)
-            .await;
-    let rows = match rows {
-        Ok(rows) => rows,
-        // The show moved, a booking changed, or a fresh code was taken: nothing was written.
-        Err(error) if moved_or_taken(&error) => return Err(Retry::FactsMoved),
-        Err(error) => return Err(Retry::Failed(store_error(error))),
-    };
-    let mut written = Written {
-        bookings: HashMap::new(),
-        payments: HashMap::new(),
-    };
-    for WrittenRow {
-        code,
-        booking_id: booking,
-        payment_id: payment,
-    } in rows
-    {
-        match (code, payment) {
-            (Some(code), None) => {
-                written.bookings.insert(code, BookingId(booking));
-            }
-            (None, Some(payment)) => {
-                written
-                    .payments
-                    .insert(BookingId(booking), PaymentId(payment));
-            }
-            _ => return Err(corrupt("outcome of write_sale", "a row of neither kind").into()),
-        }
+    let mut phases: BTreeMap<PhaseId, i64> = BTreeMap::new();
+    for m in &moves {
+        *phases.entry(m.phase).or_default() += m.change.seats_held;
     }
-    Ok(written)
-}
-
-/// Whether a write failed because a fact it checked moved (`write_sale` raises
-/// serialization_failure) or a fresh booking code was already taken.
-fn moved_or_taken(error: &sqlx::Error) -> bool {
-    if violated_unique(error) == Some("bookings_code_key") {
-        return true;
-    }
-    matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("40001"))
-}
-
-/// A booking code not tried before by this batch: every code of a batch differs, and a code that
-/// turned out taken is not tried again.
-fn fresh_code(codes: &dyn CodeGenerator, tried: &mut HashSet<BookingCode>) -> BookingCode {
-    let mut code = codes.generate();
-    for _ in 0..16 {
-        if tried.insert(code.clone()) {
-            break;
-        }
-        code = codes.generate();
-    }
-    code
+    phases.retain(|_, seats| *seats != 0);
+    let phase_ids: Vec<i64> = phases.keys().map(|phase| phase.0).collect();
+    let phase_moves: Vec<i64> = phases.values().copied().collect();
+    let phase_read: Vec<Option<i64>> = phases
+        .keys()
+        .map(|phase| sold_as_read.map(|sales| i64::from(sales.sold(*phase))))
+        .collect();
+    let tickets = |value: i64| i32::try_from(value).unwrap_or(i32::MAX);
+    let phases_moved: i64 = sqlx::query_scalar(
+        "WITH moved AS ( \
+             SELECT * FROM unnest($2::bigint[], $3::int[], $4::int[], $5::int[], $6::bigint[], \
+                                  $7::int[], $8::int[]) \
+             AS m (booking_id, seats_held, pending_bookings, tickets_sold, revenue, tickets_checked_in, \
+                   seat_map_moved) \
+         ), figures AS ( \
+             UPDATE event_figures f SET \
+                 seats_taken = f.seats_taken + d.seats_held, \
+                 pending_bookings = f.pending_bookings + d.pending_bookings, \
+                 tickets_sold = f.tickets_sold + d.tickets_sold, \
+                 revenue = f.revenue + d.revenue, \
+                 tickets_checked_in = f.tickets_checked_in + d.tickets_checked_in, \
+                 seat_map_changes = f.seat_map_changes + d.seat_map_moved \
+             FROM (SELECT figure_shard(booking_id) AS shard, sum(seats_held) AS seats_held, \
+                          sum(pending_bookings) AS pending_bookings, sum(tickets_sold) AS tickets_sold, \
+                          sum(revenue) AS revenue, sum(tickets_checked_in) AS tickets_checked_in, \
+                          sum(seat_map_moved) AS seat_map_moved \
+                   FROM moved GROUP BY 1) AS d \
+             WHERE f.event_id = $1 AND f.shard = d.shard \
+         ), phases_moved AS ( \
+             UPDATE phases p SET sold = p.sold + d.seats \
+             FROM unnest($9::bigint[], $10::int[], $11::int[]) AS d (id, seats, sold_read) \
+             WHERE p.id = d.id AND p.event_id = $1 AND (d.sold_read IS NULL OR p.sold = d.sold_read) \
+             RETURNING p.id \
+         ) \
+         SELECT count(*) FROM phases_moved",
+    )
+    .bind(event.0)
+    .bind(moves.iter().map(|m| m.booking.0).collect::<Vec<_>>())
+    .bind(
+        moves
+            .iter()
+            .map(|m| tickets(m.change.seats_held))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        moves
+            .iter()
+            .map(|m| tickets(m.change.pending_bookings))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        moves
+            .iter()
+            .map(|m| tickets(m.change.tickets_sold))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        moves
+            .iter()
+            .map(|m| m.change.revenue.amount())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        moves
+            .iter()
+            .map(|m| tickets(m.change.tickets_checked_in))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        moves
+            .iter()
+            .map(|m| i32::from(m.change.seat_map_moved))
+            .collect::<Vec<_>>(),
+    )
+    .bind(&phase_ids)
+    .bind(phase_moves.iter().map(|seats| tickets(*seats)).collect::<Vec<_>>())
+    .bind(
+        phase_read
+            .iter()
+            .map(|sold| sold.map(tickets))
+            .collect::<Vec<_>>(),
+    )
+    .fetch_one(conn)
+    .await
+    .map_err(store_error)?;
+    Ok(phases_moved == phase_ids.len() as i64)
 }
 
 /// Expires the show's lapsed holds and gives their seats and quota back, in the caller's
@@ -1099,20 +1224,18 @@ pub(super) async fn write_changes_under_lock(
     event: EventId,
     changes: &[BookingChange],
 ) -> Result<(), StoreError> {
-    let mut writes = SaleWrites::default();
-    for change in changes {
-        writes.change(change);
-    }
-    if writes.is_empty() {
-        return Ok(());
-    }
-    match write_sale(conn, event, None, &writes).await {
-        Ok(_) => Ok(()),
-        Err(Retry::Failed(error)) => Err(error),
-        Err(Retry::FactsMoved) => Err(StoreError::Busy(format!(
+    let moves: Vec<FigureMove> = changes
+        .iter()
+        .map(|change| FigureMove::of(Some(&change.before), &change.after))
+        .collect();
+    if !write_booking_changes(conn, changes).await?
+        || !move_figures(conn, event, &moves, None).await?
+    {
+        return Err(StoreError::Busy(format!(
             "bookings of event {event} changed under its lock"
-        ))),
+        )));
     }
+    Ok(())
 }
 
 /// The steps of one attempt at a batch, timed: a debug line per attempt says where a slow one's
