@@ -169,7 +169,7 @@ impl BookingRepository for PostgresStore {
             .map_err(BookingCommandError::Rejected)?;
         let after = details.booking.clone();
         let event = after.event_id;
-        write_changes_under_lock(&mut tx, event, &[BookingChange { before, after }]).await?;
+        write_changes_under_lock(&mut tx, event, vec![BookingChange { before, after }]).await?;
         if outcome == CancelOutcome::Refund {
             refund_payments(&mut tx, &[details.booking.id], now).await?;
         }
@@ -191,8 +191,12 @@ impl BookingRepository for PostgresStore {
             .check_in(now, audit.actor)
             .map_err(BookingCommandError::Rejected)?;
         let after = details.booking.clone();
-        write_changes_under_lock(&mut tx, after.event_id, &[BookingChange { before, after }])
-            .await?;
+        write_changes_under_lock(
+            &mut tx,
+            after.event_id,
+            vec![BookingChange { before, after }],
+        )
+        .await?;
         record(&mut tx, &[entry_for_check_in(audit, &details.booking)]).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(details)

@@ -179,9 +179,10 @@ async fn cancel_open_bookings(
         }
         changes.push(BookingChange { before, after });
     }
-    write_changes_under_lock(conn, event, &changes).await?;
+    let cancelled = changes.len() as u64;
+    write_changes_under_lock(conn, event, changes).await?;
     refund_payments(conn, &refunded, now).await?;
-    Ok((changes.len() as u64, refunded.len() as u64))
+    Ok((cancelled, refunded.len() as u64))
 }
 
 /// Stores an uploaded picture as the event's, replacing the one it had.

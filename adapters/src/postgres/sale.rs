@@ -224,13 +224,19 @@ impl PostgresStore {
         connection: &mut Option<PoolConnection<Postgres>>,
     ) {
         let mut answers = None;
+        // The booking codes this batch tried: one found taken is not tried again.
+        let mut tried = HashSet::new();
         for attempt in 1..=BATCH_ATTEMPTS {
             let attempted = match connection {
-                Some(held) => self.try_batch(event, &batch, attempt, held).await,
+                Some(held) => {
+                    self.try_batch(event, &batch, attempt, held, &mut tried)
+                        .await
+                }
                 None => match self.connection().await {
                     Ok(fresh) => {
                         let held = connection.insert(fresh);
-                        self.try_batch(event, &batch, attempt, held).await
+                        self.try_batch(event, &batch, attempt, held, &mut tried)
+                            .await
                     }
                     Err(error) => Err(Retry::Failed(error)),
                 },
@@ -297,6 +303,7 @@ impl PostgresStore {
         batch: &[SaleCommand],
         attempt: usize,
         connection: &mut PgConnection,
+        tried: &mut HashSet<BookingCode>,
     ) -> Result<Vec<Answer>, Retry> {
         let mut steps = Steps::start("sale batch", attempt, batch.len());
         let mut tx = connection.begin().await.map_err(store_error)?;
@@ -348,93 +355,88 @@ impl PostgresStore {
             .collect();
         steps.done("decide");
 
-        let new_bookings: Vec<NewBooking> = batch
-            .iter()
-            .zip(&decisions)
-            .filter_map(|(command, decided)| match (command, decided) {
+        let mut writes = ShowWrites::default();
+        for (command, decided) in batch.iter().zip(&decisions) {
+            match (command, decided) {
                 (SaleCommand::Place { request, now, .. }, Decided::Booked(decision)) => {
-                    Some(NewBooking {
-                        decision,
+                    // Its id is the write's to give.
+                    writes.new.push(decision.clone().into_booking(
+                        BookingId(0),
+                        fresh_code(self.codes.as_ref(), tried),
                         request,
-                        now: *now,
-                    })
+                        *now,
+                    ));
                 }
-                _ => None,
-            })
-            .collect();
-        let booked = insert_bookings(&mut tx, event, &new_bookings, self.codes.as_ref()).await?;
-        let changes: Vec<BookingChange> = decisions
-            .iter()
-            .filter_map(|decided| match decided {
-                Decided::Paid { before, after, .. } => Some(BookingChange {
-                    before: before.clone(),
-                    after: after.booking.clone(),
-                }),
-                _ => None,
-            })
-            .collect();
-        if !write_booking_changes(&mut tx, &changes).await? {
-            return Err(Retry::FactsMoved);
+                (
+                    _,
+                    Decided::Paid {
+                        before,
+                        after,
+                        payment,
+                    },
+                ) => {
+                    writes.changes.push(BookingChange {
+                        before: before.clone(),
+                        after: after.booking.clone(),
+                    });
+                    writes.payments.push(payment);
+                }
+                _ => {}
+            }
         }
-        let payments: Vec<&Payment> = decisions
-            .iter()
-            .filter_map(|decided| match decided {
-                Decided::Paid { payment, .. } => Some(payment),
-                _ => None,
-            })
-            .collect();
-        let payment_ids = insert_payments(&mut tx, &payments).await?;
-        let moves: Vec<FigureMove> = booked
-            .iter()
-            .map(|booking| FigureMove::of(None, booking))
-            .chain(
-                changes
-                    .iter()
-                    .map(|change| FigureMove::of(Some(&change.before), &change.after)),
-            )
-            .collect();
         let sold_as_read = read.as_ref().map(|read| &read.sold_as_read);
-        if !move_figures(&mut tx, event, &moves, sold_as_read).await? {
+        let Some(written) = write_show(&mut tx, event, &writes, sold_as_read).await? else {
             return Err(Retry::FactsMoved);
-        }
+        };
         tx.commit().await.map_err(store_error)?;
         steps.done("write and commit");
-        steps.log(&format!("{} booked, {} paid", booked.len(), payments.len()));
+        steps.log(&format!(
+            "{} booked, {} paid",
+            writes.new.len(),
+            writes.payments.len()
+        ));
 
-        let mut booked = booked.into_iter();
-        let mut payment_ids = payment_ids.into_iter();
-        Ok(decisions
+        let mut booked = writes.new.into_iter();
+        fn id_of<T: Copy>(what: &str, id: Option<&T>) -> Result<T, Retry> {
+            id.copied()
+                .ok_or_else(|| Retry::Failed(corrupt(what, "no id given by its write")))
+        }
+        decisions
             .into_iter()
-            .map(|decided| match decided {
-                Decided::Answered(answer) => answer,
-                Decided::Booked(_) => {
-                    let booking = booked.next().expect("one new booking per one booked");
-                    let read = read.as_ref().expect("read for every batch that books");
-                    Answer::Placed(Ok(BookingDetails {
-                        customer_name: read
-                            .customer_names
-                            .get(&booking.customer_id)
-                            .cloned()
-                            .unwrap_or_default(),
-                        event: EventSummary::from(read.sale.event()),
-                        booking,
-                        payment: None,
-                    }))
-                }
-                Decided::Paid {
-                    mut after,
-                    mut payment,
-                    ..
-                } => {
-                    payment.id = payment_ids.next().expect("one payment per one paid");
-                    after.payment = Some(payment.clone());
-                    Answer::Paid(Ok(PaymentReceipt {
-                        payment,
-                        booking: after,
-                    }))
-                }
+            .map(|decided| {
+                Ok(match decided {
+                    Decided::Answered(answer) => answer,
+                    Decided::Booked(_) => {
+                        let mut booking = booked.next().expect("one new booking per one booked");
+                        booking.id =
+                            id_of("new booking", written.bookings.get(booking.code.as_str()))?;
+                        let read = read.as_ref().expect("read for every batch that books");
+                        Answer::Placed(Ok(BookingDetails {
+                            customer_name: read
+                                .customer_names
+                                .get(&booking.customer_id)
+                                .cloned()
+                                .unwrap_or_default(),
+                            event: EventSummary::from(read.sale.event()),
+                            booking,
+                            payment: None,
+                        }))
+                    }
+                    Decided::Paid {
+                        mut after,
+                        mut payment,
+                        ..
+                    } => {
+                        payment.id = id_of("new payment", written.payments.get(&after.booking.id))?;
+                        after.payment = Some(payment.clone());
+                        Answer::Paid(Ok(PaymentReceipt {
+                            payment,
+                            booking: after,
+                        }))
+                    }
+                })
             })
-            .collect())
+            .collect()
     }
 }
 
@@ -755,98 +757,115 @@ async fn read_bookings(
         .collect()
 }
 
-/// A booking the domain accepted, to insert.
-struct NewBooking<'a> {
-    decision: &'a BookingDecision,
-    request: &'a BookingRequest,
-    now: Timestamp,
+/// A change the domain made to a stored booking: as read, and as it is to be.
+pub(super) struct BookingChange {
+    pub before: Booking,
+    pub after: Booking,
 }
 
-/// How many times new bookings whose fresh codes were already taken get others.
-const CODE_ROUNDS: usize = 8;
+/// What one write of a show stores: new bookings (their ids are the write's to give), changes to
+/// stored bookings, new payments (ids likewise).
+#[derive(Default)]
+pub(super) struct ShowWrites<'a> {
+    pub new: Vec<Booking>,
+    pub changes: Vec<BookingChange>,
+    pub payments: Vec<&'a Payment>,
+}
 
-/// Inserts the new bookings and their seats, each under a fresh code of `codes` (another one
-/// when a code is already taken); gives them back as stored, in the same order.
-async fn insert_bookings(
-    conn: &mut PgConnection,
-    event: EventId,
-    new: &[NewBooking<'_>],
-    codes: &dyn CodeGenerator,
-) -> Result<Vec<Booking>, StoreError> {
-    let mut stored: Vec<Option<(BookingCode, i64)>> = vec![None; new.len()];
-    let mut tried: HashSet<BookingCode> = HashSet::new();
-    for _ in 0..CODE_ROUNDS {
-        let unstored: Vec<usize> = (0..new.len()).filter(|i| stored[*i].is_none()).collect();
-        if unstored.is_empty() {
+/// The ids a write gave: new bookings by code, new payments by booking.
+struct Written {
+    bookings: HashMap<String, BookingId>,
+    payments: HashMap<BookingId, PaymentId>,
+}
+
+/// A booking code not tried before by this batch: every code of a batch differs, and a code that
+/// turned out taken is not tried again.
+fn fresh_code(codes: &dyn CodeGenerator, tried: &mut HashSet<BookingCode>) -> BookingCode {
+    let mut code = codes.generate();
+    for _ in 0..16 {
+        if tried.insert(code.clone()) {
             break;
         }
-        // Codes distinct within the round, so that each booking's seats find their booking.
-        let round: Vec<(usize, BookingCode)> = unstored
-            .into_iter()
-            .map(|index| {
-                let mut code = codes.generate();
-                for _ in 0..CODE_ROUNDS {
-                    if tried.insert(code.clone()) {
-                        break;
-                    }
-                    code = codes.generate();
-                }
-                (index, code)
-            })
-            .collect();
-        let inserted = insert_round(conn, event, new, &round).await?;
-        for (index, code) in round {
-            if let Some(id) = inserted.get(code.as_str()) {
-                stored[index] = Some((code, *id));
-            }
-        }
+        code = codes.generate();
     }
-    new.iter()
-        .zip(stored)
-        .map(|(booking, stored)| {
-            let (code, id) = stored.ok_or_else(|| {
-                StoreError::Busy(format!(
-                    "no free booking code in {CODE_ROUNDS} rounds of fresh ones"
-                ))
-            })?;
-            Ok(booking.decision.clone().into_booking(
-                BookingId(id),
-                code,
-                booking.request,
-                booking.now,
-            ))
-        })
-        .collect()
+    code
 }
 
-/// One insert of new bookings under the codes given; the ids of those whose code was free.
-async fn insert_round(
+/// Writes what the domain decided for a show, in one statement, in the caller's transaction
+/// (which holds the show's lock): the new bookings and their seats, each changed booking (only if
+/// it still has the status and check-in it was read with; the seats of those that no longer hold
+/// them given back), the new payments, and the counters moved by what the domain computed
+/// (`FiguresChange`): each phase's sold tickets (only if still what was read, when `sold_as_read`
+/// is given) and the figures in each booking's shard. `None` if a fact moved or a new booking's
+/// code was taken: the statement's writes must then be rolled back with the transaction.
+async fn write_show(
     conn: &mut PgConnection,
     event: EventId,
-    new: &[NewBooking<'_>],
-    round: &[(usize, BookingCode)],
-) -> Result<HashMap<String, i64>, StoreError> {
-    let mut seat_codes = Vec::new();
-    let mut seat_ids = Vec::new();
-    let mut seat_labels = Vec::new();
-    for (index, code) in round {
-        for seat in &new[*index].decision.seats {
-            seat_codes.push(code.as_str());
-            seat_ids.push(seat.id.0);
-            seat_labels.push(seat.label.as_str());
-        }
+    writes: &ShowWrites<'_>,
+    sold_as_read: Option<&PhaseSales>,
+) -> Result<Option<Written>, StoreError> {
+    /// A new booking (its code and id), a new payment (its booking and id), or a count.
+    #[derive(sqlx::FromRow)]
+    struct WrittenRow {
+        kind: String,
+        code: Option<String>,
+        booking_id: Option<i64>,
+        id: Option<i64>,
     }
-    let booking = |index: &usize| &new[*index];
-    let inserted: Vec<(String, i64)> = sqlx::query_as(
+    let new = &writes.new;
+    let changes = &writes.changes;
+    let payments = &writes.payments;
+    let seats: Vec<(&str, i64, &str)> = new
+        .iter()
+        .flat_map(|booking| {
+            booking
+                .seats
+                .iter()
+                .map(|seat| (booking.code.as_str(), seat.id.0, seat.label.as_str()))
+        })
+        .collect();
+    let released: Vec<i64> = changes
+        .iter()
+        .filter(|c| c.before.status.holds_seats() && !c.after.status.holds_seats())
+        .map(|c| c.after.id.0)
+        .collect();
+    // What each booking moves; a new one is known by its code until the insert gives its id.
+    let moves: Vec<(Option<&str>, Option<i64>, i64, FiguresChange)> = new
+        .iter()
+        .map(|b| {
+            (
+                Some(b.code.as_str()),
+                None,
+                b.phase_id.0,
+                FiguresChange::of(None, b),
+            )
+        })
+        .chain(changes.iter().map(|c| {
+            (
+                None,
+                Some(c.after.id.0),
+                c.after.phase_id.0,
+                FiguresChange::of(Some(&c.before), &c.after),
+            )
+        }))
+        .filter(|(_, _, _, change)| !change.is_none())
+        .collect();
+    let mut phase_moves: BTreeMap<i64, i64> = BTreeMap::new();
+    for (_, _, phase, change) in &moves {
+        *phase_moves.entry(*phase).or_default() += change.seats_held;
+    }
+    phase_moves.retain(|_, seats| *seats != 0);
+    let tickets = |value: i64| i32::try_from(value).unwrap_or(i32::MAX);
+    let rows: Vec<WrittenRow> = sqlx::query_as(
         "WITH booked AS ( \
              INSERT INTO bookings (code, event_id, phase_id, ticket_type, customer_id, quantity, \
                                    unit_price, total_price, status, created_at, expires_at) \
              SELECT n.code, $1, n.phase_id, n.ticket_type, n.customer_id, n.quantity, \
-                    n.unit_price, n.total_price, $2, n.created_at, n.expires_at \
-             FROM unnest($3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::int[], $8::bigint[], \
-                         $9::bigint[], $10::timestamptz[], $11::timestamptz[]) \
+                    n.unit_price, n.total_price, n.status, n.created_at, n.expires_at \
+             FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::int[], $7::bigint[], \
+                         $8::bigint[], $9::text[], $10::timestamptz[], $11::timestamptz[]) \
                   AS n (code, phase_id, ticket_type, customer_id, quantity, unit_price, total_price, \
-                        created_at, expires_at) \
+                        status, created_at, expires_at) \
              ON CONFLICT (code) DO NOTHING \
              RETURNING id, code \
          ), seated AS ( \
@@ -854,245 +873,34 @@ async fn insert_round(
              SELECT booked.id, s.seat_id, $1, s.label \
              FROM unnest($12::text[], $13::bigint[], $14::text[]) AS s (code, seat_id, label) \
              JOIN booked ON booked.code = s.code \
-         ) \
-         SELECT code, id FROM booked",
-    )
-    .bind(event.0)
-    .bind(BookingStatus::Pending.as_str())
-    .bind(round.iter().map(|(_, code)| code.as_str()).collect::<Vec<_>>())
-    .bind(
-        round
-            .iter()
-            .map(|(i, _)| booking(i).decision.phase_id.0)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        round
-            .iter()
-            .map(|(i, _)| booking(i).decision.ticket_type.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        round
-            .iter()
-            .map(|(i, _)| booking(i).request.customer_id.0)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        round
-            .iter()
-            .map(|(i, _)| booking(i).decision.seats.len() as i32)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        round
-            .iter()
-            .map(|(i, _)| booking(i).decision.unit_price.amount())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        round
-            .iter()
-            .map(|(i, _)| booking(i).decision.total_price.amount())
-            .collect::<Vec<_>>(),
-    )
-    .bind(round.iter().map(|(i, _)| booking(i).now).collect::<Vec<_>>())
-    .bind(
-        round
-            .iter()
-            .map(|(i, _)| booking(i).decision.expires_at)
-            .collect::<Vec<_>>(),
-    )
-    .bind(&seat_codes)
-    .bind(&seat_ids)
-    .bind(&seat_labels)
-    .fetch_all(conn)
-    .await
-    .map_err(store_error)?;
-    Ok(inserted.into_iter().collect())
-}
-
-/// A change the domain made to a stored booking: as read, and as it is to be.
-pub(super) struct BookingChange {
-    pub before: Booking,
-    pub after: Booking,
-}
-
-/// Writes changed bookings (their status and the instants and people of the change), each only
-/// if it still has the status and check-in it was read with, and gives back the seats of those
-/// that no longer hold them; `false` if any no longer had what was read (the caller rolls back).
-pub(super) async fn write_booking_changes(
-    conn: &mut PgConnection,
-    changes: &[BookingChange],
-) -> Result<bool, StoreError> {
-    if changes.is_empty() {
-        return Ok(true);
-    }
-    let released: Vec<i64> = changes
-        .iter()
-        .filter(|c| c.before.status.holds_seats() && !c.after.status.holds_seats())
-        .map(|c| c.after.id.0)
-        .collect();
-    let written = sqlx::query(
-        "WITH released AS ( \
-             UPDATE booking_seats SET released = TRUE WHERE booking_id = ANY($9) AND NOT released \
-         ) \
-         UPDATE bookings b SET status = c.status, paid_at = c.paid_at, cancelled_at = c.cancelled_at, \
-                checked_in_at = c.checked_in_at, checked_in_by = c.checked_in_by \
-         FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::timestamptz[], \
-                     $6::timestamptz[], $7::timestamptz[], $8::bigint[]) \
-              AS c (id, status_read, checked_in_read, status, paid_at, cancelled_at, checked_in_at, checked_in_by) \
-         WHERE b.id = c.id AND b.status = c.status_read \
-           AND b.checked_in_at IS NOT DISTINCT FROM c.checked_in_read",
-    )
-    .bind(changes.iter().map(|c| c.after.id.0).collect::<Vec<_>>())
-    .bind(
-        changes
-            .iter()
-            .map(|c| c.before.status.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        changes
-            .iter()
-            .map(|c| c.before.checked_in_at)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        changes
-            .iter()
-            .map(|c| c.after.status.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(changes.iter().map(|c| c.after.paid_at).collect::<Vec<_>>())
-    .bind(
-        changes
-            .iter()
-            .map(|c| c.after.cancelled_at)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        changes
-            .iter()
-            .map(|c| c.after.checked_in_at)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        changes
-            .iter()
-            .map(|c| c.after.checked_in_by.map(|user| user.0))
-            .collect::<Vec<_>>(),
-    )
-    .bind(&released)
-    .execute(conn)
-    .await
-    .map_err(store_error)?;
-    Ok(written.rows_affected() == changes.len() as u64)
-}
-
-/// Inserts accepted payments; gives their ids in the same order.
-async fn insert_payments(
-    conn: &mut PgConnection,
-    payments: &[&Payment],
-) -> Result<Vec<PaymentId>, StoreError> {
-    if payments.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<(i64, i64)> = sqlx::query_as(
-        "INSERT INTO payments (booking_id, amount, method, change, status, created_at) \
-         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], \
-                              $6::timestamptz[]) \
-         RETURNING booking_id, id",
-    )
-    .bind(payments.iter().map(|p| p.booking_id.0).collect::<Vec<_>>())
-    .bind(
-        payments
-            .iter()
-            .map(|p| p.amount.amount())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        payments
-            .iter()
-            .map(|p| p.method.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        payments
-            .iter()
-            .map(|p| p.change.amount())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        payments
-            .iter()
-            .map(|p| p.status.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(payments.iter().map(|p| p.created_at).collect::<Vec<_>>())
-    .fetch_all(conn)
-    .await
-    .map_err(store_error)?;
-    let ids: HashMap<i64, i64> = ids.into_iter().collect();
-    payments
-        .iter()
-        .map(|payment| {
-            ids.get(&payment.booking_id.0)
-                .map(|id| PaymentId(*id))
-                .ok_or_else(|| corrupt("new payment", "not returned by its insert"))
-        })
-        .collect()
-}
-
-/// How one booking's change moves its show's counters.
-pub(super) struct FigureMove {
-    booking: BookingId,
-    phase: PhaseId,
-    change: FiguresChange,
-}
-
-impl FigureMove {
-    pub fn of(before: Option<&Booking>, after: &Booking) -> FigureMove {
-        FigureMove {
-            booking: after.id,
-            phase: after.phase_id,
-            change: FiguresChange::of(before, after),
-        }
-    }
-}
-
-/// Moves the show's counters by what the domain computed: each phase's sold tickets by the
-/// seats its bookings took or gave back, and the figures in each booking's shard. When
-/// `sold_as_read` is given, a phase moves only if its sold tickets are still what was read;
-/// `false` if one was not (the caller rolls back).
-pub(super) async fn move_figures(
-    conn: &mut PgConnection,
-    event: EventId,
-    moves: &[FigureMove],
-    sold_as_read: Option<&PhaseSales>,
-) -> Result<bool, StoreError> {
-    let moves: Vec<&FigureMove> = moves.iter().filter(|m| !m.change.is_none()).collect();
-    if moves.is_empty() {
-        return Ok(true);
-    }
-    let mut phases: BTreeMap<PhaseId, i64> = BTreeMap::new();
-    for m in &moves {
-        *phases.entry(m.phase).or_default() += m.change.seats_held;
-    }
-    phases.retain(|_, seats| *seats != 0);
-    let phase_ids: Vec<i64> = phases.keys().map(|phase| phase.0).collect();
-    let phase_moves: Vec<i64> = phases.values().copied().collect();
-    let phase_read: Vec<Option<i64>> = phases
-        .keys()
-        .map(|phase| sold_as_read.map(|sales| i64::from(sales.sold(*phase))))
-        .collect();
-    let tickets = |value: i64| i32::try_from(value).unwrap_or(i32::MAX);
-    let phases_moved: i64 = sqlx::query_scalar(
-        "WITH moved AS ( \
-             SELECT * FROM unnest($2::bigint[], $3::int[], $4::int[], $5::int[], $6::bigint[], \
-                                  $7::int[], $8::int[]) \
-             AS m (booking_id, seats_held, pending_bookings, tickets_sold, revenue, tickets_checked_in, \
-                   seat_map_moved) \
+         ), released AS ( \
+             UPDATE booking_seats SET released = TRUE WHERE booking_id = ANY($15) AND NOT released \
+         ), changed AS ( \
+             UPDATE bookings b SET status = c.status, paid_at = c.paid_at, cancelled_at = c.cancelled_at, \
+                    checked_in_at = c.checked_in_at, checked_in_by = c.checked_in_by \
+             FROM unnest($16::bigint[], $17::text[], $18::timestamptz[], $19::text[], $20::timestamptz[], \
+                         $21::timestamptz[], $22::timestamptz[], $23::bigint[]) \
+                  AS c (id, status_read, checked_in_read, status, paid_at, cancelled_at, checked_in_at, \
+                        checked_in_by) \
+             WHERE b.id = c.id AND b.event_id = $1 AND b.status = c.status_read \
+               AND b.checked_in_at IS NOT DISTINCT FROM c.checked_in_read \
+             RETURNING b.id \
+         ), paid AS ( \
+             INSERT INTO payments (booking_id, amount, method, change, status, created_at) \
+             SELECT p.booking_id, p.amount, p.method, p.change, p.status, p.created_at \
+             FROM unnest($24::bigint[], $25::bigint[], $26::text[], $27::bigint[], $28::text[], \
+                         $29::timestamptz[]) \
+                  AS p (booking_id, amount, method, change, status, created_at) \
+             JOIN changed ON changed.id = p.booking_id \
+             RETURNING payments.booking_id, payments.id \
+         ), moved AS ( \
+             SELECT coalesce(m.booking_id, booked.id) AS booking_id, m.seats_held, m.pending_bookings, \
+                    m.tickets_sold, m.revenue, m.tickets_checked_in, m.seat_map_moved \
+             FROM unnest($30::text[], $31::bigint[], $32::int[], $33::int[], $34::int[], $35::bigint[], \
+                         $36::int[], $37::int[]) \
+                  AS m (code, booking_id, seats_held, pending_bookings, tickets_sold, revenue, \
+                        tickets_checked_in, seat_map_moved) \
+             LEFT JOIN booked ON booked.code = m.code \
          ), figures AS ( \
              UPDATE event_figures f SET \
                  seats_taken = f.seats_taken + d.seats_held, \
@@ -1105,66 +913,95 @@ pub(super) async fn move_figures(
                           sum(pending_bookings) AS pending_bookings, sum(tickets_sold) AS tickets_sold, \
                           sum(revenue) AS revenue, sum(tickets_checked_in) AS tickets_checked_in, \
                           sum(seat_map_moved) AS seat_map_moved \
-                   FROM moved GROUP BY 1) AS d \
+                   FROM moved WHERE booking_id IS NOT NULL GROUP BY 1) AS d \
              WHERE f.event_id = $1 AND f.shard = d.shard \
          ), phases_moved AS ( \
              UPDATE phases p SET sold = p.sold + d.seats \
-             FROM unnest($9::bigint[], $10::int[], $11::int[]) AS d (id, seats, sold_read) \
+             FROM unnest($38::bigint[], $39::int[], $40::int[]) AS d (id, seats, sold_read) \
              WHERE p.id = d.id AND p.event_id = $1 AND (d.sold_read IS NULL OR p.sold = d.sold_read) \
              RETURNING p.id \
          ) \
-         SELECT count(*) FROM phases_moved",
+         SELECT 'booking' AS kind, code, id AS booking_id, NULL::bigint AS id FROM booked \
+         UNION ALL SELECT 'payment', NULL, booking_id, id FROM paid \
+         UNION ALL SELECT 'changed', NULL, NULL, count(*) FROM changed \
+         UNION ALL SELECT 'phases moved', NULL, NULL, count(*) FROM phases_moved",
     )
     .bind(event.0)
-    .bind(moves.iter().map(|m| m.booking.0).collect::<Vec<_>>())
+    .bind(new.iter().map(|b| b.code.as_str()).collect::<Vec<_>>())
+    .bind(new.iter().map(|b| b.phase_id.0).collect::<Vec<_>>())
+    .bind(new.iter().map(|b| b.ticket_type.as_str()).collect::<Vec<_>>())
+    .bind(new.iter().map(|b| b.customer_id.0).collect::<Vec<_>>())
+    .bind(new.iter().map(|b| b.quantity() as i32).collect::<Vec<_>>())
+    .bind(new.iter().map(|b| b.unit_price.amount()).collect::<Vec<_>>())
+    .bind(new.iter().map(|b| b.total_price.amount()).collect::<Vec<_>>())
+    .bind(new.iter().map(|b| b.status.as_str()).collect::<Vec<_>>())
+    .bind(new.iter().map(|b| b.created_at).collect::<Vec<_>>())
+    .bind(new.iter().map(|b| b.expires_at).collect::<Vec<_>>())
+    .bind(seats.iter().map(|s| s.0).collect::<Vec<_>>())
+    .bind(seats.iter().map(|s| s.1).collect::<Vec<_>>())
+    .bind(seats.iter().map(|s| s.2).collect::<Vec<_>>())
+    .bind(&released)
+    .bind(changes.iter().map(|c| c.after.id.0).collect::<Vec<_>>())
+    .bind(changes.iter().map(|c| c.before.status.as_str()).collect::<Vec<_>>())
+    .bind(changes.iter().map(|c| c.before.checked_in_at).collect::<Vec<_>>())
+    .bind(changes.iter().map(|c| c.after.status.as_str()).collect::<Vec<_>>())
+    .bind(changes.iter().map(|c| c.after.paid_at).collect::<Vec<_>>())
+    .bind(changes.iter().map(|c| c.after.cancelled_at).collect::<Vec<_>>())
+    .bind(changes.iter().map(|c| c.after.checked_in_at).collect::<Vec<_>>())
     .bind(
-        moves
+        changes
             .iter()
-            .map(|m| tickets(m.change.seats_held))
+            .map(|c| c.after.checked_in_by.map(|user| user.0))
             .collect::<Vec<_>>(),
     )
+    .bind(payments.iter().map(|p| p.booking_id.0).collect::<Vec<_>>())
+    .bind(payments.iter().map(|p| p.amount.amount()).collect::<Vec<_>>())
+    .bind(payments.iter().map(|p| p.method.as_str()).collect::<Vec<_>>())
+    .bind(payments.iter().map(|p| p.change.amount()).collect::<Vec<_>>())
+    .bind(payments.iter().map(|p| p.status.as_str()).collect::<Vec<_>>())
+    .bind(payments.iter().map(|p| p.created_at).collect::<Vec<_>>())
+    .bind(moves.iter().map(|m| m.0).collect::<Vec<_>>())
+    .bind(moves.iter().map(|m| m.1).collect::<Vec<_>>())
+    .bind(moves.iter().map(|m| tickets(m.3.seats_held)).collect::<Vec<_>>())
+    .bind(moves.iter().map(|m| tickets(m.3.pending_bookings)).collect::<Vec<_>>())
+    .bind(moves.iter().map(|m| tickets(m.3.tickets_sold)).collect::<Vec<_>>())
+    .bind(moves.iter().map(|m| m.3.revenue.amount()).collect::<Vec<_>>())
+    .bind(moves.iter().map(|m| tickets(m.3.tickets_checked_in)).collect::<Vec<_>>())
+    .bind(moves.iter().map(|m| i32::from(m.3.seat_map_moved)).collect::<Vec<_>>())
+    .bind(phase_moves.keys().copied().collect::<Vec<_>>())
+    .bind(phase_moves.values().map(|seats| tickets(*seats)).collect::<Vec<_>>())
     .bind(
-        moves
-            .iter()
-            .map(|m| tickets(m.change.pending_bookings))
+        phase_moves
+            .keys()
+            .map(|phase| sold_as_read.map(|sales| tickets(i64::from(sales.sold(PhaseId(*phase))))))
             .collect::<Vec<_>>(),
     )
-    .bind(
-        moves
-            .iter()
-            .map(|m| tickets(m.change.tickets_sold))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        moves
-            .iter()
-            .map(|m| m.change.revenue.amount())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        moves
-            .iter()
-            .map(|m| tickets(m.change.tickets_checked_in))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        moves
-            .iter()
-            .map(|m| i32::from(m.change.seat_map_moved))
-            .collect::<Vec<_>>(),
-    )
-    .bind(&phase_ids)
-    .bind(phase_moves.iter().map(|seats| tickets(*seats)).collect::<Vec<_>>())
-    .bind(
-        phase_read
-            .iter()
-            .map(|sold| sold.map(tickets))
-            .collect::<Vec<_>>(),
-    )
-    .fetch_one(conn)
+    .fetch_all(conn)
     .await
     .map_err(store_error)?;
-    Ok(phases_moved == phase_ids.len() as i64)
+    let mut written = Written {
+        bookings: HashMap::new(),
+        payments: HashMap::new(),
+    };
+    let (mut changed, mut phases_moved) = (0, 0);
+    for row in rows {
+        match (row.kind.as_str(), row.code, row.booking_id, row.id) {
+            ("booking", Some(code), Some(id), None) => {
+                written.bookings.insert(code, BookingId(id));
+            }
+            ("payment", None, Some(booking), Some(id)) => {
+                written.payments.insert(BookingId(booking), PaymentId(id));
+            }
+            ("changed", None, None, Some(count)) => changed = count,
+            ("phases moved", None, None, Some(count)) => phases_moved = count,
+            (other, ..) => return Err(corrupt("outcome of a show's write", other)),
+        }
+    }
+    let all_stood = written.bookings.len() == new.len()
+        && changed == changes.len() as i64
+        && written.payments.len() == payments.len()
+        && phases_moved == phase_moves.len() as i64;
+    Ok(all_stood.then_some(written))
 }
 
 /// Expires the show's lapsed holds and gives their seats and quota back, in the caller's
@@ -1194,8 +1031,9 @@ pub(super) async fn expire_lapsed_holds(
             changes.push(BookingChange { before, after });
         }
     }
-    write_changes_under_lock(conn, event, &changes).await?;
-    Ok(changes.len() as u64)
+    let expired = changes.len() as u64;
+    write_changes_under_lock(conn, event, changes).await?;
+    Ok(expired)
 }
 
 /// Marks the payments of `bookings` refunded at `now`.
@@ -1222,20 +1060,21 @@ pub(super) async fn refund_payments(
 pub(super) async fn write_changes_under_lock(
     conn: &mut PgConnection,
     event: EventId,
-    changes: &[BookingChange],
+    changes: Vec<BookingChange>,
 ) -> Result<(), StoreError> {
-    let moves: Vec<FigureMove> = changes
-        .iter()
-        .map(|change| FigureMove::of(Some(&change.before), &change.after))
-        .collect();
-    if !write_booking_changes(conn, changes).await?
-        || !move_figures(conn, event, &moves, None).await?
-    {
-        return Err(StoreError::Busy(format!(
-            "bookings of event {event} changed under its lock"
-        )));
+    if changes.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let writes = ShowWrites {
+        changes,
+        ..ShowWrites::default()
+    };
+    match write_show(conn, event, &writes, None).await? {
+        Some(_) => Ok(()),
+        None => Err(StoreError::Busy(format!(
+            "bookings of event {event} changed under its lock"
+        ))),
+    }
 }
 
 /// The steps of one attempt at a batch, timed: a debug line per attempt says where a slow one's
