@@ -147,13 +147,17 @@ impl BookingRepository for PostgresStore {
         payment: PaymentInput,
         now: Timestamp,
     ) -> Result<PaymentReceipt, BookingCommandError<domain::booking::PayRejection>> {
-        let (id, event) = {
-            let mut conn = self.connection().await?;
-            locate(&mut conn, code)
-                .await?
-                .ok_or(BookingCommandError::NotFound)?
+        let (id, event) = match self.sales.placed(code) {
+            Some(placed) => placed,
+            None => {
+                let mut conn = self.connection().await?;
+                let (id, event) = locate(&mut conn, code)
+                    .await?
+                    .ok_or(BookingCommandError::NotFound)?;
+                (BookingId(id), event)
+            }
         };
-        self.pay_in_batch(event, BookingId(id), payment, now).await
+        self.pay_in_batch(event, id, payment, now).await
     }
 
     async fn cancel(

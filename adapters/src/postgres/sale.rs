@@ -86,9 +86,40 @@ enum Answer {
 #[derive(Default)]
 pub(super) struct SaleQueues {
     waiting: Mutex<HashMap<EventId, Vec<SaleCommand>>>,
+    /// The bookings this process placed, by code: where the payment of one finds its show
+    /// without asking the database first (a booking's id and show never change). Forgotten all
+    /// at once when it holds [`MOST_REMEMBERED_BOOKINGS`].
+    placed: Mutex<HashMap<BookingCode, (BookingId, EventId)>>,
 }
 
+/// How many placed bookings a process remembers for their payments.
+const MOST_REMEMBERED_BOOKINGS: usize = 100_000;
+
 impl SaleQueues {
+    /// The id and show of a booking this process placed, if it still remembers it.
+    pub(super) fn placed(&self, code: &BookingCode) -> Option<(BookingId, EventId)> {
+        self.placed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(code)
+            .copied()
+    }
+
+    fn remember(&self, bookings: &[(BookingCode, BookingId, EventId)]) {
+        let mut placed = self
+            .placed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if placed.len() + bookings.len() > MOST_REMEMBERED_BOOKINGS {
+            placed.clear();
+        }
+        placed.extend(
+            bookings
+                .iter()
+                .map(|(code, id, event)| (code.clone(), (*id, *event))),
+        );
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<EventId, Vec<SaleCommand>>> {
         self.waiting
             .lock()
@@ -396,6 +427,16 @@ impl PostgresStore {
             writes.payments.len()
         ));
 
+        self.sales.remember(
+            &writes
+                .new
+                .iter()
+                .filter_map(|booking| {
+                    let id = written.bookings.get(booking.code.as_str())?;
+                    Some((booking.code.clone(), *id, event))
+                })
+                .collect::<Vec<_>>(),
+        );
         let mut booked = writes.new.into_iter();
         fn id_of<T: Copy>(what: &str, id: Option<&T>) -> Result<T, Retry> {
             id.copied()
