@@ -104,6 +104,15 @@ impl BookingStatus {
     pub fn holds_seats(self) -> bool {
         matches!(self, BookingStatus::Pending | BookingStatus::Confirmed)
     }
+
+    /// How the seats of a booking in this status show on the seat map.
+    pub fn seats_shown_as(self) -> SeatStatus {
+        match self {
+            BookingStatus::Pending => SeatStatus::Held,
+            BookingStatus::Confirmed => SeatStatus::Sold,
+            BookingStatus::Expired | BookingStatus::Cancelled => SeatStatus::Available,
+        }
+    }
 }
 
 impl fmt::Display for BookingStatus {

@@ -54,11 +54,7 @@ impl FigureShare {
                 Money::ZERO
             },
             tickets_checked_in: when(booking.checked_in_at.is_some(), tickets),
-            seats_shown_as: match booking.status {
-                BookingStatus::Pending => SeatStatus::Held,
-                BookingStatus::Confirmed => SeatStatus::Sold,
-                BookingStatus::Expired | BookingStatus::Cancelled => SeatStatus::Available,
-            },
+            seats_shown_as: booking.status.seats_shown_as(),
         }
     }
 

@@ -228,11 +228,9 @@ impl State {
             .seat_holders
             .get(&seat)
             .and_then(|id| self.bookings.get(id));
-        match holder.map(|record| record.booking.status) {
-            Some(BookingStatus::Pending) => SeatStatus::Held,
-            Some(BookingStatus::Confirmed) => SeatStatus::Sold,
-            _ => SeatStatus::Available,
-        }
+        holder.map_or(SeatStatus::Available, |record| {
+            record.booking.status.seats_shown_as()
+        })
     }
 
     /// Stores a new booking and counts it in every derived figure.

@@ -218,11 +218,14 @@ impl SeatRow {
         })
     }
 
+    /// How the seat shows: as its holder's status says; a seat whose holder does not read as
+    /// holding it is still taken, so it shows held.
     pub fn status(&self) -> SeatStatus {
         match self.held_by.as_deref() {
             None => SeatStatus::Available,
-            Some("confirmed") => SeatStatus::Sold,
-            Some(_) => SeatStatus::Held,
+            Some(holder) => BookingStatus::parse(holder)
+                .filter(|status| status.holds_seats())
+                .map_or(SeatStatus::Held, BookingStatus::seats_shown_as),
         }
     }
 }

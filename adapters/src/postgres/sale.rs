@@ -48,8 +48,8 @@ use super::{corrupt, store_error, PostgresStore};
 pub(super) const MOST_COMMANDS_PER_BATCH: usize = 64;
 
 /// How many times a batch is read, decided and written before its requests are answered busy. A
-/// batch is read again only when a fact it was decided on moved under it: a writer that did not
-/// take the show's lock.
+/// batch is read again only when a fact it was decided on moved under it (a writer that did not
+/// take the show's lock) or a fresh booking code was already taken.
 const BATCH_ATTEMPTS: usize = 8;
 
 /// A request waiting for the show's writer.
@@ -82,7 +82,8 @@ enum Answer {
     Paid(Result<PaymentReceipt, BookingCommandError<PayRejection>>),
 }
 
-/// The requests waiting for each show's writer; a show is listed while its writer runs.
+/// The requests waiting for each show's writer (a show is listed while its writer runs), and the
+/// bookings this process placed.
 #[derive(Default)]
 pub(super) struct SaleQueues {
     waiting: Mutex<HashMap<EventId, Vec<SaleCommand>>>,
@@ -156,20 +157,13 @@ impl PostgresStore {
         policy: BookingPolicy,
         now: Timestamp,
     ) -> Result<BookingDetails, PlaceBookingError> {
-        let (reply, answer) = oneshot::channel();
-        let event = request.event_id;
-        self.submit(
-            event,
-            SaleCommand::Place {
-                request,
-                policy,
-                now,
-                reply,
-            },
-        );
-        answer
-            .await
-            .unwrap_or_else(|_| Err(writer_stopped().into()))
+        self.through_writer(request.event_id, |reply| SaleCommand::Place {
+            request,
+            policy,
+            now,
+            reply,
+        })
+        .await
     }
 
     /// Pays a booking of `event` through the show's writer.
@@ -180,16 +174,24 @@ impl PostgresStore {
         payment: PaymentInput,
         now: Timestamp,
     ) -> Result<PaymentReceipt, BookingCommandError<PayRejection>> {
+        self.through_writer(event, |reply| SaleCommand::Pay {
+            booking,
+            payment,
+            now,
+            reply,
+        })
+        .await
+    }
+
+    /// Queues the command made with the sender of its answer for the show's writer, and waits
+    /// for the answer.
+    async fn through_writer<T, E: From<StoreError>>(
+        &self,
+        event: EventId,
+        command: impl FnOnce(oneshot::Sender<Result<T, E>>) -> SaleCommand,
+    ) -> Result<T, E> {
         let (reply, answer) = oneshot::channel();
-        self.submit(
-            event,
-            SaleCommand::Pay {
-                booking,
-                payment,
-                now,
-                reply,
-            },
-        );
+        self.submit(event, command(reply));
         answer
             .await
             .unwrap_or_else(|_| Err(writer_stopped().into()))
@@ -336,7 +338,7 @@ impl PostgresStore {
         connection: &mut PgConnection,
         tried: &mut HashSet<BookingCode>,
     ) -> Result<Vec<Answer>, Retry> {
-        let mut steps = Steps::start("sale batch", attempt, batch.len());
+        let mut steps = Steps::start("sale batch", event, attempt, batch.len());
         let mut tx = connection.begin().await.map_err(store_error)?;
         steps.done("begin");
         let exists: Option<i64> =
@@ -1119,10 +1121,11 @@ pub(super) async fn write_changes_under_lock(
 }
 
 /// The steps of one attempt at a batch, timed: a debug line per attempt says where a slow one's
-/// time went (`RUST_LOG=adapters::postgres=debug`), under the span of the request that started
-/// the show's writer.
+/// time went (`RUST_LOG=adapters::postgres=debug`). The show's writer runs outside any request's
+/// span, so the line names the show and how many requests the batch held.
 struct Steps {
     what: &'static str,
+    event: EventId,
     attempt: usize,
     requests: usize,
     last: std::time::Instant,
@@ -1130,9 +1133,10 @@ struct Steps {
 }
 
 impl Steps {
-    fn start(what: &'static str, attempt: usize, requests: usize) -> Steps {
+    fn start(what: &'static str, event: EventId, attempt: usize, requests: usize) -> Steps {
         Steps {
             what,
+            event,
             attempt,
             requests,
             last: std::time::Instant::now(),
@@ -1158,6 +1162,7 @@ impl Steps {
             .collect::<Vec<_>>()
             .join(", ");
         tracing::debug!(
+            event_id = self.event.0,
             attempt = self.attempt,
             requests = self.requests,
             outcome,
