@@ -164,7 +164,7 @@ impl BookingService {
     ) -> Result<PaymentReceipt, PayError> {
         let code = parse_code::<PayRejection>(code)?;
         let payment = PaymentInput::parse(amount, method).map_err(PayError::Invalid)?;
-        self.find_for(actor, &code)
+        self.require_may_act_on(actor, &code)
             .await
             .map_err(retype::<PayRejection>)?;
         Ok(self
@@ -176,7 +176,9 @@ impl BookingService {
 
     pub async fn cancel(&self, actor: &Actor, code: &str) -> Result<BookingDetails, CancelError> {
         let code = parse_code(code)?;
-        self.find_for(actor, &code).await.map_err(retype)?;
+        self.require_may_act_on(actor, &code)
+            .await
+            .map_err(retype)?;
         self.bookings
             .cancel(&code, self.clock.now())
             .await
@@ -213,6 +215,21 @@ impl BookingService {
             .find_by_code(code, self.clock.now())
             .await?
             .filter(|details| require_self_or_admin(actor, details.booking.customer_id).is_ok())
+            .ok_or_else(|| BookingError::NotFound(code.to_string()))
+    }
+
+    /// Refuses a command on a booking that is not `actor`'s (an admin may act on any) as not
+    /// found, exactly as an unknown code, without reading the whole booking.
+    async fn require_may_act_on(
+        &self,
+        actor: &Actor,
+        code: &BookingCode,
+    ) -> Result<(), GetBookingError> {
+        self.bookings
+            .customer_of(code)
+            .await?
+            .filter(|customer| require_self_or_admin(actor, *customer).is_ok())
+            .map(|_| ())
             .ok_or_else(|| BookingError::NotFound(code.to_string()))
     }
 }
@@ -323,6 +340,9 @@ mod tests {
         bookings
             .expect_find_by_code()
             .returning(|_, _| Ok(Some(details(7))));
+        bookings
+            .expect_customer_of()
+            .returning(|_| Ok(Some(UserId(7))));
         bookings.expect_pay().never();
         bookings.expect_cancel().never();
         let svc = service(bookings);

@@ -273,6 +273,9 @@ pub trait BookingRepository: Send + Sync {
         code: &BookingCode,
         now: Timestamp,
     ) -> Result<Option<BookingDetails>, StoreError>;
+    /// The customer the booking of `code` belongs to (`None` for an unknown code): who may act
+    /// on it, known without reading the whole booking.
+    async fn customer_of(&self, code: &BookingCode) -> Result<Option<UserId>, StoreError>;
     /// Confirms a pending booking and records its payment, once.
     async fn pay(
         &self,

@@ -230,6 +230,15 @@ impl BookingRepository for MemoryStore {
         Ok(parts.map(BookingDetailsParts::assemble))
     }
 
+    async fn customer_of(&self, code: &BookingCode) -> Result<Option<UserId>, StoreError> {
+        let state = self.locked()?;
+        Ok(state
+            .booking_ids_by_code
+            .get(code)
+            .and_then(|id| state.bookings.get(id))
+            .map(|record| record.booking.customer_id))
+    }
+
     async fn pay(
         &self,
         code: &BookingCode,

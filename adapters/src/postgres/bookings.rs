@@ -15,6 +15,7 @@ use domain::booking::{BookingCode, BookingId, BookingPolicy, BookingRequest, Can
 use domain::event::EventId;
 use domain::money::Money;
 use domain::payment::PaymentInput;
+use domain::user::UserId;
 use domain::Timestamp;
 
 use super::audit::record;
@@ -22,7 +23,9 @@ use super::events::lock_event;
 use super::rows::{
     booking_select, payment_columns, seats_by_booking, BookedSeatRow, BookingRow, PaymentRow,
 };
-use super::sale::{expire_lapsed_holds, refund_payments, write_changes_under_lock, BookingChange};
+use super::sale::{
+    expire_lapsed_holds, refund_payments, write_changes_under_lock, BookingChange, BookingKeys,
+};
 use super::{corrupt, store_error, PostgresStore};
 
 /// Loads bookings with their seats and payments, in the order of `ids`.
@@ -75,18 +78,51 @@ async fn one(conn: &mut PgConnection, id: i64) -> Result<BookingDetails, StoreEr
         .ok_or_else(|| corrupt("booking", format!("booking {id} vanished")))
 }
 
-/// The booking's id and event, without locking anything.
+/// What never changes of the booking of `code`, without locking anything.
 async fn locate(
     conn: &mut PgConnection,
     code: &BookingCode,
-) -> Result<Option<(i64, EventId)>, StoreError> {
-    let found: Option<(i64, i64)> =
-        sqlx::query_as("SELECT id, event_id FROM bookings WHERE code = $1")
+) -> Result<Option<BookingKeys>, StoreError> {
+    let found: Option<(i64, i64, i64)> =
+        sqlx::query_as("SELECT id, event_id, customer_id FROM bookings WHERE code = $1")
             .bind(code.as_str())
             .fetch_optional(conn)
             .await
             .map_err(store_error)?;
-    Ok(found.map(|(id, event)| (id, EventId(event))))
+    Ok(found.map(|(id, event, customer)| BookingKeys {
+        id: BookingId(id),
+        event: EventId(event),
+        customer: UserId(customer),
+    }))
+}
+
+impl PostgresStore {
+    /// The keys of the booking of `code`: remembered by this process, or read on `conn` and
+    /// remembered.
+    async fn keys_on(
+        &self,
+        conn: &mut PgConnection,
+        code: &BookingCode,
+    ) -> Result<Option<BookingKeys>, StoreError> {
+        if let Some(keys) = self.sales.known(code) {
+            return Ok(Some(keys));
+        }
+        let keys = locate(conn, code).await?;
+        if let Some(keys) = keys {
+            self.sales.remember([(code.clone(), keys)]);
+        }
+        Ok(keys)
+    }
+
+    /// The keys of the booking of `code`, taking a connection only when this process does not
+    /// remember them.
+    async fn keys_of(&self, code: &BookingCode) -> Result<Option<BookingKeys>, StoreError> {
+        if let Some(keys) = self.sales.known(code) {
+            return Ok(Some(keys));
+        }
+        let mut conn = self.connection().await?;
+        self.keys_on(&mut conn, code).await
+    }
 }
 
 /// Opens the transaction of a command on one booking: the event locked, its lapsed holds expired,
@@ -97,17 +133,18 @@ async fn begin_command<R>(
     now: Timestamp,
 ) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, BookingDetails), BookingCommandError<R>> {
     let mut tx = store.transaction().await?;
-    let (id, event) = locate(&mut tx, code)
+    let BookingKeys { id, event, .. } = store
+        .keys_on(&mut tx, code)
         .await?
         .ok_or(BookingCommandError::NotFound)?;
     lock_event(&mut tx, event).await?;
     expire_lapsed_holds(&mut tx, event, now).await?;
     sqlx::query("SELECT 1 FROM bookings WHERE id = $1 FOR UPDATE")
-        .bind(id)
+        .bind(id.0)
         .execute(&mut *tx)
         .await
         .map_err(store_error)?;
-    let booking = one(&mut tx, id).await?;
+    let booking = one(&mut tx, id.0).await?;
     Ok((tx, booking))
 }
 
@@ -128,17 +165,21 @@ impl BookingRepository for PostgresStore {
         now: Timestamp,
     ) -> Result<Option<BookingDetails>, StoreError> {
         let mut conn = self.connection().await?;
-        let Some((id, event)) = locate(&mut conn, code).await? else {
+        let Some(BookingKeys { id, event, .. }) = self.keys_on(&mut conn, code).await? else {
             return Ok(None);
         };
-        let found = one(&mut conn, id).await?;
+        let found = one(&mut conn, id.0).await?;
         if found.booking.hold_has_lapsed(now) {
             drop(conn);
             self.expire_lapsed_events(Some(event), now).await?;
             let mut conn = self.connection().await?;
-            return one(&mut conn, id).await.map(Some);
+            return one(&mut conn, id.0).await.map(Some);
         }
         Ok(Some(found))
+    }
+
+    async fn customer_of(&self, code: &BookingCode) -> Result<Option<UserId>, StoreError> {
+        Ok(self.keys_of(code).await?.map(|keys| keys.customer))
     }
 
     async fn pay(
@@ -147,16 +188,10 @@ impl BookingRepository for PostgresStore {
         payment: PaymentInput,
         now: Timestamp,
     ) -> Result<PaymentReceipt, BookingCommandError<domain::booking::PayRejection>> {
-        let (id, event) = match self.sales.placed(code) {
-            Some(placed) => placed,
-            None => {
-                let mut conn = self.connection().await?;
-                let (id, event) = locate(&mut conn, code)
-                    .await?
-                    .ok_or(BookingCommandError::NotFound)?;
-                (BookingId(id), event)
-            }
-        };
+        let BookingKeys { id, event, .. } = self
+            .keys_of(code)
+            .await?
+            .ok_or(BookingCommandError::NotFound)?;
         self.pay_in_batch(event, id, payment, now).await
     }
 

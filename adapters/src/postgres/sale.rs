@@ -83,42 +83,46 @@ enum Answer {
 }
 
 /// The requests waiting for each show's writer (a show is listed while its writer runs), and the
-/// bookings this process placed.
+/// bookings this process has placed or looked up.
 #[derive(Default)]
 pub(super) struct SaleQueues {
     waiting: Mutex<HashMap<EventId, Vec<SaleCommand>>>,
-    /// The bookings this process placed, by code: where the payment of one finds its show
-    /// without asking the database first (a booking's id and show never change). Forgotten all
-    /// at once when it holds [`MOST_REMEMBERED_BOOKINGS`].
-    placed: Mutex<HashMap<BookingCode, (BookingId, EventId)>>,
+    /// What never changes of the bookings this process placed or looked up, by code: where a
+    /// payment finds its show, and a command its customer, without asking the database first.
+    /// Forgotten all at once when it holds [`MOST_REMEMBERED_BOOKINGS`].
+    known: Mutex<HashMap<BookingCode, BookingKeys>>,
 }
 
-/// How many placed bookings a process remembers for their payments.
+/// What never changes of a booking: its id, its show and its customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct BookingKeys {
+    pub id: BookingId,
+    pub event: EventId,
+    pub customer: UserId,
+}
+
+/// How many bookings a process remembers the keys of.
 const MOST_REMEMBERED_BOOKINGS: usize = 100_000;
 
 impl SaleQueues {
-    /// The id and show of a booking this process placed, if it still remembers it.
-    pub(super) fn placed(&self, code: &BookingCode) -> Option<(BookingId, EventId)> {
-        self.placed
+    /// The keys of a booking this process placed or looked up, if it still remembers them.
+    pub(super) fn known(&self, code: &BookingCode) -> Option<BookingKeys> {
+        self.known
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .get(code)
             .copied()
     }
 
-    fn remember(&self, bookings: &[(BookingCode, BookingId, EventId)]) {
-        let mut placed = self
-            .placed
+    pub(super) fn remember(&self, bookings: impl IntoIterator<Item = (BookingCode, BookingKeys)>) {
+        let mut known = self
+            .known
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if placed.len() + bookings.len() > MOST_REMEMBERED_BOOKINGS {
-            placed.clear();
+        if known.len() >= MOST_REMEMBERED_BOOKINGS {
+            known.clear();
         }
-        placed.extend(
-            bookings
-                .iter()
-                .map(|(code, id, event)| (code.clone(), (*id, *event))),
-        );
+        known.extend(bookings);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<EventId, Vec<SaleCommand>>> {
@@ -429,16 +433,14 @@ impl PostgresStore {
             writes.payments.len()
         ));
 
-        self.sales.remember(
-            &writes
-                .new
-                .iter()
-                .filter_map(|booking| {
-                    let id = written.bookings.get(booking.code.as_str())?;
-                    Some((booking.code.clone(), *id, event))
-                })
-                .collect::<Vec<_>>(),
-        );
+        self.sales.remember(writes.new.iter().filter_map(|booking| {
+            let keys = BookingKeys {
+                id: *written.bookings.get(booking.code.as_str())?,
+                event,
+                customer: booking.customer_id,
+            };
+            Some((booking.code.clone(), keys))
+        }));
         let mut booked = writes.new.into_iter();
         fn id_of<T: Copy>(what: &str, id: Option<&T>) -> Result<T, Retry> {
             id.copied()
