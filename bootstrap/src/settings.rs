@@ -215,7 +215,7 @@ pub struct Settings {
           default_value_t = 30, value_parser = count(), help_heading = "Limits per caller")]
     pub bookings_per_customer: u32,
     /// Booking codes a caller may look up per minute that are not found (or not theirs) before
-    /// waiting; 0: no limit.
+    /// further such codes wait (their own bookings never do); 0: no limit.
     #[arg(long, env = "BOOKING_LOOKUP_FAILURES_PER_CALLER",
           value_name = "BOOKING_LOOKUP_FAILURES_PER_CALLER", default_value_t = 30,
           value_parser = count(), help_heading = "Limits per caller")]

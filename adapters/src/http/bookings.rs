@@ -445,24 +445,27 @@ pub struct BookingsApi {
     links: PictureLinks,
 }
 
-/// Runs a command on a booking named by its code, for a caller who has not missed too many
-/// codes lately (429 otherwise), and counts a miss (404) against them: codes cannot be guessed
-/// at speed. The command's own outcome is returned as it is.
+/// Runs a command on a booking named by its code and returns its outcome as it is, unless it
+/// found no booking of the caller's with that code: that miss is counted against the caller, and
+/// once they missed too many codes lately it is answered 429, not 404, so codes cannot be guessed
+/// at speed. Only misses are counted and held back: a caller's own bookings are never in the
+/// way of a guess, and finding them asks the throttle nothing.
 async fn by_code<T, E: NamesUnknownBooking>(
     throttles: &Throttles,
     actor: &Actor,
     command: impl std::future::Future<Output = Result<T, E>>,
 ) -> Result<Result<T, E>, TooManyRequests> {
-    let caller = actor.id.to_string();
-    let misses = &throttles.booking_lookup_failures_per_caller;
-    misses.check(&caller).await.map_err(|throttled| {
-        throttled.into_failure(Localized::new(
-            "booking codes that were not found",
-            "kode pemesanan yang tidak ditemukan",
-        ))
-    })?;
     let outcome = command.await;
     if matches!(&outcome, Err(error) if error.names_unknown_booking()) {
+        let caller = actor.id.to_string();
+        let misses = &throttles.booking_lookup_failures_per_caller;
+        // A caller already past the limit waits, and is counted no further.
+        misses.check(&caller).await.map_err(|throttled| {
+            throttled.into_failure(Localized::new(
+                "booking codes that were not found",
+                "kode pemesanan yang tidak ditemukan",
+            ))
+        })?;
         let _ = misses.hit(&caller).await;
     }
     Ok(outcome)
