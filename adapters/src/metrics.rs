@@ -42,6 +42,10 @@ pub const DATABASE_ACQUIRE: &str = "wartawa_database_acquire_seconds";
 pub const DATABASE_CONNECTIONS_MAX: &str = "wartawa_database_connections_max";
 /// Bookings and payments one sale batch of a show wrote together (PostgreSQL).
 pub const SALE_BATCH_SIZE: &str = "wartawa_sale_batch_requests";
+/// Webhook deliveries a receiver acknowledged (2xx).
+pub const WEBHOOKS_DELIVERED: &str = "wartawa_webhooks_delivered_total";
+/// Webhook attempts that failed (non-2xx, no answer, not reached); retried or parked.
+pub const WEBHOOK_ATTEMPTS_FAILED: &str = "wartawa_webhook_attempts_failed_total";
 /// Password hashes and checks running or waiting for a core.
 pub const PASSWORD_CHECKS_IN_FLIGHT: &str = "wartawa_password_checks_in_flight";
 
@@ -159,5 +163,13 @@ fn describe() {
     describe_gauge!(
         PASSWORD_CHECKS_IN_FLIGHT,
         "Password hashes and checks running or waiting"
+    );
+    describe_counter!(
+        WEBHOOKS_DELIVERED,
+        "Webhook deliveries a receiver acknowledged with a 2xx"
+    );
+    describe_counter!(
+        WEBHOOK_ATTEMPTS_FAILED,
+        "Webhook attempts that failed: non-2xx, no answer or not reached"
     );
 }

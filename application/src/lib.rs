@@ -11,5 +11,6 @@ pub mod idempotency;
 pub mod ports;
 pub mod users;
 pub mod views;
+pub mod webhooks;
 
 pub use ports::{Page, Paged, StoreError};

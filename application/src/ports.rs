@@ -19,6 +19,10 @@ use domain::Timestamp;
 
 use crate::idempotency::{IdempotencyKey, IdempotencyPolicy};
 use crate::views::{AuditRecord, BookingDetails, Dashboard, EventView, ImageFile, SeatMap};
+use crate::webhooks::{
+    AttemptRecord, Delivery, DeliveryId, DueDelivery, NewWebhookEndpoint, WebhookEndpoint,
+    WebhookId,
+};
 
 /// The store could not do what was asked, for a reason of its own.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -560,4 +564,39 @@ impl WindowCount {
         count: 0,
         ends_in: std::time::Duration::ZERO,
     };
+}
+
+/// Webhook endpoints and the outbox's deliveries to them.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait WebhookRepository: Send + Sync {
+    async fn create_endpoint(
+        &self,
+        endpoint: NewWebhookEndpoint,
+    ) -> Result<WebhookEndpoint, StoreError>;
+    async fn endpoints(&self) -> Result<Vec<WebhookEndpoint>, StoreError>;
+    /// Removes an endpoint and its deliveries; `false` if there was none.
+    async fn delete_endpoint(&self, id: WebhookId) -> Result<bool, StoreError>;
+    /// An endpoint's deliveries, newest first; `None` for an unknown endpoint.
+    async fn deliveries(
+        &self,
+        id: WebhookId,
+        page: Page,
+    ) -> Result<Option<Paged<Delivery>>, StoreError>;
+    /// Turns up to `limit` recorded notifications into deliveries, one for each endpoint (not
+    /// disabled) that wants its kind, due at `now`; returns how many notifications it took.
+    async fn fan_out(&self, limit: usize, now: Timestamp) -> Result<usize, StoreError>;
+    /// Claims up to `limit` pending deliveries due by `now`: none is claimed again before
+    /// `lease_until` (by this process or another), unless its attempt is recorded first.
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<DueDelivery>, StoreError>;
+    async fn record_attempt(
+        &self,
+        id: DeliveryId,
+        attempt: AttemptRecord,
+    ) -> Result<(), StoreError>;
 }

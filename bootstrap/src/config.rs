@@ -86,6 +86,8 @@ pub struct Config {
     /// no trailing slash: links to uploaded pictures start here. `None`: each request's own
     /// scheme and `Host`.
     pub public_base_url: Option<String>,
+    /// Whether webhook endpoints may point at loopback and private addresses.
+    pub webhook_allow_private: bool,
     pub bcrypt_cost: u32,
     /// Logins and password changes per client address per minute; 0 means no limit.
     pub login_attempts_per_address: u32,
@@ -392,6 +394,7 @@ impl Config {
             default_language: settings.default_language,
             cors_origins: settings.cors_origins,
             public_base_url: settings.public_base_url,
+            webhook_allow_private: settings.webhook_allow_private,
             bcrypt_cost: settings.bcrypt_cost,
             login_attempts_per_address: settings.login_attempts_per_address,
             login_failures_per_account_and_address: settings.login_failures_per_account_and_address,
@@ -662,6 +665,7 @@ impl fmt::Debug for Config {
             .field("venue_offset", &self.venue_offset)
             .field("cors_origins", &self.cors_origins)
             .field("public_base_url", &self.public_base_url)
+            .field("webhook_allow_private", &self.webhook_allow_private)
             .field("bcrypt_cost", &self.bcrypt_cost)
             .finish()
     }

@@ -10,7 +10,8 @@ use application::users::ExistingAccount;
 use bootstrap::config::{one_line, Config};
 use bootstrap::settings::{Cli, Command, Settings};
 use bootstrap::wiring::{
-    ensure_configured_admin, http_settings, server_settings, services, Adapters, Stores,
+    ensure_configured_admin, http_settings, server_settings, services, webhook_delivery, Adapters,
+    Stores,
 };
 use clap::error::ErrorKind;
 use clap::Parser;
@@ -168,6 +169,7 @@ async fn serve(config: Config) -> Result<(), String> {
         None => None,
     };
     adapters::metrics::handle();
+    let webhooks = tokio::spawn(webhook_delivery(&config, &stores, &adapters, &services).run());
     let sweeper = tokio::spawn(sweep_lapsed_holds(
         Arc::clone(&services),
         stores.database.clone(),
@@ -208,6 +210,7 @@ async fn serve(config: Config) -> Result<(), String> {
         .await
         .map_err(|error| format!("cannot serve on {address}: {error}"));
     sweeper.abort();
+    webhooks.abort();
     tracing::info!("WarTawa stopped");
     result
 }

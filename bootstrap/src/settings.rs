@@ -80,6 +80,12 @@ pub struct Settings {
     #[arg(long, env = "PUBLIC_BASE_URL", value_name = "PUBLIC_BASE_URL",
           value_parser = public_base_url, help_heading = "Server")]
     pub public_base_url: Option<String>,
+    /// Let webhook endpoints point at loopback and private addresses (receivers inside the
+    /// operator's own network, or tests); off, such URLs are refused and never reached.
+    #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE", value_name = "WEBHOOK_ALLOW_PRIVATE",
+          default_value = "false", value_parser = boolean, action = clap::ArgAction::Set,
+          help_heading = "Server")]
+    pub webhook_allow_private: bool,
     /// Where to serve /metrics (Prometheus) on a listener of its own, e.g. 127.0.0.1:9090, so
     /// that it stays off the public port. Unset: /metrics is served with the API.
     #[arg(

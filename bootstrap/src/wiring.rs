@@ -7,6 +7,7 @@ use adapters::http::limits::{Limits, RateLimit};
 use adapters::http::middleware::BodyReading;
 use adapters::http::seat_feed::{SeatFeed, SeatFeedSettings};
 use adapters::http::server::ServerSettings;
+use adapters::http::webhook_delivery::{Receivers, WebhookDelivery};
 use adapters::http::{HttpSettings, Services};
 use adapters::memory::{InProcessRateCounter, MemoryStore};
 use adapters::postgres::{OpenError, PostgresSeatSignals, PostgresSettings, PostgresStore};
@@ -23,9 +24,11 @@ use application::health::Readiness;
 use application::idempotency::{IdempotencyPolicy, IdempotencyService};
 use application::ports::{
     AuditLog, BookingRepository, Clock, EventRepository, HashError, IdempotencyStore,
-    PasswordHasher, RateCounter, TicketSigner, TokenService, UserRepository,
+    PasswordHasher, RateCounter, TicketSigner, TokenService, UserRepository, WebhookRepository,
 };
 use application::users::{AdminSetUp, EnsureAdminError, ExistingAccount, UserService};
+use application::webhooks::WebhookService;
+use domain::notification::RetryPolicy;
 
 use crate::config::{Config, CorsOrigins};
 
@@ -45,6 +48,8 @@ pub struct Stores {
     /// Where the throttles count: the database's table on PostgreSQL, so that every process
     /// shares one budget; this process's memory otherwise.
     pub rate_counter: Arc<dyn RateCounter>,
+    /// Webhook endpoints, and the outbox's deliveries to them.
+    pub webhooks: Arc<dyn WebhookRepository>,
 }
 
 impl Stores {
@@ -56,6 +61,7 @@ impl Stores {
             + BookingRepository
             + AuditLog
             + IdempotencyStore
+            + WebhookRepository
             + 'static,
     {
         Stores {
@@ -63,6 +69,7 @@ impl Stores {
             events: store.clone(),
             bookings: store.clone(),
             audit: store.clone(),
+            webhooks: store.clone(),
             idempotency: store,
             seat_signals,
             database: None,
@@ -215,6 +222,8 @@ pub fn services(config: &Config, stores: &Stores, adapters: &Adapters) -> Arc<Se
             adapters.clock.clone(),
         ),
         rate_counter: stores.rate_counter.clone(),
+        webhooks: webhook_service(stores, &adapters.clock),
+        webhook_receivers: webhook_receivers(config),
         seat_feed: Arc::new(SeatFeed::new(
             EventService::new(stores.events.clone(), adapters.clock.clone()),
             stores.seat_signals.clone(),
@@ -228,6 +237,40 @@ pub fn services(config: &Config, stores: &Stores, adapters: &Adapters) -> Arc<Se
             },
         )),
     })
+}
+
+fn webhook_service(stores: &Stores, clock: &Arc<dyn Clock>) -> Arc<WebhookService> {
+    Arc::new(WebhookService::new(
+        stores.webhooks.clone(),
+        clock.clone(),
+        RetryPolicy::default(),
+    ))
+}
+
+fn webhook_receivers(config: &Config) -> Receivers {
+    if config.webhook_allow_private {
+        Receivers::AnyAddress
+    } else {
+        Receivers::PublicOnly
+    }
+}
+
+/// This process's sender of webhook deliveries (run it with `WebhookDelivery::run`).
+pub fn webhook_delivery(
+    config: &Config,
+    stores: &Stores,
+    adapters: &Adapters,
+    services: &Services,
+) -> Arc<WebhookDelivery> {
+    Arc::new(WebhookDelivery::new(
+        services.webhooks.clone(),
+        stores.bookings.clone(),
+        adapters.clock.clone(),
+        adapters.tickets.clone(),
+        config.venue_offset,
+        config.public_base_url.as_deref(),
+        services.webhook_receivers,
+    ))
 }
 
 fn seconds(count: u32) -> std::time::Duration {

@@ -7,6 +7,7 @@ pub mod booking;
 pub mod event;
 pub mod image;
 pub mod money;
+pub mod notification;
 pub mod payment;
 pub mod sale;
 pub mod seat;

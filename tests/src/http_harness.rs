@@ -24,8 +24,8 @@ use adapters::http::Services;
 use application::ports::Clock;
 use bootstrap::config::Config;
 use bootstrap::wiring::{
-    ensure_configured_admin, http_settings, password_hasher, services, ticket_signer, Adapters,
-    Stores,
+    ensure_configured_admin, http_settings, password_hasher, services, ticket_signer,
+    webhook_delivery, Adapters, Stores,
 };
 use domain::Timestamp;
 
@@ -430,6 +430,8 @@ pub struct TestApp {
     pub services: Arc<Services>,
     stores: TestStores,
     accounts_made: Arc<AtomicU64>,
+    /// This app's sender of webhook deliveries, run one round at a time by the tests.
+    webhooks: Arc<adapters::http::webhook_delivery::WebhookDelivery>,
 }
 
 fn default_vars() -> BTreeMap<String, String> {
@@ -511,6 +513,7 @@ impl TestApp {
         ensure_configured_admin(&config, &services)
             .await
             .unwrap_or_else(|error| panic!("the configured admin could not be set up: {error}"));
+        let webhooks = webhook_delivery(&config, &stores.stores, &outside, &services);
         let endpoint = adapters::http::app(services.clone(), &http_settings(&config))
             .map_to_response()
             .boxed();
@@ -521,7 +524,17 @@ impl TestApp {
             services,
             stores,
             accounts_made: Arc::new(AtomicU64::new(0)),
+            webhooks,
         }
+    }
+
+    /// One round of this app's webhook deliveries, as its background task runs them: sends
+    /// what is due now; returns how many it sent.
+    pub async fn deliver_webhooks(&self) -> usize {
+        self.webhooks
+            .deliver_due()
+            .await
+            .unwrap_or_else(|error| panic!("delivering webhooks failed: {error}"))
     }
 
     /// The store this app runs on.

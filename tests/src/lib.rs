@@ -7,3 +7,4 @@ pub mod pg_cluster;
 pub mod pictures;
 pub mod postgres_db;
 pub mod store_contract;
+pub mod webhook_receiver;

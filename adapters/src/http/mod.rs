@@ -28,6 +28,8 @@ mod ticket_page;
 mod tickets;
 pub mod time;
 mod users;
+pub mod webhook_delivery;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -73,6 +75,10 @@ pub struct Services {
     pub door: application::door::DoorService,
     /// Where the throttles count: shared by every process on PostgreSQL.
     pub rate_counter: Arc<dyn application::ports::RateCounter>,
+    /// Organisers' webhook endpoints and their deliveries.
+    pub webhooks: Arc<application::webhooks::WebhookService>,
+    /// Which addresses webhook endpoints may point at (`WEBHOOK_ALLOW_PRIVATE`).
+    pub webhook_receivers: webhook_delivery::Receivers,
 }
 
 /// How the HTTP layer is set up.
@@ -203,6 +209,7 @@ type Apis = (
     door::DoorListApi,
     dashboard::DashboardApi,
     audit::AuditApi,
+    webhooks::WebhooksApi,
     health::HealthApi,
 );
 
@@ -223,6 +230,7 @@ pub fn api_service(services: Arc<Services>, settings: &HttpSettings) -> OpenApiS
         door::DoorListApi::new(services.clone()),
         dashboard::DashboardApi::new(services.clone()),
         audit::AuditApi::new(services.clone()),
+        webhooks::WebhooksApi::new(services.clone()),
         health::HealthApi::new(services),
     );
     OpenApiService::new(apis, "WarTawa", env!("CARGO_PKG_VERSION")).description(
@@ -318,6 +326,8 @@ enum Tag {
     /// Who did what to whom, and when: check-ins, role changes, deactivations, password resets,
     /// cancelled and deleted events.
     Audit,
+    /// Organisers' endpoints, told of booking changes (signed, at least once).
+    Webhooks,
     /// Liveness and readiness probes.
     Health,
 }

@@ -40,6 +40,12 @@ impl PictureLinks {
         }
     }
 
+    /// The base of the addresses in what is sent outside any request (webhooks): the configured
+    /// public address, or none (the addresses then start at the path).
+    pub fn base_without_request(&self) -> LinkBase {
+        LinkBase(self.public_base_url.clone().unwrap_or_default())
+    }
+
     /// The base of the addresses in the answer to `request`.
     pub fn base_for(&self, request: &Request) -> LinkBase {
         if let Some(base) = &self.public_base_url {

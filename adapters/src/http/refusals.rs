@@ -20,6 +20,7 @@ use application::users::{
     ChangePasswordError, DeactivateUserError, GetUserError, ListUsersError, LoginError,
     PasswordChecksBusy, RegisterError, UpdateUserError,
 };
+use application::webhooks::{ManageWebhooksError, WebhookError};
 use application::StoreError;
 use domain::booking::{
     BookedSeat, BookingCode, BookingRejection, BookingStatus, CancelRejection, CheckInRejection,
@@ -797,6 +798,32 @@ impl<R: OperationErrors + Answers<403> + Answers<404>> IntoAnswer<R> for DoorLis
             DoorListError::Denied(denied) => denied.into_answer(),
             DoorListError::NotFound(id) => event_not_found(id).into_answer(),
             DoorListError::Store(store) => store.into_answer(),
+        }
+    }
+}
+
+impl<R: OperationErrors + Answers<403>> IntoAnswer<R> for ManageWebhooksError {
+    fn into_answer(self) -> R {
+        match self {
+            ManageWebhooksError::Denied(denied) => denied.into_answer(),
+            ManageWebhooksError::Store(store) => store.into_answer(),
+        }
+    }
+}
+
+impl<R: OperationErrors + Answers<403> + Answers<404>> IntoAnswer<R> for WebhookError {
+    fn into_answer(self) -> R {
+        match self {
+            WebhookError::Denied(denied) => denied.into_answer(),
+            WebhookError::NotFound(id) => NotFound::new(
+                ErrorReason::NotFound,
+                Localized::new(
+                    format!("Webhook endpoint {id} does not exist"),
+                    format!("Endpoint webhook {id} tidak ada"),
+                ),
+            )
+            .into_answer(),
+            WebhookError::Store(store) => store.into_answer(),
         }
     }
 }

@@ -13,6 +13,7 @@ use domain::event::{
     EventStatus, ShownStatus, DESCRIPTION_LENGTH, EVENT_NAME_LENGTH, MAX_CAPACITY, MAX_PHASES,
     MAX_SEATS_PER_ROW, PHASE_NAME_LENGTH, VENUE_LENGTH,
 };
+use domain::notification::NoticeKind;
 use domain::payment::{PaymentStatus, MAX_PAYMENT, METHOD_LENGTH};
 use domain::seat::SeatStatus;
 use domain::user::{
@@ -110,6 +111,8 @@ rules! {
     PaymentStatusName => |schema| one_of(schema, PaymentStatus::ALL.map(PaymentStatus::as_str));
     /// A kind of audit entry.
     AuditAction => |schema| one_of(schema, AuditActionKind::ALL.map(AuditActionKind::as_str));
+    /// A kind of booking change told to webhooks.
+    NotificationKind => |schema| one_of(schema, NoticeKind::ALL.map(NoticeKind::as_str));
     /// A time a client sends: RFC 3339 with an offset, or `YYYY-MM-DD HH:MM[:SS]` (a `T` or a
     /// space between) read at the venue's offset.
     TimeText => |schema| {

@@ -246,7 +246,7 @@ impl BookingRepository for MemoryStore {
         now: Timestamp,
     ) -> Result<PaymentReceipt, BookingCommandError<PayRejection>> {
         let (recorded, parts) = self.command(code, now, None, |state, id| {
-            let change = match state.transition(id, |booking| booking.pay(&payment, now))? {
+            let change = match state.transition(id, now, |booking| booking.pay(&payment, now))? {
                 Ok(change) => change,
                 Err(rejection) => return Some(Err(rejection)),
             };
@@ -276,7 +276,7 @@ impl BookingRepository for MemoryStore {
                 let event_id = state.bookings.get(&id)?.booking.event_id;
                 state.events.get(&event_id)?.event.date
             };
-            let outcome = state.transition(id, |booking| booking.cancel(event_date, now))?;
+            let outcome = state.transition(id, now, |booking| booking.cancel(event_date, now))?;
             match outcome {
                 Ok(CancelOutcome::Refund) => state.refund(id, now),
                 Ok(CancelOutcome::Released) => {}
@@ -295,7 +295,7 @@ impl BookingRepository for MemoryStore {
     ) -> Result<BookingDetails, BookingCommandError<CheckInRejection>> {
         let ((), parts) = self.command(code, now, Some(&audit), |state, id| {
             if let Err(rejection) =
-                state.transition(id, |booking| booking.check_in(now, audit.actor))?
+                state.transition(id, now, |booking| booking.check_in(now, audit.actor))?
             {
                 return Some(Err(rejection));
             }

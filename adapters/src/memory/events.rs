@@ -211,7 +211,7 @@ impl State {
             .unwrap_or_default();
         let (mut cancelled, mut refunded) = (0, 0);
         for booking_id in open {
-            let outcome = self.transition(booking_id, |booking| {
+            let outcome = self.transition(booking_id, now, |booking| {
                 booking.cancel_with_event(now).ok_or(())
             });
             match outcome {

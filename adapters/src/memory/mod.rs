@@ -20,6 +20,7 @@ mod rate_counter;
 pub use rate_counter::InProcessRateCounter;
 mod state;
 mod users;
+mod webhooks;
 
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,7 @@ use domain::booking::{latest_lapsed_expiry, Booking, BookingCode, BookingId, Boo
 use domain::event::{Event, EventId, PhaseSales};
 use domain::image::ImageUpload;
 use domain::money::Money;
+use domain::notification::Notice;
 use domain::payment::{Payment, PaymentStatus};
 use domain::sale::FigureShare;
 use domain::seat::{Seat, SeatId, SeatStatus};
@@ -16,6 +17,7 @@ use domain::Timestamp;
 
 use super::audit::AuditTrail;
 use super::users::Users;
+use super::webhooks::Webhooks;
 
 /// Everything the store holds. Only ever touched under the store's lock.
 #[derive(Default)]
@@ -41,6 +43,8 @@ pub(super) struct State {
     pub audit: AuditTrail,
     /// Events whose seat map moved in the command under way; told when the lock is let go.
     pub moved_seat_maps: Vec<EventId>,
+    /// The outbox: notifications recorded with the changes they tell, and their deliveries.
+    pub webhooks: Webhooks,
 }
 
 /// The last id handed out of each kind; ids start at 1.
@@ -261,6 +265,7 @@ impl State {
     pub fn transition<T, E>(
         &mut self,
         id: BookingId,
+        now: Timestamp,
         change: impl FnOnce(&mut Booking) -> Result<T, E>,
     ) -> Option<Result<T, E>> {
         let before = self.bookings.get(&id)?.booking.clone();
@@ -269,6 +274,9 @@ impl State {
         if outcome.is_ok() {
             self.count_out(&before);
             self.count_in(&after);
+            if let Some(notice) = Notice::of_change(&before, &after) {
+                self.webhooks.record(notice, after.code.clone(), now);
+            }
             if let Some(record) = self.bookings.get_mut(&id) {
                 record.booking = after;
             }
@@ -285,16 +293,18 @@ impl State {
             .collect();
         let mut expired = 0;
         for id in lapsed {
-            let outcome = self.transition(
-                id,
-                |booking| {
-                    if booking.expire(now) {
-                        Ok(())
-                    } else {
-                        Err(())
-                    }
-                },
-            );
+            let outcome =
+                self.transition(
+                    id,
+                    now,
+                    |booking| {
+                        if booking.expire(now) {
+                            Ok(())
+                        } else {
+                            Err(())
+                        }
+                    },
+                );
             if matches!(outcome, Some(Ok(()))) {
                 expired += 1;
             }

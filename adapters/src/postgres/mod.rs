@@ -19,6 +19,7 @@ mod rows;
 mod sale;
 mod seat_signals;
 mod users;
+mod webhooks;
 
 pub use seat_signals::PostgresSeatSignals;
 

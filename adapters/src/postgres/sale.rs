@@ -32,6 +32,7 @@ use domain::booking::{
     BookingRequest, BookingStatus, PayRejection, SeatState,
 };
 use domain::event::{EventId, PhaseId, PhaseSales};
+use domain::notification::Notice;
 use domain::payment::{Payment, PaymentId, PaymentInput, PaymentStatus};
 use domain::sale::{CustomerBooking, CustomerTickets, FiguresChange, ShowSale};
 use domain::user::UserId;
@@ -839,9 +840,10 @@ fn fresh_code(codes: &dyn CodeGenerator, tried: &mut HashSet<BookingCode>) -> Bo
 /// Writes what the domain decided for a show, in one statement, in the caller's transaction
 /// (which holds the show's lock): the new bookings and their seats, each changed booking (only if
 /// it still has the status and check-in it was read with; the seats of those that no longer hold
-/// them given back), the new payments, and the counters moved by what the domain computed
-/// (`FiguresChange`): each phase's sold tickets (only if still what was read, when `sold_as_read`
-/// is given) and the figures in each booking's shard. `None` if a fact moved or a new booking's
+/// them given back), the new payments, what each change tells the world (`Notice`, into the
+/// outbox), and the counters moved by what the domain computed (`FiguresChange`): each phase's
+/// sold tickets (only if still what was read, when `sold_as_read` is given) and the figures in
+/// each booking's shard. `None` if a fact moved or a new booking's
 /// code was taken: the statement's writes must then be rolled back with the transaction.
 async fn write_show(
     conn: &mut PgConnection,
@@ -894,6 +896,11 @@ async fn write_show(
             )
         }))
         .filter(|(_, _, _, change)| !change.is_none())
+        .collect();
+    // What the changes tell the world, recorded with them (the outbox).
+    let notices: Vec<Notice> = changes
+        .iter()
+        .filter_map(|c| Notice::of_change(&c.before, &c.after))
         .collect();
     let mut phase_moves: BTreeMap<i64, i64> = BTreeMap::new();
     for (_, _, phase, change) in &moves {
@@ -960,6 +967,11 @@ async fn write_show(
                           sum(seat_map_moved) AS seat_map_moved \
                    FROM moved WHERE booking_id IS NOT NULL GROUP BY 1) AS d \
              WHERE f.event_id = $1 AND f.shard = d.shard \
+         ), noted AS ( \
+             INSERT INTO notifications (kind, event_id, booking_id, occurred_at) \
+             SELECT n.kind, $1, n.booking_id, n.occurred_at \
+             FROM unnest($41::text[], $42::bigint[], $43::timestamptz[]) AS n (kind, booking_id, occurred_at) \
+             JOIN changed ON changed.id = n.booking_id \
          ), phases_moved AS ( \
              UPDATE phases p SET sold = p.sold + d.seats \
              FROM unnest($38::bigint[], $39::int[], $40::int[]) AS d (id, seats, sold_read) \
@@ -1021,6 +1033,9 @@ async fn write_show(
             .map(|phase| sold_as_read.map(|sales| tickets(i64::from(sales.sold(PhaseId(*phase))))))
             .collect::<Vec<_>>(),
     )
+    .bind(notices.iter().map(|n| n.kind.as_str()).collect::<Vec<_>>())
+    .bind(notices.iter().map(|n| n.booking.0).collect::<Vec<_>>())
+    .bind(notices.iter().map(|n| n.at).collect::<Vec<_>>())
     .fetch_all(conn)
     .await
     .map_err(store_error)?;

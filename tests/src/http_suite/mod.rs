@@ -21,6 +21,7 @@ pub mod reasons;
 pub mod schema_rules;
 pub mod tickets;
 pub mod users;
+pub mod webhooks;
 
 /// Expands the whole HTTP suite into `#[tokio::test]`s, one module per resource, over the
 /// store of `$factory`: an expression giving an [`AppFactory`](crate::http_harness::AppFactory),
@@ -204,6 +205,12 @@ macro_rules! http_suite_tests {
             shrinking_capacity_and_booking_the_last_row_race_cleanly,
             cancelling_an_event_while_a_customer_pays_leaves_nothing_paid,
             deleting_an_event_while_a_customer_books_it_race_cleanly,
+        });
+        $crate::http_suite_tests!(@module ($factory) webhooks {
+            booking_changes_reach_a_receiver_signed_and_at_least_once,
+            endpoints_get_only_what_they_asked_for,
+            webhook_endpoints_are_for_admins_and_checked,
+            two_instances_deliver_each_notification_once,
         });
     };
     (@module ($factory:expr) $module:ident { $($test:ident),* $(,)? }) => {

@@ -1,0 +1,336 @@
+//! Delivers the outbox's webhook notifications: claims what is due (no other process takes it
+//! meanwhile), sends each as a signed JSON body, and records what the receiver answered; a
+//! failure is tried again on the domain's retry policy, and parked when it has failed too long.
+//!
+//! Each delivery is a `POST` of `{"id", "type", "occurred_at", "booking"}` (the booking as
+//! `GET /api/bookings/{code}` shows it when first sent; a retry sends the very same body), with
+//! `WarTawa-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" under the
+//! endpoint's secret>`. A 2xx answer within the timeout is delivered; anything else is a failure.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use poem_openapi::types::ToJSON;
+use rand::Rng;
+use sha2::Sha256;
+
+use application::ports::{BookingRepository, Clock, StoreError, TicketSigner};
+use application::webhooks::{DueDelivery, NextStep, WebhookService};
+use domain::booking::BookingCode;
+
+use super::bookings::BookingResponse;
+use super::pictures::PictureLinks;
+use super::Presentation;
+
+/// How long a receiver has to answer.
+const RECEIVER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a claimed delivery is this process's alone: past it, another process may send it
+/// again (this one having died, say). Longer than the receiver's timeout.
+const LEASE: chrono::Duration = chrono::Duration::seconds(60);
+/// Deliveries claimed, and sent at once, per round.
+const DELIVERIES_PER_ROUND: usize = 32;
+/// How often a process looks for deliveries due.
+pub const ROUND_EVERY: Duration = Duration::from_millis(500);
+
+/// The header carrying a delivery's signature.
+pub const SIGNATURE_HEADER: &str = "WarTawa-Signature";
+
+/// Where webhooks may be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receivers {
+    /// Public addresses only: not loopback, private, link-local or otherwise internal.
+    PublicOnly,
+    /// Any address (`WEBHOOK_ALLOW_PRIVATE=1`: tests, or receivers inside the operator's network).
+    AnyAddress,
+}
+
+/// Why an endpoint's URL is refused.
+pub fn check_url(url: &str, receivers: Receivers) -> Result<reqwest::Url, String> {
+    let parsed =
+        reqwest::Url::parse(url).map_err(|error| format!("is not an absolute URL ({error})"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err("must start with http:// or https://".into());
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("must not carry a user name or password".into());
+    }
+    let host = parsed.host_str().ok_or("must name a host")?;
+    if receivers == Receivers::PublicOnly {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let internal = match bare.parse::<IpAddr>() {
+            Ok(ip) => !is_public(ip),
+            Err(_) => {
+                let name = bare.trim_end_matches('.').to_ascii_lowercase();
+                name == "localhost" || name.ends_with(".localhost")
+            }
+        };
+        if internal {
+            return Err(
+                "points at a loopback or private address (allowed only with WEBHOOK_ALLOW_PRIVATE=1)"
+                    .into(),
+            );
+        }
+    }
+    Ok(parsed)
+}
+
+/// Whether an address is reachable on the public internet (not this machine, not a private or
+/// link-local network, not a documentation or reserved range).
+fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(ip) => {
+            let [a, b, ..] = ip.octets();
+            !(ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || ip.is_broadcast()
+                || ip.is_documentation()
+                || ip.is_multicast()
+                || a == 0
+                // Shared address space (carrier-grade NAT) and reserved ranges.
+                || (a == 100 && (64..128).contains(&b))
+                || a >= 240)
+        }
+        IpAddr::V6(ip) => {
+            if let Some(v4) = ip.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = ip.segments()[0];
+            !(ip.is_loopback()
+                || ip.is_unspecified()
+                || ip.is_multicast()
+                // Unique local (fc00::/7) and link-local (fe80::/10).
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+/// Resolves receivers' host names to public addresses only, so that a name pointing inside the
+/// operator's network (or re-pointed there after registration) is never reached.
+struct PublicAddressesOnly;
+
+impl reqwest::dns::Resolve for PublicAddressesOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0))
+                .await?
+                .filter(|address| is_public(address.ip()))
+                .collect();
+            if found.is_empty() {
+                return Err(format!("{} has no public address", name.as_str()).into());
+            }
+            Ok(Box::new(found.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// `t=<unix seconds>,v1=<hex HMAC-SHA256("<t>.<body>")>` under `secret`.
+pub fn signature(secret: &str, unix_seconds: i64, body: &str) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes a key of any length");
+    mac.update(format!("{unix_seconds}.{body}").as_bytes());
+    let digest = mac.finalize().into_bytes();
+    let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("t={unix_seconds},v1={hex}")
+}
+
+/// This process's sender of webhook deliveries.
+pub struct WebhookDelivery {
+    webhooks: Arc<WebhookService>,
+    bookings: Arc<dyn BookingRepository>,
+    clock: Arc<dyn Clock>,
+    tickets: Arc<dyn TicketSigner>,
+    venue_offset: chrono::FixedOffset,
+    links: PictureLinks,
+    receivers: Receivers,
+    client: reqwest::Client,
+}
+
+impl WebhookDelivery {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        webhooks: Arc<WebhookService>,
+        bookings: Arc<dyn BookingRepository>,
+        clock: Arc<dyn Clock>,
+        tickets: Arc<dyn TicketSigner>,
+        venue_offset: chrono::FixedOffset,
+        public_base_url: Option<&str>,
+        receivers: Receivers,
+    ) -> WebhookDelivery {
+        let mut client = reqwest::Client::builder()
+            .timeout(RECEIVER_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("WarTawa-Webhooks/", env!("CARGO_PKG_VERSION")));
+        if receivers == Receivers::PublicOnly {
+            client = client.dns_resolver(Arc::new(PublicAddressesOnly));
+        }
+        WebhookDelivery {
+            webhooks,
+            bookings,
+            clock,
+            tickets,
+            venue_offset,
+            links: PictureLinks::new(public_base_url),
+            receivers,
+            client: client
+                .build()
+                .expect("the webhook client's settings are valid"),
+        }
+    }
+
+    /// Runs rounds until the process ends.
+    pub async fn run(self: Arc<Self>) {
+        let mut rounds = tokio::time::interval(ROUND_EVERY);
+        rounds.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            rounds.tick().await;
+            if let Err(error) = self.deliver_due().await {
+                tracing::warn!(%error, "delivering webhooks failed; trying again");
+            }
+        }
+    }
+
+    /// One round: claims the deliveries due now and sends them, each at once; returns how many
+    /// it sent.
+    pub async fn deliver_due(&self) -> Result<usize, StoreError> {
+        let due = self.webhooks.claim_due(LEASE, DELIVERIES_PER_ROUND).await?;
+        let sent = due.len();
+        let attempts = due.into_iter().map(|delivery| self.attempt(delivery));
+        for outcome in futures_util::future::join_all(attempts).await {
+            outcome?;
+        }
+        Ok(sent)
+    }
+
+    async fn attempt(&self, delivery: DueDelivery) -> Result<(), StoreError> {
+        let body = match &delivery.body {
+            Some(body) => body.clone(),
+            None => self.body_of(&delivery).await?,
+        };
+        let outcome = self.send(&delivery, &body).await;
+        let jitter = rand::rng().random::<f64>();
+        let next = self
+            .webhooks
+            .record_attempt(&delivery, body, outcome.clone(), jitter)
+            .await?;
+        match (next, outcome) {
+            (NextStep::Delivered, _) => {
+                metrics::counter!(crate::metrics::WEBHOOKS_DELIVERED).increment(1)
+            }
+            (_, Err(outcome)) => {
+                metrics::counter!(crate::metrics::WEBHOOK_ATTEMPTS_FAILED).increment(1);
+                tracing::info!(
+                    delivery = delivery.id.0,
+                    url = %delivery.url,
+                    %outcome,
+                    parked = matches!(next, NextStep::Park),
+                    "a webhook delivery failed"
+                );
+            }
+            (_, Ok(_)) => {}
+        }
+        Ok(())
+    }
+
+    /// The body of a delivery's first attempt.
+    async fn body_of(&self, delivery: &DueDelivery) -> Result<String, StoreError> {
+        let now = self.clock.now();
+        let code = BookingCode::parse(&delivery.booking_code)
+            .map_err(|_| StoreError::Unexpected(format!("bad code {}", delivery.booking_code)))?;
+        let booking = self.bookings.find_by_code(&code, now).await?;
+        let shown = Presentation {
+            now,
+            venue_offset: self.venue_offset,
+            links: self.links.base_without_request(),
+            tickets: self.tickets.clone(),
+        };
+        let body = serde_json::json!({
+            "id": delivery.notification_id,
+            "type": delivery.kind.as_str(),
+            "occurred_at": shown.time(delivery.occurred_at).to_json(),
+            "booking": booking.map(|details| BookingResponse::new(&details, &shown).to_json()),
+        });
+        Ok(body.to_string())
+    }
+
+    /// Sends one attempt: `Ok` with the receiver's 2xx status, `Err` with why it failed.
+    async fn send(&self, delivery: &DueDelivery, body: &str) -> Result<String, String> {
+        let url = check_url(&delivery.url, self.receivers)?;
+        let signed = signature(&delivery.secret, self.clock.now().timestamp(), body);
+        let answer = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(SIGNATURE_HEADER, signed)
+            .header("WarTawa-Notification", delivery.notification_id.to_string())
+            .header("WarTawa-Event", delivery.kind.as_str())
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|error| {
+                if error.is_timeout() {
+                    format!("no answer within {} s", RECEIVER_TIMEOUT.as_secs())
+                } else {
+                    format!("not reached: {error}")
+                }
+            })?;
+        let status = answer.status();
+        if status.is_success() {
+            Ok(format!("HTTP {}", status.as_u16()))
+        } else {
+            Err(format!("HTTP {}", status.as_u16()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_addresses_are_refused_unless_allowed() {
+        for url in [
+            "http://127.0.0.1:9000/hook",
+            "http://localhost/hook",
+            "http://api.localhost/hook",
+            "http://10.1.2.3/hook",
+            "http://192.168.0.5/hook",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::1]/hook",
+            "http://[fd00::1]/hook",
+            "http://[::ffff:127.0.0.1]/hook",
+            "http://0.0.0.0/hook",
+            "http://100.64.0.1/hook",
+        ] {
+            assert!(check_url(url, Receivers::PublicOnly).is_err(), "{url}");
+            assert!(check_url(url, Receivers::AnyAddress).is_ok(), "{url}");
+        }
+        for url in [
+            "https://hooks.example.com/wartawa",
+            "http://93.184.216.34/x",
+        ] {
+            assert!(check_url(url, Receivers::PublicOnly).is_ok(), "{url}");
+        }
+        for url in [
+            "ftp://example.com/x",
+            "not a url",
+            "https://user:pw@example.com/x",
+        ] {
+            assert!(check_url(url, Receivers::AnyAddress).is_err(), "{url}");
+        }
+    }
+
+    #[test]
+    fn the_signature_is_hmac_sha256_over_the_time_and_body() {
+        // HMAC-SHA256("secret", "1700000000.{}"), computed independently.
+        let signed = signature("secret", 1_700_000_000, "{}");
+        assert!(signed.starts_with("t=1700000000,v1="), "{signed}");
+        assert_eq!(signed.len(), "t=1700000000,v1=".len() + 64);
+        assert_ne!(signed, signature("secret", 1_700_000_000, "{ }"));
+        assert_ne!(signed, signature("other", 1_700_000_000, "{}"));
+    }
+}

@@ -1,0 +1,290 @@
+//! The outbox in PostgreSQL: notifications are inserted by the sale's write (`sale::write_show`)
+//! in the transaction of the change they tell; here they are turned into deliveries and claimed
+//! with `FOR UPDATE SKIP LOCKED`, so that processes sharing the database never take the same
+//! delivery at once.
+
+use async_trait::async_trait;
+
+use application::ports::{Page, Paged, StoreError, WebhookRepository};
+use application::webhooks::{
+    AttemptRecord, Delivery, DeliveryId, DeliveryState, DueDelivery, NewWebhookEndpoint, NextStep,
+    WebhookEndpoint, WebhookId,
+};
+use domain::notification::NoticeKind;
+use domain::Timestamp;
+
+use super::{corrupt, store_error, PostgresStore};
+
+#[derive(sqlx::FromRow)]
+struct EndpointRow {
+    id: i64,
+    url: String,
+    kinds: Vec<String>,
+    created_at: Timestamp,
+    disabled_at: Option<Timestamp>,
+    disabled_reason: Option<String>,
+}
+
+fn kind(name: &str) -> Result<NoticeKind, StoreError> {
+    NoticeKind::parse(name).ok_or_else(|| corrupt("notification kind", name))
+}
+
+impl EndpointRow {
+    fn into_endpoint(self) -> Result<WebhookEndpoint, StoreError> {
+        Ok(WebhookEndpoint {
+            id: WebhookId(self.id),
+            url: self.url,
+            kinds: self
+                .kinds
+                .iter()
+                .map(|name| kind(name))
+                .collect::<Result<_, _>>()?,
+            created_at: self.created_at,
+            disabled_at: self.disabled_at,
+            disabled_reason: self.disabled_reason,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct DeliveryRow {
+    id: i64,
+    notification_id: i64,
+    kind: String,
+    booking_code: String,
+    state: String,
+    attempts: i32,
+    next_attempt_at: Timestamp,
+    last_attempt_at: Option<Timestamp>,
+    last_outcome: Option<String>,
+    delivered_at: Option<Timestamp>,
+    created_at: Timestamp,
+}
+
+impl DeliveryRow {
+    fn into_delivery(self) -> Result<Delivery, StoreError> {
+        let state = DeliveryState::parse(&self.state)
+            .ok_or_else(|| corrupt("delivery state", &self.state))?;
+        Ok(Delivery {
+            id: DeliveryId(self.id),
+            notification_id: self.notification_id,
+            kind: kind(&self.kind)?,
+            booking_code: self.booking_code,
+            state,
+            attempts: self.attempts.max(0) as u32,
+            next_attempt_at: (state == DeliveryState::Pending).then_some(self.next_attempt_at),
+            last_attempt_at: self.last_attempt_at,
+            last_outcome: self.last_outcome,
+            delivered_at: self.delivered_at,
+            created_at: self.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct DueRow {
+    id: i64,
+    notification_id: i64,
+    kind: String,
+    booking_code: String,
+    occurred_at: Timestamp,
+    recorded_at: Timestamp,
+    url: String,
+    secret: String,
+    attempts: i32,
+    body: Option<String>,
+}
+
+const ENDPOINT_COLUMNS: &str = "id, url, kinds, created_at, disabled_at, disabled_reason";
+
+#[async_trait]
+impl WebhookRepository for PostgresStore {
+    async fn create_endpoint(
+        &self,
+        endpoint: NewWebhookEndpoint,
+    ) -> Result<WebhookEndpoint, StoreError> {
+        let row: EndpointRow = sqlx::query_as(
+            "INSERT INTO webhook_endpoints (url, kinds, secret, created_at, created_by) \
+             VALUES ($1, $2, $3, $4, $5) \
+             RETURNING id, url, kinds, created_at, disabled_at, disabled_reason",
+        )
+        .bind(&endpoint.url)
+        .bind(
+            endpoint
+                .kinds
+                .iter()
+                .map(|kind| kind.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(&endpoint.secret)
+        .bind(endpoint.created_at)
+        .bind(endpoint.created_by.0)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)?;
+        row.into_endpoint()
+    }
+
+    async fn endpoints(&self) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        let rows: Vec<EndpointRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints ORDER BY id"
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.into_iter().map(EndpointRow::into_endpoint).collect()
+    }
+
+    async fn delete_endpoint(&self, id: WebhookId) -> Result<bool, StoreError> {
+        let deleted = sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1")
+            .bind(id.0)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?
+            .rows_affected();
+        Ok(deleted > 0)
+    }
+
+    async fn deliveries(
+        &self,
+        id: WebhookId,
+        page: Page,
+    ) -> Result<Option<Paged<Delivery>>, StoreError> {
+        let mut conn = self.connection().await?;
+        let total: Option<i64> = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM webhook_deliveries d WHERE d.endpoint_id = w.id) \
+             FROM webhook_endpoints w WHERE w.id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(store_error)?;
+        let Some(total) = total else {
+            return Ok(None);
+        };
+        let rows: Vec<DeliveryRow> = sqlx::query_as(
+            "SELECT d.id, d.notification_id, n.kind, b.code AS booking_code, d.state, d.attempts, \
+                    d.next_attempt_at, d.last_attempt_at, d.last_outcome, d.delivered_at, d.created_at \
+             FROM webhook_deliveries d \
+             JOIN notifications n ON n.id = d.notification_id \
+             JOIN bookings b ON b.id = n.booking_id \
+             WHERE d.endpoint_id = $1 ORDER BY d.id DESC LIMIT $2 OFFSET $3",
+        )
+        .bind(id.0)
+        .bind(i64::from(page.per_page))
+        .bind(page.offset() as i64)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(store_error)?;
+        Ok(Some(Paged {
+            total: total.max(0) as u64,
+            items: rows
+                .into_iter()
+                .map(DeliveryRow::into_delivery)
+                .collect::<Result<_, _>>()?,
+        }))
+    }
+
+    async fn fan_out(&self, limit: usize, now: Timestamp) -> Result<usize, StoreError> {
+        // A notification no endpoint wants is dropped; the others are marked and each gets one
+        // delivery per endpoint that wants it. Rows another process is fanning out are skipped.
+        let taken: i64 = sqlx::query_scalar(
+            "WITH batch AS ( \
+                 SELECT n.id, n.kind, EXISTS ( \
+                     SELECT 1 FROM webhook_endpoints w \
+                     WHERE w.disabled_at IS NULL AND n.kind = ANY (w.kinds)) AS wanted \
+                 FROM notifications n WHERE NOT n.fanned_out ORDER BY n.id LIMIT $1 \
+                 FOR UPDATE OF n SKIP LOCKED \
+             ), dropped AS ( \
+                 DELETE FROM notifications WHERE id IN (SELECT id FROM batch WHERE NOT wanted) \
+             ), kept AS ( \
+                 UPDATE notifications SET fanned_out = TRUE \
+                 WHERE id IN (SELECT id FROM batch WHERE wanted) RETURNING id, kind \
+             ), made AS ( \
+                 INSERT INTO webhook_deliveries (notification_id, endpoint_id, state, next_attempt_at, \
+                                                 created_at) \
+                 SELECT kept.id, w.id, 'pending', $2, $2 FROM kept \
+                 JOIN webhook_endpoints w ON w.disabled_at IS NULL AND kept.kind = ANY (w.kinds) \
+                 ON CONFLICT DO NOTHING \
+             ) \
+             SELECT count(*) FROM batch",
+        )
+        .bind(limit as i64)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(taken.max(0) as usize)
+    }
+
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        let rows: Vec<DueRow> = sqlx::query_as(
+            "UPDATE webhook_deliveries d SET next_attempt_at = $2 \
+             FROM notifications n, webhook_endpoints w, bookings b \
+             WHERE d.id IN ( \
+                     SELECT id FROM webhook_deliveries \
+                     WHERE state = 'pending' AND next_attempt_at <= $1 \
+                     ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+               AND n.id = d.notification_id AND w.id = d.endpoint_id AND b.id = n.booking_id \
+               AND w.disabled_at IS NULL \
+             RETURNING d.id, n.id AS notification_id, n.kind, b.code AS booking_code, n.occurred_at, \
+                       n.recorded_at, w.url, w.secret, d.attempts, d.body",
+        )
+        .bind(now)
+        .bind(lease_until)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(DueDelivery {
+                    id: DeliveryId(row.id),
+                    notification_id: row.notification_id,
+                    kind: kind(&row.kind)?,
+                    booking_code: row.booking_code,
+                    occurred_at: row.occurred_at,
+                    recorded_at: row.recorded_at,
+                    url: row.url,
+                    secret: row.secret,
+                    attempts: row.attempts.max(0) as u32,
+                    body: row.body,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_attempt(
+        &self,
+        id: DeliveryId,
+        attempt: AttemptRecord,
+    ) -> Result<(), StoreError> {
+        let (state, delivered_at, next_attempt_at) = match attempt.next {
+            NextStep::Delivered => (DeliveryState::Delivered, Some(attempt.at), None),
+            NextStep::RetryAt(at) => (DeliveryState::Pending, None, Some(at)),
+            NextStep::Park => (DeliveryState::Parked, None, None),
+        };
+        sqlx::query(
+            "UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = $2, \
+                    last_outcome = $3, body = coalesce(body, $4), state = $5, delivered_at = $6, \
+                    next_attempt_at = coalesce($7, next_attempt_at) \
+             WHERE id = $1 AND state = 'pending'",
+        )
+        .bind(id.0)
+        .bind(attempt.at)
+        .bind(&attempt.outcome)
+        .bind(&attempt.body)
+        .bind(state.as_str())
+        .bind(delivered_at)
+        .bind(next_attempt_at)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+}
