@@ -599,4 +599,13 @@ pub trait WebhookRepository: Send + Sync {
         id: DeliveryId,
         attempt: AttemptRecord,
     ) -> Result<(), StoreError>;
+    /// When a delivery last reached the endpoint, if one ever did.
+    async fn last_delivered_at(&self, id: WebhookId) -> Result<Option<Timestamp>, StoreError>;
+    /// Stops sending to the endpoint, saying why; its pending deliveries stay as they are.
+    async fn disable_endpoint(
+        &self,
+        id: WebhookId,
+        at: Timestamp,
+        reason: String,
+    ) -> Result<(), StoreError>;
 }

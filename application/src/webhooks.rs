@@ -98,6 +98,7 @@ pub struct Delivery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueDelivery {
     pub id: DeliveryId,
+    pub endpoint_id: WebhookId,
     pub notification_id: i64,
     pub kind: NoticeKind,
     pub booking_code: String,
@@ -260,6 +261,10 @@ impl WebhookService {
                 (next, outcome)
             }
         };
+        let reason = format!(
+            "deliveries failed for {} hours; the last got: {outcome}",
+            self.retries.give_up_after.num_hours()
+        );
         self.webhooks
             .record_attempt(
                 delivery.id,
@@ -271,6 +276,17 @@ impl WebhookService {
                 },
             )
             .await?;
+        if next == NextStep::Park {
+            let last_delivered = self
+                .webhooks
+                .last_delivered_at(delivery.endpoint_id)
+                .await?;
+            if self.retries.disables_endpoint(last_delivered, now) {
+                self.webhooks
+                    .disable_endpoint(delivery.endpoint_id, now, reason)
+                    .await?;
+            }
+        }
         Ok(next)
     }
 }
@@ -303,6 +319,7 @@ mod tests {
     fn due(recorded_at: Timestamp, attempts: u32) -> DueDelivery {
         DueDelivery {
             id: DeliveryId(9),
+            endpoint_id: WebhookId(2),
             notification_id: 4,
             kind: NoticeKind::BookingPaid,
             booking_code: "BKG-ABCDE".into(),
@@ -373,6 +390,16 @@ mod tests {
             .expect_record_attempt()
             .returning(|_, _| Ok(()))
             .times(3);
+        webhooks
+            .expect_last_delivered_at()
+            .returning(|_| Ok(Some(now() - Duration::hours(30))));
+        webhooks
+            .expect_disable_endpoint()
+            .withf(|id, at, reason| {
+                *id == WebhookId(2) && *at == now() && reason.contains("HTTP 500")
+            })
+            .returning(|_, _, _| Ok(()))
+            .times(1);
         let svc = service(webhooks);
         let fresh = due(now() - Duration::minutes(1), 0);
         assert_eq!(

@@ -138,6 +138,13 @@ impl RetryPolicy {
         let taken_off = (full.num_milliseconds() as f64 * 0.2 * jitter) as i64;
         AfterFailure::RetryAt(now + full - Duration::milliseconds(taken_off))
     }
+
+    /// Whether an endpoint, one of whose deliveries was just parked, is disabled: it is when
+    /// nothing has reached it for as long as a delivery is tried (`last_delivered` is its latest
+    /// delivery, if any), not when it merely missed one notification among others it received.
+    pub fn disables_endpoint(&self, last_delivered: Option<Timestamp>, now: Timestamp) -> bool {
+        last_delivered.is_none_or(|at| now - at >= self.give_up_after)
+    }
 }
 
 #[cfg(test)]
@@ -230,6 +237,15 @@ mod tests {
             assert_eq!(NoticeKind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(NoticeKind::parse("booking.placed"), None);
+    }
+
+    #[test]
+    fn an_endpoint_is_disabled_only_when_nothing_reached_it_for_the_whole_window() {
+        let policy = RetryPolicy::default();
+        let now = at(0) + Duration::days(3);
+        assert!(policy.disables_endpoint(None, now));
+        assert!(policy.disables_endpoint(Some(now - Duration::hours(24)), now));
+        assert!(!policy.disables_endpoint(Some(now - Duration::hours(23)), now));
     }
 
     #[test]

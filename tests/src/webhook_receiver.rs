@@ -35,7 +35,12 @@ impl WebhookReceiver {
     /// A receiver listening on a free loopback port, answering the first requests with
     /// `statuses` in turn, then 200.
     pub async fn start(statuses: &[u16]) -> WebhookReceiver {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        WebhookReceiver::start_at("127.0.0.1:0".parse().expect("an address"), statuses).await
+    }
+
+    /// A receiver listening at `address` (a port reserved earlier, say), as [`Self::start`].
+    pub async fn start_at(address: SocketAddr, statuses: &[u16]) -> WebhookReceiver {
+        let listener = TcpListener::bind(address)
             .await
             .expect("a free loopback port");
         let address = listener.local_addr().expect("a bound address");

@@ -264,6 +264,8 @@ struct Fixture {
     paid_code: String,
     new_event: Value,
     fresh_email: String,
+    /// A webhook endpoint (at a public address nothing is sent to here).
+    webhook: i64,
 }
 
 impl Fixture {
@@ -290,7 +292,16 @@ impl Fixture {
         let empty_event = create("Acara Kosong").await;
         let pending = app.book(&owner.token, event, &["A1"]).await;
         let paid = app.paid_booking(&owner.token, event, &["A2"]).await;
+        let webhook = id(&app
+            .post(
+                "/api/webhooks",
+                Some(admin_token),
+                &json!({ "url": "https://hooks.example.com/matrix" }),
+            )
+            .await
+            .expect(201));
         Fixture {
+            webhook,
             admin_token: admin_token.to_string(),
             checker_token: checker_token.to_string(),
             free_seat: app.seat_ids(event, &["A5"]).await[0],
@@ -704,6 +715,38 @@ fn matrix() -> Vec<Row> {
             Method::GET,
             "/api/audit",
             no_params,
+            no_body,
+            admin_only(200),
+        ),
+        row(
+            Method::POST,
+            "/api/webhooks",
+            no_params,
+            |_| {
+                Some(
+                    json!({ "url": "https://hooks.example.com/new", "event_types": ["booking.paid"] }),
+                )
+            },
+            admin_only(201),
+        ),
+        row(
+            Method::GET,
+            "/api/webhooks",
+            no_params,
+            no_body,
+            admin_only(200),
+        ),
+        row(
+            Method::DELETE,
+            "/api/webhooks/{id}",
+            |f| vec![("id", f.webhook.to_string())],
+            no_body,
+            admin_only(204),
+        ),
+        row(
+            Method::GET,
+            "/api/webhooks/{id}/deliveries",
+            |f| vec![("id", f.webhook.to_string())],
             no_body,
             admin_only(200),
         ),

@@ -54,8 +54,15 @@ struct DeliveryRecord {
 }
 
 impl Webhooks {
-    /// Records what a change told, with the change.
+    /// Records what a change told, with the change, while an endpoint listens.
     pub fn record(&mut self, notice: Notice, booking_code: BookingCode, now: Timestamp) {
+        let listened = self
+            .endpoints
+            .values()
+            .any(|record| record.endpoint.disabled_at.is_none());
+        if !listened {
+            return;
+        }
         self.last_notification += 1;
         self.to_fan_out.push_back(RecordedNotice {
             id: self.last_notification,
@@ -216,8 +223,12 @@ impl WebhookRepository for MemoryStore {
                 continue;
             };
             delivery.next_attempt_at = lease_until;
+            if endpoint.endpoint.disabled_at.is_some() {
+                continue;
+            }
             due.push(DueDelivery {
                 id: DeliveryId(*id),
+                endpoint_id: delivery.endpoint,
                 notification_id: delivery.notice.id,
                 kind: delivery.notice.notice.kind,
                 booking_code: delivery.notice.booking_code.to_string(),
@@ -256,6 +267,33 @@ impl WebhookRepository for MemoryStore {
             }
             NextStep::RetryAt(at) => delivery.next_attempt_at = at,
             NextStep::Park => delivery.state = DeliveryState::Parked,
+        }
+        Ok(())
+    }
+
+    async fn last_delivered_at(&self, id: WebhookId) -> Result<Option<Timestamp>, StoreError> {
+        let state = self.locked()?;
+        Ok(state
+            .webhooks
+            .deliveries
+            .values()
+            .filter(|delivery| delivery.endpoint == id)
+            .filter_map(|delivery| delivery.delivered_at)
+            .max())
+    }
+
+    async fn disable_endpoint(
+        &self,
+        id: WebhookId,
+        at: Timestamp,
+        reason: String,
+    ) -> Result<(), StoreError> {
+        let mut state = self.locked()?;
+        if let Some(record) = state.webhooks.endpoints.get_mut(&id) {
+            if record.endpoint.disabled_at.is_none() {
+                record.endpoint.disabled_at = Some(at);
+                record.endpoint.disabled_reason = Some(reason);
+            }
         }
         Ok(())
     }

@@ -897,7 +897,7 @@ async fn write_show(
         }))
         .filter(|(_, _, _, change)| !change.is_none())
         .collect();
-    // What the changes tell the world, recorded with them (the outbox).
+    // What the changes tell the world, recorded with them (the outbox) while anyone listens.
     let notices: Vec<Notice> = changes
         .iter()
         .filter_map(|c| Notice::of_change(&c.before, &c.after))
@@ -972,6 +972,7 @@ async fn write_show(
              SELECT n.kind, $1, n.booking_id, n.occurred_at \
              FROM unnest($41::text[], $42::bigint[], $43::timestamptz[]) AS n (kind, booking_id, occurred_at) \
              JOIN changed ON changed.id = n.booking_id \
+             WHERE EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.disabled_at IS NULL) \
          ), phases_moved AS ( \
              UPDATE phases p SET sold = p.sold + d.seats \
              FROM unnest($38::bigint[], $39::int[], $40::int[]) AS d (id, seats, sold_read) \

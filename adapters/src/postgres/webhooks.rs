@@ -84,6 +84,7 @@ impl DeliveryRow {
 #[derive(sqlx::FromRow)]
 struct DueRow {
     id: i64,
+    endpoint_id: i64,
     notification_id: i64,
     kind: String,
     booking_code: String,
@@ -232,7 +233,7 @@ impl WebhookRepository for PostgresStore {
                      ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
                AND n.id = d.notification_id AND w.id = d.endpoint_id AND b.id = n.booking_id \
                AND w.disabled_at IS NULL \
-             RETURNING d.id, n.id AS notification_id, n.kind, b.code AS booking_code, n.occurred_at, \
+             RETURNING d.id, d.endpoint_id, n.id AS notification_id, n.kind, b.code AS booking_code, n.occurred_at, \
                        n.recorded_at, w.url, w.secret, d.attempts, d.body",
         )
         .bind(now)
@@ -245,6 +246,7 @@ impl WebhookRepository for PostgresStore {
             .map(|row| {
                 Ok(DueDelivery {
                     id: DeliveryId(row.id),
+                    endpoint_id: WebhookId(row.endpoint_id),
                     notification_id: row.notification_id,
                     kind: kind(&row.kind)?,
                     booking_code: row.booking_code,
@@ -282,6 +284,35 @@ impl WebhookRepository for PostgresStore {
         .bind(state.as_str())
         .bind(delivered_at)
         .bind(next_attempt_at)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn last_delivered_at(&self, id: WebhookId) -> Result<Option<Timestamp>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT max(delivered_at) FROM webhook_deliveries WHERE endpoint_id = $1",
+        )
+        .bind(id.0)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)
+    }
+
+    async fn disable_endpoint(
+        &self,
+        id: WebhookId,
+        at: Timestamp,
+        reason: String,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE webhook_endpoints SET disabled_at = $2, disabled_reason = $3 \
+             WHERE id = $1 AND disabled_at IS NULL",
+        )
+        .bind(id.0)
+        .bind(at)
+        .bind(&reason)
         .execute(&self.pool)
         .await
         .map_err(store_error)?;

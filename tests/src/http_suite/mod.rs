@@ -211,6 +211,7 @@ macro_rules! http_suite_tests {
             endpoints_get_only_what_they_asked_for,
             webhook_endpoints_are_for_admins_and_checked,
             two_instances_deliver_each_notification_once,
+            an_endpoint_failing_for_a_day_is_parked_then_disabled,
         });
     };
     (@module ($factory:expr) $module:ident { $($test:ident),* $(,)? }) => {

@@ -293,3 +293,41 @@ pub async fn two_instances_deliver_each_notification_once(factory: AppFactory) {
     codes.sort();
     assert_eq!(told, codes);
 }
+
+/// A receiver that keeps failing: its delivery is parked after a day of retries, and the
+/// endpoint, reached by nothing for that long, is disabled and says why.
+pub async fn an_endpoint_failing_for_a_day_is_parked_then_disabled(factory: AppFactory) {
+    let app = factory.app_with(&[ALLOW_PRIVATE]).await;
+    let receiver = WebhookReceiver::start(&[500; 64]).await;
+    let endpoint = register(&app, &receiver.url("/down"), &[]).await;
+    let event = app.event_on_sale("Sepi Penonton", 100_000, 20).await;
+    let (_, buyer) = app.customer("Dewi Lestari").await;
+    app.paid_booking(&buyer, id(&event), &["A1"]).await;
+    assert_eq!(app.deliver_webhooks().await, 1);
+    app.advance(Duration::hours(2));
+    assert_eq!(app.deliver_webhooks().await, 1, "retried within the day");
+    app.advance(Duration::hours(23));
+    assert_eq!(app.deliver_webhooks().await, 1, "the last attempt");
+    app.advance(Duration::hours(2));
+    assert_eq!(app.deliver_webhooks().await, 0, "parked: tried no more");
+    let listed = deliveries(&app, &endpoint).await;
+    assert_eq!(listed[0]["status"], "parked", "{listed:?}");
+    assert_eq!(listed[0]["attempts"], 3);
+    assert!(listed[0]["next_attempt_at"].is_null());
+
+    let admin = app.admin_token().await;
+    let endpoints = app.get("/api/webhooks", Some(&admin)).await.expect(200);
+    assert_eq!(endpoints[0]["active"], false, "{endpoints}");
+    assert!(endpoints[0]["disabled_at"].is_string());
+    let reason = endpoints[0]["disabled_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("HTTP 500"), "{reason}");
+    // A day later the buyer's session has ended; another buyer pays.
+    let (_, later) = app.customer("Rudi Hartono").await;
+    app.paid_booking(&later, id(&event), &["A2"]).await;
+    assert_eq!(
+        app.deliver_webhooks().await,
+        0,
+        "nothing more is sent to it"
+    );
+    assert_eq!(receiver.received().len(), 3);
+}
