@@ -601,7 +601,7 @@ pub trait WebhookRepository: Send + Sync {
     ) -> Result<(), StoreError>;
     /// When a delivery last reached the endpoint, if one ever did.
     async fn last_delivered_at(&self, id: WebhookId) -> Result<Option<Timestamp>, StoreError>;
-    /// Stops sending to the endpoint, saying why; its pending deliveries stay as they are.
+    /// Stops sending to the endpoint, saying why; its pending deliveries are parked.
     async fn disable_endpoint(
         &self,
         id: WebhookId,

@@ -34,6 +34,9 @@ const DELIVERIES_PER_ROUND: usize = 32;
 /// How often a process looks for deliveries due.
 pub const ROUND_EVERY: Duration = Duration::from_millis(500);
 
+/// The longest endpoint URL taken.
+pub const MAX_URL_BYTES: usize = 2048;
+
 /// The header carrying a delivery's signature.
 pub const SIGNATURE_HEADER: &str = "WarTawa-Signature";
 
@@ -48,6 +51,9 @@ pub enum Receivers {
 
 /// Why an endpoint's URL is refused.
 pub fn check_url(url: &str, receivers: Receivers) -> Result<reqwest::Url, String> {
+    if url.len() > MAX_URL_BYTES {
+        return Err(format!("must be at most {MAX_URL_BYTES} bytes long"));
+    }
     let parsed =
         reqwest::Url::parse(url).map_err(|error| format!("is not an absolute URL ({error})"))?;
     if !matches!(parsed.scheme(), "http" | "https") {

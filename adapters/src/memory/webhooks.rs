@@ -253,9 +253,12 @@ impl WebhookRepository for MemoryStore {
             // Its endpoint was removed meanwhile.
             return Ok(());
         };
-        if delivery.state != DeliveryState::Pending {
+        if delivery.state == DeliveryState::Delivered {
             return Ok(());
         }
+        // An attempt is counted even when its delivery was parked meanwhile (its endpoint
+        // disabled by another attempt); it then moves the delivery only if it arrived.
+        let pending = delivery.state == DeliveryState::Pending;
         delivery.attempts += 1;
         delivery.last_attempt_at = Some(attempt.at);
         delivery.last_outcome = Some(attempt.outcome);
@@ -265,8 +268,9 @@ impl WebhookRepository for MemoryStore {
                 delivery.state = DeliveryState::Delivered;
                 delivery.delivered_at = Some(attempt.at);
             }
-            NextStep::RetryAt(at) => delivery.next_attempt_at = at,
-            NextStep::Park => delivery.state = DeliveryState::Parked,
+            NextStep::RetryAt(at) if pending => delivery.next_attempt_at = at,
+            NextStep::Park if pending => delivery.state = DeliveryState::Parked,
+            NextStep::RetryAt(_) | NextStep::Park => {}
         }
         Ok(())
     }
@@ -289,10 +293,18 @@ impl WebhookRepository for MemoryStore {
         reason: String,
     ) -> Result<(), StoreError> {
         let mut state = self.locked()?;
-        if let Some(record) = state.webhooks.endpoints.get_mut(&id) {
-            if record.endpoint.disabled_at.is_none() {
-                record.endpoint.disabled_at = Some(at);
-                record.endpoint.disabled_reason = Some(reason);
+        let webhooks = &mut state.webhooks;
+        let Some(record) = webhooks.endpoints.get_mut(&id) else {
+            return Ok(());
+        };
+        if record.endpoint.disabled_at.is_some() {
+            return Ok(());
+        }
+        record.endpoint.disabled_at = Some(at);
+        record.endpoint.disabled_reason = Some(reason);
+        for delivery in webhooks.deliveries.values_mut() {
+            if delivery.endpoint == id && delivery.state == DeliveryState::Pending {
+                delivery.state = DeliveryState::Parked;
             }
         }
         Ok(())

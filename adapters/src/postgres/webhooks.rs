@@ -228,11 +228,12 @@ impl WebhookRepository for PostgresStore {
             "UPDATE webhook_deliveries d SET next_attempt_at = $2 \
              FROM notifications n, webhook_endpoints w, bookings b \
              WHERE d.id IN ( \
-                     SELECT id FROM webhook_deliveries \
-                     WHERE state = 'pending' AND next_attempt_at <= $1 \
-                     ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+                     SELECT due.id FROM webhook_deliveries due \
+                     JOIN webhook_endpoints active ON active.id = due.endpoint_id \
+                                                  AND active.disabled_at IS NULL \
+                     WHERE due.state = 'pending' AND due.next_attempt_at <= $1 \
+                     ORDER BY due.next_attempt_at LIMIT $3 FOR UPDATE OF due SKIP LOCKED) \
                AND n.id = d.notification_id AND w.id = d.endpoint_id AND b.id = n.booking_id \
-               AND w.disabled_at IS NULL \
              RETURNING d.id, d.endpoint_id, n.id AS notification_id, n.kind, b.code AS booking_code, n.occurred_at, \
                        n.recorded_at, w.url, w.secret, d.attempts, d.body",
         )
@@ -271,11 +272,15 @@ impl WebhookRepository for PostgresStore {
             NextStep::RetryAt(at) => (DeliveryState::Pending, None, Some(at)),
             NextStep::Park => (DeliveryState::Parked, None, None),
         };
+        // An attempt is counted even when its delivery was parked meanwhile (its endpoint
+        // disabled by another attempt); it then moves the delivery only if it arrived.
         sqlx::query(
             "UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = $2, \
-                    last_outcome = $3, body = coalesce(body, $4), state = $5, delivered_at = $6, \
+                    last_outcome = $3, body = coalesce(body, $4), \
+                    state = CASE WHEN state = 'pending' OR $5 = 'delivered' THEN $5 ELSE state END, \
+                    delivered_at = CASE WHEN state = 'pending' OR $5 = 'delivered' THEN $6 END, \
                     next_attempt_at = coalesce($7, next_attempt_at) \
-             WHERE id = $1 AND state = 'pending'",
+             WHERE id = $1 AND state <> 'delivered'",
         )
         .bind(id.0)
         .bind(attempt.at)
@@ -307,8 +312,12 @@ impl WebhookRepository for PostgresStore {
         reason: String,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE webhook_endpoints SET disabled_at = $2, disabled_reason = $3 \
-             WHERE id = $1 AND disabled_at IS NULL",
+            "WITH disabled AS ( \
+                 UPDATE webhook_endpoints SET disabled_at = $2, disabled_reason = $3 \
+                 WHERE id = $1 AND disabled_at IS NULL RETURNING id \
+             ) \
+             UPDATE webhook_deliveries SET state = 'parked' \
+             WHERE endpoint_id IN (SELECT id FROM disabled) AND state = 'pending'",
         )
         .bind(id.0)
         .bind(at)
