@@ -3,7 +3,7 @@
 -- WarTawa process claims them first.
 
 -- What happened. `fanned_out` once its deliveries are made (one per webhook endpoint that wants
--- its kind, as the endpoints stood then).
+-- its kind, as the endpoints stood then, and one e-mail to the buyer for the kinds e-mailed).
 CREATE TABLE notifications (
     id          BIGSERIAL   PRIMARY KEY,
     kind        TEXT        NOT NULL,
@@ -29,14 +29,16 @@ CREATE TABLE webhook_endpoints (
     CHECK ((disabled_at IS NULL) = (disabled_reason IS NULL))
 );
 
--- One notification for one endpoint, until it arrives or is parked. `body` is the exact text
--- sent, fixed at the first attempt, so that every retry carries the same id and signature input.
--- A claimed delivery has `next_attempt_at` moved past its attempt (a lease): another process
--- takes it only if this one died before recording the outcome.
-CREATE TABLE webhook_deliveries (
+-- One notification for one receiver: a webhook endpoint, or the buyer's e-mail address (read when
+-- sent). `body` is the exact text sent to an endpoint, fixed at the first attempt, so that every
+-- retry carries the same id and signature input. A claimed delivery has `next_attempt_at` moved
+-- past its attempt (a lease): another process takes it only if this one died before recording
+-- the outcome.
+CREATE TABLE deliveries (
     id                BIGSERIAL   PRIMARY KEY,
     notification_id   BIGINT      NOT NULL REFERENCES notifications (id) ON DELETE CASCADE,
-    endpoint_id       BIGINT      NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+    channel           TEXT        NOT NULL CHECK (channel IN ('webhook', 'email')),
+    endpoint_id       BIGINT      REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
     state             TEXT        NOT NULL CHECK (state IN ('pending', 'delivered', 'parked')),
     attempts          INT         NOT NULL DEFAULT 0 CHECK (attempts >= 0),
     next_attempt_at   TIMESTAMPTZ NOT NULL,
@@ -45,8 +47,12 @@ CREATE TABLE webhook_deliveries (
     delivered_at      TIMESTAMPTZ,
     body              TEXT,
     created_at        TIMESTAMPTZ NOT NULL,
-    UNIQUE (notification_id, endpoint_id),
+    CHECK ((channel = 'webhook') = (endpoint_id IS NOT NULL)),
     CHECK ((state = 'delivered') = (delivered_at IS NOT NULL))
 );
-CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE state = 'pending';
-CREATE INDEX webhook_deliveries_of_endpoint ON webhook_deliveries (endpoint_id, id DESC);
+CREATE UNIQUE INDEX deliveries_one_per_endpoint ON deliveries (notification_id, endpoint_id)
+    WHERE channel = 'webhook';
+CREATE UNIQUE INDEX deliveries_one_email ON deliveries (notification_id) WHERE channel = 'email';
+CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE state = 'pending';
+CREATE INDEX deliveries_of_endpoint ON deliveries (endpoint_id, id DESC) WHERE channel = 'webhook';
+CREATE INDEX deliveries_parked_emails ON deliveries (id DESC) WHERE channel = 'email' AND state = 'parked';

@@ -46,6 +46,10 @@ pub const SALE_BATCH_SIZE: &str = "wartawa_sale_batch_requests";
 pub const WEBHOOKS_DELIVERED: &str = "wartawa_webhooks_delivered_total";
 /// Webhook attempts that failed (non-2xx, no answer, not reached); retried or parked.
 pub const WEBHOOK_ATTEMPTS_FAILED: &str = "wartawa_webhook_attempts_failed_total";
+/// E-mails to buyers the SMTP server accepted.
+pub const EMAILS_SENT: &str = "wartawa_emails_sent_total";
+/// E-mail attempts that failed (refused, or the SMTP server not reached); retried or parked.
+pub const EMAIL_ATTEMPTS_FAILED: &str = "wartawa_email_attempts_failed_total";
 /// Password hashes and checks running or waiting for a core.
 pub const PASSWORD_CHECKS_IN_FLIGHT: &str = "wartawa_password_checks_in_flight";
 
@@ -167,6 +171,11 @@ fn describe() {
     describe_counter!(
         WEBHOOKS_DELIVERED,
         "Webhook deliveries a receiver acknowledged with a 2xx"
+    );
+    describe_counter!(EMAILS_SENT, "E-mails to buyers the SMTP server accepted");
+    describe_counter!(
+        EMAIL_ATTEMPTS_FAILED,
+        "E-mail attempts that failed: refused or the SMTP server not reached"
     );
     describe_counter!(
         WEBHOOK_ATTEMPTS_FAILED,

@@ -8,9 +8,9 @@ pub mod door;
 pub mod events;
 pub mod health;
 pub mod idempotency;
+pub mod notifications;
 pub mod ports;
 pub mod users;
 pub mod views;
-pub mod webhooks;
 
 pub use ports::{Page, Paged, StoreError};

@@ -12,17 +12,18 @@ use domain::booking::{
     CheckInRejection, PayRejection,
 };
 use domain::event::{EventId, EventPatch, EventUpdateError, NewEvent};
+use domain::notification::NoticeKind;
 use domain::payment::{Payment, PaymentInput};
 use domain::ticket::TicketClaims;
 use domain::user::{Email, NewUser, Nik, Password, Role, User, UserChange, UserId};
 use domain::Timestamp;
 
 use crate::idempotency::{IdempotencyKey, IdempotencyPolicy};
-use crate::views::{AuditRecord, BookingDetails, Dashboard, EventView, ImageFile, SeatMap};
-use crate::webhooks::{
+use crate::notifications::{
     AttemptRecord, Delivery, DeliveryId, DueDelivery, NewWebhookEndpoint, WebhookEndpoint,
     WebhookId,
 };
+use crate::views::{AuditRecord, BookingDetails, Dashboard, EventView, ImageFile, SeatMap};
 
 /// The store could not do what was asked, for a reason of its own.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -566,10 +567,10 @@ impl WindowCount {
     };
 }
 
-/// Webhook endpoints and the outbox's deliveries to them.
+/// Webhook endpoints, and the outbox's deliveries to them and to buyers' e-mail addresses.
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
-pub trait WebhookRepository: Send + Sync {
+pub trait NotificationRepository: Send + Sync {
     async fn create_endpoint(
         &self,
         endpoint: NewWebhookEndpoint,
@@ -583,9 +584,15 @@ pub trait WebhookRepository: Send + Sync {
         id: WebhookId,
         page: Page,
     ) -> Result<Option<Paged<Delivery>>, StoreError>;
-    /// Turns up to `limit` recorded notifications into deliveries, one for each endpoint (not
-    /// disabled) that wants its kind, due at `now`; returns how many notifications it took.
-    async fn fan_out(&self, limit: usize, now: Timestamp) -> Result<usize, StoreError>;
+    /// Turns up to `limit` recorded notifications into deliveries due at `now`: one for each
+    /// endpoint (not disabled) that wants its kind, and one e-mail to the buyer when its kind is
+    /// among `emailed`; returns how many notifications it took.
+    async fn fan_out(
+        &self,
+        limit: usize,
+        now: Timestamp,
+        emailed: Vec<NoticeKind>,
+    ) -> Result<usize, StoreError>;
     /// Claims up to `limit` pending deliveries due by `now`: none is claimed again before
     /// `lease_until` (by this process or another), unless its attempt is recorded first.
     async fn claim_due(
@@ -599,6 +606,9 @@ pub trait WebhookRepository: Send + Sync {
         id: DeliveryId,
         attempt: AttemptRecord,
     ) -> Result<(), StoreError>;
+    /// From now on, every change's notification is recorded for the buyer's e-mail, whether or
+    /// not an endpoint listens (otherwise only while one does).
+    fn email_buyers(&self);
     /// When a delivery last reached the endpoint, if one ever did.
     async fn last_delivered_at(&self, id: WebhookId) -> Result<Option<Timestamp>, StoreError>;
     /// Stops sending to the endpoint, saying why; its pending deliveries are parked.

@@ -88,6 +88,8 @@ pub struct Config {
     pub public_base_url: Option<String>,
     /// Whether webhook endpoints may point at loopback and private addresses.
     pub webhook_allow_private: bool,
+    /// Where and as whom buyers are e-mailed; `None`: they are not.
+    pub mail: Option<MailSettings>,
     pub bcrypt_cost: u32,
     /// Logins and password changes per client address per minute; 0 means no limit.
     pub login_attempts_per_address: u32,
@@ -159,6 +161,13 @@ pub enum CorsOrigins {
     Any,
     /// Exactly these origins (`scheme://host[:port]`).
     List(Vec<String>),
+}
+
+/// E-mail to buyers: the SMTP server (its URL may hold a password: never logged) and the sender.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MailSettings {
+    pub smtp_url: String,
+    pub from: String,
 }
 
 /// A setting that is unusable, told in one line an operator can act on.
@@ -350,6 +359,17 @@ impl Config {
                 reason: "tickets must stay valid across restarts and processes; make one with `openssl rand -base64 32`",
             });
         }
+        let mail = match (settings.smtp_url, settings.mail_from) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::Missing {
+                    missing: "MAIL_FROM",
+                    present: "SMTP_URL",
+                    reason: "buyers must see who writes to them",
+                })
+            }
+            (Some(smtp_url), Some(from)) => Some(MailSettings { smtp_url, from }),
+        };
         const BOTH_OR_NEITHER: &str = "set both or neither";
         let admin = match (settings.admin_email, settings.admin_password) {
             (None, None) => None,
@@ -395,6 +415,7 @@ impl Config {
             cors_origins: settings.cors_origins,
             public_base_url: settings.public_base_url,
             webhook_allow_private: settings.webhook_allow_private,
+            mail,
             bcrypt_cost: settings.bcrypt_cost,
             login_attempts_per_address: settings.login_attempts_per_address,
             login_failures_per_account_and_address: settings.login_failures_per_account_and_address,
@@ -579,6 +600,16 @@ pub(crate) fn cors_origins(value: &str) -> Result<CorsOrigins, String> {
     Ok(CorsOrigins::List(origins))
 }
 
+/// An SMTP URL lettre can send through.
+pub(crate) fn smtp_url(value: &str) -> Result<String, String> {
+    adapters::http::buyer_mail::check_smtp_url(value).map(|()| value.to_string())
+}
+
+/// A mailbox, `Name <address>` or a bare address.
+pub(crate) fn mail_from(value: &str) -> Result<String, String> {
+    adapters::http::buyer_mail::check_mail_from(value).map(|_| value.to_string())
+}
+
 /// `http(s)://host[:port]` with an optional path, as a browser would reach the API: no query,
 /// fragment, credentials, spaces or characters that could break out of a link. Trailing slashes
 /// are dropped, so that a path can be appended.
@@ -666,6 +697,7 @@ impl fmt::Debug for Config {
             .field("cors_origins", &self.cors_origins)
             .field("public_base_url", &self.public_base_url)
             .field("webhook_allow_private", &self.webhook_allow_private)
+            .field("mail_from", &self.mail.as_ref().map(|mail| &mail.from))
             .field("bcrypt_cost", &self.bcrypt_cost)
             .finish()
     }

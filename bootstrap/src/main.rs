@@ -10,8 +10,8 @@ use application::users::ExistingAccount;
 use bootstrap::config::{one_line, Config};
 use bootstrap::settings::{Cli, Command, Settings};
 use bootstrap::wiring::{
-    ensure_configured_admin, http_settings, server_settings, services, webhook_delivery, Adapters,
-    Stores,
+    ensure_configured_admin, http_settings, notification_delivery, server_settings, services,
+    Adapters, Stores,
 };
 use clap::error::ErrorKind;
 use clap::Parser;
@@ -169,7 +169,11 @@ async fn serve(config: Config) -> Result<(), String> {
         None => None,
     };
     adapters::metrics::handle();
-    let webhooks = tokio::spawn(webhook_delivery(&config, &stores, &adapters, &services).run());
+    let notifications = notification_delivery(&config, &stores, &adapters, &services)?;
+    if config.mail.is_none() {
+        tracing::info!("buyers are not e-mailed: SMTP_URL is not set");
+    }
+    let webhooks = tokio::spawn(notifications.run());
     let sweeper = tokio::spawn(sweep_lapsed_holds(
         Arc::clone(&services),
         stores.database.clone(),

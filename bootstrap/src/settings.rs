@@ -7,7 +7,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{
     admin_email, admin_password, boolean, cors_origins, ip_address, jwt_secret, language,
-    postgres_url, public_base_url, ticket_signing_key, utc_offset, CorsOrigins,
+    mail_from, postgres_url, public_base_url, smtp_url, ticket_signing_key, utc_offset,
+    CorsOrigins,
 };
 
 /// WarTawa: ticketing for stand-up comedy shows with reserved seating.
@@ -80,6 +81,17 @@ pub struct Settings {
     #[arg(long, env = "PUBLIC_BASE_URL", value_name = "PUBLIC_BASE_URL",
           value_parser = public_base_url, help_heading = "Server")]
     pub public_base_url: Option<String>,
+    /// Where e-mail to buyers is handed over: smtp://host:port for a plain relay,
+    /// smtp://user:password@host:587?tls=required for STARTTLS, smtps://user:password@host for
+    /// TLS. Unset: buyers are not e-mailed (and nothing is queued for them).
+    #[arg(long, env = "SMTP_URL", value_name = "SMTP_URL", value_parser = smtp_url,
+          help_heading = "E-mail")]
+    pub smtp_url: Option<String>,
+    /// Who e-mail to buyers comes from, e.g. "WarTawa <tickets@example.com>"; needed with
+    /// SMTP_URL.
+    #[arg(long, env = "MAIL_FROM", value_name = "MAIL_FROM", value_parser = mail_from,
+          help_heading = "E-mail")]
+    pub mail_from: Option<String>,
     /// Let webhook endpoints point at loopback and private addresses (receivers inside the
     /// operator's own network, or tests); off, such URLs are refused and never reached.
     #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE", value_name = "WEBHOOK_ALLOW_PRIVATE",

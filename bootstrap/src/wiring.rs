@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use adapters::auth::{BcryptHasher, JwtTokenService};
+use adapters::http::buyer_mail::Mailer;
 use adapters::http::limits::{Limits, RateLimit};
 use adapters::http::middleware::BodyReading;
+use adapters::http::notification_delivery::{BuyerMail, NotificationDelivery, Receivers};
 use adapters::http::seat_feed::{SeatFeed, SeatFeedSettings};
 use adapters::http::server::ServerSettings;
-use adapters::http::webhook_delivery::{Receivers, WebhookDelivery};
 use adapters::http::{HttpSettings, Services};
 use adapters::memory::{InProcessRateCounter, MemoryStore};
 use adapters::postgres::{OpenError, PostgresSeatSignals, PostgresSettings, PostgresStore};
@@ -22,12 +23,13 @@ use application::door::DoorService;
 use application::events::EventService;
 use application::health::Readiness;
 use application::idempotency::{IdempotencyPolicy, IdempotencyService};
+use application::notifications::NotificationService;
 use application::ports::{
     AuditLog, BookingRepository, Clock, EventRepository, HashError, IdempotencyStore,
-    PasswordHasher, RateCounter, TicketSigner, TokenService, UserRepository, WebhookRepository,
+    NotificationRepository, PasswordHasher, RateCounter, TicketSigner, TokenService,
+    UserRepository,
 };
 use application::users::{AdminSetUp, EnsureAdminError, ExistingAccount, UserService};
-use application::webhooks::WebhookService;
 use domain::notification::RetryPolicy;
 
 use crate::config::{Config, CorsOrigins};
@@ -49,7 +51,7 @@ pub struct Stores {
     /// shares one budget; this process's memory otherwise.
     pub rate_counter: Arc<dyn RateCounter>,
     /// Webhook endpoints, and the outbox's deliveries to them.
-    pub webhooks: Arc<dyn WebhookRepository>,
+    pub webhooks: Arc<dyn NotificationRepository>,
 }
 
 impl Stores {
@@ -61,7 +63,7 @@ impl Stores {
             + BookingRepository
             + AuditLog
             + IdempotencyStore
-            + WebhookRepository
+            + NotificationRepository
             + 'static,
     {
         Stores {
@@ -222,7 +224,7 @@ pub fn services(config: &Config, stores: &Stores, adapters: &Adapters) -> Arc<Se
             adapters.clock.clone(),
         ),
         rate_counter: stores.rate_counter.clone(),
-        webhooks: webhook_service(stores, &adapters.clock),
+        webhooks: notification_service(config, stores, &adapters.clock),
         webhook_receivers: webhook_receivers(config),
         seat_feed: Arc::new(SeatFeed::new(
             EventService::new(stores.events.clone(), adapters.clock.clone()),
@@ -239,11 +241,20 @@ pub fn services(config: &Config, stores: &Stores, adapters: &Adapters) -> Arc<Se
     })
 }
 
-fn webhook_service(stores: &Stores, clock: &Arc<dyn Clock>) -> Arc<WebhookService> {
-    Arc::new(WebhookService::new(
+fn notification_service(
+    config: &Config,
+    stores: &Stores,
+    clock: &Arc<dyn Clock>,
+) -> Arc<NotificationService> {
+    let buyer_emails = config.mail.is_some();
+    if buyer_emails {
+        stores.webhooks.email_buyers();
+    }
+    Arc::new(NotificationService::new(
         stores.webhooks.clone(),
         clock.clone(),
         RetryPolicy::default(),
+        buyer_emails,
     ))
 }
 
@@ -255,14 +266,15 @@ fn webhook_receivers(config: &Config) -> Receivers {
     }
 }
 
-/// This process's sender of webhook deliveries (run it with `WebhookDelivery::run`).
-pub fn webhook_delivery(
+/// This process's sender of notifications: webhooks, and e-mail to buyers when `SMTP_URL` is
+/// set (run it with `NotificationDelivery::run`).
+pub fn notification_delivery(
     config: &Config,
     stores: &Stores,
     adapters: &Adapters,
     services: &Services,
-) -> Arc<WebhookDelivery> {
-    Arc::new(WebhookDelivery::new(
+) -> Result<Arc<NotificationDelivery>, String> {
+    Ok(Arc::new(NotificationDelivery::new(
         services.webhooks.clone(),
         stores.bookings.clone(),
         adapters.clock.clone(),
@@ -270,7 +282,31 @@ pub fn webhook_delivery(
         config.venue_offset,
         config.public_base_url.as_deref(),
         services.webhook_receivers,
-    ))
+        buyer_mail(config, stores, adapters)?,
+    )))
+}
+
+/// What e-mailing buyers needs, when `SMTP_URL` is set.
+fn buyer_mail(
+    config: &Config,
+    stores: &Stores,
+    adapters: &Adapters,
+) -> Result<Option<BuyerMail>, String> {
+    let Some(mail) = &config.mail else {
+        return Ok(None);
+    };
+    let mailer = Mailer::new(
+        &mail.smtp_url,
+        &mail.from,
+        config.default_language,
+        config.venue_offset,
+        chrono::Duration::minutes(i64::from(config.doors_open_minutes)),
+        adapters.tickets.clone(),
+    )?;
+    Ok(Some(BuyerMail {
+        mailer,
+        users: stores.users.clone(),
+    }))
 }
 
 fn seconds(count: u32) -> std::time::Duration {

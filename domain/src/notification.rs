@@ -45,6 +45,15 @@ impl NoticeKind {
         }
     }
 
+    /// Whether the buyer is e-mailed about it: their payment, and their booking cancelled or
+    /// refunded (by them or with the show). An expiry or a check-in is nothing to tell them.
+    pub fn emails_the_buyer(self) -> bool {
+        matches!(
+            self,
+            NoticeKind::BookingPaid | NoticeKind::BookingCancelled | NoticeKind::BookingRefunded
+        )
+    }
+
     pub fn parse(name: &str) -> Option<NoticeKind> {
         NoticeKind::ALL
             .into_iter()

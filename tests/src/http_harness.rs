@@ -24,8 +24,8 @@ use adapters::http::Services;
 use application::ports::Clock;
 use bootstrap::config::Config;
 use bootstrap::wiring::{
-    ensure_configured_admin, http_settings, password_hasher, services, ticket_signer,
-    webhook_delivery, Adapters, Stores,
+    ensure_configured_admin, http_settings, notification_delivery, password_hasher, services,
+    ticket_signer, Adapters, Stores,
 };
 use domain::Timestamp;
 
@@ -431,7 +431,7 @@ pub struct TestApp {
     stores: TestStores,
     accounts_made: Arc<AtomicU64>,
     /// This app's sender of webhook deliveries, run one round at a time by the tests.
-    webhooks: Arc<adapters::http::webhook_delivery::WebhookDelivery>,
+    webhooks: Arc<adapters::http::notification_delivery::NotificationDelivery>,
 }
 
 fn default_vars() -> BTreeMap<String, String> {
@@ -513,7 +513,8 @@ impl TestApp {
         ensure_configured_admin(&config, &services)
             .await
             .unwrap_or_else(|error| panic!("the configured admin could not be set up: {error}"));
-        let webhooks = webhook_delivery(&config, &stores.stores, &outside, &services);
+        let webhooks = notification_delivery(&config, &stores.stores, &outside, &services)
+            .unwrap_or_else(|error| panic!("the notifications cannot be sent: {error}"));
         let endpoint = adapters::http::app(services.clone(), &http_settings(&config))
             .map_to_response()
             .boxed();
@@ -528,9 +529,9 @@ impl TestApp {
         }
     }
 
-    /// One round of this app's webhook deliveries, as its background task runs them: sends
-    /// what is due now; returns how many it sent.
-    pub async fn deliver_webhooks(&self) -> usize {
+    /// One round of this app's notification deliveries (webhooks, e-mail), as its background
+    /// task runs them: sends what is due now; returns how many it sent.
+    pub async fn deliver_notifications(&self) -> usize {
         self.webhooks
             .deliver_due()
             .await

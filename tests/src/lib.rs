@@ -6,5 +6,6 @@ pub mod live_server;
 pub mod pg_cluster;
 pub mod pictures;
 pub mod postgres_db;
+pub mod smtp_receiver;
 pub mod store_contract;
 pub mod webhook_receiver;

@@ -3,6 +3,7 @@
 
 mod audit;
 mod bookings;
+pub mod buyer_mail;
 mod connection_io;
 mod dashboard;
 mod door;
@@ -14,6 +15,7 @@ pub mod idempotency;
 pub mod language;
 pub mod limits;
 pub mod middleware;
+pub mod notification_delivery;
 mod pictures;
 mod protocol_errors;
 mod refusals;
@@ -28,7 +30,6 @@ mod ticket_page;
 mod tickets;
 pub mod time;
 mod users;
-pub mod webhook_delivery;
 mod webhooks;
 
 use std::sync::Arc;
@@ -76,9 +77,9 @@ pub struct Services {
     /// Where the throttles count: shared by every process on PostgreSQL.
     pub rate_counter: Arc<dyn application::ports::RateCounter>,
     /// Organisers' webhook endpoints and their deliveries.
-    pub webhooks: Arc<application::webhooks::WebhookService>,
+    pub webhooks: Arc<application::notifications::NotificationService>,
     /// Which addresses webhook endpoints may point at (`WEBHOOK_ALLOW_PRIVATE`).
-    pub webhook_receivers: webhook_delivery::Receivers,
+    pub webhook_receivers: notification_delivery::Receivers,
 }
 
 /// How the HTTP layer is set up.

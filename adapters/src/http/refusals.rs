@@ -16,11 +16,11 @@ use application::events::{
     UpdateEventError,
 };
 use application::idempotency::IdempotencyError;
+use application::notifications::{ManageWebhooksError, WebhookError};
 use application::users::{
     ChangePasswordError, DeactivateUserError, GetUserError, ListUsersError, LoginError,
     PasswordChecksBusy, RegisterError, UpdateUserError,
 };
-use application::webhooks::{ManageWebhooksError, WebhookError};
 use application::StoreError;
 use domain::booking::{
     BookedSeat, BookingCode, BookingRejection, BookingStatus, CancelRejection, CheckInRejection,

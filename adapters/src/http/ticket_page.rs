@@ -125,7 +125,7 @@ fn date(at: DateTime<FixedOffset>, language: Language) -> String {
 }
 
 /// `Rp 150.000`: rupiah are written with dots between thousands.
-fn rupiah(amount: Money) -> String {
+pub(super) fn rupiah(amount: Money) -> String {
     let digits = amount.amount().unsigned_abs().to_string();
     let mut grouped = String::new();
     for (index, digit) in digits.chars().enumerate() {

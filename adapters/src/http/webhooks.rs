@@ -8,15 +8,15 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use rand::Rng;
 
-use application::webhooks::{Delivery, WebhookEndpoint, WebhookId};
+use application::notifications::{Delivery, WebhookEndpoint, WebhookId};
 use domain::notification::NoticeKind;
 
 use super::error::{error_responses, BadRequest};
 use super::events::example_time;
 use super::fields::Text;
+use super::notification_delivery::check_url;
 use super::rules::NotificationKind;
 use super::time::VenueTime;
-use super::webhook_delivery::check_url;
 use super::{page_of, BearerToken, PageParam, PerPageParam, Services, Tag};
 
 /// An endpoint to register.

@@ -18,9 +18,9 @@ mod idempotency;
 mod rate_counter;
 
 pub use rate_counter::InProcessRateCounter;
+mod notifications;
 mod state;
 mod users;
-mod webhooks;
 
 #[cfg(test)]
 mod tests;

@@ -16,8 +16,8 @@ use domain::user::UserId;
 use domain::Timestamp;
 
 use super::audit::AuditTrail;
+use super::notifications::Outbox;
 use super::users::Users;
-use super::webhooks::Webhooks;
 
 /// Everything the store holds. Only ever touched under the store's lock.
 #[derive(Default)]
@@ -44,7 +44,7 @@ pub(super) struct State {
     /// Events whose seat map moved in the command under way; told when the lock is let go.
     pub moved_seat_maps: Vec<EventId>,
     /// The outbox: notifications recorded with the changes they tell, and their deliveries.
-    pub webhooks: Webhooks,
+    pub outbox: Outbox,
 }
 
 /// The last id handed out of each kind; ids start at 1.
@@ -275,7 +275,7 @@ impl State {
             self.count_out(&before);
             self.count_in(&after);
             if let Some(notice) = Notice::of_change(&before, &after) {
-                self.webhooks.record(notice, after.code.clone(), now);
+                self.outbox.record(notice, after.code.clone(), now);
             }
             if let Some(record) = self.bookings.get_mut(&id) {
                 record.booking = after;

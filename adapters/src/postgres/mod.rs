@@ -14,12 +14,12 @@ mod audit;
 mod bookings;
 mod events;
 mod idempotency;
+mod notifications;
 mod rate_counter;
 mod rows;
 mod sale;
 mod seat_signals;
 mod users;
-mod webhooks;
 
 pub use seat_signals::PostgresSeatSignals;
 
@@ -152,6 +152,9 @@ pub struct PostgresStore {
     codes: Arc<dyn CodeGenerator>,
     /// Each show's bookings and payments waiting for its writer (see `sale`).
     sales: Arc<sale::SaleQueues>,
+    /// Whether buyers are e-mailed: every change's notification is then recorded, whether or
+    /// not a webhook endpoint listens.
+    buyer_emails: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl PostgresStore {
@@ -160,6 +163,7 @@ impl PostgresStore {
             pool,
             codes,
             sales: Arc::default(),
+            buyer_emails: Arc::default(),
         }
     }
 

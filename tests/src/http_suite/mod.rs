@@ -13,6 +13,7 @@ pub mod authorization;
 pub mod bookings;
 pub mod concurrency;
 pub mod dashboard;
+pub mod emails;
 pub mod events;
 pub mod framework;
 pub mod idempotency;
@@ -205,6 +206,10 @@ macro_rules! http_suite_tests {
             shrinking_capacity_and_booking_the_last_row_race_cleanly,
             cancelling_an_event_while_a_customer_pays_leaves_nothing_paid,
             deleting_an_event_while_a_customer_books_it_race_cleanly,
+        });
+        $crate::http_suite_tests!(@module ($factory) emails {
+            paying_emails_the_buyer_once_with_the_ticket,
+            without_an_smtp_server_nothing_is_queued_for_buyers,
         });
         $crate::http_suite_tests!(@module ($factory) webhooks {
             booking_changes_reach_a_receiver_signed_and_at_least_once,

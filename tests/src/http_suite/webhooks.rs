@@ -81,7 +81,7 @@ pub async fn booking_changes_reach_a_receiver_signed_and_at_least_once(factory: 
     let event = app.event_on_sale("Malam Tawa", 150_000, 20).await;
     let (_, buyer) = app.customer("Sari Dewi").await;
     let booking = app.book(&buyer, id(&event), &["A1", "A2"]).await;
-    assert_eq!(app.deliver_webhooks().await, 0, "a hold tells nothing");
+    assert_eq!(app.deliver_notifications().await, 0, "a hold tells nothing");
     // A payment refused (too little) changes nothing and tells nothing.
     app.post(
         &format!("/api/bookings/{}/pay", code(&booking)),
@@ -90,11 +90,11 @@ pub async fn booking_changes_reach_a_receiver_signed_and_at_least_once(factory: 
     )
     .await
     .expect_error(400);
-    assert_eq!(app.deliver_webhooks().await, 0);
+    assert_eq!(app.deliver_notifications().await, 0);
     assert!(receiver.received().is_empty());
 
     app.pay(&buyer, &booking).await;
-    assert_eq!(app.deliver_webhooks().await, 1);
+    assert_eq!(app.deliver_notifications().await, 1);
     let listed = deliveries(&app, &endpoint).await;
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0]["status"], "pending");
@@ -105,17 +105,17 @@ pub async fn booking_changes_reach_a_receiver_signed_and_at_least_once(factory: 
     assert!(listed[0]["next_attempt_at"].is_string(), "{listed:?}");
 
     // Not due again before its backoff; then once more (503), then delivered.
-    assert_eq!(app.deliver_webhooks().await, 0);
+    assert_eq!(app.deliver_notifications().await, 0);
     app.advance(Duration::seconds(11));
-    assert_eq!(app.deliver_webhooks().await, 1);
+    assert_eq!(app.deliver_notifications().await, 1);
     app.advance(Duration::seconds(21));
-    assert_eq!(app.deliver_webhooks().await, 1);
+    assert_eq!(app.deliver_notifications().await, 1);
     let listed = deliveries(&app, &endpoint).await;
     assert_eq!(listed[0]["status"], "delivered", "{listed:?}");
     assert_eq!(listed[0]["attempts"], 3);
     assert_eq!(listed[0]["last_outcome"], "HTTP 200");
     assert!(listed[0]["next_attempt_at"].is_null());
-    assert_eq!(app.deliver_webhooks().await, 0, "delivered is done");
+    assert_eq!(app.deliver_notifications().await, 0, "delivered is done");
 
     let attempts = receiver.received();
     assert_eq!(
@@ -158,7 +158,7 @@ pub async fn booking_changes_reach_a_receiver_signed_and_at_least_once(factory: 
     )
     .await
     .expect(200);
-    assert_eq!(app.deliver_webhooks().await, 1);
+    assert_eq!(app.deliver_notifications().await, 1);
     let received = receiver.received();
     assert_eq!(received.len(), 4);
     let refund = body_of(&received[3]);
@@ -184,7 +184,7 @@ pub async fn endpoints_get_only_what_they_asked_for(factory: AppFactory) {
     )
     .await
     .expect(200);
-    app.deliver_webhooks().await;
+    app.deliver_notifications().await;
     assert!(refunds.received().is_empty());
     let told: Vec<Value> = everything.received().iter().map(body_of).collect();
     assert_eq!(told.len(), 1);
@@ -204,7 +204,7 @@ pub async fn endpoints_get_only_what_they_asked_for(factory: AppFactory) {
     .await
     .expect_error(404);
     app.paid_booking(&buyer, id(&event), &["A2"]).await;
-    app.deliver_webhooks().await;
+    app.deliver_notifications().await;
     assert_eq!(everything.received().len(), 1, "nothing after removal");
     assert!(refunds.received().is_empty(), "a payment is not a refund");
 }
@@ -273,10 +273,10 @@ pub async fn two_instances_deliver_each_notification_once(factory: AppFactory) {
             .await;
         codes.push(code(&booking));
     }
-    let (one, two) = tokio::join!(app.deliver_webhooks(), other.deliver_webhooks());
+    let (one, two) = tokio::join!(app.deliver_notifications(), other.deliver_notifications());
     assert_eq!(one + two, 6, "each claimed by one of them");
     assert_eq!(
-        app.deliver_webhooks().await + other.deliver_webhooks().await,
+        app.deliver_notifications().await + other.deliver_notifications().await,
         0
     );
     let mut told: Vec<String> = receiver
@@ -303,20 +303,28 @@ pub async fn an_endpoint_failing_for_a_day_is_parked_then_disabled(factory: AppF
     let event = app.event_on_sale("Sepi Penonton", 100_000, 20).await;
     let (_, buyer) = app.customer("Dewi Lestari").await;
     app.paid_booking(&buyer, id(&event), &["A1"]).await;
-    assert_eq!(app.deliver_webhooks().await, 1);
+    assert_eq!(app.deliver_notifications().await, 1);
     app.advance(Duration::hours(2));
-    assert_eq!(app.deliver_webhooks().await, 1, "retried within the day");
+    assert_eq!(
+        app.deliver_notifications().await,
+        1,
+        "retried within the day"
+    );
     app.advance(Duration::hours(23));
     // A day after the first: another payment, told in the same round as the last attempt.
     let (_, second) = app.customer("Rudi Hartono").await;
     app.paid_booking(&second, id(&event), &["A2"]).await;
     assert_eq!(
-        app.deliver_webhooks().await,
+        app.deliver_notifications().await,
         2,
         "the last attempt, and a first"
     );
     app.advance(Duration::hours(2));
-    assert_eq!(app.deliver_webhooks().await, 0, "parked: tried no more");
+    assert_eq!(
+        app.deliver_notifications().await,
+        0,
+        "parked: tried no more"
+    );
     let listed = deliveries(&app, &endpoint).await;
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[1]["status"], "parked", "{listed:?}");
@@ -336,7 +344,7 @@ pub async fn an_endpoint_failing_for_a_day_is_parked_then_disabled(factory: AppF
     assert!(reason.contains("HTTP 500"), "{reason}");
     app.paid_booking(&second, id(&event), &["A3"]).await;
     assert_eq!(
-        app.deliver_webhooks().await,
+        app.deliver_notifications().await,
         0,
         "nothing more is sent to it"
     );

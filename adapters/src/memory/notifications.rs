@@ -1,23 +1,25 @@
 //! The memory store's outbox: notifications recorded under the lock of the change they tell,
-//! webhook endpoints, and their deliveries.
+//! webhook endpoints, and the deliveries to them and to buyers' e-mail addresses.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use async_trait::async_trait;
 
-use application::ports::{Page, Paged, StoreError, WebhookRepository};
-use application::webhooks::{
-    AttemptRecord, Delivery, DeliveryId, DeliveryState, DueDelivery, NewWebhookEndpoint, NextStep,
-    WebhookEndpoint, WebhookId,
+use application::notifications::{
+    AttemptRecord, Delivery, DeliveryId, DeliveryState, DeliveryTarget, DueDelivery,
+    NewWebhookEndpoint, NextStep, WebhookEndpoint, WebhookId,
 };
+use application::ports::{NotificationRepository, Page, Paged, StoreError};
 use domain::booking::BookingCode;
-use domain::notification::Notice;
+use domain::notification::{Notice, NoticeKind};
 use domain::Timestamp;
 
 use super::MemoryStore;
 
 #[derive(Default)]
-pub(super) struct Webhooks {
+pub(super) struct Outbox {
+    /// Whether buyers are e-mailed: notifications are then recorded whoever else listens.
+    pub buyer_emails: bool,
     /// Recorded, not yet turned into deliveries.
     to_fan_out: VecDeque<RecordedNotice>,
     endpoints: BTreeMap<WebhookId, EndpointRecord>,
@@ -42,7 +44,8 @@ struct EndpointRecord {
 
 struct DeliveryRecord {
     notice: RecordedNotice,
-    endpoint: WebhookId,
+    /// The endpoint, or `None` for the buyer's e-mail.
+    endpoint: Option<WebhookId>,
     state: DeliveryState,
     attempts: u32,
     next_attempt_at: Timestamp,
@@ -53,13 +56,15 @@ struct DeliveryRecord {
     created_at: Timestamp,
 }
 
-impl Webhooks {
-    /// Records what a change told, with the change, while an endpoint listens.
+impl Outbox {
+    /// Records what a change told, with the change, while buyers are e-mailed or an endpoint
+    /// listens.
     pub fn record(&mut self, notice: Notice, booking_code: BookingCode, now: Timestamp) {
-        let listened = self
-            .endpoints
-            .values()
-            .any(|record| record.endpoint.disabled_at.is_none());
+        let listened = self.buyer_emails
+            || self
+                .endpoints
+                .values()
+                .any(|record| record.endpoint.disabled_at.is_none());
         if !listened {
             return;
         }
@@ -92,15 +97,15 @@ impl DeliveryRecord {
 }
 
 #[async_trait]
-impl WebhookRepository for MemoryStore {
+impl NotificationRepository for MemoryStore {
     async fn create_endpoint(
         &self,
         endpoint: NewWebhookEndpoint,
     ) -> Result<WebhookEndpoint, StoreError> {
         let mut state = self.locked()?;
-        let webhooks = &mut state.webhooks;
-        webhooks.last_endpoint += 1;
-        let id = WebhookId(webhooks.last_endpoint);
+        let outbox = &mut state.outbox;
+        outbox.last_endpoint += 1;
+        let id = WebhookId(outbox.last_endpoint);
         let view = WebhookEndpoint {
             id,
             url: endpoint.url,
@@ -109,7 +114,7 @@ impl WebhookRepository for MemoryStore {
             disabled_at: None,
             disabled_reason: None,
         };
-        webhooks.endpoints.insert(
+        outbox.endpoints.insert(
             id,
             EndpointRecord {
                 endpoint: view.clone(),
@@ -122,7 +127,7 @@ impl WebhookRepository for MemoryStore {
     async fn endpoints(&self) -> Result<Vec<WebhookEndpoint>, StoreError> {
         let state = self.locked()?;
         Ok(state
-            .webhooks
+            .outbox
             .endpoints
             .values()
             .map(|record| record.endpoint.clone())
@@ -131,11 +136,11 @@ impl WebhookRepository for MemoryStore {
 
     async fn delete_endpoint(&self, id: WebhookId) -> Result<bool, StoreError> {
         let mut state = self.locked()?;
-        let webhooks = &mut state.webhooks;
-        let found = webhooks.endpoints.remove(&id).is_some();
-        webhooks
+        let outbox = &mut state.outbox;
+        let found = outbox.endpoints.remove(&id).is_some();
+        outbox
             .deliveries
-            .retain(|_, delivery| delivery.endpoint != id);
+            .retain(|_, delivery| delivery.endpoint != Some(id));
         Ok(found)
     }
 
@@ -145,15 +150,15 @@ impl WebhookRepository for MemoryStore {
         page: Page,
     ) -> Result<Option<Paged<Delivery>>, StoreError> {
         let state = self.locked()?;
-        let webhooks = &state.webhooks;
-        if !webhooks.endpoints.contains_key(&id) {
+        let outbox = &state.outbox;
+        if !outbox.endpoints.contains_key(&id) {
             return Ok(None);
         }
-        let of_endpoint: Vec<(&i64, &DeliveryRecord)> = webhooks
+        let of_endpoint: Vec<(&i64, &DeliveryRecord)> = outbox
             .deliveries
             .iter()
             .rev()
-            .filter(|(_, delivery)| delivery.endpoint == id)
+            .filter(|(_, delivery)| delivery.endpoint == Some(id))
             .collect();
         Ok(Some(Paged {
             total: of_endpoint.len() as u64,
@@ -166,25 +171,33 @@ impl WebhookRepository for MemoryStore {
         }))
     }
 
-    async fn fan_out(&self, limit: usize, now: Timestamp) -> Result<usize, StoreError> {
+    async fn fan_out(
+        &self,
+        limit: usize,
+        now: Timestamp,
+        emailed: Vec<NoticeKind>,
+    ) -> Result<usize, StoreError> {
         let mut state = self.locked()?;
-        let webhooks = &mut state.webhooks;
-        let taken = webhooks.to_fan_out.len().min(limit);
-        let notices: Vec<RecordedNotice> = webhooks.to_fan_out.drain(..taken).collect();
+        let outbox = &mut state.outbox;
+        let taken = outbox.to_fan_out.len().min(limit);
+        let notices: Vec<RecordedNotice> = outbox.to_fan_out.drain(..taken).collect();
         for notice in notices {
-            let wanting: Vec<WebhookId> = webhooks
+            let mut receivers: Vec<Option<WebhookId>> = outbox
                 .endpoints
                 .values()
                 .filter(|record| {
                     record.endpoint.disabled_at.is_none()
                         && record.endpoint.kinds.contains(&notice.notice.kind)
                 })
-                .map(|record| record.endpoint.id)
+                .map(|record| Some(record.endpoint.id))
                 .collect();
-            for endpoint in wanting {
-                webhooks.last_delivery += 1;
-                webhooks.deliveries.insert(
-                    webhooks.last_delivery,
+            if emailed.contains(&notice.notice.kind) {
+                receivers.push(None);
+            }
+            for endpoint in receivers {
+                outbox.last_delivery += 1;
+                outbox.deliveries.insert(
+                    outbox.last_delivery,
                     DeliveryRecord {
                         notice: notice.clone(),
                         endpoint,
@@ -210,32 +223,37 @@ impl WebhookRepository for MemoryStore {
         limit: usize,
     ) -> Result<Vec<DueDelivery>, StoreError> {
         let mut state = self.locked()?;
-        let webhooks = &mut state.webhooks;
+        let outbox = &mut state.outbox;
         let mut due = Vec::new();
-        for (id, delivery) in webhooks.deliveries.iter_mut() {
+        for (id, delivery) in outbox.deliveries.iter_mut() {
             if due.len() == limit {
                 break;
             }
             if delivery.state != DeliveryState::Pending || delivery.next_attempt_at > now {
                 continue;
             }
-            let Some(endpoint) = webhooks.endpoints.get(&delivery.endpoint) else {
-                continue;
+            let target = match delivery.endpoint {
+                None => DeliveryTarget::BuyerEmail,
+                Some(endpoint_id) => match outbox.endpoints.get(&endpoint_id) {
+                    Some(endpoint) if endpoint.endpoint.disabled_at.is_none() => {
+                        DeliveryTarget::Webhook {
+                            endpoint_id,
+                            url: endpoint.endpoint.url.clone(),
+                            secret: endpoint.secret.clone(),
+                        }
+                    }
+                    _ => continue,
+                },
             };
             delivery.next_attempt_at = lease_until;
-            if endpoint.endpoint.disabled_at.is_some() {
-                continue;
-            }
             due.push(DueDelivery {
                 id: DeliveryId(*id),
-                endpoint_id: delivery.endpoint,
+                target,
                 notification_id: delivery.notice.id,
                 kind: delivery.notice.notice.kind,
                 booking_code: delivery.notice.booking_code.to_string(),
                 occurred_at: delivery.notice.notice.at,
                 recorded_at: delivery.notice.recorded_at,
-                url: endpoint.endpoint.url.clone(),
-                secret: endpoint.secret.clone(),
                 attempts: delivery.attempts,
                 body: delivery.body.clone(),
             });
@@ -249,7 +267,7 @@ impl WebhookRepository for MemoryStore {
         attempt: AttemptRecord,
     ) -> Result<(), StoreError> {
         let mut state = self.locked()?;
-        let Some(delivery) = state.webhooks.deliveries.get_mut(&id.0) else {
+        let Some(delivery) = state.outbox.deliveries.get_mut(&id.0) else {
             // Its endpoint was removed meanwhile.
             return Ok(());
         };
@@ -262,7 +280,9 @@ impl WebhookRepository for MemoryStore {
         delivery.attempts += 1;
         delivery.last_attempt_at = Some(attempt.at);
         delivery.last_outcome = Some(attempt.outcome);
-        delivery.body.get_or_insert(attempt.body);
+        if delivery.body.is_none() {
+            delivery.body = attempt.body;
+        }
         match attempt.next {
             NextStep::Delivered => {
                 delivery.state = DeliveryState::Delivered;
@@ -275,13 +295,19 @@ impl WebhookRepository for MemoryStore {
         Ok(())
     }
 
+    fn email_buyers(&self) {
+        if let Ok(mut state) = self.locked() {
+            state.outbox.buyer_emails = true;
+        }
+    }
+
     async fn last_delivered_at(&self, id: WebhookId) -> Result<Option<Timestamp>, StoreError> {
         let state = self.locked()?;
         Ok(state
-            .webhooks
+            .outbox
             .deliveries
             .values()
-            .filter(|delivery| delivery.endpoint == id)
+            .filter(|delivery| delivery.endpoint == Some(id))
             .filter_map(|delivery| delivery.delivered_at)
             .max())
     }
@@ -293,8 +319,8 @@ impl WebhookRepository for MemoryStore {
         reason: String,
     ) -> Result<(), StoreError> {
         let mut state = self.locked()?;
-        let webhooks = &mut state.webhooks;
-        let Some(record) = webhooks.endpoints.get_mut(&id) else {
+        let outbox = &mut state.outbox;
+        let Some(record) = outbox.endpoints.get_mut(&id) else {
             return Ok(());
         };
         if record.endpoint.disabled_at.is_some() {
@@ -302,8 +328,8 @@ impl WebhookRepository for MemoryStore {
         }
         record.endpoint.disabled_at = Some(at);
         record.endpoint.disabled_reason = Some(reason);
-        for delivery in webhooks.deliveries.values_mut() {
-            if delivery.endpoint == id && delivery.state == DeliveryState::Pending {
+        for delivery in outbox.deliveries.values_mut() {
+            if delivery.endpoint == Some(id) && delivery.state == DeliveryState::Pending {
                 delivery.state = DeliveryState::Parked;
             }
         }

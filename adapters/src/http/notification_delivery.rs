@@ -1,6 +1,7 @@
-//! Delivers the outbox's webhook notifications: claims what is due (no other process takes it
-//! meanwhile), sends each as a signed JSON body, and records what the receiver answered; a
-//! failure is tried again on the domain's retry policy, and parked when it has failed too long.
+//! Delivers the outbox's notifications: claims what is due (no other process takes it
+//! meanwhile), sends each (a webhook as a signed JSON body, an e-mail to the buyer through
+//! `buyer_mail`), and records what the receiver answered; a failure is tried again on the
+//! domain's retry policy, and parked when it has failed too long.
 //!
 //! Each delivery is a `POST` of `{"id", "type", "occurred_at", "booking"}` (the booking as
 //! `GET /api/bookings/{code}` shows it when first sent; a retry sends the very same body), with
@@ -16,11 +17,13 @@ use poem_openapi::types::ToJSON;
 use rand::Rng;
 use sha2::Sha256;
 
-use application::ports::{BookingRepository, Clock, StoreError, TicketSigner};
-use application::webhooks::{DueDelivery, NextStep, WebhookService};
+use application::notifications::{DeliveryTarget, DueDelivery, NextStep, NotificationService};
+use application::ports::{BookingRepository, Clock, StoreError, TicketSigner, UserRepository};
+use application::views::BookingDetails;
 use domain::booking::BookingCode;
 
 use super::bookings::BookingResponse;
+use super::buyer_mail::Mailer;
 use super::pictures::PictureLinks;
 use super::Presentation;
 
@@ -144,9 +147,16 @@ pub fn signature(secret: &str, unix_seconds: i64, body: &str) -> String {
     format!("t={unix_seconds},v1={hex}")
 }
 
-/// This process's sender of webhook deliveries.
-pub struct WebhookDelivery {
-    webhooks: Arc<WebhookService>,
+/// What a process needs to write to buyers: the mailer (`SMTP_URL`, `MAIL_FROM`) and where
+/// their addresses are.
+pub struct BuyerMail {
+    pub mailer: Mailer,
+    pub users: Arc<dyn UserRepository>,
+}
+
+/// This process's sender of notifications: webhooks, and e-mail to buyers when configured.
+pub struct NotificationDelivery {
+    notifications: Arc<NotificationService>,
     bookings: Arc<dyn BookingRepository>,
     clock: Arc<dyn Clock>,
     tickets: Arc<dyn TicketSigner>,
@@ -154,19 +164,21 @@ pub struct WebhookDelivery {
     links: PictureLinks,
     receivers: Receivers,
     client: reqwest::Client,
+    mail: Option<BuyerMail>,
 }
 
-impl WebhookDelivery {
+impl NotificationDelivery {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        webhooks: Arc<WebhookService>,
+        notifications: Arc<NotificationService>,
         bookings: Arc<dyn BookingRepository>,
         clock: Arc<dyn Clock>,
         tickets: Arc<dyn TicketSigner>,
         venue_offset: chrono::FixedOffset,
         public_base_url: Option<&str>,
         receivers: Receivers,
-    ) -> WebhookDelivery {
+        mail: Option<BuyerMail>,
+    ) -> NotificationDelivery {
         let mut client = reqwest::Client::builder()
             .timeout(RECEIVER_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
@@ -174,8 +186,8 @@ impl WebhookDelivery {
         if receivers == Receivers::PublicOnly {
             client = client.dns_resolver(Arc::new(PublicAddressesOnly));
         }
-        WebhookDelivery {
-            webhooks,
+        NotificationDelivery {
+            notifications,
             bookings,
             clock,
             tickets,
@@ -185,6 +197,7 @@ impl WebhookDelivery {
             client: client
                 .build()
                 .expect("the webhook client's settings are valid"),
+            mail,
         }
     }
 
@@ -195,7 +208,7 @@ impl WebhookDelivery {
         loop {
             rounds.tick().await;
             if let Err(error) = self.deliver_due().await {
-                tracing::warn!(%error, "delivering webhooks failed; trying again");
+                tracing::warn!(%error, "delivering notifications failed; trying again");
             }
         }
     }
@@ -203,7 +216,10 @@ impl WebhookDelivery {
     /// One round: claims the deliveries due now and sends them, each at once; returns how many
     /// it sent.
     pub async fn deliver_due(&self) -> Result<usize, StoreError> {
-        let due = self.webhooks.claim_due(LEASE, DELIVERIES_PER_ROUND).await?;
+        let due = self
+            .notifications
+            .claim_due(LEASE, DELIVERIES_PER_ROUND)
+            .await?;
         let sent = due.len();
         let attempts = due.into_iter().map(|delivery| self.attempt(delivery));
         for outcome in futures_util::future::join_all(attempts).await {
@@ -213,28 +229,42 @@ impl WebhookDelivery {
     }
 
     async fn attempt(&self, delivery: DueDelivery) -> Result<(), StoreError> {
-        let body = match &delivery.body {
-            Some(body) => body.clone(),
-            None => self.body_of(&delivery).await?,
+        let (body, outcome) = match &delivery.target {
+            DeliveryTarget::Webhook { url, secret, .. } => {
+                let body = match &delivery.body {
+                    Some(body) => body.clone(),
+                    None => self.body_of(&delivery).await?,
+                };
+                let outcome = self.post(&delivery, url, secret, &body).await;
+                (Some(body), outcome)
+            }
+            DeliveryTarget::BuyerEmail => (None, self.email(&delivery).await?),
         };
-        let outcome = self.send(&delivery, &body).await;
         let jitter = rand::rng().random::<f64>();
         let next = self
-            .webhooks
+            .notifications
             .record_attempt(&delivery, body, outcome.clone(), jitter)
             .await?;
+        let (delivered, failed) = match delivery.target {
+            DeliveryTarget::Webhook { .. } => (
+                crate::metrics::WEBHOOKS_DELIVERED,
+                crate::metrics::WEBHOOK_ATTEMPTS_FAILED,
+            ),
+            DeliveryTarget::BuyerEmail => (
+                crate::metrics::EMAILS_SENT,
+                crate::metrics::EMAIL_ATTEMPTS_FAILED,
+            ),
+        };
         match (next, outcome) {
-            (NextStep::Delivered, _) => {
-                metrics::counter!(crate::metrics::WEBHOOKS_DELIVERED).increment(1)
-            }
+            (NextStep::Delivered, _) => metrics::counter!(delivered).increment(1),
             (_, Err(outcome)) => {
-                metrics::counter!(crate::metrics::WEBHOOK_ATTEMPTS_FAILED).increment(1);
-                tracing::info!(
+                metrics::counter!(failed).increment(1);
+                tracing::warn!(
                     delivery = delivery.id.0,
-                    url = %delivery.url,
+                    target = target_name(&delivery.target),
                     %outcome,
                     parked = matches!(next, NextStep::Park),
-                    "a webhook delivery failed"
+                    "a notification's delivery failed"
                 );
             }
             (_, Ok(_)) => {}
@@ -242,14 +272,21 @@ impl WebhookDelivery {
         Ok(())
     }
 
-    /// The body of a delivery's first attempt.
-    async fn body_of(&self, delivery: &DueDelivery) -> Result<String, StoreError> {
-        let now = self.clock.now();
+    /// The booking a delivery tells of, as it is now.
+    async fn booking_of(
+        &self,
+        delivery: &DueDelivery,
+    ) -> Result<Option<BookingDetails>, StoreError> {
         let code = BookingCode::parse(&delivery.booking_code)
             .map_err(|_| StoreError::Unexpected(format!("bad code {}", delivery.booking_code)))?;
-        let booking = self.bookings.find_by_code(&code, now).await?;
+        self.bookings.find_by_code(&code, self.clock.now()).await
+    }
+
+    /// The body of a webhook delivery's first attempt.
+    async fn body_of(&self, delivery: &DueDelivery) -> Result<String, StoreError> {
+        let booking = self.booking_of(delivery).await?;
         let shown = Presentation {
-            now,
+            now: self.clock.now(),
             venue_offset: self.venue_offset,
             links: self.links.base_without_request(),
             tickets: self.tickets.clone(),
@@ -263,10 +300,17 @@ impl WebhookDelivery {
         Ok(body.to_string())
     }
 
-    /// Sends one attempt: `Ok` with the receiver's 2xx status, `Err` with why it failed.
-    async fn send(&self, delivery: &DueDelivery, body: &str) -> Result<String, String> {
-        let url = check_url(&delivery.url, self.receivers)?;
-        let signed = signature(&delivery.secret, self.clock.now().timestamp(), body);
+    /// Sends one attempt of a webhook: `Ok` with the receiver's 2xx status, `Err` with why it
+    /// failed.
+    async fn post(
+        &self,
+        delivery: &DueDelivery,
+        url: &str,
+        secret: &str,
+        body: &str,
+    ) -> Result<String, String> {
+        let url = check_url(url, self.receivers)?;
+        let signed = signature(secret, self.clock.now().timestamp(), body);
         let answer = self
             .client
             .post(url)
@@ -290,6 +334,37 @@ impl WebhookDelivery {
         } else {
             Err(format!("HTTP {}", status.as_u16()))
         }
+    }
+
+    /// Writes to the buyer: `Ok` with the SMTP server's acceptance, `Err` with why it failed
+    /// (e-mail switched off since the delivery was made counts as a failure, retried).
+    async fn email(&self, delivery: &DueDelivery) -> Result<Result<String, String>, StoreError> {
+        let Some(mail) = &self.mail else {
+            return Ok(Err("e-mail is off in this process (no SMTP_URL)".into()));
+        };
+        let Some(details) = self.booking_of(delivery).await? else {
+            return Ok(Err(format!("booking {} not found", delivery.booking_code)));
+        };
+        let Some(buyer) = mail.users.find(details.booking.customer_id).await? else {
+            return Ok(Err("the buyer's account is gone".into()));
+        };
+        let message =
+            match mail
+                .mailer
+                .message(delivery.notification_id, delivery.kind, &details, &buyer)
+            {
+                Ok(message) => message,
+                Err(problem) => return Ok(Err(problem)),
+            };
+        Ok(mail.mailer.send(message).await)
+    }
+}
+
+/// Where a delivery goes, for a log line.
+fn target_name(target: &DeliveryTarget) -> &str {
+    match target {
+        DeliveryTarget::Webhook { url, .. } => url,
+        DeliveryTarget::BuyerEmail => "the buyer's e-mail",
     }
 }
 

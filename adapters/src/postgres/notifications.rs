@@ -1,15 +1,15 @@
 //! The outbox in PostgreSQL: notifications are inserted by the sale's write (`sale::write_show`)
-//! in the transaction of the change they tell; here they are turned into deliveries and claimed
-//! with `FOR UPDATE SKIP LOCKED`, so that processes sharing the database never take the same
-//! delivery at once.
+//! in the transaction of the change they tell; here they are turned into deliveries (to webhook
+//! endpoints, and e-mails to buyers) and claimed with `FOR UPDATE SKIP LOCKED`, so that processes
+//! sharing the database never take the same delivery at once.
 
 use async_trait::async_trait;
 
-use application::ports::{Page, Paged, StoreError, WebhookRepository};
-use application::webhooks::{
-    AttemptRecord, Delivery, DeliveryId, DeliveryState, DueDelivery, NewWebhookEndpoint, NextStep,
-    WebhookEndpoint, WebhookId,
+use application::notifications::{
+    AttemptRecord, Delivery, DeliveryId, DeliveryState, DeliveryTarget, DueDelivery,
+    NewWebhookEndpoint, NextStep, WebhookEndpoint, WebhookId,
 };
+use application::ports::{NotificationRepository, Page, Paged, StoreError};
 use domain::notification::NoticeKind;
 use domain::Timestamp;
 
@@ -84,14 +84,14 @@ impl DeliveryRow {
 #[derive(sqlx::FromRow)]
 struct DueRow {
     id: i64,
-    endpoint_id: i64,
+    endpoint_id: Option<i64>,
+    url: Option<String>,
+    secret: Option<String>,
     notification_id: i64,
     kind: String,
     booking_code: String,
     occurred_at: Timestamp,
     recorded_at: Timestamp,
-    url: String,
-    secret: String,
     attempts: i32,
     body: Option<String>,
 }
@@ -99,7 +99,7 @@ struct DueRow {
 const ENDPOINT_COLUMNS: &str = "id, url, kinds, created_at, disabled_at, disabled_reason";
 
 #[async_trait]
-impl WebhookRepository for PostgresStore {
+impl NotificationRepository for PostgresStore {
     async fn create_endpoint(
         &self,
         endpoint: NewWebhookEndpoint,
@@ -153,7 +153,7 @@ impl WebhookRepository for PostgresStore {
     ) -> Result<Option<Paged<Delivery>>, StoreError> {
         let mut conn = self.connection().await?;
         let total: Option<i64> = sqlx::query_scalar(
-            "SELECT (SELECT count(*) FROM webhook_deliveries d WHERE d.endpoint_id = w.id) \
+            "SELECT (SELECT count(*) FROM deliveries d WHERE d.endpoint_id = w.id) \
              FROM webhook_endpoints w WHERE w.id = $1",
         )
         .bind(id.0)
@@ -166,7 +166,7 @@ impl WebhookRepository for PostgresStore {
         let rows: Vec<DeliveryRow> = sqlx::query_as(
             "SELECT d.id, d.notification_id, n.kind, b.code AS booking_code, d.state, d.attempts, \
                     d.next_attempt_at, d.last_attempt_at, d.last_outcome, d.delivered_at, d.created_at \
-             FROM webhook_deliveries d \
+             FROM deliveries d \
              JOIN notifications n ON n.id = d.notification_id \
              JOIN bookings b ON b.id = n.booking_id \
              WHERE d.endpoint_id = $1 ORDER BY d.id DESC LIMIT $2 OFFSET $3",
@@ -186,32 +186,43 @@ impl WebhookRepository for PostgresStore {
         }))
     }
 
-    async fn fan_out(&self, limit: usize, now: Timestamp) -> Result<usize, StoreError> {
-        // A notification no endpoint wants is dropped; the others are marked and each gets one
-        // delivery per endpoint that wants it. Rows another process is fanning out are skipped.
+    async fn fan_out(
+        &self,
+        limit: usize,
+        now: Timestamp,
+        emailed: Vec<NoticeKind>,
+    ) -> Result<usize, StoreError> {
+        // A notification nobody wants is dropped; the others are marked and each gets one
+        // delivery per endpoint that wants it, and one e-mail when its kind is e-mailed. Rows
+        // another process is fanning out are skipped.
         let taken: i64 = sqlx::query_scalar(
             "WITH batch AS ( \
-                 SELECT n.id, n.kind, EXISTS ( \
+                 SELECT n.id, n.kind, n.kind = ANY ($3) AS emailed, EXISTS ( \
                      SELECT 1 FROM webhook_endpoints w \
-                     WHERE w.disabled_at IS NULL AND n.kind = ANY (w.kinds)) AS wanted \
+                     WHERE w.disabled_at IS NULL AND n.kind = ANY (w.kinds)) AS hooked \
                  FROM notifications n WHERE NOT n.fanned_out ORDER BY n.id LIMIT $1 \
                  FOR UPDATE OF n SKIP LOCKED \
              ), dropped AS ( \
-                 DELETE FROM notifications WHERE id IN (SELECT id FROM batch WHERE NOT wanted) \
+                 DELETE FROM notifications \
+                 WHERE id IN (SELECT id FROM batch WHERE NOT emailed AND NOT hooked) \
              ), kept AS ( \
                  UPDATE notifications SET fanned_out = TRUE \
-                 WHERE id IN (SELECT id FROM batch WHERE wanted) RETURNING id, kind \
-             ), made AS ( \
-                 INSERT INTO webhook_deliveries (notification_id, endpoint_id, state, next_attempt_at, \
-                                                 created_at) \
-                 SELECT kept.id, w.id, 'pending', $2, $2 FROM kept \
+                 WHERE id IN (SELECT id FROM batch WHERE emailed OR hooked) RETURNING id, kind \
+             ), hooks AS ( \
+                 INSERT INTO deliveries (notification_id, channel, endpoint_id, state, \
+                                         next_attempt_at, created_at) \
+                 SELECT kept.id, 'webhook', w.id, 'pending', $2, $2 FROM kept \
                  JOIN webhook_endpoints w ON w.disabled_at IS NULL AND kept.kind = ANY (w.kinds) \
-                 ON CONFLICT DO NOTHING \
+             ), emails AS ( \
+                 INSERT INTO deliveries (notification_id, channel, state, next_attempt_at, \
+                                         created_at) \
+                 SELECT kept.id, 'email', 'pending', $2, $2 FROM kept WHERE kept.kind = ANY ($3) \
              ) \
              SELECT count(*) FROM batch",
         )
         .bind(limit as i64)
         .bind(now)
+        .bind(emailed.iter().map(|kind| kind.as_str()).collect::<Vec<_>>())
         .fetch_one(&self.pool)
         .await
         .map_err(store_error)?;
@@ -225,17 +236,20 @@ impl WebhookRepository for PostgresStore {
         limit: usize,
     ) -> Result<Vec<DueDelivery>, StoreError> {
         let rows: Vec<DueRow> = sqlx::query_as(
-            "UPDATE webhook_deliveries d SET next_attempt_at = $2 \
-             FROM notifications n, webhook_endpoints w, bookings b \
+            "UPDATE deliveries d SET next_attempt_at = $2 \
+             FROM notifications n JOIN bookings b ON b.id = n.booking_id \
              WHERE d.id IN ( \
-                     SELECT due.id FROM webhook_deliveries due \
-                     JOIN webhook_endpoints active ON active.id = due.endpoint_id \
-                                                  AND active.disabled_at IS NULL \
+                     SELECT due.id FROM deliveries due \
+                     LEFT JOIN webhook_endpoints active ON active.id = due.endpoint_id \
                      WHERE due.state = 'pending' AND due.next_attempt_at <= $1 \
+                       AND (due.channel = 'email' OR active.disabled_at IS NULL) \
                      ORDER BY due.next_attempt_at LIMIT $3 FOR UPDATE OF due SKIP LOCKED) \
-               AND n.id = d.notification_id AND w.id = d.endpoint_id AND b.id = n.booking_id \
-             RETURNING d.id, d.endpoint_id, n.id AS notification_id, n.kind, b.code AS booking_code, n.occurred_at, \
-                       n.recorded_at, w.url, w.secret, d.attempts, d.body",
+               AND n.id = d.notification_id \
+             RETURNING d.id, d.endpoint_id, \
+                       (SELECT w.url FROM webhook_endpoints w WHERE w.id = d.endpoint_id) AS url, \
+                       (SELECT w.secret FROM webhook_endpoints w WHERE w.id = d.endpoint_id) AS secret, \
+                       n.id AS notification_id, n.kind, b.code AS booking_code, n.occurred_at, \
+                       n.recorded_at, d.attempts, d.body",
         )
         .bind(now)
         .bind(lease_until)
@@ -245,16 +259,23 @@ impl WebhookRepository for PostgresStore {
         .map_err(store_error)?;
         rows.into_iter()
             .map(|row| {
+                let target = match (row.endpoint_id, row.url, row.secret) {
+                    (Some(id), Some(url), Some(secret)) => DeliveryTarget::Webhook {
+                        endpoint_id: WebhookId(id),
+                        url,
+                        secret,
+                    },
+                    (None, ..) => DeliveryTarget::BuyerEmail,
+                    (Some(id), ..) => return Err(corrupt("delivery's endpoint", id)),
+                };
                 Ok(DueDelivery {
                     id: DeliveryId(row.id),
-                    endpoint_id: WebhookId(row.endpoint_id),
+                    target,
                     notification_id: row.notification_id,
                     kind: kind(&row.kind)?,
                     booking_code: row.booking_code,
                     occurred_at: row.occurred_at,
                     recorded_at: row.recorded_at,
-                    url: row.url,
-                    secret: row.secret,
                     attempts: row.attempts.max(0) as u32,
                     body: row.body,
                 })
@@ -275,7 +296,7 @@ impl WebhookRepository for PostgresStore {
         // An attempt is counted even when its delivery was parked meanwhile (its endpoint
         // disabled by another attempt); it then moves the delivery only if it arrived.
         sqlx::query(
-            "UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = $2, \
+            "UPDATE deliveries SET attempts = attempts + 1, last_attempt_at = $2, \
                     last_outcome = $3, body = coalesce(body, $4), \
                     state = CASE WHEN state = 'pending' OR $5 = 'delivered' THEN $5 ELSE state END, \
                     delivered_at = CASE WHEN state = 'pending' OR $5 = 'delivered' THEN $6 END, \
@@ -295,14 +316,17 @@ impl WebhookRepository for PostgresStore {
         Ok(())
     }
 
+    fn email_buyers(&self) {
+        self.buyer_emails
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     async fn last_delivered_at(&self, id: WebhookId) -> Result<Option<Timestamp>, StoreError> {
-        sqlx::query_scalar(
-            "SELECT max(delivered_at) FROM webhook_deliveries WHERE endpoint_id = $1",
-        )
-        .bind(id.0)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(store_error)
+        sqlx::query_scalar("SELECT max(delivered_at) FROM deliveries WHERE endpoint_id = $1")
+            .bind(id.0)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(store_error)
     }
 
     async fn disable_endpoint(
@@ -316,7 +340,7 @@ impl WebhookRepository for PostgresStore {
                  UPDATE webhook_endpoints SET disabled_at = $2, disabled_reason = $3 \
                  WHERE id = $1 AND disabled_at IS NULL RETURNING id \
              ) \
-             UPDATE webhook_deliveries SET state = 'parked' \
+             UPDATE deliveries SET state = 'parked' \
              WHERE endpoint_id IN (SELECT id FROM disabled) AND state = 'pending'",
         )
         .bind(id.0)

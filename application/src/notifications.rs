@@ -1,8 +1,9 @@
-//! Organisers' webhook endpoints, and the delivery of what happened to them.
+//! Telling the world what happened: organisers' webhook endpoints, and e-mail to buyers.
 //!
 //! What happened is recorded by the stores with the change itself (the outbox,
-//! `domain::notification`); here it is turned into one delivery per endpoint that wants it,
-//! claimed by one process at a time, and its attempts recorded on the domain's `RetryPolicy`.
+//! `domain::notification`); here it is turned into deliveries (one per endpoint that wants it,
+//! one e-mail to the buyer when e-mail is on and the kind is e-mailed), claimed by one process at
+//! a time, and their attempts recorded on the domain's `RetryPolicy`.
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use domain::user::UserId;
 use domain::Timestamp;
 
 use crate::auth::{require_admin, Actor, Denied};
-use crate::ports::{Clock, Page, Paged, StoreError, WebhookRepository};
+use crate::ports::{Clock, NotificationRepository, Page, Paged, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct WebhookId(pub i64);
@@ -94,18 +95,29 @@ pub struct Delivery {
     pub created_at: Timestamp,
 }
 
-/// A delivery claimed by this process: what to send, where, signed with what.
+/// Where a delivery goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryTarget {
+    /// An organiser's endpoint, and the secret its deliveries are signed with.
+    Webhook {
+        endpoint_id: WebhookId,
+        url: String,
+        secret: String,
+    },
+    /// The buyer's e-mail address, as their account has it when sent.
+    BuyerEmail,
+}
+
+/// A delivery claimed by this process: what to send, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueDelivery {
     pub id: DeliveryId,
-    pub endpoint_id: WebhookId,
+    pub target: DeliveryTarget,
     pub notification_id: i64,
     pub kind: NoticeKind,
     pub booking_code: String,
     pub occurred_at: Timestamp,
     pub recorded_at: Timestamp,
-    pub url: String,
-    pub secret: String,
     /// Attempts made before this one.
     pub attempts: u32,
     /// The body sent by an earlier attempt, sent again as it was.
@@ -116,8 +128,8 @@ pub struct DueDelivery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptRecord {
     pub at: Timestamp,
-    /// The exact body sent (kept for the attempts after it).
-    pub body: String,
+    /// The exact body sent to a webhook (kept for the attempts after it).
+    pub body: Option<String>,
     /// The receiver's status, or why nothing was received.
     pub outcome: String,
     pub next: NextStep,
@@ -150,22 +162,26 @@ pub enum WebhookError {
     Store(#[from] StoreError),
 }
 
-pub struct WebhookService {
-    webhooks: Arc<dyn WebhookRepository>,
+pub struct NotificationService {
+    webhooks: Arc<dyn NotificationRepository>,
     clock: Arc<dyn Clock>,
     retries: RetryPolicy,
+    /// Whether buyers are e-mailed (an SMTP server is configured).
+    buyer_emails: bool,
 }
 
-impl WebhookService {
+impl NotificationService {
     pub fn new(
-        webhooks: Arc<dyn WebhookRepository>,
+        webhooks: Arc<dyn NotificationRepository>,
         clock: Arc<dyn Clock>,
         retries: RetryPolicy,
+        buyer_emails: bool,
     ) -> Self {
-        WebhookService {
+        NotificationService {
             webhooks,
             clock,
             retries,
+            buyer_emails,
         }
     }
 
@@ -232,16 +248,20 @@ impl WebhookService {
         limit: usize,
     ) -> Result<Vec<DueDelivery>, StoreError> {
         let now = self.clock.now();
-        while self.webhooks.fan_out(limit, now).await? == limit {}
+        let emailed: Vec<NoticeKind> = NoticeKind::ALL
+            .into_iter()
+            .filter(|kind| self.buyer_emails && kind.emails_the_buyer())
+            .collect();
+        while self.webhooks.fan_out(limit, now, emailed.clone()).await? == limit {}
         self.webhooks.claim_due(now, now + lease, limit).await
     }
 
-    /// Records an attempt of `delivery` that sent `body` and got `outcome`; `jitter` in `[0, 1)`
-    /// spreads the next attempt of a failure.
+    /// Records an attempt of `delivery` that sent `body` (a webhook's) and got `outcome`;
+    /// `jitter` in `[0, 1)` spreads the next attempt of a failure.
     pub async fn record_attempt(
         &self,
         delivery: &DueDelivery,
-        body: String,
+        body: Option<String>,
         outcome: Result<String, String>,
         jitter: f64,
     ) -> Result<NextStep, StoreError> {
@@ -276,14 +296,13 @@ impl WebhookService {
                 },
             )
             .await?;
-        if next == NextStep::Park {
-            let last_delivered = self
-                .webhooks
-                .last_delivered_at(delivery.endpoint_id)
-                .await?;
+        if let (NextStep::Park, DeliveryTarget::Webhook { endpoint_id, .. }) =
+            (next, &delivery.target)
+        {
+            let last_delivered = self.webhooks.last_delivered_at(*endpoint_id).await?;
             if self.retries.disables_endpoint(last_delivered, now) {
                 self.webhooks
-                    .disable_endpoint(delivery.endpoint_id, now, reason)
+                    .disable_endpoint(*endpoint_id, now, reason)
                     .await?;
             }
         }
@@ -294,7 +313,7 @@ impl WebhookService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::{MockClock, MockWebhookRepository};
+    use crate::ports::{MockClock, MockNotificationRepository};
     use chrono::{Duration, TimeZone, Utc};
     use domain::user::Role;
     use futures_executor::block_on;
@@ -303,10 +322,15 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 12, 5, 12, 0, 0).unwrap()
     }
 
-    fn service(webhooks: MockWebhookRepository) -> WebhookService {
+    fn service(webhooks: MockNotificationRepository) -> NotificationService {
         let mut clock = MockClock::new();
         clock.expect_now().return_const(now());
-        WebhookService::new(Arc::new(webhooks), Arc::new(clock), RetryPolicy::default())
+        NotificationService::new(
+            Arc::new(webhooks),
+            Arc::new(clock),
+            RetryPolicy::default(),
+            false,
+        )
     }
 
     fn actor(role: Role) -> Actor {
@@ -319,14 +343,16 @@ mod tests {
     fn due(recorded_at: Timestamp, attempts: u32) -> DueDelivery {
         DueDelivery {
             id: DeliveryId(9),
-            endpoint_id: WebhookId(2),
+            target: DeliveryTarget::Webhook {
+                endpoint_id: WebhookId(2),
+                url: "https://hooks.example.com".into(),
+                secret: "s".into(),
+            },
             notification_id: 4,
             kind: NoticeKind::BookingPaid,
             booking_code: "BKG-ABCDE".into(),
             occurred_at: recorded_at,
             recorded_at,
-            url: "https://hooks.example.com".into(),
-            secret: "s".into(),
             attempts,
             body: None,
         }
@@ -334,7 +360,7 @@ mod tests {
 
     #[test]
     fn only_admins_manage_endpoints() {
-        let mut webhooks = MockWebhookRepository::new();
+        let mut webhooks = MockNotificationRepository::new();
         webhooks.expect_create_endpoint().never();
         webhooks.expect_endpoints().never();
         webhooks.expect_delete_endpoint().never();
@@ -359,7 +385,7 @@ mod tests {
 
     #[test]
     fn an_endpoint_naming_no_kind_wants_every_kind_once_each() {
-        let mut webhooks = MockWebhookRepository::new();
+        let mut webhooks = MockNotificationRepository::new();
         webhooks
             .expect_create_endpoint()
             .withf(|endpoint| endpoint.kinds == NoticeKind::ALL.to_vec())
@@ -385,7 +411,7 @@ mod tests {
 
     #[test]
     fn a_failure_is_retried_on_the_policy_then_parked() {
-        let mut webhooks = MockWebhookRepository::new();
+        let mut webhooks = MockNotificationRepository::new();
         webhooks
             .expect_record_attempt()
             .returning(|_, _| Ok(()))
@@ -403,16 +429,16 @@ mod tests {
         let svc = service(webhooks);
         let fresh = due(now() - Duration::minutes(1), 0);
         assert_eq!(
-            block_on(svc.record_attempt(&fresh, "{}".into(), Err("HTTP 500".into()), 0.0)),
+            block_on(svc.record_attempt(&fresh, Some("{}".into()), Err("HTTP 500".into()), 0.0)),
             Ok(NextStep::RetryAt(now() + Duration::seconds(10)))
         );
         let stale = due(now() - Duration::hours(25), 7);
         assert_eq!(
-            block_on(svc.record_attempt(&stale, "{}".into(), Err("HTTP 500".into()), 0.0)),
+            block_on(svc.record_attempt(&stale, Some("{}".into()), Err("HTTP 500".into()), 0.0)),
             Ok(NextStep::Park)
         );
         assert_eq!(
-            block_on(svc.record_attempt(&stale, "{}".into(), Ok("HTTP 204".into()), 0.0)),
+            block_on(svc.record_attempt(&stale, Some("{}".into()), Ok("HTTP 204".into()), 0.0)),
             Ok(NextStep::Delivered)
         );
     }

@@ -1,0 +1,127 @@
+//! E-mail to buyers through a real SMTP conversation with a server on loopback: the payment's
+//! confirmation with the e-ticket attached, the refund, each once, each recognisable by its
+//! `Message-ID`; nothing queued when no SMTP server is configured.
+
+use chrono::Duration;
+use serde_json::json;
+
+use crate::http_harness::{code, id, AppFactory};
+use crate::smtp_receiver::SmtpReceiver;
+
+const MAIL_FROM: &str = "WarTawa Tiket <tiket@wartawa.example>";
+
+/// Paying a booking e-mails its buyer (the SMTP server refusing the first try, the message
+/// arrives on the next), with plain text, HTML and the PDF ticket; cancelling it tells of the
+/// refund; holds, refused payments and check-ins send nothing.
+pub async fn paying_emails_the_buyer_once_with_the_ticket(factory: AppFactory) {
+    let smtp = SmtpReceiver::start(1).await;
+    let url = smtp.url();
+    let app = factory
+        .app_with(&[("SMTP_URL", url.as_str()), ("MAIL_FROM", MAIL_FROM)])
+        .await;
+    let event = app.event_on_sale("Malam Minggu Ketawa", 150_000, 20).await;
+    let (buyer_id, buyer) = app.customer("Ni Made Ayu Pramesti").await;
+    let email = app
+        .get(&format!("/api/users/{buyer_id}"), Some(&buyer))
+        .await
+        .expect(200)["email"]
+        .as_str()
+        .expect("an email")
+        .to_string();
+    let booking = app.book(&buyer, id(&event), &["A1", "A2"]).await;
+    app.post(
+        &format!("/api/bookings/{}/pay", code(&booking)),
+        Some(&buyer),
+        &json!({"amount": 1000, "method": "Cash"}),
+    )
+    .await
+    .expect_error(400);
+    assert_eq!(
+        app.deliver_notifications().await,
+        0,
+        "a hold or a refusal sends nothing"
+    );
+
+    app.pay(&buyer, &booking).await;
+    assert_eq!(app.deliver_notifications().await, 1);
+    assert_eq!(smtp.refused(), 1, "the server's first answer was 451");
+    assert!(smtp.accepted().is_empty());
+    assert_eq!(
+        app.deliver_notifications().await,
+        0,
+        "not before its backoff"
+    );
+    app.advance(Duration::seconds(11));
+    assert_eq!(app.deliver_notifications().await, 1);
+    let mails = smtp.accepted();
+    assert_eq!(mails.len(), 1);
+    let paid = &mails[0];
+    assert!(
+        paid.to.iter().any(|to| to.contains(&email)),
+        "{:?}",
+        paid.to
+    );
+    assert!(paid.from.contains("tiket@wartawa.example"), "{}", paid.from);
+    let subject = paid.header("Subject").expect("a subject");
+    assert!(subject.contains(&code(&booking)), "{subject}");
+    let message_id = paid.header("Message-ID").expect("a Message-ID");
+    assert!(
+        message_id.starts_with("<notification-")
+            && message_id.ends_with(&format!(".{}@wartawa.example>", code(&booking))),
+        "{message_id}"
+    );
+    for part in [
+        "multipart/alternative",
+        "text/plain",
+        "text/html",
+        "application/pdf",
+    ] {
+        assert!(paid.data.contains(part), "no {part} in:\n{}", paid.data);
+    }
+    assert!(
+        paid.data.contains(&format!("{}.pdf", code(&booking))),
+        "the ticket is attached by its code"
+    );
+
+    // Checking in tells the buyer nothing; cancelling tells of the refund.
+    let admin = app.admin_token().await;
+    app.post(
+        &format!("/api/bookings/{}/checkin", code(&booking)),
+        Some(&admin),
+        &json!({}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(app.deliver_notifications().await, 0);
+    let other = app.book(&buyer, id(&event), &["A3"]).await;
+    app.post(
+        &format!("/api/bookings/{}/cancel", code(&other)),
+        Some(&buyer),
+        &json!({}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(app.deliver_notifications().await, 1);
+    let mails = smtp.accepted();
+    assert_eq!(mails.len(), 2);
+    let cancelled = &mails[1];
+    assert!(cancelled
+        .header("Subject")
+        .unwrap_or_default()
+        .contains(&code(&other)));
+    assert_ne!(cancelled.header("Message-ID"), Some(message_id));
+    assert!(
+        !cancelled.data.contains("application/pdf"),
+        "no ticket for a cancellation"
+    );
+    assert_eq!(app.deliver_notifications().await, 0, "each once");
+}
+
+/// Without `SMTP_URL` nothing is queued for buyers, and nothing is sent.
+pub async fn without_an_smtp_server_nothing_is_queued_for_buyers(factory: AppFactory) {
+    let app = factory.app().await;
+    let event = app.event_on_sale("Tanpa Surel", 100_000, 10).await;
+    let (_, buyer) = app.customer("Budi Santoso").await;
+    app.paid_booking(&buyer, id(&event), &["A1"]).await;
+    assert_eq!(app.deliver_notifications().await, 0);
+}
