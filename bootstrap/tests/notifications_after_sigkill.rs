@@ -1,5 +1,6 @@
 //! The outbox survives the process: a `wartawa serve` on PostgreSQL that is killed with SIGKILL
-//! after a payment committed, before its webhook arrived, delivers it once started again.
+//! after a payment committed, before its webhook arrived, delivers it once started again, and
+//! the buyer's e-mail arrives once.
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -7,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tests::postgres_db::TestDatabase;
+use tests::smtp_receiver::SmtpReceiver;
 use tests::webhook_receiver::WebhookReceiver;
 
 const ADMIN_EMAIL: &str = "admin@sigkill.example";
@@ -19,7 +21,7 @@ fn free_address() -> SocketAddr {
         .expect("a free loopback port")
 }
 
-fn serve(database_url: &str, address: SocketAddr) -> Child {
+fn serve(database_url: &str, address: SocketAddr, smtp_url: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_wartawa"))
         .arg("serve")
         .current_dir(std::env::temp_dir())
@@ -40,6 +42,8 @@ fn serve(database_url: &str, address: SocketAddr) -> Child {
         .env("APP_PORT", address.port().to_string())
         .env("BCRYPT_COST", "4")
         .env("WEBHOOK_ALLOW_PRIVATE", "1")
+        .env("SMTP_URL", smtp_url)
+        .env("MAIL_FROM", "WarTawa <tiket@sigkill.example>")
         .env("DRAIN_SECS", "0")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -105,7 +109,8 @@ async fn a_payment_committed_before_a_sigkill_is_still_told_after_the_restart() 
     };
     let address = free_address();
     let receiver_address = free_address();
-    let mut server = serve(&database.url, address);
+    let smtp = SmtpReceiver::start(0).await;
+    let mut server = serve(&database.url, address, &smtp.url());
     let api = Api::up(address).await;
     let admin = api.token(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     // Nothing listens at the receiver's address yet: the first attempt is refused.
@@ -185,7 +190,7 @@ async fn a_payment_committed_before_a_sigkill_is_still_told_after_the_restart() 
     server.wait().expect("the process ended");
 
     let receiver = WebhookReceiver::start_at(receiver_address, &[]).await;
-    let mut restarted = serve(&database.url, address);
+    let mut restarted = serve(&database.url, address, &smtp.url());
     Api::up(address).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     while receiver.received().is_empty() {
@@ -204,4 +209,13 @@ async fn a_payment_committed_before_a_sigkill_is_still_told_after_the_restart() 
     assert_eq!(told["booking"]["booking_code"], code.as_str());
     assert!(received[0].headers["wartawa-signature"].starts_with("t="));
     assert!(!secret.is_empty());
+    let mails = smtp.accepted();
+    assert_eq!(mails.len(), 1, "the buyer is e-mailed once: {mails:?}");
+    assert!(mails[0]
+        .to
+        .iter()
+        .any(|to| to.contains("sari@sigkill.example")));
+    assert!(mails[0]
+        .header("Subject")
+        .is_some_and(|subject| subject.contains(&code)));
 }
