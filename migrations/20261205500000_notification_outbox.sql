@@ -1,4 +1,4 @@
--- The outbox: what happened to a booking is recorded in the transaction that changed it (never for
+-- The outbox: what happened to a booking or a show is recorded in the transaction that changed it (never for
 -- a change rolled back), then turned into deliveries and delivered at least once by whichever
 -- WarTawa process claims them first.
 
@@ -8,7 +8,8 @@ CREATE TABLE notifications (
     id          BIGSERIAL   PRIMARY KEY,
     kind        TEXT        NOT NULL,
     event_id    BIGINT      NOT NULL REFERENCES events (id) ON DELETE CASCADE,
-    booking_id  BIGINT      NOT NULL REFERENCES bookings (id) ON DELETE CASCADE,
+    -- NULL for what happened to the show itself.
+    booking_id  BIGINT      REFERENCES bookings (id) ON DELETE CASCADE,
     occurred_at TIMESTAMPTZ NOT NULL,
     recorded_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     fanned_out  BOOLEAN     NOT NULL DEFAULT FALSE

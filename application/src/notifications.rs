@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use domain::event::EventId;
 use domain::notification::{AfterFailure, NoticeKind, RetryPolicy};
 use domain::user::UserId;
 use domain::Timestamp;
@@ -84,7 +85,9 @@ pub struct Delivery {
     /// recognise a redelivery.
     pub notification_id: i64,
     pub kind: NoticeKind,
-    pub booking_code: String,
+    /// The booking it tells of; `None` for a show's own notification.
+    pub booking_code: Option<String>,
+    pub event_id: EventId,
     pub state: DeliveryState,
     pub attempts: u32,
     pub next_attempt_at: Option<Timestamp>,
@@ -115,7 +118,9 @@ pub struct DueDelivery {
     pub target: DeliveryTarget,
     pub notification_id: i64,
     pub kind: NoticeKind,
-    pub booking_code: String,
+    /// The booking it tells of; `None` for a show's own notification.
+    pub booking_code: Option<String>,
+    pub event_id: EventId,
     pub occurred_at: Timestamp,
     pub recorded_at: Timestamp,
     /// Attempts made before this one.
@@ -350,7 +355,8 @@ mod tests {
             },
             notification_id: 4,
             kind: NoticeKind::BookingPaid,
-            booking_code: "BKG-ABCDE".into(),
+            booking_code: Some("BKG-ABCDE".into()),
+            event_id: EventId(3),
             occurred_at: recorded_at,
             recorded_at,
             attempts,

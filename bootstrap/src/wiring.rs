@@ -277,6 +277,7 @@ pub fn notification_delivery(
     Ok(Arc::new(NotificationDelivery::new(
         services.webhooks.clone(),
         stores.bookings.clone(),
+        stores.events.clone(),
         adapters.clock.clone(),
         adapters.tickets.clone(),
         config.venue_offset,

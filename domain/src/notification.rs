@@ -1,14 +1,14 @@
-//! What WarTawa tells the world when a booking changes, and how long it keeps trying.
+//! What WarTawa tells the world when a booking or a show changes, and how long it keeps trying.
 //!
-//! A change of a booking (paid, cancelled, refunded, expired, checked in) gives at most one
-//! [`Notice`], decided here from the booking before and after the change; the stores record it
-//! with the change itself, and deliver it afterwards, retrying on the [`RetryPolicy`] until it
-//! arrives or is parked.
+//! A change of a booking (paid, cancelled, refunded, expired, checked in) or of a show (its name,
+//! date or venue changed; cancelled) gives at most one [`Notice`], decided here from the thing
+//! before and after the change; the stores record it with the change itself, and deliver it
+//! afterwards, retrying on the [`RetryPolicy`] until it arrives or is parked.
 
 use chrono::Duration;
 
 use crate::booking::{Booking, BookingId, BookingStatus};
-use crate::event::EventId;
+use crate::event::{Event, EventId, EventStatus};
 use crate::Timestamp;
 
 /// What happened, as receivers name it.
@@ -24,15 +24,21 @@ pub enum NoticeKind {
     BookingExpired,
     /// The guest was let in.
     BookingCheckedIn,
+    /// A show's name, date or venue changed: what its audience relies on.
+    ShowChanged,
+    /// A show was cancelled (its bookings are cancelled and refunded, each told on its own).
+    ShowCancelled,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 5] = [
+    pub const ALL: [NoticeKind; 7] = [
         NoticeKind::BookingPaid,
         NoticeKind::BookingCancelled,
         NoticeKind::BookingRefunded,
         NoticeKind::BookingExpired,
         NoticeKind::BookingCheckedIn,
+        NoticeKind::ShowChanged,
+        NoticeKind::ShowCancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +48,8 @@ impl NoticeKind {
             NoticeKind::BookingRefunded => "booking.refunded",
             NoticeKind::BookingExpired => "booking.expired",
             NoticeKind::BookingCheckedIn => "booking.checked_in",
+            NoticeKind::ShowChanged => "show.changed",
+            NoticeKind::ShowCancelled => "show.cancelled",
         }
     }
 
@@ -61,11 +69,12 @@ impl NoticeKind {
     }
 }
 
-/// One thing that happened to a booking, to be told.
+/// One thing that happened to a booking or a show, to be told.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
     pub kind: NoticeKind,
-    pub booking: BookingId,
+    /// The booking it happened to; `None` for what happened to the show itself.
+    pub booking: Option<BookingId>,
     pub event: EventId,
     /// When it happened.
     pub at: Timestamp,
@@ -88,9 +97,32 @@ impl Notice {
         };
         Some(Notice {
             kind,
-            booking: after.id,
+            booking: Some(after.id),
             event: after.event_id,
             at,
+        })
+    }
+
+    /// What a show's update from `before` to `after`, made at `now`, tells, if anything: its
+    /// cancellation, or a change of its name, date or venue. Its description, picture, seats and
+    /// price phases are the organiser's business until they sell something, and tell nothing.
+    pub fn of_show_update(before: &Event, after: &Event, now: Timestamp) -> Option<Notice> {
+        let kind =
+            if before.status != EventStatus::Cancelled && after.status == EventStatus::Cancelled {
+                NoticeKind::ShowCancelled
+            } else if before.name != after.name
+                || before.date != after.date
+                || before.venue != after.venue
+            {
+                NoticeKind::ShowChanged
+            } else {
+                return None;
+            };
+        Some(Notice {
+            kind,
+            booking: None,
+            event: after.id,
+            at: now,
         })
     }
 }
@@ -238,6 +270,55 @@ mod tests {
         );
         assert_eq!(kind_of(&confirmed, |_| {}), None, "no change tells nothing");
         assert_eq!(kind_of(&hold, |_| {}), None);
+    }
+
+    #[test]
+    fn a_show_tells_its_cancellation_and_the_changes_its_audience_relies_on() {
+        let before = Event {
+            id: EventId(3),
+            name: "Malam Tawa".into(),
+            description: None,
+            date: at(30),
+            venue: "Teater Kecil".into(),
+            image: None,
+            capacity: 20,
+            seats_per_row: 10,
+            status: EventStatus::Published,
+            phases: vec![],
+            created_at: at(0),
+        };
+        let told = |change: fn(&mut Event)| {
+            let mut after = before.clone();
+            change(&mut after);
+            Notice::of_show_update(&before, &after, at(5)).map(|notice| notice.kind)
+        };
+        assert_eq!(
+            told(|e| e.status = EventStatus::Cancelled),
+            Some(NoticeKind::ShowCancelled)
+        );
+        assert_eq!(told(|e| e.date = at(45)), Some(NoticeKind::ShowChanged));
+        assert_eq!(
+            told(|e| e.venue = "Gedung Kesenian".into()),
+            Some(NoticeKind::ShowChanged)
+        );
+        assert_eq!(
+            told(|e| e.name = "Malam Tawa 2".into()),
+            Some(NoticeKind::ShowChanged)
+        );
+        assert_eq!(told(|e| e.description = Some("Lebih lucu".into())), None);
+        assert_eq!(told(|e| e.capacity = 40), None);
+        let notice = Notice::of_show_update(
+            &before,
+            &Event {
+                status: EventStatus::Cancelled,
+                ..before.clone()
+            },
+            at(5),
+        );
+        assert_eq!(
+            notice.map(|n| (n.booking, n.event, n.at)),
+            Some((None, EventId(3), at(5)))
+        );
     }
 
     #[test]

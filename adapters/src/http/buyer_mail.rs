@@ -72,13 +72,14 @@ impl Mailer {
     }
 
     /// The message telling `buyer` of `kind` about their booking, known to receivers as
-    /// `notification_id`.
+    /// `notification_id`; `show_cancelled` when the organiser cancelled the show.
     pub fn message(
         &self,
         notification_id: i64,
         kind: NoticeKind,
         details: &BookingDetails,
         buyer: &User,
+        show_cancelled: bool,
     ) -> Result<Message, String> {
         let booking = &details.booking;
         let say = |english: String, indonesian: String| {
@@ -110,11 +111,21 @@ impl Mailer {
                 ),
                 say(
                     format!(
-                        "Your booking was cancelled and its payment of {} refunded.",
+                        "{}Your booking was cancelled and its payment of {} refunded.",
+                        if show_cancelled {
+                            "The organiser has cancelled the show. "
+                        } else {
+                            ""
+                        },
                         rupiah(booking.total_price)
                     ),
                     format!(
-                        "Pemesanan Anda dibatalkan dan pembayarannya sebesar {} dikembalikan.",
+                        "{}Pemesanan Anda dibatalkan dan pembayarannya sebesar {} dikembalikan.",
+                        if show_cancelled {
+                            "Penyelenggara telah membatalkan acara ini. "
+                        } else {
+                            ""
+                        },
                         rupiah(booking.total_price)
                     ),
                 ),
@@ -125,8 +136,22 @@ impl Mailer {
                     format!("Pemesanan {code} untuk {show} dibatalkan"),
                 ),
                 say(
-                    "Your unpaid booking was cancelled and its seats released.".into(),
-                    "Pemesanan Anda yang belum dibayar dibatalkan dan kursinya dilepas.".into(),
+                    format!(
+                        "{}Your unpaid booking was cancelled and its seats released.",
+                        if show_cancelled {
+                            "The organiser has cancelled the show. "
+                        } else {
+                            ""
+                        }
+                    ),
+                    format!(
+                        "{}Pemesanan Anda yang belum dibayar dibatalkan dan kursinya dilepas.",
+                        if show_cancelled {
+                            "Penyelenggara telah membatalkan acara ini. "
+                        } else {
+                            ""
+                        }
+                    ),
                 ),
             ),
             other => return Err(format!("{} is not e-mailed", other.as_str())),

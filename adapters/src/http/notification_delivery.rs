@@ -3,8 +3,9 @@
 //! `buyer_mail`), and records what the receiver answered; a failure is tried again on the
 //! domain's retry policy, and parked when it has failed too long.
 //!
-//! Each delivery is a `POST` of `{"id", "type", "occurred_at", "booking"}` (the booking as
-//! `GET /api/bookings/{code}` shows it when first sent; a retry sends the very same body), with
+//! Each webhook delivery is a `POST` of `{"id", "type", "occurred_at", "booking"}` (the booking
+//! as `GET /api/bookings/{code}` shows it when first sent, or `"show"` for a show's own
+//! notification; a retry sends the very same body), with
 //! `WarTawa-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" under the
 //! endpoint's secret>`. A 2xx answer within the timeout is delivered; anything else is a failure.
 
@@ -18,12 +19,16 @@ use rand::Rng;
 use sha2::Sha256;
 
 use application::notifications::{DeliveryTarget, DueDelivery, NextStep, NotificationService};
-use application::ports::{BookingRepository, Clock, StoreError, TicketSigner, UserRepository};
+use application::ports::{
+    BookingRepository, Clock, EventRepository, StoreError, TicketSigner, UserRepository,
+};
 use application::views::BookingDetails;
 use domain::booking::BookingCode;
+use domain::event::EventStatus;
 
 use super::bookings::BookingResponse;
 use super::buyer_mail::Mailer;
+use super::events::EventResponse;
 use super::pictures::PictureLinks;
 use super::Presentation;
 
@@ -158,6 +163,7 @@ pub struct BuyerMail {
 pub struct NotificationDelivery {
     notifications: Arc<NotificationService>,
     bookings: Arc<dyn BookingRepository>,
+    events: Arc<dyn EventRepository>,
     clock: Arc<dyn Clock>,
     tickets: Arc<dyn TicketSigner>,
     venue_offset: chrono::FixedOffset,
@@ -172,6 +178,7 @@ impl NotificationDelivery {
     pub fn new(
         notifications: Arc<NotificationService>,
         bookings: Arc<dyn BookingRepository>,
+        events: Arc<dyn EventRepository>,
         clock: Arc<dyn Clock>,
         tickets: Arc<dyn TicketSigner>,
         venue_offset: chrono::FixedOffset,
@@ -189,6 +196,7 @@ impl NotificationDelivery {
         NotificationDelivery {
             notifications,
             bookings,
+            events,
             clock,
             tickets,
             venue_offset,
@@ -272,31 +280,46 @@ impl NotificationDelivery {
         Ok(())
     }
 
-    /// The booking a delivery tells of, as it is now.
+    /// The booking a delivery tells of, as it is now (`None` for a show's own notification).
     async fn booking_of(
         &self,
         delivery: &DueDelivery,
     ) -> Result<Option<BookingDetails>, StoreError> {
-        let code = BookingCode::parse(&delivery.booking_code)
-            .map_err(|_| StoreError::Unexpected(format!("bad code {}", delivery.booking_code)))?;
+        let Some(code) = &delivery.booking_code else {
+            return Ok(None);
+        };
+        let code = BookingCode::parse(code)
+            .map_err(|_| StoreError::Unexpected(format!("bad booking code {code}")))?;
         self.bookings.find_by_code(&code, self.clock.now()).await
     }
 
-    /// The body of a webhook delivery's first attempt.
+    /// The body of a webhook delivery's first attempt: the booking it tells of, or the show.
     async fn body_of(&self, delivery: &DueDelivery) -> Result<String, StoreError> {
-        let booking = self.booking_of(delivery).await?;
+        let now = self.clock.now();
         let shown = Presentation {
-            now: self.clock.now(),
+            now,
             venue_offset: self.venue_offset,
             links: self.links.base_without_request(),
             tickets: self.tickets.clone(),
         };
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "id": delivery.notification_id,
             "type": delivery.kind.as_str(),
             "occurred_at": shown.time(delivery.occurred_at).to_json(),
-            "booking": booking.map(|details| BookingResponse::new(&details, &shown).to_json()),
         });
+        if delivery.booking_code.is_some() {
+            let booking = self.booking_of(delivery).await?;
+            body["booking"] = booking
+                .map(|details| BookingResponse::new(&details, &shown).to_json())
+                .unwrap_or_default()
+                .unwrap_or_default();
+        } else {
+            let show = self.events.find(delivery.event_id, now).await?;
+            body["show"] = show
+                .map(|view| EventResponse::new(&view, &shown).to_json())
+                .unwrap_or_default()
+                .unwrap_or_default();
+        }
         Ok(body.to_string())
     }
 
@@ -343,19 +366,29 @@ impl NotificationDelivery {
             return Ok(Err("e-mail is off in this process (no SMTP_URL)".into()));
         };
         let Some(details) = self.booking_of(delivery).await? else {
-            return Ok(Err(format!("booking {} not found", delivery.booking_code)));
+            return Ok(Err(format!(
+                "no booking {} to write about",
+                delivery.booking_code.as_deref().unwrap_or("(none)")
+            )));
         };
         let Some(buyer) = mail.users.find(details.booking.customer_id).await? else {
             return Ok(Err("the buyer's account is gone".into()));
         };
-        let message =
-            match mail
-                .mailer
-                .message(delivery.notification_id, delivery.kind, &details, &buyer)
-            {
-                Ok(message) => message,
-                Err(problem) => return Ok(Err(problem)),
-            };
+        let show_cancelled = self
+            .events
+            .find(delivery.event_id, self.clock.now())
+            .await?
+            .is_some_and(|show| show.event.status == EventStatus::Cancelled);
+        let message = match mail.mailer.message(
+            delivery.notification_id,
+            delivery.kind,
+            &details,
+            &buyer,
+            show_cancelled,
+        ) {
+            Ok(message) => message,
+            Err(problem) => return Ok(Err(problem)),
+        };
         Ok(mail.mailer.send(message).await)
     }
 }

@@ -104,7 +104,11 @@ struct DeliveryResponse {
     /// The `id` of the body sent: the same in every attempt.
     notification_id: i64,
     event_type: Text<NotificationKind>,
-    booking_code: String,
+    /// The booking it told of; `null` for a show's own notification.
+    #[oai(nullable)]
+    booking_code: Option<String>,
+    /// The show.
+    event_id: i64,
     /// `pending` (tried again at `next_attempt_at`), `delivered`, or `parked` (failed for too
     /// long; tried no more).
     status: String,
@@ -127,7 +131,8 @@ impl poem_openapi::types::Example for DeliveryResponse {
             id: 12,
             notification_id: 40,
             event_type: "booking.paid".into(),
-            booking_code: "BKG-7K2QX".into(),
+            booking_code: Some("BKG-7K2QX".into()),
+            event_id: 3,
             status: "delivered".into(),
             attempts: 1,
             next_attempt_at: None,
@@ -147,6 +152,7 @@ impl DeliveryResponse {
             notification_id: delivery.notification_id,
             event_type: delivery.kind.as_str().into(),
             booking_code: delivery.booking_code.clone(),
+            event_id: delivery.event_id.0,
             status: delivery.state.as_str().into(),
             attempts: i64::from(delivery.attempts),
             next_attempt_at: delivery.next_attempt_at.map(time),
@@ -238,9 +244,10 @@ impl WebhooksApi {
 impl WebhooksApi {
     /// Register a webhook endpoint.
     ///
-    /// Admins only. From now on every booking change of the kinds wanted is `POST`ed to `url`
-    /// at least once: a JSON body `{"id", "type", "occurred_at", "booking"}` (the booking as
-    /// `GET /api/bookings/{code}` shows it), signed in `WarTawa-Signature: t=<unix seconds>,
+    /// Admins only. From now on every change of the kinds wanted is `POST`ed to `url` at least
+    /// once: a JSON body `{"id", "type", "occurred_at", "booking"}` (the booking as
+    /// `GET /api/bookings/{code}` shows it; `"show"` instead for `show.changed` and
+    /// `show.cancelled`), signed in `WarTawa-Signature: t=<unix seconds>,
     /// v1=<hex HMAC-SHA256 of "<t>.<body>" under the secret>`. Any 2xx within 10 s counts as
     /// delivered; anything else is tried again, backing off from 10 s to an hour, for a day.
     /// Receivers deduplicate by `id`. The secret is in this answer only.

@@ -15,6 +15,7 @@ use domain::event::{
     NewEvent, Phase, PhaseId, PhasePlan,
 };
 use domain::image::{ImageChange, NewImage};
+use domain::notification::Notice;
 use domain::seat::{layout, Seat, SeatId, SeatPosition};
 use domain::user::UserId;
 use domain::Timestamp;
@@ -144,7 +145,13 @@ impl State {
         };
         let plan = plan_event_update(&snapshot, patch, now)?;
         let cancels_event = plan.cancels_event;
+        let before = snapshot.event.clone();
         self.apply_plan(snapshot.event, plan);
+        if let Some(record) = self.events.get(&id) {
+            if let Some(notice) = Notice::of_show_update(&before, &record.event, now) {
+                self.outbox.record(notice, None, now);
+            }
+        }
         if cancels_event {
             let (bookings_cancelled, bookings_refunded) = self.cancel_open_bookings(id, now);
             self.audit.record([audit.entry(AuditAction::EventCancelled {

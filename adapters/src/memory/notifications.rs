@@ -33,7 +33,8 @@ pub(super) struct Outbox {
 struct RecordedNotice {
     id: i64,
     notice: Notice,
-    booking_code: BookingCode,
+    /// The booking it tells of; `None` for a show's own notification.
+    booking_code: Option<BookingCode>,
     recorded_at: Timestamp,
 }
 
@@ -59,7 +60,7 @@ struct DeliveryRecord {
 impl Outbox {
     /// Records what a change told, with the change, while buyers are e-mailed or an endpoint
     /// listens.
-    pub fn record(&mut self, notice: Notice, booking_code: BookingCode, now: Timestamp) {
+    pub fn record(&mut self, notice: Notice, booking_code: Option<BookingCode>, now: Timestamp) {
         let listened = self.buyer_emails
             || self
                 .endpoints
@@ -84,7 +85,8 @@ impl DeliveryRecord {
             id: DeliveryId(id),
             notification_id: self.notice.id,
             kind: self.notice.notice.kind,
-            booking_code: self.notice.booking_code.to_string(),
+            booking_code: self.notice.booking_code.as_ref().map(ToString::to_string),
+            event_id: self.notice.notice.event,
             state: self.state,
             attempts: self.attempts,
             next_attempt_at: (self.state == DeliveryState::Pending).then_some(self.next_attempt_at),
@@ -251,7 +253,12 @@ impl NotificationRepository for MemoryStore {
                 target,
                 notification_id: delivery.notice.id,
                 kind: delivery.notice.notice.kind,
-                booking_code: delivery.notice.booking_code.to_string(),
+                booking_code: delivery
+                    .notice
+                    .booking_code
+                    .as_ref()
+                    .map(ToString::to_string),
+                event_id: delivery.notice.notice.event,
                 occurred_at: delivery.notice.notice.at,
                 recorded_at: delivery.notice.recorded_at,
                 attempts: delivery.attempts,

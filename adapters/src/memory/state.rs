@@ -275,7 +275,7 @@ impl State {
             self.count_out(&before);
             self.count_in(&after);
             if let Some(notice) = Notice::of_change(&before, &after) {
-                self.outbox.record(notice, after.code.clone(), now);
+                self.outbox.record(notice, Some(after.code.clone()), now);
             }
             if let Some(record) = self.bookings.get_mut(&id) {
                 record.booking = after;

@@ -13,6 +13,7 @@ use domain::event::{
     plan_event_update, EventId, EventPatch, EventSnapshot, EventUpdatePlan, NewEvent,
 };
 use domain::image::{ImageChange, ImageDigest, ImageMediaType, ImageUpload, NewImage};
+use domain::notification::Notice;
 use domain::seat::layout;
 use domain::Timestamp;
 
@@ -518,6 +519,17 @@ impl EventRepository for PostgresStore {
             .event_view(&mut tx, id)
             .await?
             .ok_or(EventWriteError::NotFound)?;
+        if let Some(notice) = Notice::of_show_update(&snapshot.event, &updated.event, now) {
+            sqlx::query(
+                "INSERT INTO notifications (kind, event_id, occurred_at) VALUES ($1, $2, $3)",
+            )
+            .bind(notice.kind.as_str())
+            .bind(notice.event.0)
+            .bind(notice.at)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        }
         tx.commit().await.map_err(store_error)?;
         if i64::from(plan.capacity) > i64::from(row.capacity) {
             self.refresh_seat_statistics().await;

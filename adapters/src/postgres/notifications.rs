@@ -10,6 +10,7 @@ use application::notifications::{
     NewWebhookEndpoint, NextStep, WebhookEndpoint, WebhookId,
 };
 use application::ports::{NotificationRepository, Page, Paged, StoreError};
+use domain::event::EventId;
 use domain::notification::NoticeKind;
 use domain::Timestamp;
 
@@ -51,7 +52,8 @@ struct DeliveryRow {
     id: i64,
     notification_id: i64,
     kind: String,
-    booking_code: String,
+    booking_code: Option<String>,
+    event_id: i64,
     state: String,
     attempts: i32,
     next_attempt_at: Timestamp,
@@ -70,6 +72,7 @@ impl DeliveryRow {
             notification_id: self.notification_id,
             kind: kind(&self.kind)?,
             booking_code: self.booking_code,
+            event_id: EventId(self.event_id),
             state,
             attempts: self.attempts.max(0) as u32,
             next_attempt_at: (state == DeliveryState::Pending).then_some(self.next_attempt_at),
@@ -89,7 +92,8 @@ struct DueRow {
     secret: Option<String>,
     notification_id: i64,
     kind: String,
-    booking_code: String,
+    booking_code: Option<String>,
+    event_id: i64,
     occurred_at: Timestamp,
     recorded_at: Timestamp,
     attempts: i32,
@@ -164,11 +168,12 @@ impl NotificationRepository for PostgresStore {
             return Ok(None);
         };
         let rows: Vec<DeliveryRow> = sqlx::query_as(
-            "SELECT d.id, d.notification_id, n.kind, b.code AS booking_code, d.state, d.attempts, \
-                    d.next_attempt_at, d.last_attempt_at, d.last_outcome, d.delivered_at, d.created_at \
+            "SELECT d.id, d.notification_id, n.kind, b.code AS booking_code, n.event_id, d.state, \
+                    d.attempts, d.next_attempt_at, d.last_attempt_at, d.last_outcome, d.delivered_at, \
+                    d.created_at \
              FROM deliveries d \
              JOIN notifications n ON n.id = d.notification_id \
-             JOIN bookings b ON b.id = n.booking_id \
+             LEFT JOIN bookings b ON b.id = n.booking_id \
              WHERE d.endpoint_id = $1 ORDER BY d.id DESC LIMIT $2 OFFSET $3",
         )
         .bind(id.0)
@@ -237,7 +242,7 @@ impl NotificationRepository for PostgresStore {
     ) -> Result<Vec<DueDelivery>, StoreError> {
         let rows: Vec<DueRow> = sqlx::query_as(
             "UPDATE deliveries d SET next_attempt_at = $2 \
-             FROM notifications n JOIN bookings b ON b.id = n.booking_id \
+             FROM notifications n LEFT JOIN bookings b ON b.id = n.booking_id \
              WHERE d.id IN ( \
                      SELECT due.id FROM deliveries due \
                      LEFT JOIN webhook_endpoints active ON active.id = due.endpoint_id \
@@ -248,7 +253,8 @@ impl NotificationRepository for PostgresStore {
              RETURNING d.id, d.endpoint_id, \
                        (SELECT w.url FROM webhook_endpoints w WHERE w.id = d.endpoint_id) AS url, \
                        (SELECT w.secret FROM webhook_endpoints w WHERE w.id = d.endpoint_id) AS secret, \
-                       n.id AS notification_id, n.kind, b.code AS booking_code, n.occurred_at, \
+                       n.id AS notification_id, n.kind, b.code AS booking_code, n.event_id, \
+                       n.occurred_at, \
                        n.recorded_at, d.attempts, d.body",
         )
         .bind(now)
@@ -274,6 +280,7 @@ impl NotificationRepository for PostgresStore {
                     notification_id: row.notification_id,
                     kind: kind(&row.kind)?,
                     booking_code: row.booking_code,
+                    event_id: EventId(row.event_id),
                     occurred_at: row.occurred_at,
                     recorded_at: row.recorded_at,
                     attempts: row.attempts.max(0) as u32,

@@ -1042,7 +1042,12 @@ async fn write_show(
             .collect::<Vec<_>>(),
     )
     .bind(notices.iter().map(|n| n.kind.as_str()).collect::<Vec<_>>())
-    .bind(notices.iter().map(|n| n.booking.0).collect::<Vec<_>>())
+    .bind(
+        notices
+            .iter()
+            .map(|n| n.booking.map(|booking| booking.0))
+            .collect::<Vec<_>>(),
+    )
     .bind(notices.iter().map(|n| n.at).collect::<Vec<_>>())
     .bind(writes.notices_for_everyone)
     .fetch_all(conn)

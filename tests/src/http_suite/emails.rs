@@ -115,6 +115,38 @@ pub async fn paying_emails_the_buyer_once_with_the_ticket(factory: AppFactory) {
         "no ticket for a cancellation"
     );
     assert_eq!(app.deliver_notifications().await, 0, "each once");
+
+    // The organiser cancels a show: its paid buyer is told the show is off and the money back.
+    let doomed = app.event_on_sale("Batal Tayang", 100_000, 10).await;
+    let refunded = app.paid_booking(&buyer, id(&doomed), &["A1"]).await;
+    assert_eq!(app.deliver_notifications().await, 1, "its confirmation");
+    app.put(
+        &format!("/api/events/{}", id(&doomed)),
+        Some(&admin),
+        &json!({"status": "cancelled"}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        app.deliver_notifications().await,
+        1,
+        "the refund; a show is not e-mailed itself"
+    );
+    let mails = smtp.accepted();
+    let refund = mails.last().expect("the refund's e-mail");
+    let subject = refund.header("Subject").unwrap_or_default();
+    assert!(
+        subject.contains(&code(&refunded)) && subject.contains("refunded"),
+        "{subject}"
+    );
+    assert!(
+        refund
+            .data
+            .replace("=\r\n", "")
+            .contains("cancelled the show"),
+        "the message says the show is off:\n{}",
+        refund.data
+    );
 }
 
 /// Without `SMTP_URL` nothing is queued for buyers, and nothing is sent.

@@ -217,6 +217,7 @@ macro_rules! http_suite_tests {
             webhook_endpoints_are_for_admins_and_checked,
             two_instances_deliver_each_notification_once,
             an_endpoint_failing_for_a_day_is_parked_then_disabled,
+            a_shows_changes_and_cancellation_are_told,
         });
     };
     (@module ($factory:expr) $module:ident { $($test:ident),* $(,)? }) => {

@@ -74,7 +74,7 @@ pub async fn booking_changes_reach_a_receiver_signed_and_at_least_once(factory: 
     assert_eq!(endpoint["active"], true);
     assert_eq!(
         endpoint["event_types"].as_array().map(Vec::len),
-        Some(5),
+        Some(7),
         "every kind when none is named: {endpoint}"
     );
 
@@ -349,4 +349,75 @@ pub async fn an_endpoint_failing_for_a_day_is_parked_then_disabled(factory: AppF
         "nothing more is sent to it"
     );
     assert_eq!(receiver.received().len(), 4);
+}
+
+/// A show's own changes are told: a new date (its name, date and venue are what its audience
+/// relies on; its description is not), then its cancellation, beside each booking it refunded.
+pub async fn a_shows_changes_and_cancellation_are_told(factory: AppFactory) {
+    let app = factory.app_with(&[ALLOW_PRIVATE]).await;
+    let receiver = WebhookReceiver::start(&[]).await;
+    let endpoint = register(
+        &app,
+        &receiver.url("/shows"),
+        &["show.changed", "show.cancelled", "booking.refunded"],
+    )
+    .await;
+    let event = app.event_on_sale("Pindah Tanggal", 100_000, 20).await;
+    let (_, buyer) = app.customer("Sari Dewi").await;
+    let paid = app.paid_booking(&buyer, id(&event), &["A1"]).await;
+    let admin = app.admin_token().await;
+    let path = format!("/api/events/{}", id(&event));
+    app.put(
+        &path,
+        Some(&admin),
+        &json!({"description": "Lebih lucu lagi."}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        app.deliver_notifications().await,
+        0,
+        "a description tells nothing"
+    );
+    let later = app.at(Duration::days(40));
+    app.put(&path, Some(&admin), &json!({"date": later}))
+        .await
+        .expect(200);
+    assert_eq!(app.deliver_notifications().await, 1);
+    let changed = body_of(&receiver.received()[0]);
+    assert_eq!(changed["type"], "show.changed");
+    assert_eq!(changed["show"]["id"], id(&event));
+    assert!(changed["booking"].is_null());
+    assert_ne!(
+        changed["show"]["date"], event["date"],
+        "the show as it is now: {changed}"
+    );
+    assert_eq!(changed["show"]["name"], "Pindah Tanggal");
+
+    app.put(&path, Some(&admin), &json!({"status": "cancelled"}))
+        .await
+        .expect(200);
+    assert_eq!(app.deliver_notifications().await, 2);
+    let mut told: Vec<String> = receiver.received()[1..]
+        .iter()
+        .map(|received| {
+            body_of(received)["type"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    told.sort();
+    assert_eq!(told, ["booking.refunded", "show.cancelled"]);
+    let refunded = receiver.received()[1..]
+        .iter()
+        .map(body_of)
+        .find(|body| body["type"] == "booking.refunded")
+        .expect("the refund");
+    assert_eq!(refunded["booking"]["booking_code"], code(&paid));
+    let listed = deliveries(&app, &endpoint).await;
+    assert_eq!(listed.len(), 3);
+    assert!(listed
+        .iter()
+        .any(|d| d["booking_code"].is_null() && d["event_id"] == id(&event)));
 }
