@@ -58,6 +58,12 @@ pub enum DeliveryState {
 }
 
 impl DeliveryState {
+    pub const ALL: [DeliveryState; 3] = [
+        DeliveryState::Pending,
+        DeliveryState::Delivered,
+        DeliveryState::Parked,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             DeliveryState::Pending => "pending",
@@ -67,13 +73,9 @@ impl DeliveryState {
     }
 
     pub fn parse(name: &str) -> Option<DeliveryState> {
-        [
-            DeliveryState::Pending,
-            DeliveryState::Delivered,
-            DeliveryState::Parked,
-        ]
-        .into_iter()
-        .find(|state| state.as_str() == name)
+        DeliveryState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == name)
     }
 }
 
@@ -244,6 +246,18 @@ impl NotificationService {
             .deliveries(id, page)
             .await?
             .ok_or(WebhookError::NotFound(id))
+    }
+
+    /// The e-mails to buyers, newest first (only those in `state` when given): what was sent,
+    /// what is still being tried, and what was parked.
+    pub async fn emails(
+        &self,
+        actor: &Actor,
+        state: Option<DeliveryState>,
+        page: Page,
+    ) -> Result<Paged<Delivery>, ManageWebhooksError> {
+        require_admin(actor)?;
+        Ok(self.webhooks.email_deliveries(state, page).await?)
     }
 
     /// Fans recorded notifications out and claims the deliveries due now, each for `lease`.

@@ -20,8 +20,8 @@ use domain::Timestamp;
 
 use crate::idempotency::{IdempotencyKey, IdempotencyPolicy};
 use crate::notifications::{
-    AttemptRecord, Delivery, DeliveryId, DueDelivery, NewWebhookEndpoint, WebhookEndpoint,
-    WebhookId,
+    AttemptRecord, Delivery, DeliveryId, DeliveryState, DueDelivery, NewWebhookEndpoint,
+    WebhookEndpoint, WebhookId,
 };
 use crate::views::{AuditRecord, BookingDetails, Dashboard, EventView, ImageFile, SeatMap};
 
@@ -584,6 +584,12 @@ pub trait NotificationRepository: Send + Sync {
         id: WebhookId,
         page: Page,
     ) -> Result<Option<Paged<Delivery>>, StoreError>;
+    /// E-mails to buyers, newest first, only those in `state` when given.
+    async fn email_deliveries(
+        &self,
+        state: Option<DeliveryState>,
+        page: Page,
+    ) -> Result<Paged<Delivery>, StoreError>;
     /// Turns up to `limit` recorded notifications into deliveries due at `now`: one for each
     /// endpoint (not disabled) that wants its kind, and one e-mail to the buyer when its kind is
     /// among `emailed`; returns how many notifications it took.

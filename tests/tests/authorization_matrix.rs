@@ -737,6 +737,13 @@ fn matrix() -> Vec<Row> {
             admin_only(200),
         ),
         row(
+            Method::GET,
+            "/api/emails",
+            no_params,
+            no_body,
+            admin_only(200),
+        ),
+        row(
             Method::DELETE,
             "/api/webhooks/{id}",
             |f| vec![("id", f.webhook.to_string())],

@@ -7,6 +7,7 @@ pub mod buyer_mail;
 mod connection_io;
 mod dashboard;
 mod door;
+mod emails;
 pub mod error;
 mod events;
 mod fields;
@@ -211,6 +212,7 @@ type Apis = (
     dashboard::DashboardApi,
     audit::AuditApi,
     webhooks::WebhooksApi,
+    emails::EmailsApi,
     health::HealthApi,
 );
 
@@ -232,6 +234,7 @@ pub fn api_service(services: Arc<Services>, settings: &HttpSettings) -> OpenApiS
         dashboard::DashboardApi::new(services.clone()),
         audit::AuditApi::new(services.clone()),
         webhooks::WebhooksApi::new(services.clone()),
+        emails::EmailsApi::new(services.clone()),
         health::HealthApi::new(services),
     );
     OpenApiService::new(apis, "WarTawa", env!("CARGO_PKG_VERSION")).description(
@@ -327,7 +330,8 @@ enum Tag {
     /// Who did what to whom, and when: check-ins, role changes, deactivations, password resets,
     /// cancelled and deleted events.
     Audit,
-    /// Organisers' endpoints, told of booking changes (signed, at least once).
+    /// Telling the world: organisers' webhook endpoints (signed, at least once) and the e-mails
+    /// to buyers.
     Webhooks,
     /// Liveness and readiness probes.
     Health,

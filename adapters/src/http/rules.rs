@@ -6,6 +6,7 @@
 use poem_openapi::registry::MetaSchema;
 use serde_json::Value;
 
+use application::notifications::DeliveryState;
 use application::ports::{MAX_PAGE, MAX_PER_PAGE};
 use domain::audit::AuditActionKind;
 use domain::booking::{BookingStatus, MOST_SEATS_PER_BOOKING};
@@ -111,6 +112,8 @@ rules! {
     PaymentStatusName => |schema| one_of(schema, PaymentStatus::ALL.map(PaymentStatus::as_str));
     /// A kind of audit entry.
     AuditAction => |schema| one_of(schema, AuditActionKind::ALL.map(AuditActionKind::as_str));
+    /// Where a notification's delivery stands.
+    DeliveryStatusName => |schema| one_of(schema, DeliveryState::ALL.map(DeliveryState::as_str));
     /// A kind of booking change told to webhooks.
     NotificationKind => |schema| one_of(schema, NoticeKind::ALL.map(NoticeKind::as_str));
     /// A time a client sends: RFC 3339 with an offset, or `YYYY-MM-DD HH:MM[:SS]` (a `T` or a

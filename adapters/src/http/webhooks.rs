@@ -15,7 +15,7 @@ use super::error::{error_responses, BadRequest};
 use super::events::example_time;
 use super::fields::Text;
 use super::notification_delivery::check_url;
-use super::rules::NotificationKind;
+use super::rules::{DeliveryStatusName, NotificationKind};
 use super::time::VenueTime;
 use super::{page_of, BearerToken, PageParam, PerPageParam, Services, Tag};
 
@@ -96,10 +96,10 @@ impl WebhookResponse {
     }
 }
 
-/// One notification's delivery to the endpoint.
+/// One notification's delivery: to a webhook endpoint, or to a buyer's e-mail.
 #[derive(Object)]
 #[oai(example)]
-struct DeliveryResponse {
+pub(super) struct DeliveryResponse {
     id: i64,
     /// The `id` of the body sent: the same in every attempt.
     notification_id: i64,
@@ -111,7 +111,7 @@ struct DeliveryResponse {
     event_id: i64,
     /// `pending` (tried again at `next_attempt_at`), `delivered`, or `parked` (failed for too
     /// long; tried no more).
-    status: String,
+    status: Text<DeliveryStatusName>,
     attempts: i64,
     #[oai(nullable)]
     next_attempt_at: Option<VenueTime>,
@@ -145,7 +145,7 @@ impl poem_openapi::types::Example for DeliveryResponse {
 }
 
 impl DeliveryResponse {
-    fn new(delivery: &Delivery, services: &Services) -> Self {
+    pub(super) fn new(delivery: &Delivery, services: &Services) -> Self {
         let time = |at| VenueTime::new(at, services.venue_offset);
         DeliveryResponse {
             id: delivery.id.0,

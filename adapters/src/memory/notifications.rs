@@ -173,6 +173,31 @@ impl NotificationRepository for MemoryStore {
         }))
     }
 
+    async fn email_deliveries(
+        &self,
+        state: Option<DeliveryState>,
+        page: Page,
+    ) -> Result<Paged<Delivery>, StoreError> {
+        let locked = self.locked()?;
+        let emails: Vec<(&i64, &DeliveryRecord)> = locked
+            .outbox
+            .deliveries
+            .iter()
+            .rev()
+            .filter(|(_, delivery)| delivery.endpoint.is_none())
+            .filter(|(_, delivery)| state.is_none_or(|state| delivery.state == state))
+            .collect();
+        Ok(Paged {
+            total: emails.len() as u64,
+            items: emails
+                .into_iter()
+                .skip(page.offset())
+                .take(page.per_page as usize)
+                .map(|(id, delivery)| delivery.view(*id))
+                .collect(),
+        })
+    }
+
     async fn fan_out(
         &self,
         limit: usize,

@@ -100,6 +100,19 @@ struct DueRow {
     body: Option<String>,
 }
 
+/// A delivery as admins see it, with its notification and booking (`DeliveryRow`), before the
+/// `WHERE` that picks them.
+macro_rules! delivery_select {
+    () => {
+        "SELECT d.id, d.notification_id, n.kind, b.code AS booking_code, n.event_id, d.state, \
+                d.attempts, d.next_attempt_at, d.last_attempt_at, d.last_outcome, d.delivered_at, \
+                d.created_at \
+         FROM deliveries d \
+         JOIN notifications n ON n.id = d.notification_id \
+         LEFT JOIN bookings b ON b.id = n.booking_id "
+    };
+}
+
 const ENDPOINT_COLUMNS: &str = "id, url, kinds, created_at, disabled_at, disabled_reason";
 
 #[async_trait]
@@ -167,15 +180,10 @@ impl NotificationRepository for PostgresStore {
         let Some(total) = total else {
             return Ok(None);
         };
-        let rows: Vec<DeliveryRow> = sqlx::query_as(
-            "SELECT d.id, d.notification_id, n.kind, b.code AS booking_code, n.event_id, d.state, \
-                    d.attempts, d.next_attempt_at, d.last_attempt_at, d.last_outcome, d.delivered_at, \
-                    d.created_at \
-             FROM deliveries d \
-             JOIN notifications n ON n.id = d.notification_id \
-             LEFT JOIN bookings b ON b.id = n.booking_id \
-             WHERE d.endpoint_id = $1 ORDER BY d.id DESC LIMIT $2 OFFSET $3",
-        )
+        let rows: Vec<DeliveryRow> = sqlx::query_as(concat!(
+            delivery_select!(),
+            "WHERE d.endpoint_id = $1 ORDER BY d.id DESC LIMIT $2 OFFSET $3"
+        ))
         .bind(id.0)
         .bind(i64::from(page.per_page))
         .bind(page.offset() as i64)
@@ -189,6 +197,41 @@ impl NotificationRepository for PostgresStore {
                 .map(DeliveryRow::into_delivery)
                 .collect::<Result<_, _>>()?,
         }))
+    }
+
+    async fn email_deliveries(
+        &self,
+        state: Option<DeliveryState>,
+        page: Page,
+    ) -> Result<Paged<Delivery>, StoreError> {
+        let state = state.map(DeliveryState::as_str);
+        let mut conn = self.connection().await?;
+        let total: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM deliveries \
+             WHERE channel = 'email' AND ($1::text IS NULL OR state = $1)",
+        )
+        .bind(state)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(store_error)?;
+        let rows: Vec<DeliveryRow> = sqlx::query_as(concat!(
+            delivery_select!(),
+            "WHERE d.channel = 'email' AND ($1::text IS NULL OR d.state = $1) \
+                 ORDER BY d.id DESC LIMIT $2 OFFSET $3"
+        ))
+        .bind(state)
+        .bind(i64::from(page.per_page))
+        .bind(page.offset() as i64)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(store_error)?;
+        Ok(Paged {
+            total: total.max(0) as u64,
+            items: rows
+                .into_iter()
+                .map(DeliveryRow::into_delivery)
+                .collect::<Result<_, _>>()?,
+        })
     }
 
     async fn fan_out(

@@ -147,6 +147,53 @@ pub async fn paying_emails_the_buyer_once_with_the_ticket(factory: AppFactory) {
         "the message says the show is off:\n{}",
         refund.data
     );
+
+    // Admins see what was sent.
+    let sent = app.get("/api/emails", Some(&admin)).await;
+    assert_eq!(sent.total_count(), 4);
+    let sent = sent.expect(200);
+    assert_eq!(sent[0]["event_type"], "booking.refunded");
+    assert_eq!(sent[0]["status"], "delivered");
+    assert_eq!(sent[3]["event_type"], "booking.paid");
+    assert_eq!(sent[3]["attempts"], 2, "refused once, then accepted");
+    assert_eq!(sent[3]["last_outcome"], "SMTP 250");
+    let parked = app.get("/api/emails?status=parked", Some(&admin)).await;
+    assert_eq!(parked.total_count(), 0);
+    app.get("/api/emails?status=lost", Some(&admin))
+        .await
+        .expect_error(400);
+    app.get("/api/emails", Some(&buyer)).await.expect_error(403);
+}
+
+/// An e-mail the SMTP server refuses for a whole day is parked, and listed for admins as such.
+pub async fn an_email_refused_for_a_day_is_parked_for_admins_to_see(factory: AppFactory) {
+    let smtp = SmtpReceiver::start(usize::MAX).await;
+    let url = smtp.url();
+    let app = factory
+        .app_with(&[("SMTP_URL", url.as_str()), ("MAIL_FROM", MAIL_FROM)])
+        .await;
+    let event = app.event_on_sale("Surel Ditolak", 100_000, 10).await;
+    let (_, buyer) = app.customer("Budi Santoso").await;
+    let paid = app.paid_booking(&buyer, id(&event), &["A1"]).await;
+    assert_eq!(app.deliver_notifications().await, 1);
+    app.advance(Duration::hours(25));
+    assert_eq!(app.deliver_notifications().await, 1, "the last attempt");
+    app.advance(Duration::hours(2));
+    assert_eq!(app.deliver_notifications().await, 0, "parked");
+    assert!(smtp.accepted().is_empty());
+    let admin = app.admin_token().await;
+    let parked = app.get("/api/emails?status=parked", Some(&admin)).await;
+    assert_eq!(parked.total_count(), 1);
+    let parked = parked.expect(200);
+    assert_eq!(parked[0]["booking_code"], code(&paid));
+    assert_eq!(parked[0]["attempts"], 2);
+    assert!(parked[0]["next_attempt_at"].is_null());
+    assert!(
+        parked[0]["last_outcome"]
+            .as_str()
+            .is_some_and(|outcome| outcome.contains("451")),
+        "{parked}"
+    );
 }
 
 /// Without `SMTP_URL` nothing is queued for buyers, and nothing is sent.

@@ -210,6 +210,7 @@ macro_rules! http_suite_tests {
         $crate::http_suite_tests!(@module ($factory) emails {
             paying_emails_the_buyer_once_with_the_ticket,
             without_an_smtp_server_nothing_is_queued_for_buyers,
+            an_email_refused_for_a_day_is_parked_for_admins_to_see,
         });
         $crate::http_suite_tests!(@module ($factory) webhooks {
             booking_changes_reach_a_receiver_signed_and_at_least_once,
