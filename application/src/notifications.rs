@@ -169,6 +169,9 @@ pub enum WebhookError {
     Store(#[from] StoreError),
 }
 
+/// How long a delivery that arrived stays listed for admins before it is forgotten.
+pub const DELIVERED_KEPT_FOR: chrono::Duration = chrono::Duration::days(30);
+
 pub struct NotificationService {
     webhooks: Arc<dyn NotificationRepository>,
     clock: Arc<dyn Clock>,
@@ -258,6 +261,14 @@ impl NotificationService {
     ) -> Result<Paged<Delivery>, ManageWebhooksError> {
         require_admin(actor)?;
         Ok(self.webhooks.email_deliveries(state, page).await?)
+    }
+
+    /// Forgets what arrived more than [`DELIVERED_KEPT_FOR`] ago (what is parked or still being
+    /// tried is kept); returns how many deliveries it forgot.
+    pub async fn forget_delivered(&self) -> Result<u64, StoreError> {
+        self.webhooks
+            .forget_delivered(self.clock.now() - DELIVERED_KEPT_FOR)
+            .await
     }
 
     /// Fans recorded notifications out and claims the deliveries due now, each for `lease`.

@@ -584,6 +584,9 @@ pub trait NotificationRepository: Send + Sync {
         id: WebhookId,
         page: Page,
     ) -> Result<Option<Paged<Delivery>>, StoreError>;
+    /// Forgets the deliveries that arrived before `before`, and the notifications left with no
+    /// delivery; returns how many deliveries it forgot.
+    async fn forget_delivered(&self, before: Timestamp) -> Result<u64, StoreError>;
     /// E-mails to buyers, newest first, only those in `state` when given.
     async fn email_deliveries(
         &self,

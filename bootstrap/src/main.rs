@@ -240,6 +240,9 @@ async fn sweep_lapsed_holds(
             {
                 tracing::warn!(error = %error, "forgetting ended throttle windows failed");
             }
+            if let Err(error) = services.webhooks.forget_delivered().await {
+                tracing::warn!(error = %error, "forgetting old delivered notifications failed");
+            }
         }
         match services.bookings.expire_lapsed().await {
             Ok(0) => {}

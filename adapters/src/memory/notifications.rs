@@ -173,6 +173,14 @@ impl NotificationRepository for MemoryStore {
         }))
     }
 
+    async fn forget_delivered(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let mut locked = self.locked()?;
+        let deliveries = &mut locked.outbox.deliveries;
+        let held = deliveries.len();
+        deliveries.retain(|_, delivery| delivery.delivered_at.is_none_or(|at| at >= before));
+        Ok((held - deliveries.len()) as u64)
+    }
+
     async fn email_deliveries(
         &self,
         state: Option<DeliveryState>,

@@ -199,6 +199,26 @@ impl NotificationRepository for PostgresStore {
         }))
     }
 
+    async fn forget_delivered(&self, before: Timestamp) -> Result<u64, StoreError> {
+        // A notification goes with its last delivery (one still being tried or parked keeps it).
+        let forgotten: i64 = sqlx::query_scalar(
+            "WITH gone AS ( \
+                 DELETE FROM deliveries WHERE state = 'delivered' AND delivered_at < $1 \
+                 RETURNING notification_id \
+             ), orphans AS ( \
+                 DELETE FROM notifications n WHERE n.id IN (SELECT notification_id FROM gone) \
+                   AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = n.id \
+                                   AND NOT (d.state = 'delivered' AND d.delivered_at < $1)) \
+             ) \
+             SELECT count(*) FROM gone",
+        )
+        .bind(before)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(forgotten.max(0) as u64)
+    }
+
     async fn email_deliveries(
         &self,
         state: Option<DeliveryState>,

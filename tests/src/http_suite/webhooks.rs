@@ -165,6 +165,13 @@ pub async fn booking_changes_reach_a_receiver_signed_and_at_least_once(factory: 
     assert_eq!(refund["type"], "booking.refunded");
     assert_ne!(refund["id"], told["id"]);
     assert_eq!(refund["booking"]["status"], "cancelled");
+
+    // What arrived is listed for 30 days, then forgotten.
+    app.advance(Duration::days(29));
+    assert_eq!(app.services.webhooks.forget_delivered().await, Ok(0));
+    app.advance(Duration::days(2));
+    assert_eq!(app.services.webhooks.forget_delivered().await, Ok(2));
+    assert!(deliveries(&app, &endpoint).await.is_empty());
 }
 
 /// An endpoint gets only the kinds it asked for; a removed one gets nothing more.
@@ -349,6 +356,13 @@ pub async fn an_endpoint_failing_for_a_day_is_parked_then_disabled(factory: AppF
         "nothing more is sent to it"
     );
     assert_eq!(receiver.received().len(), 4);
+    app.advance(Duration::days(60));
+    assert_eq!(app.services.webhooks.forget_delivered().await, Ok(0));
+    assert_eq!(
+        deliveries(&app, &endpoint).await.len(),
+        2,
+        "what was parked stays for admins to see"
+    );
 }
 
 /// A show's own changes are told: a new date (its name, date and venue are what its audience
