@@ -195,8 +195,9 @@ enum DeliveriesResponse {
 }
 
 error_responses!(RegisterWebhookErrors {
-    /// A URL that is not `http(s)://`, points at a private address, or an unknown event type.
-    BadRequest = 400 [ValidationFailed],
+    /// A URL that is not `http(s)://`, points at a private address, or an unknown event type;
+    /// or a body that is not JSON, or not of this shape.
+    BadRequest = 400 [ValidationFailed, MalformedJson, MalformedRequest],
     /// Missing, invalid or expired token.
     Unauthorized = 401 [Unauthenticated],
     /// Only an admin may manage webhooks.

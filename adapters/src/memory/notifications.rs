@@ -79,6 +79,31 @@ impl Outbox {
     }
 }
 
+impl Outbox {
+    /// One page of the deliveries `wanted` picks, newest first.
+    fn page_of_deliveries(
+        &self,
+        page: Page,
+        wanted: impl Fn(&DeliveryRecord) -> bool,
+    ) -> Paged<Delivery> {
+        let picked: Vec<(&i64, &DeliveryRecord)> = self
+            .deliveries
+            .iter()
+            .rev()
+            .filter(|(_, delivery)| wanted(delivery))
+            .collect();
+        Paged {
+            total: picked.len() as u64,
+            items: picked
+                .into_iter()
+                .skip(page.offset())
+                .take(page.per_page as usize)
+                .map(|(id, delivery)| delivery.view(*id))
+                .collect(),
+        }
+    }
+}
+
 impl DeliveryRecord {
     fn view(&self, id: i64) -> Delivery {
         Delivery {
@@ -156,21 +181,9 @@ impl NotificationRepository for MemoryStore {
         if !outbox.endpoints.contains_key(&id) {
             return Ok(None);
         }
-        let of_endpoint: Vec<(&i64, &DeliveryRecord)> = outbox
-            .deliveries
-            .iter()
-            .rev()
-            .filter(|(_, delivery)| delivery.endpoint == Some(id))
-            .collect();
-        Ok(Some(Paged {
-            total: of_endpoint.len() as u64,
-            items: of_endpoint
-                .into_iter()
-                .skip(page.offset())
-                .take(page.per_page as usize)
-                .map(|(id, delivery)| delivery.view(*id))
-                .collect(),
-        }))
+        Ok(Some(outbox.page_of_deliveries(page, |delivery| {
+            delivery.endpoint == Some(id)
+        })))
     }
 
     async fn forget_delivered(&self, before: Timestamp) -> Result<u64, StoreError> {
@@ -187,23 +200,9 @@ impl NotificationRepository for MemoryStore {
         page: Page,
     ) -> Result<Paged<Delivery>, StoreError> {
         let locked = self.locked()?;
-        let emails: Vec<(&i64, &DeliveryRecord)> = locked
-            .outbox
-            .deliveries
-            .iter()
-            .rev()
-            .filter(|(_, delivery)| delivery.endpoint.is_none())
-            .filter(|(_, delivery)| state.is_none_or(|state| delivery.state == state))
-            .collect();
-        Ok(Paged {
-            total: emails.len() as u64,
-            items: emails
-                .into_iter()
-                .skip(page.offset())
-                .take(page.per_page as usize)
-                .map(|(id, delivery)| delivery.view(*id))
-                .collect(),
-        })
+        Ok(locked.outbox.page_of_deliveries(page, |delivery| {
+            delivery.endpoint.is_none() && state.is_none_or(|state| delivery.state == state)
+        }))
     }
 
     async fn fan_out(
