@@ -24,8 +24,9 @@ impl Mail {
         let mut value: Option<String> = None;
         for line in head.split("\r\n") {
             if let Some(found) = value.as_mut() {
+                // Unfolding removes the line break and keeps the white space after it.
                 if line.starts_with([' ', '\t']) {
-                    found.push_str(line.trim_start());
+                    found.push_str(line);
                     continue;
                 }
                 break;

@@ -10,6 +10,51 @@ use crate::smtp_receiver::SmtpReceiver;
 
 const MAIL_FROM: &str = "WarTawa Tiket <tiket@wartawa.example>";
 
+/// A header value with its RFC 2047 encoded words (`=?utf-8?b?…?=`, `=?utf-8?q?…?=`) decoded.
+fn decoded(value: &str) -> String {
+    use base64::Engine;
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("=?") {
+        out.push_str(&rest[..start]);
+        let word = &rest[start + 2..];
+        let parts: Vec<&str> = word.splitn(3, '?').collect();
+        let Some(end) = parts.get(2).and_then(|text| text.find("?=")) else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let text = &parts[2][..end];
+        let bytes = if parts[1].eq_ignore_ascii_case("b") {
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .unwrap_or_default()
+        } else {
+            let mut bytes = Vec::new();
+            let mut chars = text.bytes();
+            while let Some(byte) = chars.next() {
+                match byte {
+                    b'_' => bytes.push(b' '),
+                    b'=' => {
+                        let hex: Vec<u8> = chars.by_ref().take(2).collect();
+                        let hex = String::from_utf8_lossy(&hex).into_owned();
+                        bytes.push(u8::from_str_radix(&hex, 16).unwrap_or(b'?'));
+                    }
+                    other => bytes.push(other),
+                }
+            }
+            bytes
+        };
+        out.push_str(&String::from_utf8_lossy(&bytes));
+        rest = &parts[2][end + 2..];
+        // Whitespace between two encoded words is not part of the text.
+        if rest.trim_start().starts_with("=?") {
+            rest = rest.trim_start();
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Paying a booking e-mails its buyer (the SMTP server refusing the first try, the message
 /// arrives on the next), with plain text, HTML and the PDF ticket; cancelling it tells of the
 /// refund; holds, refused payments and check-ins send nothing.
@@ -19,8 +64,10 @@ pub async fn paying_emails_the_buyer_once_with_the_ticket(factory: AppFactory) {
     let app = factory
         .app_with(&[("SMTP_URL", url.as_str()), ("MAIL_FROM", MAIL_FROM)])
         .await;
-    let event = app.event_on_sale("Malam Minggu Ketawa", 150_000, 20).await;
-    let (buyer_id, buyer) = app.customer("Ni Made Ayu Pramesti").await;
+    let event = app
+        .event_on_sale("Malam Minggu Ketawa — Édisi Spesial", 150_000, 20)
+        .await;
+    let (buyer_id, buyer) = app.customer("José Ramos Suástika").await;
     let email = app
         .get(&format!("/api/users/{buyer_id}"), Some(&buyer))
         .await
@@ -62,8 +109,17 @@ pub async fn paying_emails_the_buyer_once_with_the_ticket(factory: AppFactory) {
         paid.to
     );
     assert!(paid.from.contains("tiket@wartawa.example"), "{}", paid.from);
-    let subject = paid.header("Subject").expect("a subject");
+    let subject = decoded(&paid.header("Subject").expect("a subject"));
     assert!(subject.contains(&code(&booking)), "{subject}");
+    assert!(
+        subject.contains("Malam Minggu Ketawa — Édisi Spesial"),
+        "{subject}"
+    );
+    let to = decoded(&paid.header("To").expect("a To header"));
+    assert!(
+        to.contains("José Ramos Suástika"),
+        "the buyer's name as given: {to}"
+    );
     let message_id = paid.header("Message-ID").expect("a Message-ID");
     assert!(
         message_id.starts_with("<notification-")
@@ -105,10 +161,7 @@ pub async fn paying_emails_the_buyer_once_with_the_ticket(factory: AppFactory) {
     let mails = smtp.accepted();
     assert_eq!(mails.len(), 2);
     let cancelled = &mails[1];
-    assert!(cancelled
-        .header("Subject")
-        .unwrap_or_default()
-        .contains(&code(&other)));
+    assert!(decoded(&cancelled.header("Subject").unwrap_or_default()).contains(&code(&other)));
     assert_ne!(cancelled.header("Message-ID"), Some(message_id));
     assert!(
         !cancelled.data.contains("application/pdf"),
@@ -134,7 +187,7 @@ pub async fn paying_emails_the_buyer_once_with_the_ticket(factory: AppFactory) {
     );
     let mails = smtp.accepted();
     let refund = mails.last().expect("the refund's e-mail");
-    let subject = refund.header("Subject").unwrap_or_default();
+    let subject = decoded(&refund.header("Subject").unwrap_or_default());
     assert!(
         subject.contains(&code(&refunded)) && subject.contains("refunded"),
         "{subject}"
