@@ -219,6 +219,7 @@ macro_rules! http_suite_tests {
             two_instances_deliver_each_notification_once,
             an_endpoint_failing_for_a_day_is_parked_then_disabled,
             a_shows_changes_and_cancellation_are_told,
+            a_bookings_life_is_told_step_by_step,
         });
     };
     (@module ($factory:expr) $module:ident { $($test:ident),* $(,)? }) => {

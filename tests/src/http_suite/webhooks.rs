@@ -435,3 +435,56 @@ pub async fn a_shows_changes_and_cancellation_are_told(factory: AppFactory) {
         .iter()
         .any(|d| d["booking_code"].is_null() && d["event_id"] == id(&event)));
 }
+
+/// A booking's life, told step by step: nothing for the hold, then paid and checked in; another
+/// hold that runs out is told as expired.
+pub async fn a_bookings_life_is_told_step_by_step(factory: AppFactory) {
+    let app = factory.app_with(&[ALLOW_PRIVATE]).await;
+    let receiver = WebhookReceiver::start(&[]).await;
+    register(&app, &receiver.url("/life"), &[]).await;
+    let event = app.event_on_sale("Sepanjang Umur", 100_000, 20).await;
+    let (_, buyer) = app.customer("Sari Dewi").await;
+    let booking = app.book(&buyer, id(&event), &["A1"]).await;
+    assert_eq!(app.deliver_notifications().await, 0, "a hold tells nothing");
+    app.pay(&buyer, &booking).await;
+    assert_eq!(app.deliver_notifications().await, 1);
+    let admin = app.admin_token().await;
+    app.post(
+        &format!("/api/bookings/{}/checkin", code(&booking)),
+        Some(&admin),
+        &json!({}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(app.deliver_notifications().await, 1);
+    let lapsing = app.book(&buyer, id(&event), &["A2"]).await;
+    app.advance(Duration::minutes(16));
+    app.services
+        .bookings
+        .expire_lapsed()
+        .await
+        .expect("the sweep runs");
+    assert_eq!(app.deliver_notifications().await, 1);
+    let told: Vec<(String, String)> = receiver
+        .received()
+        .iter()
+        .map(body_of)
+        .map(|body| {
+            (
+                body["type"].as_str().unwrap_or_default().to_string(),
+                body["booking"]["booking_code"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        told,
+        [
+            ("booking.paid".to_string(), code(&booking)),
+            ("booking.checked_in".to_string(), code(&booking)),
+            ("booking.expired".to_string(), code(&lapsing)),
+        ]
+    );
+}
