@@ -10,3 +10,8 @@ pub mod seat_signals;
 pub mod system;
 pub mod ticket_pdf;
 pub mod tickets;
+
+/// Bytes (a digest, a signature) as lower-case hexadecimal.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}

@@ -101,7 +101,7 @@ pub fn fingerprint(method: &str, path: &str, body: &impl ToJSON) -> String {
         .chain_update(b"\n")
         .chain_update(body.as_bytes())
         .finalize();
-    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+    crate::hex(&digest)
 }
 
 /// A JSON value written with every object's keys sorted and no spaces.

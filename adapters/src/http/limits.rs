@@ -123,8 +123,7 @@ impl Throttle {
         }
         use sha2::Digest;
         let digest = sha2::Sha256::digest(key.as_bytes());
-        let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
-        format!("{}:sha256:{hex}", self.scope)
+        format!("{}:sha256:{}", self.scope, crate::hex(&digest))
     }
 
     /// Counts one event for `key`; refused once the window holds more than the limit.

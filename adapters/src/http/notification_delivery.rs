@@ -147,9 +147,10 @@ pub fn signature(secret: &str, unix_seconds: i64, body: &str) -> String {
     let mut mac =
         Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes a key of any length");
     mac.update(format!("{unix_seconds}.{body}").as_bytes());
-    let digest = mac.finalize().into_bytes();
-    let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
-    format!("t={unix_seconds},v1={hex}")
+    format!(
+        "t={unix_seconds},v1={}",
+        crate::hex(&mac.finalize().into_bytes())
+    )
 }
 
 /// What a process needs to write to buyers: the mailer (`SMTP_URL`, `MAIL_FROM`) and where
