@@ -173,7 +173,7 @@ pub enum WebhookError {
 pub const DELIVERED_KEPT_FOR: chrono::Duration = chrono::Duration::days(30);
 
 pub struct NotificationService {
-    webhooks: Arc<dyn NotificationRepository>,
+    store: Arc<dyn NotificationRepository>,
     clock: Arc<dyn Clock>,
     retries: RetryPolicy,
     /// Whether buyers are e-mailed (an SMTP server is configured).
@@ -182,13 +182,13 @@ pub struct NotificationService {
 
 impl NotificationService {
     pub fn new(
-        webhooks: Arc<dyn NotificationRepository>,
+        store: Arc<dyn NotificationRepository>,
         clock: Arc<dyn Clock>,
         retries: RetryPolicy,
         buyer_emails: bool,
     ) -> Self {
         NotificationService {
-            webhooks,
+            store,
             clock,
             retries,
             buyer_emails,
@@ -213,7 +213,7 @@ impl NotificationService {
         kinds.sort();
         kinds.dedup();
         Ok(self
-            .webhooks
+            .store
             .create_endpoint(NewWebhookEndpoint {
                 url,
                 kinds,
@@ -226,12 +226,12 @@ impl NotificationService {
 
     pub async fn list(&self, actor: &Actor) -> Result<Vec<WebhookEndpoint>, ManageWebhooksError> {
         require_admin(actor)?;
-        Ok(self.webhooks.endpoints().await?)
+        Ok(self.store.endpoints().await?)
     }
 
     pub async fn delete(&self, actor: &Actor, id: WebhookId) -> Result<(), WebhookError> {
         require_admin(actor)?;
-        if self.webhooks.delete_endpoint(id).await? {
+        if self.store.delete_endpoint(id).await? {
             Ok(())
         } else {
             Err(WebhookError::NotFound(id))
@@ -245,7 +245,7 @@ impl NotificationService {
         page: Page,
     ) -> Result<Paged<Delivery>, WebhookError> {
         require_admin(actor)?;
-        self.webhooks
+        self.store
             .deliveries(id, page)
             .await?
             .ok_or(WebhookError::NotFound(id))
@@ -260,13 +260,13 @@ impl NotificationService {
         page: Page,
     ) -> Result<Paged<Delivery>, ManageWebhooksError> {
         require_admin(actor)?;
-        Ok(self.webhooks.email_deliveries(state, page).await?)
+        Ok(self.store.email_deliveries(state, page).await?)
     }
 
     /// Forgets what arrived more than [`DELIVERED_KEPT_FOR`] ago (what is parked or still being
     /// tried is kept); returns how many deliveries it forgot.
     pub async fn forget_delivered(&self) -> Result<u64, StoreError> {
-        self.webhooks
+        self.store
             .forget_delivered(self.clock.now() - DELIVERED_KEPT_FOR)
             .await
     }
@@ -282,8 +282,8 @@ impl NotificationService {
             .into_iter()
             .filter(|kind| self.buyer_emails && kind.emails_the_buyer())
             .collect();
-        while self.webhooks.fan_out(limit, now, emailed.clone()).await? == limit {}
-        self.webhooks.claim_due(now, now + lease, limit).await
+        while self.store.fan_out(limit, now, emailed.clone()).await? == limit {}
+        self.store.claim_due(now, now + lease, limit).await
     }
 
     /// Records an attempt of `delivery` that sent `body` (a webhook's) and got `outcome`;
@@ -315,7 +315,7 @@ impl NotificationService {
             "deliveries failed for {} hours; the last got: {outcome}",
             self.retries.give_up_after.num_hours()
         );
-        self.webhooks
+        self.store
             .record_attempt(
                 delivery.id,
                 AttemptRecord {
@@ -329,9 +329,9 @@ impl NotificationService {
         if let (NextStep::Park, DeliveryTarget::Webhook { endpoint_id, .. }) =
             (next, &delivery.target)
         {
-            let last_delivered = self.webhooks.last_delivered_at(*endpoint_id).await?;
+            let last_delivered = self.store.last_delivered_at(*endpoint_id).await?;
             if self.retries.disables_endpoint(last_delivered, now) {
-                self.webhooks
+                self.store
                     .disable_endpoint(*endpoint_id, now, reason)
                     .await?;
             }
@@ -352,11 +352,11 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 12, 5, 12, 0, 0).unwrap()
     }
 
-    fn service(webhooks: MockNotificationRepository) -> NotificationService {
+    fn service(store: MockNotificationRepository) -> NotificationService {
         let mut clock = MockClock::new();
         clock.expect_now().return_const(now());
         NotificationService::new(
-            Arc::new(webhooks),
+            Arc::new(store),
             Arc::new(clock),
             RetryPolicy::default(),
             false,
@@ -391,11 +391,11 @@ mod tests {
 
     #[test]
     fn only_admins_manage_endpoints() {
-        let mut webhooks = MockNotificationRepository::new();
-        webhooks.expect_create_endpoint().never();
-        webhooks.expect_endpoints().never();
-        webhooks.expect_delete_endpoint().never();
-        let svc = service(webhooks);
+        let mut store = MockNotificationRepository::new();
+        store.expect_create_endpoint().never();
+        store.expect_endpoints().never();
+        store.expect_delete_endpoint().never();
+        let svc = service(store);
         for role in [Role::Customer, Role::Checker] {
             let someone = actor(role);
             let register = svc.register(&someone, "https://x.example".into(), vec![], "s".into());
@@ -416,8 +416,8 @@ mod tests {
 
     #[test]
     fn an_endpoint_naming_no_kind_wants_every_kind_once_each() {
-        let mut webhooks = MockNotificationRepository::new();
-        webhooks
+        let mut store = MockNotificationRepository::new();
+        store
             .expect_create_endpoint()
             .withf(|endpoint| endpoint.kinds == NoticeKind::ALL.to_vec())
             .returning(|endpoint| {
@@ -431,7 +431,7 @@ mod tests {
                 })
             })
             .times(2);
-        let svc = service(webhooks);
+        let svc = service(store);
         let admin = actor(Role::Admin);
         block_on(svc.register(&admin, "https://x.example".into(), vec![], "s".into())).unwrap();
         let mut named = NoticeKind::ALL.to_vec();
@@ -442,22 +442,22 @@ mod tests {
 
     #[test]
     fn a_failure_is_retried_on_the_policy_then_parked() {
-        let mut webhooks = MockNotificationRepository::new();
-        webhooks
+        let mut store = MockNotificationRepository::new();
+        store
             .expect_record_attempt()
             .returning(|_, _| Ok(()))
             .times(3);
-        webhooks
+        store
             .expect_last_delivered_at()
             .returning(|_| Ok(Some(now() - Duration::hours(30))));
-        webhooks
+        store
             .expect_disable_endpoint()
             .withf(|id, at, reason| {
                 *id == WebhookId(2) && *at == now() && reason.contains("HTTP 500")
             })
             .returning(|_, _, _| Ok(()))
             .times(1);
-        let svc = service(webhooks);
+        let svc = service(store);
         let fresh = due(now() - Duration::minutes(1), 0);
         assert_eq!(
             block_on(svc.record_attempt(&fresh, Some("{}".into()), Err("HTTP 500".into()), 0.0)),

@@ -173,7 +173,7 @@ async fn serve(config: Config) -> Result<(), String> {
     if config.mail.is_none() {
         tracing::info!("buyers are not e-mailed: SMTP_URL is not set");
     }
-    let webhooks = tokio::spawn(notifications.run());
+    let notifier = tokio::spawn(notifications.run());
     let sweeper = tokio::spawn(sweep_lapsed_holds(
         Arc::clone(&services),
         stores.database.clone(),
@@ -214,7 +214,7 @@ async fn serve(config: Config) -> Result<(), String> {
         .await
         .map_err(|error| format!("cannot serve on {address}: {error}"));
     sweeper.abort();
-    webhooks.abort();
+    notifier.abort();
     tracing::info!("WarTawa stopped");
     result
 }
@@ -240,7 +240,7 @@ async fn sweep_lapsed_holds(
             {
                 tracing::warn!(error = %error, "forgetting ended throttle windows failed");
             }
-            if let Err(error) = services.webhooks.forget_delivered().await {
+            if let Err(error) = services.notifications.forget_delivered().await {
                 tracing::warn!(error = %error, "forgetting old delivered notifications failed");
             }
         }

@@ -51,7 +51,7 @@ pub struct Stores {
     /// shares one budget; this process's memory otherwise.
     pub rate_counter: Arc<dyn RateCounter>,
     /// Webhook endpoints, and the outbox's deliveries to them.
-    pub webhooks: Arc<dyn NotificationRepository>,
+    pub notifications: Arc<dyn NotificationRepository>,
 }
 
 impl Stores {
@@ -71,7 +71,7 @@ impl Stores {
             events: store.clone(),
             bookings: store.clone(),
             audit: store.clone(),
-            webhooks: store.clone(),
+            notifications: store.clone(),
             idempotency: store,
             seat_signals,
             database: None,
@@ -224,7 +224,7 @@ pub fn services(config: &Config, stores: &Stores, adapters: &Adapters) -> Arc<Se
             adapters.clock.clone(),
         ),
         rate_counter: stores.rate_counter.clone(),
-        webhooks: notification_service(config, stores, &adapters.clock),
+        notifications: notification_service(config, stores, &adapters.clock),
         webhook_receivers: webhook_receivers(config),
         seat_feed: Arc::new(SeatFeed::new(
             EventService::new(stores.events.clone(), adapters.clock.clone()),
@@ -248,10 +248,10 @@ fn notification_service(
 ) -> Arc<NotificationService> {
     let buyer_emails = config.mail.is_some();
     if buyer_emails {
-        stores.webhooks.email_buyers();
+        stores.notifications.email_buyers();
     }
     Arc::new(NotificationService::new(
-        stores.webhooks.clone(),
+        stores.notifications.clone(),
         clock.clone(),
         RetryPolicy::default(),
         buyer_emails,
@@ -275,7 +275,7 @@ pub fn notification_delivery(
     services: &Services,
 ) -> Result<Arc<NotificationDelivery>, String> {
     Ok(Arc::new(NotificationDelivery::new(
-        services.webhooks.clone(),
+        services.notifications.clone(),
         stores.bookings.clone(),
         stores.events.clone(),
         adapters.clock.clone(),

@@ -431,7 +431,7 @@ pub struct TestApp {
     stores: TestStores,
     accounts_made: Arc<AtomicU64>,
     /// This app's sender of webhook deliveries, run one round at a time by the tests.
-    webhooks: Arc<adapters::http::notification_delivery::NotificationDelivery>,
+    notifications: Arc<adapters::http::notification_delivery::NotificationDelivery>,
 }
 
 fn default_vars() -> BTreeMap<String, String> {
@@ -513,7 +513,7 @@ impl TestApp {
         ensure_configured_admin(&config, &services)
             .await
             .unwrap_or_else(|error| panic!("the configured admin could not be set up: {error}"));
-        let webhooks = notification_delivery(&config, &stores.stores, &outside, &services)
+        let notifications = notification_delivery(&config, &stores.stores, &outside, &services)
             .unwrap_or_else(|error| panic!("the notifications cannot be sent: {error}"));
         let endpoint = adapters::http::app(services.clone(), &http_settings(&config))
             .map_to_response()
@@ -525,17 +525,17 @@ impl TestApp {
             services,
             stores,
             accounts_made: Arc::new(AtomicU64::new(0)),
-            webhooks,
+            notifications,
         }
     }
 
     /// One round of this app's notification deliveries (webhooks, e-mail), as its background
     /// task runs them: sends what is due now; returns how many it sent.
     pub async fn deliver_notifications(&self) -> usize {
-        self.webhooks
+        self.notifications
             .deliver_due()
             .await
-            .unwrap_or_else(|error| panic!("delivering webhooks failed: {error}"))
+            .unwrap_or_else(|error| panic!("delivering notifications failed: {error}"))
     }
 
     /// The store this app runs on.

@@ -70,7 +70,11 @@ impl EmailsApi {
                 })
             })
             .transpose()?;
-        let emails = self.services.webhooks.emails(&actor, state, page).await?;
+        let emails = self
+            .services
+            .notifications
+            .emails(&actor, state, page)
+            .await?;
         Ok(EmailsResponse::Ok(
             Json(
                 emails

@@ -78,7 +78,7 @@ pub struct Services {
     /// Where the throttles count: shared by every process on PostgreSQL.
     pub rate_counter: Arc<dyn application::ports::RateCounter>,
     /// Organisers' webhook endpoints and their deliveries.
-    pub webhooks: Arc<application::notifications::NotificationService>,
+    pub notifications: Arc<application::notifications::NotificationService>,
     /// Which addresses webhook endpoints may point at (`WEBHOOK_ALLOW_PRIVATE`).
     pub webhook_receivers: notification_delivery::Receivers,
 }

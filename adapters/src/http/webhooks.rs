@@ -276,7 +276,7 @@ impl WebhooksApi {
         let secret = fresh_secret();
         let endpoint = self
             .services
-            .webhooks
+            .notifications
             .register(&actor, url.to_string(), kinds, secret.clone())
             .await?;
         Ok(RegisteredResponse::Created(Json(WebhookResponse::new(
@@ -292,7 +292,7 @@ impl WebhooksApi {
     #[oai(path = "/", method = "get", operation_id = "listWebhooks")]
     async fn list(&self, auth: BearerToken) -> Result<ListResponse, ListWebhookErrors> {
         let actor = self.services.actor(&auth).await?;
-        let endpoints = self.services.webhooks.list(&actor).await?;
+        let endpoints = self.services.notifications.list(&actor).await?;
         Ok(ListResponse::Ok(Json(
             endpoints
                 .iter()
@@ -312,7 +312,7 @@ impl WebhooksApi {
     ) -> Result<RemovedResponse, WebhookErrors> {
         let actor = self.services.actor(&auth).await?;
         self.services
-            .webhooks
+            .notifications
             .delete(&actor, WebhookId(id.0))
             .await?;
         Ok(RemovedResponse::Removed)
@@ -338,7 +338,7 @@ impl WebhooksApi {
         let page = page_of(page, per_page)?;
         let deliveries = self
             .services
-            .webhooks
+            .notifications
             .deliveries(&actor, WebhookId(id.0), page)
             .await?;
         Ok(DeliveriesResponse::Ok(

@@ -168,9 +168,9 @@ pub async fn booking_changes_reach_a_receiver_signed_and_at_least_once(factory: 
 
     // What arrived is listed for 30 days, then forgotten.
     app.advance(Duration::days(29));
-    assert_eq!(app.services.webhooks.forget_delivered().await, Ok(0));
+    assert_eq!(app.services.notifications.forget_delivered().await, Ok(0));
     app.advance(Duration::days(2));
-    assert_eq!(app.services.webhooks.forget_delivered().await, Ok(2));
+    assert_eq!(app.services.notifications.forget_delivered().await, Ok(2));
     assert!(deliveries(&app, &endpoint).await.is_empty());
 }
 
@@ -357,7 +357,7 @@ pub async fn an_endpoint_failing_for_a_day_is_parked_then_disabled(factory: AppF
     );
     assert_eq!(receiver.received().len(), 4);
     app.advance(Duration::days(60));
-    assert_eq!(app.services.webhooks.forget_delivered().await, Ok(0));
+    assert_eq!(app.services.notifications.forget_delivered().await, Ok(0));
     assert_eq!(
         deliveries(&app, &endpoint).await.len(),
         2,
