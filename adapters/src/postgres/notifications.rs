@@ -113,7 +113,12 @@ macro_rules! delivery_select {
     };
 }
 
-const ENDPOINT_COLUMNS: &str = "id, url, kinds, created_at, disabled_at, disabled_reason";
+/// An endpoint's columns as `EndpointRow` reads them (never its secret).
+macro_rules! endpoint_columns {
+    () => {
+        "id, url, kinds, created_at, disabled_at, disabled_reason"
+    };
+}
 
 #[async_trait]
 impl NotificationRepository for PostgresStore {
@@ -121,11 +126,11 @@ impl NotificationRepository for PostgresStore {
         &self,
         endpoint: NewWebhookEndpoint,
     ) -> Result<WebhookEndpoint, StoreError> {
-        let row: EndpointRow = sqlx::query_as(
+        let row: EndpointRow = sqlx::query_as(concat!(
             "INSERT INTO webhook_endpoints (url, kinds, secret, created_at, created_by) \
-             VALUES ($1, $2, $3, $4, $5) \
-             RETURNING id, url, kinds, created_at, disabled_at, disabled_reason",
-        )
+             VALUES ($1, $2, $3, $4, $5) RETURNING ",
+            endpoint_columns!()
+        ))
         .bind(&endpoint.url)
         .bind(
             endpoint
@@ -144,9 +149,11 @@ impl NotificationRepository for PostgresStore {
     }
 
     async fn endpoints(&self) -> Result<Vec<WebhookEndpoint>, StoreError> {
-        let rows: Vec<EndpointRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints ORDER BY id"
-        )))
+        let rows: Vec<EndpointRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            endpoint_columns!(),
+            " FROM webhook_endpoints ORDER BY id"
+        ))
         .fetch_all(&self.pool)
         .await
         .map_err(store_error)?;
