@@ -822,6 +822,18 @@ impl TestApp {
         self.pay(token, &booking).await["booking"].clone()
     }
 
+    /// `POST /api/bookings/{code}/cancel` of `booking` as the holder of `token`.
+    pub async fn cancel(&self, token: &str, booking: &Value) -> Reply {
+        let path = format!("/api/bookings/{}/cancel", code(booking));
+        self.post(&path, Some(token), &json!({})).await
+    }
+
+    /// `POST /api/bookings/{code}/checkin` of `booking` as the holder of `token`.
+    pub async fn check_in(&self, token: &str, booking: &Value) -> Reply {
+        let path = format!("/api/bookings/{}/checkin", code(booking));
+        self.post(&path, Some(token), &json!({})).await
+    }
+
     /// A booking as the admin reads it.
     pub async fn booking(&self, code: &str) -> Value {
         let token = self.admin_token().await;

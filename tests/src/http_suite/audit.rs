@@ -113,13 +113,7 @@ pub async fn every_audited_action_appears_with_its_actor_target_and_time(factory
     let event = app.event_on_sale("Malam Tertawa", 100_000, 20).await;
     let (budi_id, budi) = app.customer("Budi Santoso").await;
     let guest = app.paid_booking(&budi, id(&event), &["A1", "A2"]).await;
-    app.post(
-        &format!("/api/bookings/{}/checkin", code(&guest)),
-        Some(&deputy),
-        &json!({}),
-    )
-    .await
-    .expect(200);
+    app.check_in(&deputy, &guest).await.expect(200);
     expected.push(json!([app.now().timestamp(), deputy_id, "booking_checked_in", "booking", code(&guest), { "event_id": id(&event), "tickets": 2 }]));
 
     minute();

@@ -223,13 +223,7 @@ pub async fn tickets_per_user_are_limited(factory: AppFactory) {
     app.book(&sari, id(&other), &["A1", "A2", "A3"]).await;
 
     // Cancelled tickets no longer count.
-    app.post(
-        &format!("/api/bookings/{}/cancel", code(&third)),
-        Some(&sari),
-        &json!({}),
-    )
-    .await
-    .expect(200);
+    app.cancel(&sari, &third).await.expect(200);
     app.book(&sari, id(&event), &["A7"]).await;
     assert_eq!(first["quantity"], 2);
 }
@@ -499,22 +493,10 @@ pub async fn unpaid_holds_expire_and_free_their_seats(factory: AppFactory) {
             .contains("expired"),
         "the 409 names the status: {error}"
     );
-    app.post(
-        &format!("/api/bookings/{}/cancel", code(&booking)),
-        Some(&sari),
-        &json!({}),
-    )
-    .await
-    .expect_error(409);
+    app.cancel(&sari, &booking).await.expect_error(409);
 
     let admin = app.admin_token().await;
-    app.post(
-        &format!("/api/bookings/{}/checkin", code(&booking)),
-        Some(&admin),
-        &json!({}),
-    )
-    .await
-    .expect_error(409);
+    app.check_in(&admin, &booking).await.expect_error(409);
     let sari_id = expired["customer_id"].as_i64().expect("a customer id");
     let history = app
         .get(&format!("/api/users/{sari_id}/bookings"), Some(&sari))
@@ -580,14 +562,7 @@ pub async fn cancellation_frees_seats_and_refunds(factory: AppFactory) {
 
     let confirmed = app.paid_booking(&sari, id(&event), &["A2", "A3"]).await;
     assert_eq!(app.dashboard().await["total_revenue"], 200_000);
-    let refunded = app
-        .post(
-            &format!("/api/bookings/{}/cancel", code(&confirmed)),
-            Some(&admin),
-            &json!({}),
-        )
-        .await
-        .expect(200);
+    let refunded = app.cancel(&admin, &confirmed).await.expect(200);
     assert_eq!(refunded["booking"]["status"], "cancelled");
     let figures = app.dashboard().await;
     assert_eq!(
@@ -602,20 +577,8 @@ pub async fn cancellation_frees_seats_and_refunds(factory: AppFactory) {
     );
 
     let checked_in = app.paid_booking(&sari, id(&event), &["A4"]).await;
-    app.post(
-        &format!("/api/bookings/{}/checkin", code(&checked_in)),
-        Some(&admin),
-        &json!({}),
-    )
-    .await
-    .expect(200);
-    app.post(
-        &format!("/api/bookings/{}/cancel", code(&checked_in)),
-        Some(&sari),
-        &json!({}),
-    )
-    .await
-    .expect_error(409);
+    app.check_in(&admin, &checked_in).await.expect(200);
+    app.cancel(&sari, &checked_in).await.expect_error(409);
     assert_eq!(app.booking(&code(&checked_in)).await["status"], "confirmed");
 }
 
@@ -629,23 +592,11 @@ pub async fn paid_bookings_cannot_be_cancelled_once_the_show_started(factory: Ap
     let paid = app.paid_booking(&sari.token, id(&event), &["A1"]).await;
 
     app.advance(Duration::hours(21));
-    app.post(
-        &format!("/api/bookings/{}/cancel", code(&paid)),
-        Some(&sari.token),
-        &json!({}),
-    )
-    .await
-    .expect_error(409);
+    app.cancel(&sari.token, &paid).await.expect_error(409);
     assert_eq!(app.booking(&code(&paid)).await["status"], "confirmed");
     // The door still lets the guest in.
     let admin = app.admin_token().await;
-    app.post(
-        &format!("/api/bookings/{}/checkin", code(&paid)),
-        Some(&admin),
-        &json!({}),
-    )
-    .await
-    .expect(200);
+    app.check_in(&admin, &paid).await.expect(200);
 }
 
 pub async fn check_in_lets_a_paid_guest_in_once(factory: AppFactory) {
@@ -662,13 +613,7 @@ pub async fn check_in_lets_a_paid_guest_in_once(factory: AppFactory) {
     app.post(&path, Some(&admin), &json!({}))
         .await
         .expect_error(409);
-    app.post(
-        &format!("/api/bookings/{}/cancel", code(&unpaid)),
-        Some(&sari),
-        &json!({}),
-    )
-    .await
-    .expect(200);
+    app.cancel(&sari, &unpaid).await.expect(200);
     app.post(&path, Some(&admin), &json!({}))
         .await
         .expect_error(409);

@@ -27,22 +27,10 @@ pub async fn dashboard_figures_follow_bookings_payments_and_cancellations(factor
     let refunded = app
         .paid_booking(&citra, id(&second), &["A1", "A2", "A3"])
         .await;
-    app.post(
-        &format!("/api/bookings/{}/cancel", code(&refunded)),
-        Some(&citra),
-        &json!({}),
-    )
-    .await
-    .expect(200);
+    app.cancel(&citra, &refunded).await.expect(200);
     app.advance(Duration::minutes(1));
     let guest = app.paid_booking(&dodi, id(&second), &["B1"]).await;
-    app.post(
-        &format!("/api/bookings/{}/checkin", code(&guest)),
-        Some(&admin),
-        &json!({}),
-    )
-    .await
-    .expect(200);
+    app.check_in(&admin, &guest).await.expect(200);
 
     let dashboard = app.get("/api/dashboard", Some(&admin)).await.expect(200);
     assert_eq!(

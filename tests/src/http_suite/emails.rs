@@ -141,22 +141,10 @@ pub async fn paying_emails_the_buyer_once_with_the_ticket(factory: AppFactory) {
 
     // Checking in tells the buyer nothing; cancelling tells of the refund.
     let admin = app.admin_token().await;
-    app.post(
-        &format!("/api/bookings/{}/checkin", code(&booking)),
-        Some(&admin),
-        &json!({}),
-    )
-    .await
-    .expect(200);
+    app.check_in(&admin, &booking).await.expect(200);
     assert_eq!(app.deliver_notifications().await, 0);
     let other = app.book(&buyer, id(&event), &["A3"]).await;
-    app.post(
-        &format!("/api/bookings/{}/cancel", code(&other)),
-        Some(&buyer),
-        &json!({}),
-    )
-    .await
-    .expect(200);
+    app.cancel(&buyer, &other).await.expect(200);
     assert_eq!(app.deliver_notifications().await, 1);
     let mails = smtp.accepted();
     assert_eq!(mails.len(), 2);

@@ -11,7 +11,7 @@ use futures_util::{Stream, StreamExt};
 use poem::web::sse::Event;
 use serde_json::{json, Value};
 
-use crate::http_harness::{code, id, AppFactory, TestApp};
+use crate::http_harness::{id, AppFactory, TestApp};
 
 /// How long a listener waits for an event a change must bring; long, as a failing test's bound.
 const PATIENCE: Wait = Wait::from_secs(20);
@@ -170,13 +170,7 @@ pub async fn a_listener_sees_each_change_in_order_and_holds_the_map(factory: App
     app.advance(Duration::minutes(16));
     listener.until(&app, event_id, &["B1"], "available").await;
 
-    let refunded = app
-        .post(
-            &format!("/api/bookings/{}/cancel", code(&paid)),
-            Some(&sari),
-            &json!({}),
-        )
-        .await;
+    let refunded = app.cancel(&sari, &paid).await;
     assert_eq!(refunded.code(), 200, "{}", refunded.body);
     listener
         .until(&app, event_id, &["A1", "A2"], "available")

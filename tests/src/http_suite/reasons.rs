@@ -207,13 +207,9 @@ pub async fn each_refused_booking_says_why(factory: AppFactory) {
     app.post(&door, Some(&admin), &json!({}))
         .await
         .expect_reason(409, "already_checked_in");
-    app.post(
-        &format!("/api/bookings/{}/cancel", code(&paid)),
-        Some(&sari),
-        &json!({}),
-    )
-    .await
-    .expect_reason(409, "booking_not_cancellable");
+    app.cancel(&sari, &paid)
+        .await
+        .expect_reason(409, "booking_not_cancellable");
     app.get("/api/bookings/BKG-ZZZZZ", Some(&sari))
         .await
         .expect_reason(404, "not_found");

@@ -389,11 +389,7 @@ pub async fn a_scanned_ticket_lets_its_guest_in_once(factory: AppFactory) {
     );
     // Checking in by code follows the same rules, and says the same.
     let by_code = app
-        .post(
-            &format!("/api/bookings/{}/checkin", code(&booking)),
-            Some(&door.token),
-            &json!({}),
-        )
+        .check_in(&door.token, &booking)
         .await
         .expect_reason(409, "already_checked_in");
     assert_eq!(by_code["details"], again["details"]);
@@ -434,13 +430,7 @@ pub async fn a_scanned_ticket_lets_its_guest_in_once(factory: AppFactory) {
     // A ticket kept after its booking was cancelled lets nobody in.
     let booking = app.book(&budi, id(&event), &["A6"]).await;
     let ticket = ticket_of(&app.pay(&budi, &booking).await["booking"]);
-    app.post(
-        &format!("/api/bookings/{}/cancel", code(&booking)),
-        Some(&budi),
-        &json!({}),
-    )
-    .await
-    .expect(200);
+    app.cancel(&budi, &booking).await.expect(200);
     app.post("/api/checkin", Some(&admin), &scan(&ticket, None))
         .await
         .expect_reason(409, "booking_not_paid");
@@ -485,13 +475,7 @@ pub async fn the_door_list_shows_who_is_expected_and_who_is_in(factory: AppFacto
     let dewi_booking = app.book(&dewi, event_id, &["A3"]).await;
     app.pay(&dewi, &dewi_booking).await;
     app.book(&budi, event_id, &["A4"]).await;
-    app.post(
-        &format!("/api/bookings/{}/checkin", code(&sari_booking)),
-        Some(&admin),
-        &json!({}),
-    )
-    .await
-    .expect(200);
+    app.check_in(&admin, &sari_booking).await.expect(200);
 
     let path = format!("/api/events/{event_id}/attendees");
     let list = app.get(&path, Some(&admin)).await;
@@ -534,13 +518,7 @@ pub async fn the_door_list_shows_who_is_expected_and_who_is_in(factory: AppFacto
     // A scanner that synced at `mark` learns only of what changed since: the refund.
     let mark = app.at(chrono::Duration::zero());
     app.advance(chrono::Duration::minutes(1));
-    app.post(
-        &format!("/api/bookings/{}/cancel", code(&dewi_booking)),
-        Some(&dewi),
-        &json!({}),
-    )
-    .await
-    .expect(200);
+    app.cancel(&dewi, &dewi_booking).await.expect(200);
     let changed = app
         .get(
             &format!("{path}?since={}", mark.replace('+', "%2B")),

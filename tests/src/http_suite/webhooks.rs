@@ -151,13 +151,7 @@ pub async fn booking_changes_reach_a_receiver_signed_and_at_least_once(factory: 
     );
 
     // Cancelling the paid booking refunds it, and says so.
-    app.post(
-        &format!("/api/bookings/{}/cancel", code(&booking)),
-        Some(&buyer),
-        &json!({}),
-    )
-    .await
-    .expect(200);
+    app.cancel(&buyer, &booking).await.expect(200);
     assert_eq!(app.deliver_notifications().await, 1);
     let received = receiver.received();
     assert_eq!(received.len(), 4);
@@ -184,13 +178,7 @@ pub async fn endpoints_get_only_what_they_asked_for(factory: AppFactory) {
     let event = app.event_on_sale("Komedi Putar", 100_000, 20).await;
     let (_, buyer) = app.customer("Budi Santoso").await;
     let hold = app.book(&buyer, id(&event), &["A1"]).await;
-    app.post(
-        &format!("/api/bookings/{}/cancel", code(&hold)),
-        Some(&buyer),
-        &json!({}),
-    )
-    .await
-    .expect(200);
+    app.cancel(&buyer, &hold).await.expect(200);
     app.deliver_notifications().await;
     assert!(refunds.received().is_empty());
     let told: Vec<Value> = everything.received().iter().map(body_of).collect();
@@ -449,13 +437,7 @@ pub async fn a_bookings_life_is_told_step_by_step(factory: AppFactory) {
     app.pay(&buyer, &booking).await;
     assert_eq!(app.deliver_notifications().await, 1);
     let admin = app.admin_token().await;
-    app.post(
-        &format!("/api/bookings/{}/checkin", code(&booking)),
-        Some(&admin),
-        &json!({}),
-    )
-    .await
-    .expect(200);
+    app.check_in(&admin, &booking).await.expect(200);
     assert_eq!(app.deliver_notifications().await, 1);
     let lapsing = app.book(&buyer, id(&event), &["A2"]).await;
     app.advance(Duration::minutes(16));
