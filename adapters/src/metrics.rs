@@ -50,6 +50,11 @@ pub const WEBHOOK_ATTEMPTS_FAILED: &str = "wartawa_webhook_attempts_failed_total
 pub const EMAILS_SENT: &str = "wartawa_emails_sent_total";
 /// E-mail attempts that failed (refused, or the SMTP server not reached); retried or parked.
 pub const EMAIL_ATTEMPTS_FAILED: &str = "wartawa_email_attempts_failed_total";
+/// How old the read replica's data may be at most, at its last check.
+pub const READ_REPLICA_LAG: &str = "wartawa_read_replica_lag_seconds";
+/// Event lists, event details and seat maps read, by where they were served (`served_by`:
+/// `replica` or `primary`).
+pub const BROWSING_READS: &str = "wartawa_browsing_reads_total";
 /// Password hashes and checks running or waiting for a core.
 pub const PASSWORD_CHECKS_IN_FLIGHT: &str = "wartawa_password_checks_in_flight";
 
@@ -176,6 +181,14 @@ fn describe() {
     describe_counter!(
         EMAIL_ATTEMPTS_FAILED,
         "E-mail attempts that failed: refused or the SMTP server not reached"
+    );
+    describe_gauge!(
+        READ_REPLICA_LAG,
+        "How old the read replica's data may be at most, at its last check"
+    );
+    describe_counter!(
+        BROWSING_READS,
+        "Event lists, event details and seat maps read, by where they were served"
     );
     describe_counter!(
         WEBHOOK_ATTEMPTS_FAILED,

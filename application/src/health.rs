@@ -4,11 +4,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::ports::{BookingRepository, StoreError};
+use crate::ports::{BookingRepository, ReadReplicaState, ReadReplicaStatus, StoreError};
 
 pub struct Readiness {
     store: Arc<dyn BookingRepository>,
     draining: AtomicBool,
+    replica: Option<Arc<dyn ReadReplicaStatus>>,
 }
 
 /// Why the process should not be sent requests now.
@@ -26,7 +27,20 @@ impl Readiness {
         Readiness {
             store,
             draining: AtomicBool::new(false),
+            replica: None,
         }
+    }
+
+    /// Readiness that also reports the read replica's freshness (which never makes the process
+    /// unready: the primary serves what the replica cannot).
+    pub fn with_replica(mut self, replica: Option<Arc<dyn ReadReplicaStatus>>) -> Self {
+        self.replica = replica;
+        self
+    }
+
+    /// The read replica's freshness, when there is one.
+    pub fn replica(&self) -> Option<ReadReplicaState> {
+        self.replica.as_ref().map(|replica| replica.state())
     }
 
     /// From now on the process is not ready: it is about to stop.

@@ -38,6 +38,31 @@ pub enum StoreError {
     Unexpected(String),
 }
 
+/// What is known of a read replica's freshness (see the PostgreSQL store's `ReadReplica`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadReplicaState {
+    pub health: ReplicaHealth,
+    /// How old its data may be at most now; `None` until a check has shown it caught up.
+    pub lag: Option<std::time::Duration>,
+    /// The most its data may lag for reads to go to it.
+    pub max_lag: std::time::Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplicaHealth {
+    /// Reads that may be a little old go to it.
+    Fresh,
+    /// Its data may be older than the bound: it is bypassed until it catches up.
+    Lagging,
+    /// It could not be reached (why): it is bypassed until it can.
+    Unreachable(String),
+}
+
+/// A read replica's freshness, as readiness reports it.
+pub trait ReadReplicaStatus: Send + Sync {
+    fn state(&self) -> ReadReplicaState;
+}
+
 pub const MAX_PER_PAGE: u32 = 100;
 /// The highest page number a list is read at.
 pub const MAX_PAGE: u32 = 1_000_000;

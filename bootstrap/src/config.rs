@@ -62,6 +62,14 @@ pub struct Config {
     pub database_pool_size: u32,
     /// How long a request waits for a free database connection before answering 503.
     pub database_acquire_timeout: std::time::Duration,
+    /// What lends the connections of `database_url`.
+    pub database_pool_mode: adapters::postgres::PoolMode,
+    /// The database not through a pooler, for migrations and LISTEN; `None`: `database_url`.
+    pub database_direct_url: Option<String>,
+    /// A streaming replica for event lists, event details and seat maps.
+    pub database_read_url: Option<String>,
+    /// How old the replica's data may be for reads to go to it.
+    pub read_replica_max_lag: std::time::Duration,
     /// `None` only without a database: the server then makes a random one for this process.
     pub jwt_secret: Option<Vec<u8>>,
     /// The seed of the Ed25519 key tickets are signed with; `None` only without a database:
@@ -359,6 +367,29 @@ impl Config {
                 reason: "tickets must stay valid across restarts and processes; make one with `openssl rand -base64 32`",
             });
         }
+        let needs_database = [
+            (
+                "DATABASE_DIRECT_URL",
+                settings.database_direct_url.is_some(),
+            ),
+            ("DATABASE_READ_URL", settings.database_read_url.is_some()),
+        ];
+        if let Some((setting, _)) = needs_database.iter().find(|(_, set)| *set && !database) {
+            return Err(ConfigError::Missing {
+                missing: "DATABASE_URL",
+                present: setting,
+                reason: "it names a second way to the same database",
+            });
+        }
+        if settings.database_pool_mode == adapters::postgres::PoolMode::Transaction
+            && settings.database_direct_url.is_none()
+        {
+            return Err(ConfigError::Missing {
+                missing: "DATABASE_DIRECT_URL",
+                present: "DATABASE_POOL_MODE=transaction",
+                reason: "the migrations and the live seat map's LISTEN need a session of their own, which a transaction pooler does not keep",
+            });
+        }
         let mail = match (settings.smtp_url, settings.mail_from) {
             (None, _) => None,
             (Some(_), None) => {
@@ -400,6 +431,12 @@ impl Config {
             database_pool_size: settings.database_pool_size,
             database_acquire_timeout: std::time::Duration::from_millis(u64::from(
                 settings.database_acquire_timeout_ms,
+            )),
+            database_pool_mode: settings.database_pool_mode,
+            database_direct_url: settings.database_direct_url,
+            database_read_url: settings.database_read_url,
+            read_replica_max_lag: std::time::Duration::from_millis(u64::from(
+                settings.read_replica_max_lag_ms,
             )),
             jwt_secret: settings.jwt_secret.map(|secret| secret.0),
             ticket_signing_key: settings.ticket_signing_key,
@@ -493,6 +530,15 @@ pub(crate) fn ip_address(value: &str) -> Result<IpAddr, String> {
 /// `en` or `id`.
 pub(crate) fn language(value: &str) -> Result<Language, String> {
     Language::parse(value).ok_or_else(|| "en or id".to_string())
+}
+
+/// What lends the database connections: `session` or `transaction`.
+pub(crate) fn pool_mode(value: &str) -> Result<adapters::postgres::PoolMode, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "session" => Ok(adapters::postgres::PoolMode::Session),
+        "transaction" => Ok(adapters::postgres::PoolMode::Transaction),
+        _ => Err("session or transaction".to_string()),
+    }
 }
 
 /// A PostgreSQL connection URL: `postgres://` or `postgresql://`.
@@ -686,6 +732,16 @@ impl fmt::Debug for Config {
                 &self.database_url.as_deref().map(without_password),
             )
             .field("database_pool_size", &self.database_pool_size)
+            .field("database_pool_mode", &self.database_pool_mode)
+            .field(
+                "database_direct_url",
+                &self.database_direct_url.as_deref().map(without_password),
+            )
+            .field(
+                "database_read_url",
+                &self.database_read_url.as_deref().map(without_password),
+            )
+            .field("read_replica_max_lag", &self.read_replica_max_lag)
             .field("database_acquire_timeout", &self.database_acquire_timeout)
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "***"))
             .field("jwt_ttl", &self.jwt_ttl)

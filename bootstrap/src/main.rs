@@ -16,8 +16,14 @@ use bootstrap::wiring::{
 use clap::error::ErrorKind;
 use clap::Parser;
 
-/// How often lapsed holds are swept, on top of the expiry done on every read.
-const EXPIRY_SWEEP_EVERY: Duration = Duration::from_secs(15);
+/// How often lapsed holds are given back, show by show. Reads of one show give back its own
+/// lapsed holds first; lists (and the replica's reads) wait for this sweep, so it runs often:
+/// one indexed probe when nothing lapsed.
+const EXPIRY_SWEEP_EVERY: Duration = Duration::from_secs(1);
+/// Every how many sweeps the gauges are sampled and expired idempotency keys forgotten.
+const SAMPLE_EVERY_SWEEPS: u64 = 15;
+/// Every how many sweeps ended throttle windows and old deliveries are forgotten.
+const FORGET_EVERY_SWEEPS: u64 = 300;
 
 fn main() -> ExitCode {
     // Before any thread starts: `.env`, blanks, `DB_URL`.
@@ -232,7 +238,7 @@ async fn sweep_lapsed_holds(
         ticks.tick().await;
         // The throttles' longest window is an hour: windows that started two hours ago have
         // ended, and are forgotten every few minutes.
-        if tick % 20 == 0 {
+        if tick % FORGET_EVERY_SWEEPS == 0 {
             if let Err(error) = services
                 .rate_counter
                 .forget_ended(Duration::from_secs(2 * 3600))
@@ -251,6 +257,9 @@ async fn sweep_lapsed_holds(
                 tracing::info!(expired, "lapsed holds expired")
             }
             Err(error) => tracing::warn!(error = %error, "expiring lapsed holds failed"),
+        }
+        if tick % SAMPLE_EVERY_SWEEPS != 0 {
+            continue;
         }
         match services.dashboard.pending_holds().await {
             Ok(pending) => metrics::gauge!(names::HOLDS_PENDING).set(pending as f64),
@@ -299,7 +308,9 @@ async fn migrate(config: Config) -> Result<(), String> {
         .database_url
         .as_deref()
         .ok_or("migrate needs DATABASE_URL (or DB_URL)")?;
-    adapters::postgres::open(&bootstrap::wiring::postgres_settings(&config, url))
+    // Not through a transaction pooler: the migrations hold a session's advisory lock.
+    let direct_url = config.database_direct_url.as_deref().unwrap_or(url);
+    adapters::postgres::open(&bootstrap::wiring::direct_settings(&config, direct_url))
         .await
         .map_err(|error| error.to_string())?;
     println!("the database schema is up to date");

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{
     admin_email, admin_password, boolean, cors_origins, ip_address, jwt_secret, language,
-    mail_from, postgres_url, public_base_url, smtp_url, ticket_signing_key, utc_offset,
+    mail_from, pool_mode, postgres_url, public_base_url, smtp_url, ticket_signing_key, utc_offset,
     CorsOrigins,
 };
 
@@ -143,6 +143,30 @@ pub struct Settings {
           default_value_t = 2000, value_parser = clap::value_parser!(u32).range(10..=60_000),
           help_heading = "Store and secrets")]
     pub database_acquire_timeout_ms: u32,
+    /// What lends the connections of DATABASE_URL: session (PostgreSQL itself, or a pooler in
+    /// session mode) or transaction (a pooler such as pgbouncer in transaction mode: every
+    /// statement in a transaction, no kept prepared statements, the timeouts set per
+    /// transaction; needs DATABASE_DIRECT_URL).
+    #[arg(long, env = "DATABASE_POOL_MODE", value_name = "DATABASE_POOL_MODE", default_value = "session",
+          value_parser = pool_mode, help_heading = "Store and secrets")]
+    pub database_pool_mode: adapters::postgres::PoolMode,
+    /// The database itself, not through a pooler, for what needs a session of its own: the
+    /// migrations and the live seat map's LISTEN. Unset: DATABASE_URL.
+    #[arg(long, env = "DATABASE_DIRECT_URL", value_name = "DATABASE_DIRECT_URL", hide_env_values = true,
+          value_parser = postgres_url, help_heading = "Store and secrets")]
+    pub database_direct_url: Option<String>,
+    /// A streaming replica of DATABASE_URL's database: event lists, event details and seat
+    /// maps are read from it while its data is at most READ_REPLICA_MAX_LAG_MS old; everything
+    /// else stays on the primary.
+    #[arg(long, env = "DATABASE_READ_URL", value_name = "DATABASE_READ_URL", hide_env_values = true,
+          value_parser = postgres_url, help_heading = "Store and secrets")]
+    pub database_read_url: Option<String>,
+    /// How old, in milliseconds, the read replica's data may be for reads to go to it; an older
+    /// (or unreachable) replica is bypassed until it catches up.
+    #[arg(long, env = "READ_REPLICA_MAX_LAG_MS", value_name = "READ_REPLICA_MAX_LAG_MS",
+          default_value_t = 1000, value_parser = clap::value_parser!(u32).range(10..=600_000),
+          help_heading = "Store and secrets")]
+    pub read_replica_max_lag_ms: u32,
     /// The key login tokens are signed with, at least 32 bytes; required with a database.
     /// Unset: random for this process (tokens die with it).
     #[arg(long, env = "JWT_SECRET", value_name = "JWT_SECRET", hide_env_values = true,

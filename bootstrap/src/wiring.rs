@@ -11,7 +11,9 @@ use adapters::http::seat_feed::{SeatFeed, SeatFeedSettings};
 use adapters::http::server::ServerSettings;
 use adapters::http::{HttpSettings, Services};
 use adapters::memory::{InProcessRateCounter, MemoryStore};
-use adapters::postgres::{OpenError, PostgresSeatSignals, PostgresSettings, PostgresStore};
+use adapters::postgres::{
+    OpenError, PostgresSeatSignals, PostgresSettings, PostgresStore, ReadReplica,
+};
 use adapters::seat_signals::SeatMapSignals;
 use adapters::system::{RandomCodeGenerator, SystemClock};
 use adapters::tickets::Ed25519Tickets;
@@ -26,8 +28,8 @@ use application::idempotency::{IdempotencyPolicy, IdempotencyService};
 use application::notifications::NotificationService;
 use application::ports::{
     AuditLog, BookingRepository, Clock, EventRepository, HashError, IdempotencyStore,
-    NotificationRepository, PasswordHasher, RateCounter, TicketSigner, TokenService,
-    UserRepository,
+    NotificationRepository, PasswordHasher, RateCounter, ReadReplicaStatus, TicketSigner,
+    TokenService, UserRepository,
 };
 use application::users::{AdminSetUp, EnsureAdminError, ExistingAccount, UserService};
 use domain::notification::RetryPolicy;
@@ -52,6 +54,8 @@ pub struct Stores {
     pub rate_counter: Arc<dyn RateCounter>,
     /// Webhook endpoints, and the outbox's deliveries to them.
     pub notifications: Arc<dyn NotificationRepository>,
+    /// The read replica's freshness, when reads go to one.
+    pub read_replica: Option<Arc<dyn ReadReplicaStatus>>,
 }
 
 impl Stores {
@@ -76,6 +80,7 @@ impl Stores {
             seat_signals,
             database: None,
             rate_counter: Arc::new(InProcessRateCounter::new()),
+            read_replica: None,
         }
     }
 
@@ -87,11 +92,21 @@ impl Stores {
 
     /// A PostgreSQL store's repositories, and the database's notifications.
     pub fn of_postgres(store: Arc<PostgresStore>) -> Stores {
-        let seat_signals = Arc::new(PostgresSeatSignals::new(store.pool().clone()));
+        let listening = store.pool().clone();
+        Stores::of_postgres_listening(store, listening)
+    }
+
+    /// A PostgreSQL store's repositories, and the database's notifications heard over
+    /// `listening` (a pool that keeps sessions: `LISTEN` outlives a transaction).
+    pub fn of_postgres_listening(store: Arc<PostgresStore>, listening: sqlx::PgPool) -> Stores {
+        let seat_signals = Arc::new(PostgresSeatSignals::new(listening));
         let database = Some(store.pool().clone());
         Stores {
             database,
             rate_counter: store.clone(),
+            read_replica: store
+                .read_replica()
+                .map(|replica| replica as Arc<dyn ReadReplicaStatus>),
             ..Stores::sharing(store, seat_signals)
         }
     }
@@ -110,22 +125,58 @@ impl Stores {
     }
 
     /// The store the configuration asks for: PostgreSQL (connected and migrated) when
-    /// `DATABASE_URL` is set, the embedded store otherwise.
+    /// `DATABASE_URL` is set, the embedded store otherwise. Behind a transaction pooler, the
+    /// migrations and the seat-map `LISTEN` go over `DATABASE_DIRECT_URL`; with
+    /// `DATABASE_READ_URL`, the replica's freshness is checked for as long as the process runs.
     pub async fn from_config(config: &Config) -> Result<Stores, OpenError> {
-        match &config.database_url {
-            None => Ok(Stores::in_memory()),
-            Some(url) => {
-                let pool = adapters::postgres::open(&postgres_settings(config, url)).await?;
-                Ok(Stores::postgres(pool))
+        let Some(url) = &config.database_url else {
+            return Ok(Stores::in_memory());
+        };
+        let settings = postgres_settings(config, url);
+        let (pool, listening) = match &config.database_direct_url {
+            None => {
+                let pool = adapters::postgres::open(&settings).await?;
+                (pool.clone(), pool)
             }
+            Some(direct_url) => {
+                let direct = adapters::postgres::open(&direct_settings(config, direct_url)).await?;
+                (adapters::postgres::connect(&settings).await?, direct)
+            }
+        };
+        let mut store = PostgresStore::new(pool, Arc::new(RandomCodeGenerator)).lent_as(&settings);
+        if let Some(read_url) = &config.database_read_url {
+            // Opened lazily: a replica that is down at start-up is bypassed, not fatal.
+            let replica_pool = adapters::postgres::pool(&replica_settings(config, read_url))?;
+            store = store.reading_from(ReadReplica::new(replica_pool, config.read_replica_max_lag));
         }
+        let store = Arc::new(store);
+        store.watch_replica();
+        Ok(Stores::of_postgres_listening(store, listening))
     }
 }
 
+/// How the process reaches `DATABASE_URL`.
 pub fn postgres_settings(config: &Config, url: &str) -> PostgresSettings {
     PostgresSettings {
         acquire_timeout: config.database_acquire_timeout,
+        pool_mode: config.database_pool_mode,
         ..PostgresSettings::new(url, config.database_pool_size)
+    }
+}
+
+/// The connections that need a session of their own: the migrations, and one `LISTEN`.
+pub fn direct_settings(config: &Config, direct_url: &str) -> PostgresSettings {
+    PostgresSettings {
+        acquire_timeout: config.database_acquire_timeout,
+        ..PostgresSettings::new(direct_url, 2)
+    }
+}
+
+/// The read replica, reached directly, with as many connections as the primary's pool.
+fn replica_settings(config: &Config, read_url: &str) -> PostgresSettings {
+    PostgresSettings {
+        acquire_timeout: config.database_acquire_timeout,
+        ..PostgresSettings::new(read_url, config.database_pool_size)
     }
 }
 
@@ -205,7 +256,8 @@ pub fn services(config: &Config, stores: &Stores, adapters: &Adapters) -> Arc<Se
         ),
         dashboard: DashboardService::new(stores.bookings.clone(), clock.clone()),
         audit: AuditService::new(stores.audit.clone()),
-        readiness: Readiness::new(stores.bookings.clone()),
+        readiness: Readiness::new(stores.bookings.clone())
+            .with_replica(stores.read_replica.clone()),
         idempotency: IdempotencyService::new(
             stores.idempotency.clone(),
             clock,

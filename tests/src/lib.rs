@@ -4,6 +4,7 @@ pub mod http_harness;
 pub mod http_suite;
 pub mod live_server;
 pub mod pg_cluster;
+pub mod pgbouncer;
 pub mod pictures;
 pub mod postgres_db;
 pub mod smtp_receiver;

@@ -47,10 +47,14 @@ pub struct PrivateCluster {
 
 static NEXT_CLUSTER: AtomicU64 = AtomicU64::new(0);
 
-/// The directory holding `initdb` and `pg_ctl`: `WARTAWA_PG_BIN`, else the `PATH`, else the
+/// The directory holding `initdb`, `pg_ctl` and `pg_basebackup`: `WARTAWA_PG_BIN`, else the `PATH`, else the
 /// newest `/usr/lib/postgresql/<version>/bin` (Debian and Ubuntu keep them off the `PATH`).
 fn find_bin() -> Option<PathBuf> {
-    let has_tools = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
+    let has_tools = |dir: &Path| {
+        ["initdb", "pg_ctl", "pg_basebackup"]
+            .iter()
+            .all(|tool| dir.join(tool).is_file())
+    };
     if let Some(dir) = std::env::var_os("WARTAWA_PG_BIN") {
         return Some(PathBuf::from(dir)).filter(|dir| has_tools(dir));
     }
@@ -149,6 +153,37 @@ impl PrivateCluster {
         cluster.run_ok(initdb);
         cluster.start();
         Some(cluster)
+    }
+
+    /// A streaming replica of this cluster (`pg_basebackup -R`), started: a hot standby that
+    /// replays what this one writes, read-only, on a port of its own.
+    pub fn start_replica(&self) -> PrivateCluster {
+        let replica = PrivateCluster {
+            bin: self.bin.clone(),
+            base: PathBuf::from(format!("{}-replica", self.base.display())),
+            port: free_port(),
+            as_postgres: self.as_postgres,
+        };
+        let _ = std::fs::remove_dir_all(&replica.base);
+        let mut mkdir = replica.as_server_user("mkdir");
+        mkdir.args(["-m", "700"]).arg(&replica.base);
+        replica.run_ok(mkdir);
+        let mut backup = replica.tool("pg_basebackup");
+        backup
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+            ])
+            .arg("-D")
+            .arg(replica.data())
+            .args(["-R", "-X", "stream", "--no-sync"]);
+        replica.run_ok(backup);
+        replica.start();
+        replica
     }
 
     /// `postgres://postgres@127.0.0.1:<port>/postgres`.

@@ -151,6 +151,11 @@ impl TestDatabase {
         })
     }
 
+    /// The database's name on the server.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     pub fn store(&self, codes: Arc<dyn CodeGenerator>) -> Arc<PostgresStore> {
         Arc::new(PostgresStore::new(self.pool.clone(), codes))
     }

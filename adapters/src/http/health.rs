@@ -6,6 +6,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use application::health::NotReady;
+use application::ports::{ReadReplicaState, ReplicaHealth};
 
 use super::error::{ErrorReason, Unavailable};
 use super::Services;
@@ -25,11 +26,79 @@ impl poem_openapi::types::Example for HealthResponse {
     }
 }
 
+/// Readiness, and the read replica's freshness when reads go to one.
+#[derive(Object)]
+#[oai(example)]
+pub struct ReadyBody {
+    /// `"ok"`.
+    status: String,
+    /// Present when `DATABASE_READ_URL` is set. The process is ready whatever it says: the
+    /// primary serves what the replica cannot.
+    #[oai(skip_serializing_if_is_none)]
+    read_replica: Option<ReadReplicaReport>,
+}
+
+/// How fresh the read replica is.
+#[derive(Object)]
+#[oai(example)]
+pub struct ReadReplicaReport {
+    /// `fresh` (event lists, details and seat maps are read from it), `lagging` (its data may be
+    /// older than `max_lag_ms`: bypassed until it catches up) or `unreachable` (bypassed).
+    status: String,
+    /// How old its data may be at most, in milliseconds; absent until a check has shown it
+    /// caught up.
+    #[oai(skip_serializing_if_is_none)]
+    lag_ms: Option<u64>,
+    /// `READ_REPLICA_MAX_LAG_MS`.
+    max_lag_ms: u64,
+    /// Why it is unreachable.
+    #[oai(skip_serializing_if_is_none)]
+    problem: Option<String>,
+}
+
+impl poem_openapi::types::Example for ReadyBody {
+    fn example() -> Self {
+        ReadyBody {
+            status: "ok".into(),
+            read_replica: Some(poem_openapi::types::Example::example()),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for ReadReplicaReport {
+    fn example() -> Self {
+        ReadReplicaReport {
+            status: "fresh".into(),
+            lag_ms: Some(3),
+            max_lag_ms: 1000,
+            problem: None,
+        }
+    }
+}
+
+impl From<ReadReplicaState> for ReadReplicaReport {
+    fn from(state: ReadReplicaState) -> Self {
+        let millis =
+            |duration: std::time::Duration| duration.as_millis().min(u128::from(u64::MAX)) as u64;
+        let (status, problem) = match state.health {
+            ReplicaHealth::Fresh => ("fresh", None),
+            ReplicaHealth::Lagging => ("lagging", None),
+            ReplicaHealth::Unreachable(problem) => ("unreachable", Some(problem)),
+        };
+        ReadReplicaReport {
+            status: status.into(),
+            lag_ms: state.lag.map(millis),
+            max_lag_ms: millis(state.max_lag),
+            problem,
+        }
+    }
+}
+
 #[derive(ApiResponse)]
 enum ReadyResponse {
     /// The store answers.
     #[oai(status = 200)]
-    Ready(Json<HealthResponse>),
+    Ready(Json<ReadyBody>),
     /// The store does not answer (`store_unavailable`), or the process is shutting down
     /// (`shutting_down`).
     #[oai(status = 503)]
@@ -72,8 +141,9 @@ impl HealthApi {
     async fn ready(&self) -> ReadyResponse {
         let refusal = match self.services.readiness.check().await {
             Ok(()) => {
-                return ReadyResponse::Ready(Json(HealthResponse {
+                return ReadyResponse::Ready(Json(ReadyBody {
                     status: "ok".into(),
+                    read_replica: self.services.readiness.replica().map(Into::into),
                 }))
             }
             Err(NotReady::Draining) => Unavailable::of(ErrorReason::ShuttingDown),

@@ -11,7 +11,9 @@ use application::ports::{
 };
 use application::views::{BookingDetails, Dashboard, EventFigures, RecentTransaction};
 use domain::audit::{entry_for_check_in, AuditStamp};
-use domain::booking::{BookingCode, BookingId, BookingPolicy, BookingRequest, CancelOutcome};
+use domain::booking::{
+    latest_lapsed_expiry, BookingCode, BookingId, BookingPolicy, BookingRequest, CancelOutcome,
+};
 use domain::event::EventId;
 use domain::money::Money;
 use domain::payment::PaymentInput;
@@ -171,7 +173,7 @@ impl BookingRepository for PostgresStore {
         let found = one(&mut conn, id.0).await?;
         if found.booking.hold_has_lapsed(now) {
             drop(conn);
-            self.expire_lapsed_events(Some(event), now).await?;
+            self.expire_lapsed_event(event, now).await?;
             let mut conn = self.connection().await?;
             return one(&mut conn, id.0).await.map(Some);
         }
@@ -242,7 +244,30 @@ impl BookingRepository for PostgresStore {
     }
 
     async fn expire_lapsed(&self, now: Timestamp) -> Result<u64, StoreError> {
-        self.expire_lapsed_events(None, now).await
+        // Each show on its own, in its own transaction; a show another process (or its sale's
+        // writer, which gives back lapsed holds itself) has locked is left to it.
+        let events: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT event_id FROM bookings WHERE status = 'pending' AND expires_at <= $1",
+        )
+        .bind(latest_lapsed_expiry(now))
+        .fetch_all(&mut *self.connection().await?)
+        .await
+        .map_err(store_error)?;
+        let mut expired = 0;
+        for event in events.into_iter().map(EventId) {
+            let mut tx = self.transaction().await?;
+            let locked: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM events WHERE id = $1 FOR UPDATE SKIP LOCKED")
+                    .bind(event.0)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
+            if locked.is_some() {
+                expired += expire_lapsed_holds(&mut tx, event, now).await?;
+            }
+            tx.commit().await.map_err(store_error)?;
+        }
+        Ok(expired)
     }
 
     async fn list_for_customer(
@@ -251,7 +276,18 @@ impl BookingRepository for PostgresStore {
         page: Page,
         now: Timestamp,
     ) -> Result<Paged<BookingDetails>, StoreError> {
-        self.expire_lapsed_events(None, now).await?;
+        // The shows where this customer's own holds lapsed give them back first; no other show.
+        let lapsed: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT event_id FROM bookings \
+             WHERE customer_id = $1 AND status = 'pending' AND expires_at <= $2",
+        )
+        .bind(customer.0)
+        .bind(latest_lapsed_expiry(now))
+        .fetch_all(&mut *self.connection().await?)
+        .await
+        .map_err(store_error)?;
+        self.expire_lapsed_of(&lapsed.into_iter().map(EventId).collect::<Vec<_>>(), now)
+            .await?;
         let mut conn = self.connection().await?;
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM bookings WHERE customer_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
@@ -280,7 +316,7 @@ impl BookingRepository for PostgresStore {
         page: Page,
         now: Timestamp,
     ) -> Result<Option<Paged<BookingDetails>>, StoreError> {
-        self.expire_lapsed_events(Some(event), now).await?;
+        self.expire_if_lapsed(event, now).await?;
         let mut conn = self.connection().await?;
         let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE id = $1)")
             .bind(event.0)
@@ -325,17 +361,21 @@ impl BookingRepository for PostgresStore {
     }
 
     async fn dashboard(&self, now: Timestamp) -> Result<Dashboard, StoreError> {
-        self.expire_lapsed_events(None, now).await?;
+        // Across every show, so read only: holds that lapsed and were not given back yet (the
+        // background sweep does, show by show) are read as expired, not given back here.
         let mut conn = self.connection().await?;
         let (revenue, tickets_sold, active_events, total_events, pending_bookings, checked_in): (i64, i64, i64, i64, i64, i64) =
             sqlx::query_as(
                 "SELECT coalesce(sum(revenue), 0)::bigint, coalesce(sum(tickets_sold), 0)::bigint, \
                  (SELECT count(*) FROM events WHERE status = 'published' AND date > $1), \
                  (SELECT count(*) FROM events), \
-                 coalesce(sum(pending_bookings), 0)::bigint, coalesce(sum(tickets_checked_in), 0)::bigint \
+                 coalesce(sum(pending_bookings), 0)::bigint \
+                   - (SELECT count(*) FROM bookings WHERE status = 'pending' AND expires_at <= $2), \
+                 coalesce(sum(tickets_checked_in), 0)::bigint \
                  FROM event_figures",
             )
             .bind(now)
+            .bind(latest_lapsed_expiry(now))
             .fetch_one(&mut *conn)
             .await
             .map_err(store_error)?;
@@ -376,15 +416,18 @@ impl BookingRepository for PostgresStore {
             checked_in: count(checked_in),
             recent_transactions: recent
                 .into_iter()
-                .map(|row| RecentTransaction {
-                    booking_code: row.code,
-                    customer_name: row.customer_name,
-                    event_name: row.event_name,
-                    amount: Money::rupiah(row.total_price),
-                    status: row.status,
-                    date: row.created_at,
+                .map(|row| {
+                    let details = row.into_details(Vec::new(), None)?;
+                    Ok(RecentTransaction {
+                        booking_code: details.booking.code.to_string(),
+                        customer_name: details.customer_name,
+                        event_name: details.event.name,
+                        amount: details.booking.total_price,
+                        status: details.booking.status_at(now).as_str().to_string(),
+                        date: details.booking.created_at,
+                    })
                 })
-                .collect(),
+                .collect::<Result<Vec<_>, StoreError>>()?,
             events: figures
                 .into_iter()
                 .map(|row| EventFigures {
@@ -402,7 +445,7 @@ impl BookingRepository for PostgresStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1")
-            .execute(&self.pool)
+            .execute(&mut *self.connection().await?)
             .await
             .map_err(store_error)?;
         Ok(())

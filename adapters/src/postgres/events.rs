@@ -18,6 +18,7 @@ use domain::seat::layout;
 use domain::Timestamp;
 
 use super::audit::record;
+use super::replica::count_browsing_read;
 use super::rows::{
     booking_with_seats_select, event_columns, phase_columns, phases_of, BookingWithSeatsRow,
     EventRow, PhaseRow, SeatRow,
@@ -77,6 +78,24 @@ pub(super) async fn lock_event(
     .map_err(store_error)
 }
 
+/// The events among `events` holding seats for holds lapsed at `now` that were not given back yet.
+pub(super) async fn with_lapsed_holds(
+    conn: &mut PgConnection,
+    events: &[EventId],
+    now: Timestamp,
+) -> Result<Vec<EventId>, StoreError> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT DISTINCT event_id FROM bookings \
+         WHERE event_id = ANY($1) AND status = 'pending' AND expires_at <= $2",
+    )
+    .bind(events.iter().map(|event| event.0).collect::<Vec<_>>())
+    .bind(latest_lapsed_expiry(now))
+    .fetch_all(conn)
+    .await
+    .map_err(store_error)?;
+    Ok(ids.into_iter().map(EventId).collect())
+}
+
 pub(super) async fn phases(
     conn: &mut PgConnection,
     event_ids: &[i64],
@@ -99,37 +118,57 @@ impl PostgresStore {
     /// find a buyer's two (a booking on a new 50 000-seat event: 14 ms, 1.6 ms with this). The
     /// event is saved already: a failure here only leaves the refresh to autovacuum.
     async fn refresh_seat_statistics(&self) {
-        if let Err(error) = sqlx::query("ANALYZE seats").execute(&self.pool).await {
+        let analysed = async {
+            let mut session = self.connection().await?;
+            sqlx::query("ANALYZE seats")
+                .execute(&mut *session)
+                .await
+                .map_err(store_error)?;
+            session.finish().await
+        };
+        if let Err(error) = analysed.await {
             tracing::warn!(%error, "could not refresh the planner's statistics of the seats");
         }
     }
 
-    /// Expires lapsed holds, of one event or of all, each event in its own short transaction.
+    /// Gives back the lapsed holds of one event, in a short transaction under the event's lock.
     /// Safe with many processes doing it at once: the event lock serialises them, and a hold
     /// already expired is no longer pending, so none is released twice.
-    pub(super) async fn expire_lapsed_events(
+    pub(super) async fn expire_lapsed_event(
         &self,
-        only: Option<EventId>,
+        event: EventId,
         now: Timestamp,
     ) -> Result<u64, StoreError> {
-        let events: Vec<i64> = sqlx::query_scalar(
-            "SELECT DISTINCT event_id FROM bookings \
-             WHERE status = 'pending' AND expires_at <= $1 AND ($2::bigint IS NULL OR event_id = $2)",
-        )
-        .bind(latest_lapsed_expiry(now))
-        .bind(only.map(|event| event.0))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_error)?;
+        let mut tx = self.transaction().await?;
+        let expired = match lock_event(&mut tx, event).await? {
+            Some(_) => expire_lapsed_holds(&mut tx, event, now).await?,
+            None => 0,
+        };
+        tx.commit().await.map_err(store_error)?;
+        Ok(expired)
+    }
+
+    /// Gives back the lapsed holds of each of these events, one event per transaction.
+    pub(super) async fn expire_lapsed_of(
+        &self,
+        events: &[EventId],
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
         let mut expired = 0;
         for event in events {
-            let mut tx = self.transaction().await?;
-            if lock_event(&mut tx, EventId(event)).await?.is_some() {
-                expired += expire_lapsed_holds(&mut tx, EventId(event), now).await?;
-            }
-            tx.commit().await.map_err(store_error)?;
+            expired += self.expire_lapsed_event(*event, now).await?;
         }
         Ok(expired)
+    }
+
+    /// Gives back the lapsed holds of `event` if it has any (one indexed probe when it has none).
+    pub(super) async fn expire_if_lapsed(
+        &self,
+        event: EventId,
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let lapsed = with_lapsed_holds(&mut *self.connection().await?, &[event], now).await?;
+        self.expire_lapsed_of(&lapsed, now).await
     }
 
     pub(super) async fn event_view(
@@ -415,7 +454,29 @@ impl EventRepository for PostgresStore {
     }
 
     async fn find(&self, id: EventId, now: Timestamp) -> Result<Option<EventView>, StoreError> {
-        self.expire_lapsed_events(Some(id), now).await?;
+        // From a fresh replica, unless the show has lapsed holds to give back (the primary does,
+        // then answers) or the replica does not know it yet (made a moment ago).
+        if let Some(mut replica) = self.replica_connection().await {
+            let read = async {
+                if !with_lapsed_holds(&mut replica, &[id], now)
+                    .await?
+                    .is_empty()
+                {
+                    return Ok(None);
+                }
+                self.event_view(&mut replica, id).await
+            };
+            match read.await {
+                Ok(Some(view)) => {
+                    count_browsing_read(true);
+                    return Ok(Some(view));
+                }
+                Ok(None) => {}
+                Err(error) => self.replica_failed(&error),
+            }
+        }
+        count_browsing_read(false);
+        self.expire_if_lapsed(id, now).await?;
         let mut conn = self.connection().await?;
         self.event_view(&mut conn, id).await
     }
@@ -426,48 +487,27 @@ impl EventRepository for PostgresStore {
         page: Page,
         now: Timestamp,
     ) -> Result<Paged<EventView>, StoreError> {
-        self.expire_lapsed_events(None, now).await?;
-        let mut conn = self.connection().await?;
-        let rows: Vec<EventRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            event_columns!(),
-            " FROM events e WHERE ",
-            event_filter!(),
-            " ORDER BY e.date, e.id LIMIT $5 OFFSET $6"
-        ))
-        .bind(&filter.query)
-        .bind(filter.upcoming_only)
-        .bind(now)
-        .bind(filter.ticket_holder.map(|user| user.0))
-        .bind(i64::from(page.per_page))
-        .bind(page.offset() as i64)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(store_error)?;
-        let total: i64 = sqlx::query_scalar(concat!(
-            "SELECT count(*) FROM events e WHERE ",
-            event_filter!()
-        ))
-        .bind(&filter.query)
-        .bind(filter.upcoming_only)
-        .bind(now)
-        .bind(filter.ticket_holder.map(|user| user.0))
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(store_error)?;
-        let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
-        let mut all_phases = phases(&mut conn, &ids).await?;
-        let items = rows
-            .into_iter()
-            .map(|row| {
-                let mine = phases_of(row.id, &mut all_phases);
-                row.into_view(mine)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Paged {
-            items,
-            total: total.max(0) as u64,
-        })
+        // From a fresh replica, unless a listed show has lapsed holds to give back: then the
+        // primary gives back theirs (those shows only) and answers.
+        if let Some(mut replica) = self.replica_connection().await {
+            match list_on(&mut replica, &filter, page, now).await {
+                Ok((listed, lapsed)) if lapsed.is_empty() => {
+                    count_browsing_read(true);
+                    return Ok(listed);
+                }
+                Ok(_) => {}
+                Err(error) => self.replica_failed(&error),
+            }
+        }
+        count_browsing_read(false);
+        let (listed, lapsed) = list_on(&mut *self.connection().await?, &filter, page, now).await?;
+        if lapsed.is_empty() {
+            return Ok(listed);
+        }
+        self.expire_lapsed_of(&lapsed, now).await?;
+        Ok(list_on(&mut *self.connection().await?, &filter, page, now)
+            .await?
+            .0)
     }
 
     async fn update(
@@ -576,7 +616,7 @@ impl EventRepository for PostgresStore {
             "SELECT media_type, digest, bytes FROM event_images WHERE event_id = $1",
         )
         .bind(id.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await
         .map_err(store_error)?;
         row.map(|row| {
@@ -592,36 +632,24 @@ impl EventRepository for PostgresStore {
     }
 
     async fn seats(&self, id: EventId, now: Timestamp) -> Result<Option<SeatMap>, StoreError> {
-        self.expire_lapsed_events(Some(id), now).await?;
-        let mut conn = self.connection().await?;
-        // The version is read before the seats: a change in between then only makes the copy
-        // newer than its version says, and the next change replaces it.
-        let Some(version) = current_seat_map_version(&mut conn, id).await? else {
+        // The version is read on the primary (lapsed holds given back first): a map from the
+        // replica is served only when it is at least that version, so that it is never older
+        // than the primary was when the request came, and a change signalled is never missed.
+        let Some(version) = self.seat_map_version(id, now).await? else {
             return Ok(None);
         };
-        let rows: Vec<SeatRow> = sqlx::query_as(
-            // One probe of the open-seat index per seat (and of its booking, for a taken seat):
-            // the cost follows the seat count, whatever the number of bookings and whatever the
-            // planner's statistics say.
-            "SELECT s.id, s.row_index, s.number, \
-                 (SELECT b.status FROM booking_seats bs JOIN bookings b ON b.id = bs.booking_id \
-                  WHERE bs.seat_id = s.id AND NOT bs.released) AS held_by \
-             FROM seats s WHERE s.event_id = $1 AND NOT s.removed ORDER BY s.position",
-        )
-        .bind(id.0)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(store_error)?;
-        let seats = rows
-            .iter()
-            .map(|row| {
-                Ok(SeatView {
-                    seat: row.seat()?,
-                    status: row.status(),
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(Some(SeatMap { version, seats }))
+        if let Some(mut replica) = self.replica_connection().await {
+            match seat_map_on(&mut replica, id).await {
+                Ok(Some(map)) if map.version >= version => {
+                    count_browsing_read(true);
+                    return Ok(Some(map));
+                }
+                Ok(_) => {}
+                Err(error) => self.replica_failed(&error),
+            }
+        }
+        count_browsing_read(false);
+        seat_map_on(&mut *self.connection().await?, id).await
     }
 
     async fn seat_map_version(
@@ -638,17 +666,108 @@ impl EventRepository for PostgresStore {
         ))
         .bind(id.0)
         .bind(latest_lapsed_expiry(now))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await
         .map_err(store_error)?;
         match found {
             None => Ok(None),
             Some((version, false)) => Ok(Some(version.max(0) as u64)),
             Some((_, true)) => {
-                self.expire_lapsed_events(Some(id), now).await?;
+                self.expire_lapsed_event(id, now).await?;
                 let mut conn = self.connection().await?;
                 current_seat_map_version(&mut conn, id).await
             }
         }
     }
+}
+
+/// A page of the events `filter` selects, read on `conn`, and those of them that have lapsed
+/// holds not given back yet.
+async fn list_on(
+    conn: &mut PgConnection,
+    filter: &EventFilter,
+    page: Page,
+    now: Timestamp,
+) -> Result<(Paged<EventView>, Vec<EventId>), StoreError> {
+    let rows: Vec<EventRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM events e WHERE ",
+        event_filter!(),
+        " ORDER BY e.date, e.id LIMIT $5 OFFSET $6"
+    ))
+    .bind(&filter.query)
+    .bind(filter.upcoming_only)
+    .bind(now)
+    .bind(filter.ticket_holder.map(|user| user.0))
+    .bind(i64::from(page.per_page))
+    .bind(page.offset() as i64)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    let total: i64 = sqlx::query_scalar(concat!(
+        "SELECT count(*) FROM events e WHERE ",
+        event_filter!()
+    ))
+    .bind(&filter.query)
+    .bind(filter.upcoming_only)
+    .bind(now)
+    .bind(filter.ticket_holder.map(|user| user.0))
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+    let mut all_phases = phases(conn, &ids).await?;
+    let lapsed = with_lapsed_holds(
+        conn,
+        &ids.iter().copied().map(EventId).collect::<Vec<_>>(),
+        now,
+    )
+    .await?;
+    let items = rows
+        .into_iter()
+        .map(|row| {
+            let mine = phases_of(row.id, &mut all_phases);
+            row.into_view(mine)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((
+        Paged {
+            items,
+            total: total.max(0) as u64,
+        },
+        lapsed,
+    ))
+}
+
+/// The event's seat map, with its version, read on `conn`; `None` for an unknown event.
+async fn seat_map_on(conn: &mut PgConnection, id: EventId) -> Result<Option<SeatMap>, StoreError> {
+    // The version is read before the seats: a change in between then only makes the copy
+    // newer than its version says, and the next change replaces it.
+    let Some(version) = current_seat_map_version(conn, id).await? else {
+        return Ok(None);
+    };
+    let rows: Vec<SeatRow> = sqlx::query_as(
+        // One probe of the open-seat index per seat (and of its booking, for a taken seat):
+        // the cost follows the seat count, whatever the number of bookings and whatever the
+        // planner's statistics say.
+        "SELECT s.id, s.row_index, s.number, \
+                 (SELECT b.status FROM booking_seats bs JOIN bookings b ON b.id = bs.booking_id \
+                  WHERE bs.seat_id = s.id AND NOT bs.released) AS held_by \
+             FROM seats s WHERE s.event_id = $1 AND NOT s.removed ORDER BY s.position",
+    )
+    .bind(id.0)
+    .fetch_all(conn)
+    .await
+    .map_err(store_error)?;
+    let seats = rows
+        .iter()
+        .map(|row| {
+            Ok(SeatView {
+                seat: row.seat()?,
+                status: row.status(),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(Some(SeatMap { version, seats }))
 }

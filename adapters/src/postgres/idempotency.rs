@@ -78,7 +78,7 @@ impl IdempotencyStore for PostgresStore {
         .bind(user.0)
         .bind(now)
         .bind(key.as_str())
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.connection().await?)
         .await
         .map_err(store_error)?;
         if !held && !policy.admits_new_key(live.max(0) as u64) {
@@ -86,6 +86,7 @@ impl IdempotencyStore for PostgresStore {
         }
         let expires_at = policy.expiry_of_claim(now);
         for _ in 0..BEGIN_ATTEMPTS {
+            let mut session = self.connection().await?;
             let inserted = sqlx::query(
                 "INSERT INTO idempotency_keys (user_id, key, fingerprint, attempt, status, created_at, expires_at) \
                  VALUES ($1, $2, $3, 1, 'in_progress', $4, $5) ON CONFLICT (user_id, key) DO NOTHING",
@@ -95,9 +96,10 @@ impl IdempotencyStore for PostgresStore {
             .bind(fingerprint)
             .bind(now)
             .bind(expires_at)
-            .execute(&self.pool)
+            .execute(&mut *session)
             .await
             .map_err(store_error)?;
+            session.finish().await?;
             if inserted.rows_affected() == 1 {
                 return Ok(Begin::Started { attempt: 1 });
             }
@@ -156,6 +158,7 @@ impl IdempotencyStore for PostgresStore {
         response: StoredResponse,
         expires_at: Timestamp,
     ) -> Result<(), StoreError> {
+        let mut session = self.connection().await?;
         sqlx::query(
             "UPDATE idempotency_keys SET status = 'completed', response_status = $4, \
              response_body = $5, expires_at = $6 \
@@ -167,9 +170,10 @@ impl IdempotencyStore for PostgresStore {
         .bind(i16::try_from(response.status).unwrap_or(i16::MAX))
         .bind(response.body)
         .bind(expires_at)
-        .execute(&self.pool)
+        .execute(&mut *session)
         .await
         .map_err(store_error)?;
+        session.finish().await?;
         Ok(())
     }
 
@@ -179,6 +183,7 @@ impl IdempotencyStore for PostgresStore {
         key: &IdempotencyKey,
         attempt: i64,
     ) -> Result<(), StoreError> {
+        let mut session = self.connection().await?;
         sqlx::query(
             "DELETE FROM idempotency_keys \
              WHERE user_id = $1 AND key = $2 AND attempt = $3 AND status = 'in_progress'",
@@ -186,18 +191,21 @@ impl IdempotencyStore for PostgresStore {
         .bind(user.0)
         .bind(key.as_str())
         .bind(attempt)
-        .execute(&self.pool)
+        .execute(&mut *session)
         .await
         .map_err(store_error)?;
+        session.finish().await?;
         Ok(())
     }
 
     async fn purge_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let mut session = self.connection().await?;
         let purged = sqlx::query("DELETE FROM idempotency_keys WHERE expires_at <= $1")
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *session)
             .await
             .map_err(store_error)?;
+        session.finish().await?;
         Ok(purged.rows_affected())
     }
 }

@@ -16,11 +16,13 @@ mod events;
 mod idempotency;
 mod notifications;
 mod rate_counter;
+mod replica;
 mod rows;
 mod sale;
 mod seat_signals;
 mod users;
 
+pub use replica::ReadReplica;
 pub use seat_signals::PostgresSeatSignals;
 
 use std::str::FromStr;
@@ -46,6 +48,27 @@ pub struct PostgresSettings {
     pub lock_timeout: Duration,
     /// The longest any statement may run (`statement_timeout`).
     pub statement_timeout: Duration,
+    /// What lends the connections: PostgreSQL itself, or a pooler per transaction.
+    pub pool_mode: PoolMode,
+}
+
+/// What is between WarTawa and PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PoolMode {
+    /// Each connection is a session of its own: directly, or through a pooler in session mode.
+    /// Statements are prepared once per connection and kept; the timeouts are set when the
+    /// connection opens.
+    #[default]
+    Session,
+    /// A pooler lends a server connection for one transaction at a time (pgbouncer's
+    /// `pool_mode = transaction`): nothing may outlive a transaction. Every statement runs inside
+    /// an explicit transaction (a statement's parse and its execution are two round trips, which
+    /// the pooler could otherwise send to two different servers); no prepared statement is kept
+    /// (the ones a transaction made are dropped when the next one begins on that server); the
+    /// timeouts are set at the start of each transaction, since the pooler refuses them as
+    /// start-up parameters. Migrations and the live seat map's `LISTEN` need a session of their
+    /// own: they connect directly (`DATABASE_DIRECT_URL`).
+    Transaction,
 }
 
 impl PostgresSettings {
@@ -56,7 +79,22 @@ impl PostgresSettings {
             acquire_timeout: Duration::from_secs(5),
             lock_timeout: Duration::from_secs(3),
             statement_timeout: Duration::from_secs(15),
+            pool_mode: PoolMode::Session,
         }
+    }
+
+    /// The statement that opens each transaction behind a transaction pooler: the transaction,
+    /// the server's prepared statements of earlier transactions dropped, and the timeouts for
+    /// this transaction only. One round trip, as a plain `BEGIN` is.
+    fn pinned_begin(&self) -> Option<String> {
+        (self.pool_mode == PoolMode::Transaction).then(|| {
+            format!(
+                "BEGIN; DEALLOCATE ALL; SET LOCAL lock_timeout = '{}ms'; \
+                 SET LOCAL statement_timeout = '{}ms'; SET LOCAL random_page_cost = {RANDOM_PAGE_COST}",
+                self.lock_timeout.as_millis(),
+                self.statement_timeout.as_millis()
+            )
+        })
     }
 }
 
@@ -79,16 +117,21 @@ pub enum OpenError {
 const RANDOM_PAGE_COST: &str = "1.1";
 
 /// How each connection is made: the URL, the lock and statement timeouts, the planner's page cost.
+/// Behind a transaction pooler, with no start-up options (pgbouncer refuses them) and no kept
+/// statements (see [`PoolMode::Transaction`]).
 fn connect_options(settings: &PostgresSettings) -> Result<PgConnectOptions, OpenError> {
     let millis = |duration: Duration| format!("{}ms", duration.as_millis());
-    Ok(PgConnectOptions::from_str(&settings.url)
+    let options = PgConnectOptions::from_str(&settings.url)
         .map_err(|error| OpenError::BadUrl(error.to_string()))?
-        .application_name("wartawa")
-        .options([
+        .application_name("wartawa");
+    Ok(match settings.pool_mode {
+        PoolMode::Session => options.options([
             ("lock_timeout", millis(settings.lock_timeout)),
             ("statement_timeout", millis(settings.statement_timeout)),
             ("random_page_cost", RANDOM_PAGE_COST.to_string()),
-        ]))
+        ]),
+        PoolMode::Transaction => options.statement_cache_capacity(0),
+    })
 }
 
 /// A pooled connection that has waited longer than this is pinged before it is handed out; one
@@ -116,8 +159,8 @@ pub fn pool(settings: &PostgresSettings) -> Result<PgPool, OpenError> {
 }
 
 /// Connects once to tell an unreachable or misnamed database apart from a working one, then
-/// brings the schema up to date and opens the pool.
-pub async fn open(settings: &PostgresSettings) -> Result<PgPool, OpenError> {
+/// opens the pool.
+pub async fn connect(settings: &PostgresSettings) -> Result<PgPool, OpenError> {
     let mut probe = PgConnection::connect_with(&connect_options(settings)?)
         .await
         .map_err(|error| OpenError::Unreachable(error.to_string()))?;
@@ -126,7 +169,13 @@ pub async fn open(settings: &PostgresSettings) -> Result<PgPool, OpenError> {
         .await
         .map_err(|error| OpenError::Unreachable(error.to_string()))?;
     let _ = probe.close().await;
-    let pool = pool(settings)?;
+    pool(settings)
+}
+
+/// [`connect`], then brings the schema up to date over the same pool (a session of its own:
+/// not behind a transaction pooler, see [`PoolMode::Transaction`]).
+pub async fn open(settings: &PostgresSettings) -> Result<PgPool, OpenError> {
+    let pool = connect(settings).await?;
     migrate(&pool).await?;
     Ok(pool)
 }
@@ -149,6 +198,10 @@ pub async fn migrate(pool: &PgPool) -> Result<(), OpenError> {
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Behind a transaction pooler: the statement each transaction begins with.
+    pinned_begin: Option<Arc<str>>,
+    /// Where event lists, event details and seat maps are read while it is fresh.
+    replica: Option<Arc<ReadReplica>>,
     codes: Arc<dyn CodeGenerator>,
     /// Each show's bookings and payments waiting for its writer (see `sale`).
     sales: Arc<sale::SaleQueues>,
@@ -161,18 +214,48 @@ impl PostgresStore {
     pub fn new(pool: PgPool, codes: Arc<dyn CodeGenerator>) -> Self {
         PostgresStore {
             pool,
+            pinned_begin: None,
+            replica: None,
             codes,
             sales: Arc::default(),
             buyer_emails: Arc::default(),
         }
     }
 
+    /// The store as `settings` say its pool is lent (see [`PoolMode`]).
+    pub fn lent_as(mut self, settings: &PostgresSettings) -> Self {
+        self.pinned_begin = settings.pinned_begin().map(Arc::from);
+        self
+    }
+
+    /// Reads event lists, event details and seat maps from `replica` while it is fresh.
+    pub fn reading_from(mut self, replica: Arc<ReadReplica>) -> Self {
+        self.replica = Some(replica);
+        self
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
 
-    /// A connection from the pool; how long it took to get one is the pool's wait, measured.
-    async fn connection(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, StoreError> {
+    /// The read replica, when reads go to one.
+    pub fn read_replica(&self) -> Option<Arc<ReadReplica>> {
+        self.replica.clone()
+    }
+
+    /// A connection for statements outside a transaction of the caller's; how long it took to
+    /// get one is the pool's wait, measured. Behind a transaction pooler it is a transaction: a
+    /// caller that writes calls [`Session::finish`].
+    async fn connection(&self) -> Result<Session, StoreError> {
+        match &self.pinned_begin {
+            None => self.pooled().await.map(Session::Connection),
+            Some(_) => self.transaction().await.map(Session::Transaction),
+        }
+    }
+
+    /// A connection of the pool as it is, for a caller that runs nothing on it but the
+    /// transactions it opens with [`PostgresStore::begin_on`] (the sale's writer).
+    async fn pooled(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, StoreError> {
         let asked = std::time::Instant::now();
         let connection = self.pool.acquire().await.map_err(store_error);
         record_pool_wait(asked);
@@ -182,9 +265,71 @@ impl PostgresStore {
     /// A transaction on a connection from the pool, its wait measured as `connection`'s.
     async fn transaction(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
         let asked = std::time::Instant::now();
-        let transaction = self.pool.begin().await.map_err(store_error);
+        let transaction = match &self.pinned_begin {
+            None => self.pool.begin().await,
+            Some(begin) => {
+                self.pool
+                    .begin_with(sqlx::AssertSqlSafe(begin.to_string()))
+                    .await
+            }
+        }
+        .map_err(store_error);
         record_pool_wait(asked);
         transaction
+    }
+
+    /// A transaction on a connection the caller holds (the sale's writer keeps one).
+    async fn begin_on<'c>(
+        &self,
+        connection: &'c mut PgConnection,
+    ) -> Result<sqlx::Transaction<'c, sqlx::Postgres>, StoreError> {
+        match &self.pinned_begin {
+            None => connection.begin().await,
+            Some(begin) => {
+                connection
+                    .begin_with(sqlx::AssertSqlSafe(begin.to_string()))
+                    .await
+            }
+        }
+        .map_err(store_error)
+    }
+}
+
+/// A connection for statements outside a caller's transaction: the pool's connection itself,
+/// or, behind a transaction pooler, a transaction that keeps one server connection for them.
+pub(super) enum Session {
+    Connection(sqlx::pool::PoolConnection<sqlx::Postgres>),
+    Transaction(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl Session {
+    /// Makes what was written durable: behind a transaction pooler the session's transaction
+    /// commits (dropped unfinished, it rolls back: enough for reads).
+    async fn finish(self) -> Result<(), StoreError> {
+        match self {
+            Session::Connection(_) => Ok(()),
+            Session::Transaction(transaction) => transaction.commit().await.map_err(store_error),
+        }
+    }
+}
+
+impl std::ops::Deref for Session {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        match self {
+            Session::Connection(connection) => connection,
+            Session::Transaction(transaction) => transaction,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Session {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        match self {
+            Session::Connection(connection) => connection,
+            Session::Transaction(transaction) => transaction,
+        }
     }
 }
 

@@ -126,6 +126,7 @@ impl NotificationRepository for PostgresStore {
         &self,
         endpoint: NewWebhookEndpoint,
     ) -> Result<WebhookEndpoint, StoreError> {
+        let mut session = self.connection().await?;
         let row: EndpointRow = sqlx::query_as(concat!(
             "INSERT INTO webhook_endpoints (url, kinds, secret, created_at, created_by) \
              VALUES ($1, $2, $3, $4, $5) RETURNING ",
@@ -142,9 +143,10 @@ impl NotificationRepository for PostgresStore {
         .bind(&endpoint.secret)
         .bind(endpoint.created_at)
         .bind(endpoint.created_by.0)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *session)
         .await
         .map_err(store_error)?;
+        session.finish().await?;
         row.into_endpoint()
     }
 
@@ -154,19 +156,21 @@ impl NotificationRepository for PostgresStore {
             endpoint_columns!(),
             " FROM webhook_endpoints ORDER BY id"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.connection().await?)
         .await
         .map_err(store_error)?;
         rows.into_iter().map(EndpointRow::into_endpoint).collect()
     }
 
     async fn delete_endpoint(&self, id: WebhookId) -> Result<bool, StoreError> {
+        let mut session = self.connection().await?;
         let deleted = sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1")
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&mut *session)
             .await
             .map_err(store_error)?
             .rows_affected();
+        session.finish().await?;
         Ok(deleted > 0)
     }
 
@@ -208,6 +212,7 @@ impl NotificationRepository for PostgresStore {
 
     async fn forget_delivered(&self, before: Timestamp) -> Result<u64, StoreError> {
         // A notification goes with its last delivery (one still being tried or parked keeps it).
+        let mut session = self.connection().await?;
         let forgotten: i64 = sqlx::query_scalar(
             "WITH gone AS ( \
                  DELETE FROM deliveries WHERE state = 'delivered' AND delivered_at < $1 \
@@ -220,9 +225,10 @@ impl NotificationRepository for PostgresStore {
              SELECT count(*) FROM gone",
         )
         .bind(before)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *session)
         .await
         .map_err(store_error)?;
+        session.finish().await?;
         Ok(forgotten.max(0) as u64)
     }
 
@@ -270,6 +276,7 @@ impl NotificationRepository for PostgresStore {
         // A notification nobody wants is dropped; the others are marked and each gets one
         // delivery per endpoint that wants it, and one e-mail when its kind is e-mailed. Rows
         // another process is fanning out are skipped.
+        let mut session = self.connection().await?;
         let taken: i64 = sqlx::query_scalar(
             "WITH batch AS ( \
                  SELECT n.id, n.kind, n.kind = ANY ($3) AS emailed, EXISTS ( \
@@ -298,9 +305,10 @@ impl NotificationRepository for PostgresStore {
         .bind(limit as i64)
         .bind(now)
         .bind(emailed.iter().map(|kind| kind.as_str()).collect::<Vec<_>>())
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *session)
         .await
         .map_err(store_error)?;
+        session.finish().await?;
         Ok(taken.max(0) as usize)
     }
 
@@ -310,6 +318,7 @@ impl NotificationRepository for PostgresStore {
         lease_until: Timestamp,
         limit: usize,
     ) -> Result<Vec<DueDelivery>, StoreError> {
+        let mut session = self.connection().await?;
         let rows: Vec<DueRow> = sqlx::query_as(
             "UPDATE deliveries d SET next_attempt_at = $2 \
              FROM notifications n LEFT JOIN bookings b ON b.id = n.booking_id \
@@ -330,9 +339,10 @@ impl NotificationRepository for PostgresStore {
         .bind(now)
         .bind(lease_until)
         .bind(limit as i64)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *session)
         .await
         .map_err(store_error)?;
+        session.finish().await?;
         rows.into_iter()
             .map(|row| {
                 let target = match (row.endpoint_id, row.url, row.secret) {
@@ -372,6 +382,7 @@ impl NotificationRepository for PostgresStore {
         };
         // An attempt is counted even when its delivery was parked meanwhile (its endpoint
         // disabled by another attempt); it then moves the delivery only if it arrived.
+        let mut session = self.connection().await?;
         sqlx::query(
             "UPDATE deliveries SET attempts = attempts + 1, last_attempt_at = $2, \
                     last_outcome = $3, body = coalesce(body, $4), \
@@ -387,9 +398,10 @@ impl NotificationRepository for PostgresStore {
         .bind(state.as_str())
         .bind(delivered_at)
         .bind(next_attempt_at)
-        .execute(&self.pool)
+        .execute(&mut *session)
         .await
         .map_err(store_error)?;
+        session.finish().await?;
         Ok(())
     }
 
@@ -401,7 +413,7 @@ impl NotificationRepository for PostgresStore {
     async fn last_delivered_at(&self, id: WebhookId) -> Result<Option<Timestamp>, StoreError> {
         sqlx::query_scalar("SELECT max(delivered_at) FROM deliveries WHERE endpoint_id = $1")
             .bind(id.0)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.connection().await?)
             .await
             .map_err(store_error)
     }
@@ -412,6 +424,7 @@ impl NotificationRepository for PostgresStore {
         at: Timestamp,
         reason: String,
     ) -> Result<(), StoreError> {
+        let mut session = self.connection().await?;
         sqlx::query(
             "WITH disabled AS ( \
                  UPDATE webhook_endpoints SET disabled_at = $2, disabled_reason = $3 \
@@ -423,9 +436,10 @@ impl NotificationRepository for PostgresStore {
         .bind(id.0)
         .bind(at)
         .bind(&reason)
-        .execute(&self.pool)
+        .execute(&mut *session)
         .await
         .map_err(store_error)?;
+        session.finish().await?;
         Ok(())
     }
 }

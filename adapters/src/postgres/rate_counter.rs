@@ -39,6 +39,7 @@ impl RateCounter for PostgresStore {
         .fetch_one(&mut *conn)
         .await
         .map_err(store_error)?;
+        conn.finish().await?;
         Ok(window_count(row))
     }
 
@@ -65,6 +66,7 @@ impl RateCounter for PostgresStore {
         .execute(&mut *conn)
         .await
         .map_err(store_error)?;
+        conn.finish().await?;
         Ok(forgotten.rows_affected())
     }
 }

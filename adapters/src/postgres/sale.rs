@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use sqlx::pool::PoolConnection;
-use sqlx::{Connection, PgConnection, Postgres};
+use sqlx::{PgConnection, Postgres};
 use tokio::sync::oneshot;
 
 use application::ports::{
@@ -270,7 +270,7 @@ impl PostgresStore {
                     self.try_batch(event, &batch, attempt, held, &mut tried)
                         .await
                 }
-                None => match self.connection().await {
+                None => match self.pooled().await {
                     Ok(fresh) => {
                         let held = connection.insert(fresh);
                         self.try_batch(event, &batch, attempt, held, &mut tried)
@@ -344,7 +344,7 @@ impl PostgresStore {
         tried: &mut HashSet<BookingCode>,
     ) -> Result<Vec<Answer>, Retry> {
         let mut steps = Steps::start("sale batch", event, attempt, batch.len());
-        let mut tx = connection.begin().await.map_err(store_error)?;
+        let mut tx = self.begin_on(connection).await.map_err(Retry::Failed)?;
         steps.done("begin");
         let exists: Option<i64> =
             sqlx::query_scalar("SELECT id FROM events WHERE id = $1 FOR NO KEY UPDATE")

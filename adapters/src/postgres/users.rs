@@ -127,7 +127,7 @@ impl UserRepository for PostgresStore {
             " FROM users WHERE id = $1"
         ))
         .bind(id.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await
         .map_err(store_error)?;
         row.map(UserRow::into_user).transpose()
@@ -140,7 +140,7 @@ impl UserRepository for PostgresStore {
             " FROM users WHERE email = $1"
         ))
         .bind(email.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await
         .map_err(store_error)?;
         row.map(UserRow::into_user).transpose()
@@ -176,11 +176,11 @@ impl UserRepository for PostgresStore {
         ))
         .bind(i64::from(page.per_page))
         .bind(page.offset() as i64)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.connection().await?)
         .await
         .map_err(store_error)?;
         let total: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.connection().await?)
             .await
             .map_err(store_error)?;
         let items = rows
