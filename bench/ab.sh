@@ -12,6 +12,12 @@
 # Prints each figure per round and the medians (bench/results/ab-<stamp>/summary.md).
 # BENCH_AB_STORE=postgres runs both on PostgreSQL instead (BENCH_PG), each round of each side on
 # a fresh database of its own, with BENCH_ROUNDS_PG (3) sales; the databases are dropped on exit.
+# BENCH_AB_BASE_ENV and BENCH_AB_HEAD_ENV add settings to one side (VAR=value words; `{db}` is
+# that round's database), so that one binary can be compared with itself configured two ways,
+# e.g. directly against through pgbouncer:
+#     BENCH_AB_STORE=postgres BENCH_AB_HEAD_ENV="DATABASE_POOL_MODE=transaction \
+#       DATABASE_URL=postgres://postgres@127.0.0.1:6432/{db} DATABASE_DIRECT_URL=$BENCH_PG/{db}" \
+#       bash bench/ab.sh target/release/wartawa target/release/wartawa
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -41,6 +47,9 @@ for round in $(seq 1 "$ROUNDS"); do
             MADE_DBS+=("$db")
             store=(DATABASE_URL="$PG/$db" JWT_SECRET="$JWT_SECRET")
         fi
+        if [[ $side == base ]]; then extra=${BENCH_AB_BASE_ENV:-}; else extra=${BENCH_AB_HEAD_ENV:-}; fi
+        # shellcheck disable=SC2206 # words on purpose
+        store+=(${extra//\{db\}/${db:-}})
         start_server "$side-$round" BCRYPT_COST=4 DRAIN_SECS=0 "${store[@]}"
         log "round $round, $side: browse"
         "$LOADGEN" --base-url "$BASE" --json-out "$JSON" --label "$side" \

@@ -961,6 +961,61 @@ mod tests {
     }
 
     #[test]
+    fn a_fleet_names_its_replica_pooler_and_direct_connection_beside_a_database() {
+        let database = [
+            ("DATABASE_URL", "postgres://pgbouncer:6432/wartawa"),
+            ("JWT_SECRET", SECRET),
+            ("TICKET_SIGNING_KEY", TICKET_KEY),
+        ];
+        let fleet = config(
+            &[
+                &database[..],
+                &[
+                    ("DATABASE_POOL_MODE", "transaction"),
+                    ("DATABASE_DIRECT_URL", "postgres://primary/wartawa"),
+                    ("DATABASE_READ_URL", "postgres://replica/wartawa"),
+                    ("READ_REPLICA_MAX_LAG_MS", "250"),
+                ],
+            ]
+            .concat(),
+        )
+        .unwrap();
+        assert_eq!(
+            fleet.database_pool_mode,
+            adapters::postgres::PoolMode::Transaction
+        );
+        assert_eq!(
+            fleet.database_direct_url.as_deref(),
+            Some("postgres://primary/wartawa")
+        );
+        assert_eq!(
+            fleet.database_read_url.as_deref(),
+            Some("postgres://replica/wartawa")
+        );
+        assert_eq!(
+            fleet.read_replica_max_lag,
+            std::time::Duration::from_millis(250)
+        );
+        let one = config(&database).unwrap();
+        assert_eq!(one.database_pool_mode, adapters::postgres::PoolMode::Session);
+        assert_eq!(one.read_replica_max_lag, std::time::Duration::from_secs(1));
+
+        assert_eq!(
+            error(&[&database[..], &[("DATABASE_POOL_MODE", "transaction")]].concat()),
+            "DATABASE_DIRECT_URL must be set when DATABASE_POOL_MODE=transaction is (the \
+             migrations and the live seat map's LISTEN need a session of their own, which a \
+             transaction pooler does not keep)"
+        );
+        assert_eq!(
+            error(&[("DATABASE_READ_URL", "postgres://replica/wartawa")]),
+            "DATABASE_URL must be set when DATABASE_READ_URL is (it names a second way to the \
+             same database)"
+        );
+        assert!(error(&[&database[..], &[("DATABASE_POOL_MODE", "statement")]].concat())
+            .contains("session or transaction"));
+    }
+
+    #[test]
     fn variables_that_look_like_settings_are_reported() {
         let names = |names: &[&str]| {
             unrecognised_variables(&names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
