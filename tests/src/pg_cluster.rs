@@ -78,13 +78,14 @@ fn find_bin() -> Option<PathBuf> {
     versions.pop().map(|(_, dir)| dir)
 }
 
-fn running_as_root() -> bool {
+/// Whether the tests run as root (PostgreSQL's programs then run as `postgres`).
+pub(crate) fn running_as_root() -> bool {
     // The owner of /proc/self is the process's effective user.
     std::fs::metadata("/proc/self").is_ok_and(|meta| meta.uid() == 0)
 }
 
 /// A port of 127.0.0.1 that nothing listens on right now.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())

@@ -7,8 +7,7 @@
 //! the test says loudly that it was skipped, or fails when `WARTAWA_REQUIRE_POSTGRES=1`.
 
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
-use std::os::unix::fs::MetadataExt;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::str::FromStr;
@@ -16,6 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgConnectOptions;
+
+use crate::pg_cluster::{free_port, running_as_root};
 
 /// A running pgbouncer; dropping it stops it.
 pub struct Pgbouncer {
@@ -35,17 +36,6 @@ fn find_program() -> Option<PathBuf> {
     .iter()
     .map(PathBuf::from)
     .find(|path| path.is_file())
-}
-
-fn running_as_root() -> bool {
-    std::fs::metadata("/proc/self").is_ok_and(|meta| meta.uid() == 0)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port on 127.0.0.1")
 }
 
 impl Pgbouncer {
