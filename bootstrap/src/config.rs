@@ -997,7 +997,10 @@ mod tests {
             std::time::Duration::from_millis(250)
         );
         let one = config(&database).unwrap();
-        assert_eq!(one.database_pool_mode, adapters::postgres::PoolMode::Session);
+        assert_eq!(
+            one.database_pool_mode,
+            adapters::postgres::PoolMode::Session
+        );
         assert_eq!(one.read_replica_max_lag, std::time::Duration::from_secs(1));
 
         assert_eq!(
@@ -1011,8 +1014,10 @@ mod tests {
             "DATABASE_URL must be set when DATABASE_READ_URL is (it names a second way to the \
              same database)"
         );
-        assert!(error(&[&database[..], &[("DATABASE_POOL_MODE", "statement")]].concat())
-            .contains("session or transaction"));
+        assert!(
+            error(&[&database[..], &[("DATABASE_POOL_MODE", "statement")]].concat())
+                .contains("session or transaction")
+        );
     }
 
     #[test]
