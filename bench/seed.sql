@@ -151,8 +151,8 @@ CROSS JOIN LATERAL generate_series(0, sp.q - 1) j
 JOIN seats s ON s.event_id = sp.event_id AND s.position = sp.first + j AND NOT s.removed
 JOIN seed_row_labels rl ON rl.row_index = s.row_index;
 
-INSERT INTO payments (booking_id, amount, method, change, status, created_at, refunded_at)
-SELECT booking_id, q * 100000, 'BCA Virtual Account', 0,
+INSERT INTO payments (booking_id, event_id, amount, method, change, status, created_at, refunded_at)
+SELECT booking_id, event_id, q * 100000, 'BCA Virtual Account', 0,
        CASE WHEN status = 'confirmed' THEN 'success' ELSE 'refunded' END,
        paid_at, CASE WHEN status = 'cancelled' THEN cancelled_at END
 FROM seed_plan

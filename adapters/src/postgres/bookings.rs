@@ -1,6 +1,6 @@
 //! Bookings, payments, check-in and the dashboard in PostgreSQL.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use sqlx::PgConnection;
@@ -30,27 +30,40 @@ use super::sale::{
 };
 use super::{corrupt, store_error, PostgresStore};
 
-/// Loads bookings with their seats and payments, in the order of `ids`.
-async fn details(conn: &mut PgConnection, ids: &[i64]) -> Result<Vec<BookingDetails>, StoreError> {
-    let rows: Vec<BookingRow> = sqlx::query_as(concat!(booking_select!(), "WHERE b.id = ANY($1)"))
-        .bind(ids)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(store_error)?;
+/// Loads bookings with their seats and payments, in the order of `ids`; `events` are the shows
+/// they belong to (one, but for a customer's history), so that every table is reached within
+/// its show.
+async fn details(
+    conn: &mut PgConnection,
+    events: &[i64],
+    ids: &[i64],
+) -> Result<Vec<BookingDetails>, StoreError> {
+    let rows: Vec<BookingRow> = sqlx::query_as(concat!(
+        booking_select!(),
+        "WHERE b.id = ANY($1) AND b.event_id = ANY($2)"
+    ))
+    .bind(ids)
+    .bind(events)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(store_error)?;
     let seats: Vec<BookedSeatRow> = sqlx::query_as(
-        "SELECT bs.booking_id, bs.seat_id, bs.label FROM booking_seats bs JOIN seats s ON s.id = bs.seat_id \
-         WHERE bs.booking_id = ANY($1) ORDER BY bs.booking_id, s.position",
+        "SELECT bs.booking_id, bs.seat_id, bs.label FROM booking_seats bs \
+         JOIN seats s ON s.id = bs.seat_id AND s.event_id = bs.event_id \
+         WHERE bs.booking_id = ANY($1) AND bs.event_id = ANY($2) ORDER BY bs.booking_id, s.position",
     )
     .bind(ids)
+    .bind(events)
     .fetch_all(&mut *conn)
     .await
     .map_err(store_error)?;
     let payments: Vec<PaymentRow> = sqlx::query_as(concat!(
         "SELECT ",
         payment_columns!(),
-        " FROM payments WHERE booking_id = ANY($1)"
+        " FROM payments WHERE booking_id = ANY($1) AND event_id = ANY($2)"
     ))
     .bind(ids)
+    .bind(events)
     .fetch_all(&mut *conn)
     .await
     .map_err(store_error)?;
@@ -73,8 +86,13 @@ async fn details(conn: &mut PgConnection, ids: &[i64]) -> Result<Vec<BookingDeta
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }
 
-async fn one(conn: &mut PgConnection, id: i64) -> Result<BookingDetails, StoreError> {
-    details(conn, &[id])
+/// The booking `id` of the show `event`, with its seats and payment.
+async fn one(
+    conn: &mut PgConnection,
+    event: EventId,
+    id: i64,
+) -> Result<BookingDetails, StoreError> {
+    details(conn, &[event.0], &[id])
         .await?
         .pop()
         .ok_or_else(|| corrupt("booking", format!("booking {id} vanished")))
@@ -141,12 +159,13 @@ async fn begin_command<R>(
         .ok_or(BookingCommandError::NotFound)?;
     lock_event(&mut tx, event).await?;
     expire_lapsed_holds(&mut tx, event, now).await?;
-    sqlx::query("SELECT 1 FROM bookings WHERE id = $1 FOR UPDATE")
+    sqlx::query("SELECT 1 FROM bookings WHERE id = $1 AND event_id = $2 FOR UPDATE")
         .bind(id.0)
+        .bind(event.0)
         .execute(&mut *tx)
         .await
         .map_err(store_error)?;
-    let booking = one(&mut tx, id.0).await?;
+    let booking = one(&mut tx, event, id.0).await?;
     Ok((tx, booking))
 }
 
@@ -170,12 +189,12 @@ impl BookingRepository for PostgresStore {
         let Some(BookingKeys { id, event, .. }) = self.keys_on(&mut conn, code).await? else {
             return Ok(None);
         };
-        let found = one(&mut conn, id.0).await?;
+        let found = one(&mut conn, event, id.0).await?;
         if found.booking.hold_has_lapsed(now) {
             drop(conn);
             self.expire_lapsed_event(event, now).await?;
             let mut conn = self.connection().await?;
-            return one(&mut conn, id.0).await.map(Some);
+            return one(&mut conn, event, id.0).await.map(Some);
         }
         Ok(Some(found))
     }
@@ -212,9 +231,9 @@ impl BookingRepository for PostgresStore {
         let event = after.event_id;
         write_changes_under_lock(&mut tx, event, vec![BookingChange { before, after }]).await?;
         if outcome == CancelOutcome::Refund {
-            refund_payments(&mut tx, &[details.booking.id], now).await?;
+            refund_payments(&mut tx, event, &[details.booking.id], now).await?;
         }
-        let cancelled = one(&mut tx, details.booking.id.0).await?;
+        let cancelled = one(&mut tx, event, details.booking.id.0).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(cancelled)
     }
@@ -289,8 +308,9 @@ impl BookingRepository for PostgresStore {
         self.expire_lapsed_of(&lapsed.into_iter().map(EventId).collect::<Vec<_>>(), now)
             .await?;
         let mut conn = self.connection().await?;
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM bookings WHERE customer_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
+        let listed: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT id, event_id FROM bookings WHERE customer_id = $1 \
+             ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
         )
         .bind(customer.0)
         .bind(i64::from(page.per_page))
@@ -303,8 +323,16 @@ impl BookingRepository for PostgresStore {
             .fetch_one(&mut *conn)
             .await
             .map_err(store_error)?;
+        let ids: Vec<i64> = listed.iter().map(|(id, _)| *id).collect();
+        // The page's shows, each once: a customer's history spans shows.
+        let events: Vec<i64> = listed
+            .iter()
+            .map(|(_, event)| *event)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         Ok(Paged {
-            items: details(&mut conn, &ids).await?,
+            items: details(&mut conn, &events, &ids).await?,
             total: total.max(0) as u64,
         })
     }
@@ -355,7 +383,7 @@ impl BookingRepository for PostgresStore {
             .await
             .map_err(store_error)?;
         Ok(Some(Paged {
-            items: details(&mut conn, &ids).await?,
+            items: details(&mut conn, &[event.0], &ids).await?,
             total: total.max(0) as u64,
         }))
     }

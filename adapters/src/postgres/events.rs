@@ -221,7 +221,7 @@ async fn cancel_open_bookings(
     }
     let cancelled = changes.len() as u64;
     write_changes_under_lock(conn, event, changes).await?;
-    refund_payments(conn, &refunded, now).await?;
+    refund_payments(conn, event, &refunded, now).await?;
     Ok((cancelled, refunded.len() as u64))
 }
 
@@ -528,7 +528,8 @@ impl EventRepository for PostgresStore {
             .ok_or(EventWriteError::NotFound)?;
         let phases = phases(&mut tx, &[id.0]).await?;
         let seats_in_use_up_to: i32 = sqlx::query_scalar(
-            "SELECT coalesce(max(s.position) + 1, 0) FROM booking_seats bs JOIN seats s ON s.id = bs.seat_id \
+            "SELECT coalesce(max(s.position) + 1, 0) FROM booking_seats bs \
+             JOIN seats s ON s.id = bs.seat_id AND s.event_id = bs.event_id \
              WHERE bs.event_id = $1 AND NOT bs.released",
         )
         .bind(id.0)
@@ -752,8 +753,9 @@ async fn seat_map_on(conn: &mut PgConnection, id: EventId) -> Result<Option<Seat
         // the cost follows the seat count, whatever the number of bookings and whatever the
         // planner's statistics say.
         "SELECT s.id, s.row_index, s.number, \
-                 (SELECT b.status FROM booking_seats bs JOIN bookings b ON b.id = bs.booking_id \
-                  WHERE bs.seat_id = s.id AND NOT bs.released) AS held_by \
+                 (SELECT b.status FROM booking_seats bs \
+                  JOIN bookings b ON b.id = bs.booking_id AND b.event_id = bs.event_id \
+                  WHERE bs.seat_id = s.id AND bs.event_id = s.event_id AND NOT bs.released) AS held_by \
              FROM seats s WHERE s.event_id = $1 AND NOT s.removed ORDER BY s.position",
     )
     .bind(id.0)

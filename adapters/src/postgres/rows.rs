@@ -288,16 +288,20 @@ macro_rules! booking_select {
     };
 }
 
-/// A `BookingWithSeatsRow`: the booking and its seats in seat order, in one row.
+/// A `BookingWithSeatsRow`: the booking and its seats in seat order, in one row. Every table is
+/// reached within the booking's show (`event_id`), so that a schema distributed by show finds
+/// them on the booking's shard.
 macro_rules! booking_with_seats_select {
     () => {
         concat!(
             "SELECT ",
             $crate::postgres::rows::booking_columns!(),
-            ", ARRAY(SELECT bs.seat_id FROM booking_seats bs JOIN seats s ON s.id = bs.seat_id \
-                     WHERE bs.booking_id = b.id ORDER BY s.position) AS seat_ids, \
-               ARRAY(SELECT bs.label FROM booking_seats bs JOIN seats s ON s.id = bs.seat_id \
-                     WHERE bs.booking_id = b.id ORDER BY s.position) AS seat_labels ",
+            ", ARRAY(SELECT bs.seat_id FROM booking_seats bs \
+                     JOIN seats s ON s.id = bs.seat_id AND s.event_id = bs.event_id \
+                     WHERE bs.booking_id = b.id AND bs.event_id = b.event_id ORDER BY s.position) AS seat_ids, \
+               ARRAY(SELECT bs.label FROM booking_seats bs \
+                     JOIN seats s ON s.id = bs.seat_id AND s.event_id = bs.event_id \
+                     WHERE bs.booking_id = b.id AND bs.event_id = b.event_id ORDER BY s.position) AS seat_labels ",
             $crate::postgres::rows::booking_joins!()
         )
     };

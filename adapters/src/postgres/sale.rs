@@ -652,8 +652,9 @@ async fn read_sale(
                     coalesce(array_agg(s.number ORDER BY s.id), '{}') AS seat_numbers, \
                     coalesce(array_agg(coalesce(holder.status, '') ORDER BY s.id), '{}') AS seat_holders \
              FROM (SELECT DISTINCT unnest($2::bigint[]) AS id) AS wanted JOIN seats s ON s.id = wanted.id \
-             LEFT JOIN booking_seats bs ON bs.seat_id = s.id AND NOT bs.released \
-             LEFT JOIN bookings holder ON holder.id = bs.booking_id \
+             LEFT JOIN booking_seats bs ON bs.seat_id = s.id AND bs.event_id = s.event_id \
+                                        AND NOT bs.released \
+             LEFT JOIN bookings holder ON holder.id = bs.booking_id AND holder.event_id = bs.event_id \
              WHERE s.event_id = e.id AND NOT s.removed) AS seat \
          CROSS JOIN LATERAL ( \
              SELECT coalesce(array_agg(u.id), '{}') AS customer_ids, \
@@ -933,7 +934,8 @@ async fn write_show(
              FROM unnest($12::text[], $13::bigint[], $14::text[]) AS s (code, seat_id, label) \
              JOIN booked ON booked.code = s.code \
          ), released AS ( \
-             UPDATE booking_seats SET released = TRUE WHERE booking_id = ANY($15) AND NOT released \
+             UPDATE booking_seats SET released = TRUE \
+             WHERE booking_id = ANY($15) AND event_id = $1 AND NOT released \
          ), changed AS ( \
              UPDATE bookings b SET status = c.status, paid_at = c.paid_at, cancelled_at = c.cancelled_at, \
                     checked_in_at = c.checked_in_at, checked_in_by = c.checked_in_by \
@@ -945,8 +947,8 @@ async fn write_show(
                AND b.checked_in_at IS NOT DISTINCT FROM c.checked_in_read \
              RETURNING b.id \
          ), paid AS ( \
-             INSERT INTO payments (booking_id, amount, method, change, status, created_at) \
-             SELECT p.booking_id, p.amount, p.method, p.change, p.status, p.created_at \
+             INSERT INTO payments (booking_id, event_id, amount, method, change, status, created_at) \
+             SELECT p.booking_id, $1, p.amount, p.method, p.change, p.status, p.created_at \
              FROM unnest($24::bigint[], $25::bigint[], $26::text[], $27::bigint[], $28::text[], \
                          $29::timestamptz[]) \
                   AS p (booking_id, amount, method, change, status, created_at) \
@@ -1110,19 +1112,22 @@ pub(super) async fn expire_lapsed_holds(
     Ok(expired)
 }
 
-/// Marks the payments of `bookings` refunded at `now`.
+/// Marks the payments of `bookings`, of the show `event`, refunded at `now`.
 pub(super) async fn refund_payments(
     conn: &mut PgConnection,
+    event: EventId,
     bookings: &[BookingId],
     now: Timestamp,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE payments SET status = $3, refunded_at = $2 WHERE booking_id = ANY($1) AND status = $4",
+        "UPDATE payments SET status = $3, refunded_at = $2 \
+         WHERE booking_id = ANY($1) AND event_id = $5 AND status = $4",
     )
     .bind(bookings.iter().map(|id| id.0).collect::<Vec<_>>())
     .bind(now)
     .bind(PaymentStatus::Refunded.as_str())
     .bind(PaymentStatus::Success.as_str())
+    .bind(event.0)
     .execute(conn)
     .await
     .map_err(store_error)?;
