@@ -72,6 +72,55 @@ impl ReadReplica {
     pub fn is_fresh(&self) -> bool {
         self.lag().is_some_and(|lag| lag <= self.max_lag)
     }
+
+    /// A connection to the replica while it is fresh; `None` sends the read to the primary.
+    pub(super) async fn connection(&self) -> Option<PoolConnection<Postgres>> {
+        if !self.is_fresh() {
+            return None;
+        }
+        match self.pool.acquire().await {
+            Ok(connection) => Some(connection),
+            Err(error) => {
+                self.failed(&error);
+                None
+            }
+        }
+    }
+
+    /// The replica failed a read or a check: reads go to the primary until a check reaches it
+    /// again. Said once, when it starts failing, not at every check.
+    pub(super) fn failed(&self, error: &dyn std::fmt::Display) {
+        let mut known = self.known();
+        if known.problem.is_none() {
+            tracing::warn!(%error, "the read replica does not answer; reading from the primary until it does");
+        }
+        known.problem = Some(error.to_string());
+        known.caught_up_to = None;
+        known.waiting.clear();
+    }
+
+    /// Records that the primary was at `position` at `instant`, and that the replica has
+    /// replayed up to `replayed` (`None`: it is not replaying, it is a primary itself).
+    fn observed(&self, instant: Instant, position: u64, replayed: Option<u64>) {
+        let mut known = self.known();
+        if known.problem.take().is_some() {
+            tracing::info!("the read replica answers again");
+        }
+        known.waiting.push_back((instant, position));
+        while known.waiting.len() > SAMPLES_KEPT {
+            known.waiting.pop_front();
+        }
+        let reached = known
+            .waiting
+            .iter()
+            .filter(|(_, position)| replayed.is_none_or(|replayed| *position <= replayed))
+            .map(|(instant, _)| *instant)
+            .max();
+        if let Some(reached) = reached {
+            known.caught_up_to = Some(known.caught_up_to.map_or(reached, |old| old.max(reached)));
+            known.waiting.retain(|(instant, _)| *instant > reached);
+        }
+    }
 }
 
 impl ReadReplicaStatus for ReadReplica {
@@ -87,52 +136,6 @@ impl ReadReplicaStatus for ReadReplica {
             health,
             lag,
             max_lag: self.max_lag,
-        }
-    }
-}
-
-impl ReadReplica {
-    /// A connection to the replica while it is fresh; `None` sends the read to the primary.
-    pub(super) async fn connection(&self) -> Option<PoolConnection<Postgres>> {
-        if !self.is_fresh() {
-            return None;
-        }
-        match self.pool.acquire().await {
-            Ok(connection) => Some(connection),
-            Err(error) => {
-                self.failed(&error);
-                None
-            }
-        }
-    }
-
-    /// A read on the replica failed: reads go to the primary until a check reaches it again.
-    pub(super) fn failed(&self, error: &dyn std::fmt::Display) {
-        tracing::warn!(%error, "the read replica failed a read; reading from the primary");
-        let mut known = self.known();
-        known.problem = Some(error.to_string());
-        known.caught_up_to = None;
-        known.waiting.clear();
-    }
-
-    /// Records that the primary was at `position` at `instant`, and that the replica has
-    /// replayed up to `replayed` (`None`: it is not replaying, it is a primary itself).
-    fn observed(&self, instant: Instant, position: u64, replayed: Option<u64>) {
-        let mut known = self.known();
-        known.problem = None;
-        known.waiting.push_back((instant, position));
-        while known.waiting.len() > SAMPLES_KEPT {
-            known.waiting.pop_front();
-        }
-        let reached = known
-            .waiting
-            .iter()
-            .filter(|(_, position)| replayed.is_none_or(|replayed| *position <= replayed))
-            .map(|(instant, _)| *instant)
-            .max();
-        if let Some(reached) = reached {
-            known.caught_up_to = Some(known.caught_up_to.map_or(reached, |old| old.max(reached)));
-            known.waiting.retain(|(instant, _)| *instant > reached);
         }
     }
 }
