@@ -73,8 +73,10 @@ cleanup() {
     [[ -n "${SAMPLER_PID:-}" ]] && kill "$SAMPLER_PID" 2>/dev/null || true
     stop_server
     if [[ "${BENCH_KEEP_DB:-0}" != 1 ]]; then
+        # --force: a pooler in front of the database (bench/ab.sh's per-side settings) may still
+        # hold server connections to it.
         for db in "${MADE_DBS[@]}"; do
-            dropdb "${PGHOST_ARGS[@]}" --if-exists "$db" 2>/dev/null || true
+            dropdb "${PGHOST_ARGS[@]}" --if-exists --force "$db" 2>/dev/null || true
         done
     fi
 }
