@@ -54,8 +54,9 @@ pub enum ReplicaHealth {
     Fresh,
     /// Its data may be older than the bound: it is bypassed until it catches up.
     Lagging,
-    /// It could not be reached (why): it is bypassed until it can.
-    Unreachable(String),
+    /// It does not answer, or it is not a standby of this database (why): it is bypassed until
+    /// a check finds it usable.
+    Unusable(String),
 }
 
 /// A read replica's freshness, as readiness reports it.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sqlx::PgPool;
+use sqlx::{Connection, PgPool};
 
 use adapters::postgres::{PostgresSettings, PostgresStore, ReadReplica};
 use adapters::system::RandomCodeGenerator;
@@ -267,6 +267,61 @@ async fn a_lagging_replica_and_a_replica_that_is_down_are_bypassed_and_ready_say
     assert!(!app.seats(event_id).await.is_empty());
     store.check_replica().await;
     let ready = app.get("/ready", None).await.expect(200);
-    assert_eq!(ready["read_replica"]["status"], "unreachable", "{ready}");
+    assert_eq!(ready["read_replica"]["status"], "unusable", "{ready}");
     assert!(ready["read_replica"]["problem"].is_string(), "{ready}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_url_that_is_not_a_standby_of_this_database_is_never_read() {
+    let Some(fleet) = fleet().await else {
+        return;
+    };
+    // Another database of the primary's server: writable, not replaying anything.
+    let mut admin = sqlx::PgConnection::connect(&fleet.primary.url())
+        .await
+        .expect("connect to the primary");
+    sqlx::query("CREATE DATABASE elsewhere")
+        .execute(&mut admin)
+        .await
+        .expect("create another database");
+    let primary_url = fleet.primary.url();
+    let (server, _) = primary_url.rsplit_once('/').expect("a URL with a database");
+    let elsewhere = format!("{server}/elsewhere");
+    adapters::postgres::open(&PostgresSettings::new(elsewhere.clone(), 2))
+        .await
+        .expect("migrate it: the same schema, other data");
+    let pool = adapters::postgres::pool(&PostgresSettings::new(fleet.primary.url(), 4))
+        .expect("a pool on the primary");
+    let wrong = adapters::postgres::pool(&PostgresSettings::new(elsewhere, 2)).expect("a pool");
+    let store = Arc::new(
+        PostgresStore::new(pool, Arc::new(RandomCodeGenerator))
+            .reading_from(ReadReplica::new(wrong, Duration::from_secs(600))),
+    );
+    let app = TestApp::start(TestStores::new(Stores::of_postgres(store.clone()), ()), &[]).await;
+    let event_id = id(&app.event_on_sale("Malam Salah Alamat", 100_000, 10).await);
+    store.check_replica().await;
+    let replica = store.read_replica().expect("a replica");
+    assert!(
+        !replica.is_fresh(),
+        "another database was taken for a replica"
+    );
+    let details = app
+        .get(&format!("/api/events/{event_id}"), None)
+        .await
+        .expect(200);
+    assert_eq!(details["name"], "Malam Salah Alamat");
+    let listed = app.get("/api/events", None).await.expect(200);
+    assert_eq!(
+        names(&listed),
+        ["Malam Salah Alamat"],
+        "the list was read elsewhere"
+    );
+    let ready = app.get("/ready", None).await.expect(200);
+    assert_eq!(ready["read_replica"]["status"], "unusable", "{ready}");
+    assert!(
+        ready["read_replica"]["problem"]
+            .as_str()
+            .is_some_and(|problem| problem.contains("not a standby")),
+        "{ready}"
+    );
 }

@@ -103,12 +103,14 @@ const PER_SHOW: &[(&str, &str)] = &[
 ];
 
 /// The tables whose rows belong to no one show: accounts, each user's idempotency keys, the
-/// throttles' windows, webhook endpoints, the migrations' own bookkeeping.
+/// throttles' windows, webhook endpoints, the database's identity, the migrations' own
+/// bookkeeping.
 const CROSS_SHOW: &[&str] = &[
     "users",
     "idempotency_keys",
     "rate_windows",
     "webhook_endpoints",
+    "database_identity",
     "_sqlx_migrations",
 ];
 

@@ -43,7 +43,7 @@ pub struct ReadyBody {
 #[oai(example)]
 pub struct ReadReplicaReport {
     /// `fresh` (event lists, details and seat maps are read from it), `lagging` (its data may be
-    /// older than `max_lag_ms`: bypassed until it catches up) or `unreachable` (bypassed).
+    /// older than `max_lag_ms`: bypassed until it catches up) or `unusable` (it does not answer, or it is not a standby of this database: bypassed; `problem` says which).
     status: String,
     /// How old its data may be at most, in milliseconds; absent until a check has shown it
     /// caught up.
@@ -51,7 +51,7 @@ pub struct ReadReplicaReport {
     lag_ms: Option<u64>,
     /// `READ_REPLICA_MAX_LAG_MS`.
     max_lag_ms: u64,
-    /// Why it is unreachable.
+    /// Why it is unusable.
     #[oai(skip_serializing_if_is_none)]
     problem: Option<String>,
 }
@@ -83,7 +83,7 @@ impl From<ReadReplicaState> for ReadReplicaReport {
         let (status, problem) = match state.health {
             ReplicaHealth::Fresh => ("fresh", None),
             ReplicaHealth::Lagging => ("lagging", None),
-            ReplicaHealth::Unreachable(problem) => ("unreachable", Some(problem)),
+            ReplicaHealth::Unusable(problem) => ("unusable", Some(problem)),
         };
         ReadReplicaReport {
             status: status.into(),
