@@ -20,6 +20,9 @@ use application::ports::{ReadReplicaState, ReadReplicaStatus, ReplicaHealth};
 
 use super::{store_error, PostgresStore};
 
+/// What `/ready` says of a replica that a connection or a statement could not reach.
+const DOES_NOT_ANSWER: &str = "it does not answer";
+
 /// The checks of the primary's positions kept while the replica has not reached them.
 const SAMPLES_KEPT: usize = 64;
 
@@ -81,20 +84,26 @@ impl ReadReplica {
         match self.pool.acquire().await {
             Ok(connection) => Some(connection),
             Err(error) => {
-                self.failed(&error);
+                self.failed(DOES_NOT_ANSWER, &error);
                 None
             }
         }
     }
 
-    /// The replica failed a read or a check: reads go to the primary until a check reaches it
-    /// again. Said once, when it starts failing, not at every check.
-    pub(super) fn failed(&self, error: &dyn std::fmt::Display) {
+    /// The replica failed a read or a check: reads go to the primary until a check finds it
+    /// usable again. `problem` is WarTawa's own words, shown by `/ready` to anyone; `cause` (a
+    /// driver's message may name hosts or roles) goes to the log only, once, when the replica
+    /// starts failing, not at every check.
+    pub(super) fn failed(&self, problem: &str, cause: &dyn std::fmt::Display) {
         let mut known = self.known();
         if known.problem.is_none() {
-            tracing::warn!(%error, "the read replica does not answer; reading from the primary until it does");
+            tracing::warn!(
+                problem,
+                %cause,
+                "the read replica is unusable; reading from the primary until a check finds it usable"
+            );
         }
-        known.problem = Some(error.to_string());
+        known.problem = Some(problem.to_string());
         known.caught_up_to = None;
         known.waiting.clear();
     }
@@ -181,23 +190,29 @@ impl PostgresStore {
         .await;
         let (in_recovery, replayed, replica_identity) = match replayed {
             Ok(read) => read,
-            Err(error) => return replica.failed(&error),
+            Err(error) => return replica.failed(DOES_NOT_ANSWER, &error),
         };
         if !in_recovery {
-            return replica.failed(&"not a standby: it replays no primary's log");
+            let problem = "not a standby: it replays no primary's log";
+            return replica.failed(problem, &problem);
         }
         if replica_identity.as_deref() != Some(identity.as_str()) {
-            return replica.failed(&"a standby of another database than DATABASE_URL's");
+            let problem = "a standby of another database than DATABASE_URL's";
+            return replica.failed(problem, &problem);
         }
         match (
             parse_position(&position),
             replayed.as_deref().map(parse_position),
         ) {
             (Some(position), Some(Some(replayed))) => replica.observed(instant, position, replayed),
-            (_, None) => replica.failed(&"the standby has replayed nothing yet"),
-            _ => replica.failed(&format!(
-                "unreadable log positions {position}, {replayed:?}"
-            )),
+            (_, None) => {
+                let problem = "the standby has replayed nothing yet";
+                replica.failed(problem, &problem)
+            }
+            _ => replica.failed(
+                "its log positions do not read as positions",
+                &format!("{position}, {replayed:?}"),
+            ),
         }
         if let Some(lag) = replica.lag() {
             metrics::gauge!(crate::metrics::READ_REPLICA_LAG).set(lag.as_secs_f64());
@@ -224,10 +239,10 @@ impl PostgresStore {
         self.replica.as_ref()?.connection().await
     }
 
-    /// A read on the replica failed: it is bypassed until a check reaches it again.
+    /// A read on the replica failed: it is bypassed until a check finds it usable again.
     pub(super) fn replica_failed(&self, error: &dyn std::fmt::Display) {
         if let Some(replica) = &self.replica {
-            replica.failed(error);
+            replica.failed("a read failed", error);
         }
     }
 }
@@ -283,11 +298,11 @@ mod tests {
         assert_eq!(replica.state().health, ReplicaHealth::Lagging);
         replica.observed(Instant::now(), 20, 20);
         assert_eq!(replica.state().health, ReplicaHealth::Fresh);
-        replica.failed(&"connection refused");
+        replica.failed(DOES_NOT_ANSWER, &"connection refused");
         assert!(!replica.is_fresh());
         assert_eq!(
             replica.state().health,
-            ReplicaHealth::Unusable("connection refused".into())
+            ReplicaHealth::Unusable(DOES_NOT_ANSWER.into())
         );
     }
 }
