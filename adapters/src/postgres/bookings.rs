@@ -21,7 +21,7 @@ use domain::user::UserId;
 use domain::Timestamp;
 
 use super::audit::record;
-use super::events::lock_event;
+use super::events::{lock_event, IfLocked};
 use super::rows::{
     booking_select, payment_columns, seats_by_booking, BookedSeatRow, BookingRow, PaymentRow,
 };
@@ -192,7 +192,7 @@ impl BookingRepository for PostgresStore {
         let found = one(&mut conn, event, id.0).await?;
         if found.booking.hold_has_lapsed(now) {
             drop(conn);
-            self.expire_lapsed_event(event, now).await?;
+            self.expire_lapsed_event(event, now, IfLocked::Wait).await?;
             let mut conn = self.connection().await?;
             return one(&mut conn, event, id.0).await.map(Some);
         }
@@ -274,17 +274,7 @@ impl BookingRepository for PostgresStore {
         .map_err(store_error)?;
         let mut expired = 0;
         for event in events.into_iter().map(EventId) {
-            let mut tx = self.transaction().await?;
-            let locked: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM events WHERE id = $1 FOR UPDATE SKIP LOCKED")
-                    .bind(event.0)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(store_error)?;
-            if locked.is_some() {
-                expired += expire_lapsed_holds(&mut tx, event, now).await?;
-            }
-            tx.commit().await.map_err(store_error)?;
+            expired += self.expire_lapsed_event(event, now, IfLocked::Skip).await?;
         }
         Ok(expired)
     }

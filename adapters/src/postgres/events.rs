@@ -78,6 +78,15 @@ pub(super) async fn lock_event(
     .map_err(store_error)
 }
 
+/// What giving back an event's lapsed holds does when another transaction holds its lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum IfLocked {
+    /// Waits for it (up to `lock_timeout`): the caller is about to read the event.
+    Wait,
+    /// Leaves the event to the lock's holder.
+    Skip,
+}
+
 /// The events among `events` holding seats for holds lapsed at `now` that were not given back yet.
 pub(super) async fn with_lapsed_holds(
     conn: &mut PgConnection,
@@ -133,14 +142,26 @@ impl PostgresStore {
 
     /// Gives back the lapsed holds of one event, in a short transaction under the event's lock.
     /// Safe with many processes doing it at once: the event lock serialises them, and a hold
-    /// already expired is no longer pending, so none is released twice.
+    /// already expired is no longer pending, so none is released twice. A read about to show
+    /// the event waits for its lock; the background sweep leaves a locked event to its holder
+    /// (another sweep, or the event's sale, which gives back lapsed holds itself).
     pub(super) async fn expire_lapsed_event(
         &self,
         event: EventId,
         now: Timestamp,
+        locked: IfLocked,
     ) -> Result<u64, StoreError> {
         let mut tx = self.transaction().await?;
-        let expired = match lock_event(&mut tx, event).await? {
+        let lock = match locked {
+            IfLocked::Wait => "SELECT id FROM events WHERE id = $1 FOR UPDATE",
+            IfLocked::Skip => "SELECT id FROM events WHERE id = $1 FOR UPDATE SKIP LOCKED",
+        };
+        let held: Option<i64> = sqlx::query_scalar(lock)
+            .bind(event.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        let expired = match held {
             Some(_) => expire_lapsed_holds(&mut tx, event, now).await?,
             None => 0,
         };
@@ -156,7 +177,9 @@ impl PostgresStore {
     ) -> Result<u64, StoreError> {
         let mut expired = 0;
         for event in events {
-            expired += self.expire_lapsed_event(*event, now).await?;
+            expired += self
+                .expire_lapsed_event(*event, now, IfLocked::Wait)
+                .await?;
         }
         Ok(expired)
     }
@@ -650,7 +673,10 @@ impl EventRepository for PostgresStore {
             }
         }
         count_browsing_read(false);
-        seat_map_on(&mut *self.connection().await?, id).await
+        // The version read above, before the seats: a change in between only makes the copy
+        // newer than its version says, and the next change replaces it.
+        let seats = seats_on(&mut *self.connection().await?, id).await?;
+        Ok(Some(SeatMap { version, seats }))
     }
 
     async fn seat_map_version(
@@ -674,7 +700,7 @@ impl EventRepository for PostgresStore {
             None => Ok(None),
             Some((version, false)) => Ok(Some(version.max(0) as u64)),
             Some((_, true)) => {
-                self.expire_lapsed_event(id, now).await?;
+                self.expire_lapsed_event(id, now, IfLocked::Wait).await?;
                 let mut conn = self.connection().await?;
                 current_seat_map_version(&mut conn, id).await
             }
@@ -748,6 +774,12 @@ async fn seat_map_on(conn: &mut PgConnection, id: EventId) -> Result<Option<Seat
     let Some(version) = current_seat_map_version(conn, id).await? else {
         return Ok(None);
     };
+    let seats = seats_on(conn, id).await?;
+    Ok(Some(SeatMap { version, seats }))
+}
+
+/// The event's seats in row, number order, each with its status, read on `conn`.
+async fn seats_on(conn: &mut PgConnection, id: EventId) -> Result<Vec<SeatView>, StoreError> {
     let rows: Vec<SeatRow> = sqlx::query_as(
         // One probe of the open-seat index per seat (and of its booking, for a taken seat):
         // the cost follows the seat count, whatever the number of bookings and whatever the
@@ -762,14 +794,12 @@ async fn seat_map_on(conn: &mut PgConnection, id: EventId) -> Result<Option<Seat
     .fetch_all(conn)
     .await
     .map_err(store_error)?;
-    let seats = rows
-        .iter()
+    rows.iter()
         .map(|row| {
             Ok(SeatView {
                 seat: row.seat()?,
                 status: row.status(),
             })
         })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    Ok(Some(SeatMap { version, seats }))
+        .collect()
 }
